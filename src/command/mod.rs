@@ -1,0 +1,187 @@
+//! The command table and the dispatcher.
+//!
+//! One table ([`table::COMMANDS`]) holds every command's name, arity, flags,
+//! key positions, documentation and handler. The dispatcher checks existence,
+//! arity and authentication, and runs eviction before commands that may grow
+//! memory, all *before* a handler runs (Redis's `processCommand`). `COMMAND`
+//! replies, and later the proxy's key extraction, read the same table.
+
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod string;
+pub mod table;
+
+use crate::net::{Client, Server};
+use crate::resp::Reply;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+pub use table::{COMMANDS, Command, lookup};
+
+/// Command flags, as Redis names them in `COMMAND INFO`.
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const FAST: u32 = 1 << 4;
+    /// Allowed before authentication.
+    pub const NO_AUTH: u32 = 1 << 5;
+    pub const LOADING: u32 = 1 << 6;
+    pub const STALE: u32 = 1 << 7;
+    pub const NOSCRIPT: u32 = 1 << 8;
+    pub const NAMES: [(u32, &str); 9] = [
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (NOSCRIPT, "noscript"),
+    ];
+}
+
+/// What a handler sees: the shared server and this connection's state.
+pub struct Ctx<'a> {
+    pub server: &'a Server,
+    pub client: &'a mut Client,
+}
+
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> Reply;
+
+/// Per-command counters for INFO commandstats.
+#[derive(Default)]
+pub struct CommandStat {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected_calls: AtomicU64,
+    pub failed_calls: AtomicU64,
+}
+
+// ---- error replies shared by the command families -------------------------
+
+pub fn wrong_arity(name: &str) -> Reply {
+    Reply::error(format!(
+        "ERR wrong number of arguments for '{}' command",
+        name.to_ascii_lowercase()
+    ))
+}
+
+pub fn syntax_error() -> Reply {
+    Reply::status_err("ERR syntax error")
+}
+
+pub fn not_integer() -> Reply {
+    Reply::status_err("ERR value is not an integer or out of range")
+}
+
+/// Unused until the keyspace holds a type other than strings.
+#[allow(dead_code)]
+pub fn wrong_type() -> Reply {
+    Reply::status_err("WRONGTYPE Operation against a key holding the wrong kind of value")
+}
+
+impl Reply {
+    fn status_err(s: &'static str) -> Reply {
+        Reply::Error(std::borrow::Cow::Borrowed(s))
+    }
+}
+
+/// An argument as an integer, or Redis's "not an integer" error.
+pub fn arg_i64(arg: &[u8]) -> Result<i64, Reply> {
+    crate::util::parse_i64(arg).ok_or_else(not_integer)
+}
+
+/// Case-insensitive comparison of an argument with an option name.
+pub fn is(arg: &[u8], name: &str) -> bool {
+    arg.eq_ignore_ascii_case(name.as_bytes())
+}
+
+fn unknown_command(args: &[Bytes]) -> Reply {
+    let mut msg = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        sanitize(&args[0], 128)
+    );
+    for a in &args[1..] {
+        if msg.len() >= 128 + 60 {
+            break;
+        }
+        msg.push_str(&format!("'{}' ", sanitize(a, 128)));
+    }
+    Reply::error(msg)
+}
+
+/// Error texts must stay on one line: Redis maps CR/LF to spaces.
+fn sanitize(b: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(max)]).replace(['\r', '\n'], " ")
+}
+
+fn arity_ok(arity: i32, n: usize) -> bool {
+    if arity >= 0 {
+        n == arity as usize
+    } else {
+        n >= (-arity) as usize
+    }
+}
+
+/// Runs one request and returns its reply. The single entry point from the
+/// connection layer.
+pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let Some((idx, cmd)) = lookup(&args[0]) else {
+        return unknown_command(args);
+    };
+    let stat = &ctx.server.command_stats[idx];
+    let (cmd, full_name) = match resolve_subcommand(cmd, args) {
+        Ok(found) => found,
+        Err(reply) => {
+            stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
+            return reply;
+        }
+    };
+    if !arity_ok(cmd.arity, args.len()) {
+        stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
+        return wrong_arity(&full_name);
+    }
+    if !ctx.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
+        stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
+        return Reply::status_err("NOAUTH Authentication required.");
+    }
+    if cmd.flags & flags::DENYOOM != 0 && ctx.server.keyspace.evict_if_needed().is_err() {
+        stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
+        return Reply::status_err("OOM command not allowed when used memory > 'maxmemory'.");
+    }
+    ctx.client.info.set_last_command(idx);
+    let start = Instant::now();
+    let reply = (cmd.handler)(ctx, args);
+    stat.calls.fetch_add(1, Ordering::Relaxed);
+    stat.usec
+        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if reply.is_error() {
+        stat.failed_calls.fetch_add(1, Ordering::Relaxed);
+    }
+    reply
+}
+
+/// For container commands (CONFIG, CLIENT, ...) finds the subcommand entry.
+fn resolve_subcommand(
+    cmd: &'static Command,
+    args: &[Bytes],
+) -> Result<(&'static Command, String), Reply> {
+    if cmd.subcommands.is_empty() {
+        return Ok((cmd, cmd.name.to_string()));
+    }
+    if args.len() < 2 {
+        return Err(wrong_arity(cmd.name));
+    }
+    match cmd.subcommands.iter().find(|s| is(&args[1], s.name)) {
+        Some(sub) => Ok((sub, format!("{}|{}", cmd.name, sub.name))),
+        None => Err(Reply::error(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            sanitize(&args[1], 128),
+            cmd.name.to_ascii_uppercase()
+        ))),
+    }
+}

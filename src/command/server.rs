@@ -1,0 +1,839 @@
+//! Server commands: INFO, DBSIZE, FLUSHDB/FLUSHALL, CONFIG, COMMAND (built
+//! from the command table), TIME, SHUTDOWN and the answers clients and test
+//! harnesses expect from a server without scripting or persistence.
+
+use super::connection::REDIS_VERSION;
+use super::keys::help_reply;
+use super::{COMMANDS, Command, Ctx, flags, is, lookup, syntax_error, wrong_arity};
+use crate::config::ConfigError;
+use crate::resp::Reply;
+use crate::store::{NUM_DBS, Value};
+use crate::util;
+use bytes::Bytes;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+pub fn ok(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    Reply::Ok
+}
+
+pub fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    Reply::Int(ctx.server.keyspace.dbsize(ctx.client.db) as i64)
+}
+
+/// `ASYNC`, `SYNC` or nothing; true for ASYNC.
+fn flush_mode(args: &[Bytes]) -> Result<bool, Reply> {
+    match args.len() {
+        1 => Ok(false),
+        2 if is(&args[1], "async") => Ok(true),
+        2 if is(&args[1], "sync") => Ok(false),
+        _ => Err(syntax_error()),
+    }
+}
+
+pub fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match flush_mode(args) {
+        Ok(lazy) => {
+            ctx.server.keyspace.flush_db(ctx.client.db, lazy);
+            Reply::Ok
+        }
+        Err(r) => r,
+    }
+}
+
+pub fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match flush_mode(args) {
+        Ok(lazy) => {
+            for db in 0..NUM_DBS {
+                ctx.server.keyspace.flush_db(db, lazy);
+            }
+            Reply::Ok
+        }
+        Err(r) => r,
+    }
+}
+
+pub fn time(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Reply::Array(vec![
+        Reply::bulk(now.as_secs().to_string()),
+        Reply::bulk(now.subsec_micros().to_string()),
+    ])
+}
+
+pub fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    Reply::Int(ctx.server.lastsave.load(Ordering::Relaxed) as i64)
+}
+
+pub fn save(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    Reply::error("ERR shardis is an in-memory cache and does not persist data")
+}
+
+pub fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    save(ctx, args)
+}
+
+pub fn role(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    Reply::Array(vec![
+        Reply::bulk("master"),
+        Reply::Int(0),
+        Reply::Array(vec![]),
+    ])
+}
+
+pub fn wait(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    for a in &args[1..] {
+        if let Err(r) = super::arg_i64(a) {
+            return r;
+        }
+    }
+    Reply::Int(0)
+}
+
+pub fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    for a in &args[1..] {
+        if is(a, "abort") {
+            return Reply::error("ERR No shutdown in progress.");
+        }
+        if !(is(a, "nosave") || is(a, "save") || is(a, "now") || is(a, "force")) {
+            return syntax_error();
+        }
+    }
+    tracing::info!(client = ctx.client.id, "SHUTDOWN requested");
+    ctx.server.request_shutdown();
+    ctx.client.close = true;
+    Reply::NoReply
+}
+
+pub fn debug_sleep(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let Some(secs) = util::parse_f64(&args[2]).filter(|s| *s >= 0.0) else {
+        return Reply::error("ERR value is not a valid float");
+    };
+    // Like Redis, DEBUG SLEEP blocks the thread that runs it.
+    std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+    Reply::Ok
+}
+
+pub fn function_flush(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match args.len() {
+        2 => Reply::Ok,
+        3 if is(&args[2], "async") || is(&args[2], "sync") => Reply::Ok,
+        _ => syntax_error(),
+    }
+}
+
+pub fn function_list(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    Reply::Array(vec![])
+}
+
+pub fn function_stats(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    Reply::Map(vec![
+        (Reply::bulk("running_script"), Reply::Nil),
+        (
+            Reply::bulk("engines"),
+            Reply::Map(vec![(
+                Reply::bulk("LUA"),
+                Reply::Map(vec![
+                    (Reply::bulk("libraries_count"), Reply::Int(0)),
+                    (Reply::bulk("functions_count"), Reply::Int(0)),
+                ]),
+            )]),
+        ),
+    ])
+}
+
+pub fn memory(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if is(&args[1], "usage") {
+        if args.len() < 3 {
+            return wrong_arity("memory|usage");
+        }
+        let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]).no_touch();
+        return match l.peek(&args[2]) {
+            None => Reply::Nil,
+            // key and value allocations, the LRU node, the map slot
+            Some(e) => Reply::Int(match &e.value {
+                Value::Str(s) => (alloc_size(args[2].len()) + alloc_size(s.len()) + 80) as i64,
+            }),
+        };
+    }
+    if is(&args[1], "help") {
+        return help_reply(
+            "MEMORY",
+            &[
+                "USAGE <key> [SAMPLES <count>]",
+                "    Return memory in bytes used by <key> and its value.",
+            ],
+        );
+    }
+    Reply::error(format!(
+        "ERR unknown subcommand '{}'. Try MEMORY HELP.",
+        String::from_utf8_lossy(&args[1])
+    ))
+}
+
+fn alloc_size(n: usize) -> usize {
+    ((n + 8 + 15) & !15).max(32)
+}
+
+pub fn slowlog(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if is(&args[1], "get") {
+        Reply::Array(vec![])
+    } else if is(&args[1], "len") {
+        Reply::Int(0)
+    } else if is(&args[1], "reset") {
+        Reply::Ok
+    } else {
+        Reply::error(format!(
+            "ERR unknown subcommand '{}'. Try SLOWLOG HELP.",
+            String::from_utf8_lossy(&args[1])
+        ))
+    }
+}
+
+// ---- CONFIG -----------------------------------------------------------------
+
+pub fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let cfg = &ctx.server.config;
+    let names = cfg.names();
+    let mut out: Vec<(Reply, Reply)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for pattern in &args[2..] {
+        let p = pattern.to_ascii_lowercase();
+        for name in &names {
+            if util::glob_match(&p, name.as_bytes(), true) && seen.insert(name.clone()) {
+                out.push((
+                    Reply::bulk(name),
+                    Reply::bulk(cfg.get(name).unwrap_or_default()),
+                ));
+            }
+        }
+    }
+    Reply::Map(out)
+}
+
+pub fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if !args.len().is_multiple_of(2) {
+        return wrong_arity("config|set");
+    }
+    for pair in args[2..].chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).into_owned();
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        match ctx.server.config.set(&name, &value) {
+            Ok(()) => {}
+            Err(ConfigError::Unknown) => {
+                return Reply::error(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ));
+            }
+            Err(ConfigError::Invalid(why)) => {
+                return Reply::error(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                ));
+            }
+        }
+    }
+    // A lower maxmemory takes effect at once, as in Redis.
+    let _ = ctx.server.keyspace.evict_if_needed();
+    Reply::Ok
+}
+
+pub fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    let s = ctx.server;
+    for c in [
+        &s.keyspace.stats.keyspace_hits,
+        &s.keyspace.stats.keyspace_misses,
+        &s.keyspace.stats.expired_keys,
+        &s.keyspace.stats.evicted_keys,
+    ] {
+        c.store(0, Ordering::Relaxed);
+    }
+    for c in [
+        &s.stats.total_commands_processed,
+        &s.stats.total_connections_received,
+        &s.stats.rejected_connections,
+        &s.stats.net_input_bytes,
+        &s.stats.net_output_bytes,
+    ] {
+        c.store(0, Ordering::Relaxed);
+    }
+    for st in &s.command_stats {
+        for c in [&st.calls, &st.usec, &st.rejected_calls, &st.failed_calls] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+    Reply::Ok
+}
+
+pub fn config_rewrite(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    Reply::error("ERR The server is running without a config file")
+}
+
+pub fn config_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    help_reply(
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    )
+}
+
+// ---- COMMAND ----------------------------------------------------------------
+
+fn acl_categories(c: &Command) -> Vec<Reply> {
+    let mut cats = Vec::new();
+    let group_cat = match c.group {
+        "string" => Some("@string"),
+        "generic" => Some("@keyspace"),
+        "connection" => Some("@connection"),
+        "scripting" => Some("@scripting"),
+        _ => None,
+    };
+    cats.extend(group_cat);
+    if c.flags & flags::WRITE != 0 {
+        cats.push("@write");
+    }
+    if c.flags & flags::READONLY != 0 {
+        cats.push("@read");
+    }
+    if c.flags & flags::ADMIN != 0 {
+        cats.extend(["@admin", "@slow", "@dangerous"]);
+    } else if c.flags & flags::FAST != 0 {
+        cats.push("@fast");
+    } else {
+        cats.push("@slow");
+    }
+    cats.into_iter().map(Reply::status).collect()
+}
+
+fn command_entry(c: &Command, parent: Option<&str>) -> Reply {
+    let name = match parent {
+        Some(p) => format!("{p}|{}", c.name),
+        None => c.name.to_string(),
+    };
+    let flag_names = flags::NAMES
+        .iter()
+        .filter(|(f, _)| c.flags & f != 0)
+        .map(|(_, n)| Reply::status(n))
+        .collect();
+    let key_specs = if c.first_key > 0 {
+        vec![Reply::Map(vec![
+            (
+                Reply::bulk("flags"),
+                Reply::Set(vec![Reply::status(if c.flags & flags::WRITE != 0 {
+                    "RW"
+                } else {
+                    "RO"
+                })]),
+            ),
+            (
+                Reply::bulk("begin_search"),
+                Reply::Map(vec![
+                    (Reply::bulk("type"), Reply::bulk("index")),
+                    (
+                        Reply::bulk("spec"),
+                        Reply::Map(vec![(Reply::bulk("index"), Reply::Int(c.first_key as i64))]),
+                    ),
+                ]),
+            ),
+            (
+                Reply::bulk("find_keys"),
+                Reply::Map(vec![
+                    (Reply::bulk("type"), Reply::bulk("range")),
+                    (
+                        Reply::bulk("spec"),
+                        Reply::Map(vec![
+                            (
+                                Reply::bulk("lastkey"),
+                                Reply::Int(if c.last_key < 0 {
+                                    c.last_key as i64
+                                } else {
+                                    (c.last_key - c.first_key) as i64
+                                }),
+                            ),
+                            (Reply::bulk("keystep"), Reply::Int(c.step as i64)),
+                            (Reply::bulk("limit"), Reply::Int(0)),
+                        ]),
+                    ),
+                ]),
+            ),
+        ])]
+    } else {
+        vec![]
+    };
+    Reply::Array(vec![
+        Reply::bulk(&name),
+        Reply::Int(c.arity as i64),
+        Reply::Set(flag_names),
+        Reply::Int(c.first_key as i64),
+        Reply::Int(c.last_key as i64),
+        Reply::Int(c.step as i64),
+        Reply::Set(acl_categories(c)),
+        Reply::Set(vec![]),
+        Reply::Array(key_specs),
+        Reply::Array(
+            c.subcommands
+                .iter()
+                .map(|s| command_entry(s, Some(c.name)))
+                .collect(),
+        ),
+    ])
+}
+
+fn command_docs_entry(c: &Command) -> Reply {
+    let mut doc = vec![
+        (Reply::bulk("summary"), Reply::bulk(c.summary)),
+        (Reply::bulk("since"), Reply::bulk(c.since)),
+        (Reply::bulk("group"), Reply::bulk(c.group)),
+    ];
+    if !c.subcommands.is_empty() {
+        doc.push((
+            Reply::bulk("subcommands"),
+            Reply::Map(
+                c.subcommands
+                    .iter()
+                    .map(|s| {
+                        (
+                            Reply::bulk(format!("{}|{}", c.name, s.name)),
+                            command_docs_entry(s),
+                        )
+                    })
+                    .collect(),
+            ),
+        ));
+    }
+    Reply::Map(doc)
+}
+
+pub fn command(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    // Bare COMMAND (subcommands are resolved by the dispatcher).
+    debug_assert_eq!(args.len(), 1);
+    Reply::Array(COMMANDS.iter().map(|c| command_entry(c, None)).collect())
+}
+
+pub fn command_count(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    Reply::Int(COMMANDS.len() as i64)
+}
+
+pub fn command_info(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() == 2 {
+        return Reply::Array(COMMANDS.iter().map(|c| command_entry(c, None)).collect());
+    }
+    Reply::Array(
+        args[2..]
+            .iter()
+            .map(|n| {
+                lookup(n)
+                    .map(|(_, c)| command_entry(c, None))
+                    .unwrap_or(Reply::NilArray)
+            })
+            .collect(),
+    )
+}
+
+pub fn command_docs(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let selected: Vec<&Command> = if args.len() == 2 {
+        COMMANDS.iter().collect()
+    } else {
+        args[2..]
+            .iter()
+            .filter_map(|n| lookup(n).map(|(_, c)| c))
+            .collect()
+    };
+    Reply::Map(
+        selected
+            .into_iter()
+            .map(|c| (Reply::bulk(c.name), command_docs_entry(c)))
+            .collect(),
+    )
+}
+
+pub fn command_list(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let mut names: Vec<String> = Vec::new();
+    for c in COMMANDS.iter() {
+        names.push(c.name.to_string());
+        names.extend(
+            c.subcommands
+                .iter()
+                .map(|s| format!("{}|{}", c.name, s.name)),
+        );
+    }
+    match args.len() {
+        2 => {}
+        5 if is(&args[2], "filterby") => {
+            let v = &args[4];
+            if is(&args[3], "pattern") {
+                names.retain(|n| util::glob_match(v, n.as_bytes(), true));
+            } else if is(&args[3], "aclcat") {
+                let cat = format!("@{}", String::from_utf8_lossy(v).to_ascii_lowercase());
+                names.retain(|n| {
+                    lookup(n.split('|').next().unwrap_or_default().as_bytes()).is_some_and(
+                        |(_, c)| acl_categories(c).contains(&Reply::Status(cat.clone().into())),
+                    )
+                });
+            } else if is(&args[3], "module") {
+                names.clear();
+            } else {
+                return syntax_error();
+            }
+        }
+        _ => return syntax_error(),
+    }
+    Reply::Array(names.into_iter().map(Reply::bulk).collect())
+}
+
+pub fn command_getkeys(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let target = &args[2..];
+    let Some((_, c)) = lookup(&target[0]) else {
+        return Reply::error("ERR Invalid command specified");
+    };
+    let arity_ok = if c.arity >= 0 {
+        target.len() == c.arity as usize
+    } else {
+        target.len() >= (-c.arity) as usize
+    };
+    if !arity_ok {
+        return Reply::error("ERR Invalid number of arguments specified for command");
+    }
+    let keys = c.key_positions(target.len());
+    if keys.is_empty() {
+        return Reply::error("ERR The command has no key arguments");
+    }
+    Reply::Array(
+        keys.into_iter()
+            .map(|i| Reply::Bulk(target[i].clone()))
+            .collect(),
+    )
+}
+
+pub fn command_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    help_reply(
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+        ],
+    )
+}
+
+// ---- INFO -------------------------------------------------------------------
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    if n < 1024.0 {
+        format!("{}B", n as u64)
+    } else if n < 1024.0 * 1024.0 {
+        format!("{:.2}K", n / 1024.0)
+    } else if n < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", n / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", n / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+/// CPU seconds (user, system) of this process, from `/proc/self/stat`.
+fn cpu_times() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    // utime and stime are fields 14 and 15; `after` starts at field 3.
+    (ticks(11), ticks(12))
+}
+
+pub fn info(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let mut sections: Vec<String> = args[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    if sections.is_empty() || sections.iter().any(|s| s == "default") {
+        sections.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    if sections.iter().any(|s| s == "all" || s == "everything") {
+        sections.extend(ALL_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    let mut out = String::new();
+    for name in ALL_SECTIONS {
+        if sections.iter().any(|s| s == name) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            info_section(ctx, name, &mut out);
+        }
+    }
+    Reply::Verbatim(Bytes::from(out))
+}
+
+fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
+    let s = ctx.server;
+    let ks = &s.keyspace;
+    let cfg = &s.config;
+    let title = {
+        let mut t = name.to_string();
+        t[..1].make_ascii_uppercase();
+        if name == "cpu" {
+            t = "CPU".into();
+        }
+        t
+    };
+    let _ = write!(out, "# {title}\r\n");
+    let mut kv = |k: &str, v: String| {
+        let _ = write!(out, "{k}:{v}\r\n");
+    };
+    match name {
+        "server" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            kv("redis_version", REDIS_VERSION.into());
+            kv("shardis_version", env!("CARGO_PKG_VERSION").into());
+            kv("redis_git_sha1", "00000000".into());
+            kv("redis_git_dirty", "0".into());
+            kv("redis_build_id", "0".into());
+            kv("redis_mode", "standalone".into());
+            kv(
+                "os",
+                format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            );
+            kv("arch_bits", "64".into());
+            kv("multiplexing_api", "epoll".into());
+            kv("atomicvar_api", "c11-builtin".into());
+            kv("process_id", std::process::id().to_string());
+            kv("process_supervised", "no".into());
+            kv("run_id", s.run_id.clone());
+            kv("tcp_port", cfg.port.load(Ordering::Relaxed).to_string());
+            kv("server_time_usec", now.as_micros().to_string());
+            kv("uptime_in_seconds", s.uptime_secs().to_string());
+            kv("uptime_in_days", (s.uptime_secs() / 86400).to_string());
+            kv("hz", "10".into());
+            kv("configured_hz", "10".into());
+            kv("lru_clock", ((now.as_secs()) & ((1 << 24) - 1)).to_string());
+            kv(
+                "executable",
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            );
+            kv("config_file", String::new());
+            kv("io_threads_active", "0".into());
+        }
+        "clients" => {
+            kv("connected_clients", s.clients().len().to_string());
+            kv("cluster_connections", "0".into());
+            kv(
+                "maxclients",
+                cfg.maxclients.load(Ordering::Relaxed).to_string(),
+            );
+            kv("client_recent_max_input_buffer", "0".into());
+            kv("client_recent_max_output_buffer", "0".into());
+            kv("blocked_clients", "0".into());
+            kv("tracking_clients", "0".into());
+            kv("clients_in_timeout_table", "0".into());
+        }
+        "memory" => {
+            let used = crate::alloc::used_memory();
+            let rss = crate::alloc::rss_bytes();
+            let max = cfg.maxmemory.load(Ordering::Relaxed);
+            kv("used_memory", used.to_string());
+            kv("used_memory_human", human_bytes(used));
+            kv("used_memory_rss", rss.to_string());
+            kv("used_memory_rss_human", human_bytes(rss));
+            kv("used_memory_peak", used.to_string());
+            kv("used_memory_peak_human", human_bytes(used));
+            kv("maxmemory", max.to_string());
+            kv("maxmemory_human", human_bytes(max));
+            kv("maxmemory_policy", cfg.policy().name().into());
+            kv(
+                "mem_fragmentation_ratio",
+                format!(
+                    "{:.2}",
+                    if used > 0 {
+                        rss as f64 / used as f64
+                    } else {
+                        0.0
+                    }
+                ),
+            );
+            kv("mem_allocator", "libc".into());
+            kv("lazyfree_pending_objects", "0".into());
+        }
+        "persistence" => {
+            kv("loading", "0".into());
+            kv("async_loading", "0".into());
+            kv("rdb_changes_since_last_save", "0".into());
+            kv("rdb_bgsave_in_progress", "0".into());
+            kv(
+                "rdb_last_save_time",
+                s.lastsave.load(Ordering::Relaxed).to_string(),
+            );
+            kv("rdb_last_bgsave_status", "ok".into());
+            kv("aof_enabled", "0".into());
+            kv("aof_rewrite_in_progress", "0".into());
+            kv("aof_last_bgrewrite_status", "ok".into());
+            kv("aof_last_write_status", "ok".into());
+        }
+        "stats" => {
+            let st = &ks.stats;
+            let failed: u64 = s
+                .command_stats
+                .iter()
+                .map(|c| {
+                    c.failed_calls.load(Ordering::Relaxed)
+                        + c.rejected_calls.load(Ordering::Relaxed)
+                })
+                .sum();
+            kv(
+                "total_connections_received",
+                s.stats
+                    .total_connections_received
+                    .load(Ordering::Relaxed)
+                    .to_string(),
+            );
+            kv(
+                "total_commands_processed",
+                s.stats
+                    .total_commands_processed
+                    .load(Ordering::Relaxed)
+                    .to_string(),
+            );
+            kv("instantaneous_ops_per_sec", "0".into());
+            kv(
+                "total_net_input_bytes",
+                s.stats.net_input_bytes.load(Ordering::Relaxed).to_string(),
+            );
+            kv(
+                "total_net_output_bytes",
+                s.stats.net_output_bytes.load(Ordering::Relaxed).to_string(),
+            );
+            kv(
+                "rejected_connections",
+                s.stats
+                    .rejected_connections
+                    .load(Ordering::Relaxed)
+                    .to_string(),
+            );
+            kv(
+                "expired_keys",
+                st.expired_keys.load(Ordering::Relaxed).to_string(),
+            );
+            kv("expired_stale_perc", "0.00".into());
+            kv(
+                "evicted_keys",
+                st.evicted_keys.load(Ordering::Relaxed).to_string(),
+            );
+            kv("evicted_clients", "0".into());
+            kv(
+                "keyspace_hits",
+                st.keyspace_hits.load(Ordering::Relaxed).to_string(),
+            );
+            kv(
+                "keyspace_misses",
+                st.keyspace_misses.load(Ordering::Relaxed).to_string(),
+            );
+            kv("pubsub_channels", "0".into());
+            kv("pubsub_patterns", "0".into());
+            kv("latest_fork_usec", "0".into());
+            kv("total_forks", "0".into());
+            kv("total_error_replies", failed.to_string());
+        }
+        "replication" => {
+            kv("role", "master".into());
+            kv("connected_slaves", "0".into());
+            kv("master_failover_state", "no-failover".into());
+            kv("master_replid", s.run_id.clone());
+            kv("master_repl_offset", "0".into());
+        }
+        "cpu" => {
+            let (user, sys) = cpu_times();
+            kv("used_cpu_sys", format!("{sys:.6}"));
+            kv("used_cpu_user", format!("{user:.6}"));
+        }
+        "commandstats" => {
+            for (c, st) in COMMANDS.iter().zip(&s.command_stats) {
+                let calls = st.calls.load(Ordering::Relaxed);
+                let rejected = st.rejected_calls.load(Ordering::Relaxed);
+                if calls == 0 && rejected == 0 {
+                    continue;
+                }
+                let usec = st.usec.load(Ordering::Relaxed);
+                kv(
+                    &format!("cmdstat_{}", c.name),
+                    format!(
+                        "calls={calls},usec={usec},usec_per_call={:.2},rejected_calls={rejected},failed_calls={}",
+                        if calls > 0 {
+                            usec as f64 / calls as f64
+                        } else {
+                            0.0
+                        },
+                        st.failed_calls.load(Ordering::Relaxed)
+                    ),
+                );
+            }
+        }
+        "cluster" => kv("cluster_enabled", "0".into()),
+        "keyspace" => {
+            for db in 0..NUM_DBS {
+                let keys = ks.dbsize(db);
+                if keys > 0 {
+                    kv(
+                        &format!("db{db}"),
+                        format!("keys={keys},expires={},avg_ttl=0", ks.volatile_count(db)),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}

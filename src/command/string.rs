@@ -1,0 +1,524 @@
+//! String commands. SET and its relatives share one parsed-options path
+//! ([`SetOptions`] + [`set_generic`]), as Redis's `setGenericCommand` does.
+
+use super::{Ctx, arg_i64, is, not_integer, syntax_error, wrong_arity};
+use crate::resp::Reply;
+use crate::store::{Entry, Value};
+use crate::util;
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+
+/// The string held by an entry, or the WRONGTYPE error.
+fn as_str(e: &Entry) -> Result<&[u8], Reply> {
+    match &e.value {
+        Value::Str(s) => Ok(s),
+    }
+}
+
+fn str_value(b: &[u8]) -> Value {
+    Value::Str(b.into())
+}
+
+/// When a key set by a command expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Relative, in milliseconds.
+    In(i64),
+    /// Absolute Unix milliseconds.
+    At(i64),
+    KeepTtl,
+    Persist,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    Nx,
+    Xx,
+}
+
+#[derive(Debug, Default)]
+struct SetOptions {
+    condition: Option<Condition>,
+    expiry: Option<Expiry>,
+    get: bool,
+}
+
+/// Reads the expiry options SET and GETEX accept. `allow` says which
+/// keywords the command takes. Conflicts are a syntax error, as in Redis.
+fn parse_expiry(
+    args: &[Bytes],
+    i: &mut usize,
+    current: &mut Option<Expiry>,
+    allow_keepttl: bool,
+    allow_persist: bool,
+) -> Result<bool, Reply> {
+    let a = &args[*i];
+    let unit: Option<(bool, i64)> = if is(a, "ex") {
+        Some((false, 1000))
+    } else if is(a, "px") {
+        Some((false, 1))
+    } else if is(a, "exat") {
+        Some((true, 1000))
+    } else if is(a, "pxat") {
+        Some((true, 1))
+    } else {
+        None
+    };
+    if let Some((absolute, mul)) = unit {
+        if current.is_some() || *i + 1 >= args.len() {
+            return Err(syntax_error());
+        }
+        let n = arg_i64(&args[*i + 1])?;
+        let cmd = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+        let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
+        if n <= 0 {
+            return Err(invalid());
+        }
+        let ms = n.checked_mul(mul).ok_or_else(invalid)?;
+        *current = Some(if absolute {
+            Expiry::At(ms)
+        } else {
+            Expiry::In(ms)
+        });
+        *i += 2;
+        return Ok(true);
+    }
+    if allow_keepttl && is(a, "keepttl") || allow_persist && is(a, "persist") {
+        if current.is_some() {
+            return Err(syntax_error());
+        }
+        *current = Some(if is(a, "keepttl") {
+            Expiry::KeepTtl
+        } else {
+            Expiry::Persist
+        });
+        *i += 1;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// The absolute expiry for `e` at `now`; `Err` on overflow. `old` is the
+/// key's current expiry (for KEEPTTL).
+fn resolve_expiry(cmd: &[u8], e: Option<Expiry>, now: u64, old: u64) -> Result<u64, Reply> {
+    let invalid = || {
+        Reply::error(format!(
+            "ERR invalid expire time in '{}' command",
+            String::from_utf8_lossy(cmd).to_ascii_lowercase()
+        ))
+    };
+    Ok(match e {
+        None | Some(Expiry::Persist) => 0,
+        Some(Expiry::KeepTtl) => old,
+        Some(Expiry::In(ms)) => (now as i64).checked_add(ms).ok_or_else(invalid)? as u64,
+        Some(Expiry::At(ms)) => ms as u64,
+    })
+}
+
+fn parse_set_options(args: &[Bytes]) -> Result<SetOptions, Reply> {
+    let mut o = SetOptions::default();
+    let mut i = 3;
+    while i < args.len() {
+        if parse_expiry(args, &mut i, &mut o.expiry, true, false)? {
+            continue;
+        }
+        let a = &args[i];
+        if is(a, "nx") || is(a, "xx") {
+            if o.condition.is_some() {
+                return Err(syntax_error());
+            }
+            o.condition = Some(if is(a, "nx") {
+                Condition::Nx
+            } else {
+                Condition::Xx
+            });
+        } else if is(a, "get") {
+            o.get = true;
+        } else {
+            return Err(syntax_error());
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// SET with parsed options: the one path for SET, SETNX, SETEX, PSETEX and
+/// GETSET.
+fn set_generic(ctx: &mut Ctx, cmd: &[u8], key: &[u8], value: &[u8], o: &SetOptions) -> Reply {
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let now = l.now();
+    let old = match l.get_mut(key) {
+        Some(e) => match (o.get, as_str(e)) {
+            (true, Err(r)) => return r,
+            (true, Ok(s)) => Some((Some(Bytes::copy_from_slice(s)), e.expire_at)),
+            (false, _) => Some((None, e.expire_at)),
+        },
+        None => None,
+    };
+    let blocked = match o.condition {
+        Some(Condition::Nx) => old.is_some(),
+        Some(Condition::Xx) => old.is_none(),
+        None => false,
+    };
+    let old_value = old.as_ref().and_then(|(v, _)| v.clone());
+    if !blocked {
+        let expire_at = match resolve_expiry(
+            cmd,
+            o.expiry,
+            now,
+            old.as_ref().map(|(_, e)| *e).unwrap_or(0),
+        ) {
+            Ok(at) => at,
+            Err(r) => return r,
+        };
+        l.set(key, str_value(value), expire_at);
+    }
+    match (o.get, blocked) {
+        (true, _) => old_value.map(Reply::Bulk).unwrap_or(Reply::Nil),
+        (false, true) => Reply::Nil,
+        (false, false) => Reply::Ok,
+    }
+}
+
+pub fn get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
+    l.set_touch(!ctx.client.no_touch);
+    match l.read(&args[1]) {
+        Some(e) => match as_str(e) {
+            Ok(s) => Reply::bulk(s),
+            Err(r) => r,
+        },
+        None => Reply::Nil,
+    }
+}
+
+pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match parse_set_options(args) {
+        Ok(o) => set_generic(ctx, &args[0], &args[1], &args[2], &o),
+        Err(r) => r,
+    }
+}
+
+pub fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let o = SetOptions {
+        condition: Some(Condition::Nx),
+        ..Default::default()
+    };
+    match set_generic(ctx, &args[0], &args[1], &args[2], &o) {
+        Reply::Ok => Reply::Int(1),
+        Reply::Nil => Reply::Int(0),
+        other => other,
+    }
+}
+
+fn setex_generic(ctx: &mut Ctx, args: &[Bytes], mul: i64) -> Reply {
+    let n = match arg_i64(&args[2]) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let invalid = || {
+        Reply::error(format!(
+            "ERR invalid expire time in '{}' command",
+            String::from_utf8_lossy(&args[0]).to_ascii_lowercase()
+        ))
+    };
+    if n <= 0 {
+        return invalid();
+    }
+    let Some(ms) = n.checked_mul(mul) else {
+        return invalid();
+    };
+    let o = SetOptions {
+        expiry: Some(Expiry::In(ms)),
+        ..Default::default()
+    };
+    set_generic(ctx, &args[0], &args[1], &args[3], &o)
+}
+
+pub fn setex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    setex_generic(ctx, args, 1000)
+}
+
+pub fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    setex_generic(ctx, args, 1)
+}
+
+pub fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let o = SetOptions {
+        get: true,
+        ..Default::default()
+    };
+    set_generic(ctx, &args[0], &args[1], &args[2], &o)
+}
+
+pub fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
+    let value = match l.read(&args[1]) {
+        None => return Reply::Nil,
+        Some(e) => match as_str(e) {
+            Ok(s) => Reply::bulk(s),
+            Err(r) => return r,
+        },
+    };
+    l.delete(&args[1]);
+    value
+}
+
+pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let mut expiry = None;
+    let mut i = 2;
+    while i < args.len() {
+        match parse_expiry(args, &mut i, &mut expiry, false, true) {
+            Ok(true) => {}
+            Ok(false) => return syntax_error(),
+            Err(r) => return r,
+        }
+    }
+    let key = &args[1];
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let now = l.now();
+    let value = match l.read(key) {
+        None => return Reply::Nil,
+        Some(e) => match as_str(e) {
+            Ok(s) => Bytes::copy_from_slice(s),
+            Err(r) => return r,
+        },
+    };
+    match expiry {
+        None => {}
+        Some(Expiry::Persist) => {
+            l.set_expire(key, 0);
+        }
+        Some(e) => match resolve_expiry(&args[0], Some(e), now, 0) {
+            Ok(at) if at <= now => {
+                l.delete(key);
+            }
+            Ok(at) => {
+                l.set_expire(key, at);
+            }
+            Err(r) => return r,
+        },
+    }
+    Reply::Bulk(value)
+}
+
+pub fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let keys = &args[1..];
+    let mut l = ctx.server.keyspace.lock_many(ctx.client.db, keys);
+    l.set_touch(!ctx.client.no_touch);
+    Reply::Array(
+        keys.iter()
+            .map(|k| match l.read(k) {
+                Some(Entry {
+                    value: Value::Str(s),
+                    ..
+                }) => Reply::bulk(s),
+                None => Reply::Nil,
+            })
+            .collect(),
+    )
+}
+
+fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
+    if args.len().is_multiple_of(2) {
+        return wrong_arity(&String::from_utf8_lossy(&args[0]));
+    }
+    let keys: Vec<&Bytes> = args[1..].iter().step_by(2).collect();
+    let mut l = ctx.server.keyspace.lock_many(ctx.client.db, &keys);
+    if nx && keys.iter().any(|k| l.exists(k)) {
+        return Reply::Int(0);
+    }
+    for pair in args[1..].chunks(2) {
+        l.set(&pair[0], str_value(&pair[1]), 0);
+    }
+    if nx { Reply::Int(1) } else { Reply::Ok }
+}
+
+pub fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    mset_generic(ctx, args, false)
+}
+
+pub fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    mset_generic(ctx, args, true)
+}
+
+/// Adds `by` to the integer at `key` (0 when missing), keeping its TTL.
+fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> Reply {
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let current = match l.get_mut(key) {
+        None => 0,
+        Some(e) => match as_str(e) {
+            Ok(s) => match util::parse_i64(s) {
+                Some(n) => n,
+                None => return not_integer(),
+            },
+            Err(r) => return r,
+        },
+    };
+    let Some(new) = current.checked_add(by) else {
+        return Reply::error("ERR increment or decrement would overflow");
+    };
+    l.set_keep_ttl(key, str_value(new.to_string().as_bytes()));
+    Reply::Int(new)
+}
+
+pub fn incr(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    incr_generic(ctx, &args[1], 1)
+}
+
+pub fn decr(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    incr_generic(ctx, &args[1], -1)
+}
+
+pub fn incrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match arg_i64(&args[2]) {
+        Ok(by) => incr_generic(ctx, &args[1], by),
+        Err(r) => r,
+    }
+}
+
+pub fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match arg_i64(&args[2]) {
+        Ok(i64::MIN) => Reply::error("ERR decrement would overflow"),
+        Ok(by) => incr_generic(ctx, &args[1], -by),
+        Err(r) => r,
+    }
+}
+
+pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let not_float = || Reply::error("ERR value is not a valid float");
+    let Some(by) = util::parse_f64(&args[2]) else {
+        return not_float();
+    };
+    let key = &args[1];
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let current = match l.get_mut(key) {
+        None => 0.0,
+        Some(e) => match as_str(e) {
+            Ok(s) => match util::parse_f64(s) {
+                Some(n) => n,
+                None => return not_float(),
+            },
+            Err(r) => return r,
+        },
+    };
+    let new = current + by;
+    if !new.is_finite() {
+        return Reply::error("ERR increment would produce NaN or Infinity");
+    }
+    let text = util::format_human_float(new);
+    l.set_keep_ttl(key, str_value(text.as_bytes()));
+    Reply::bulk(text)
+}
+
+fn check_size(ctx: &Ctx, total: u64) -> Result<(), Reply> {
+    if total > ctx.server.config.proto_max_bulk_len.load(Ordering::Relaxed) as u64 {
+        return Err(Reply::error(
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        ));
+    }
+    Ok(())
+}
+
+pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let key = &args[1];
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut value = match l.get_mut(key) {
+        None => Vec::new(),
+        Some(e) => match as_str(e) {
+            Ok(s) => s.to_vec(),
+            Err(r) => return r,
+        },
+    };
+    if let Err(r) = check_size(ctx, (value.len() + args[2].len()) as u64) {
+        return r;
+    }
+    value.extend_from_slice(&args[2]);
+    let len = value.len();
+    l.set_keep_ttl(key, Value::Str(value.into_boxed_slice()));
+    Reply::Int(len as i64)
+}
+
+pub fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
+    match l.read(&args[1]) {
+        None => Reply::Int(0),
+        Some(e) => match as_str(e) {
+            Ok(s) => Reply::Int(s.len() as i64),
+            Err(r) => r,
+        },
+    }
+}
+
+pub fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (mut start, mut end) = match (arg_i64(&args[2]), arg_i64(&args[3])) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
+    let s = match l.read(&args[1]) {
+        None => return Reply::bulk(""),
+        Some(e) => match as_str(e) {
+            Ok(s) => s,
+            Err(r) => return r,
+        },
+    };
+    let len = s.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        return Reply::bulk("");
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if start > end || len == 0 {
+        return Reply::bulk("");
+    }
+    Reply::bulk(&s[start as usize..=end as usize])
+}
+
+pub fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let offset = match arg_i64(&args[2]) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if offset < 0 {
+        return Reply::error("ERR offset is out of range");
+    }
+    let patch = &args[3];
+    let key = &args[1];
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut value = match l.get_mut(key) {
+        None => {
+            if patch.is_empty() {
+                return Reply::Int(0);
+            }
+            Vec::new()
+        }
+        Some(e) => match as_str(e) {
+            Ok(s) => s.to_vec(),
+            Err(r) => return r,
+        },
+    };
+    if patch.is_empty() {
+        return Reply::Int(value.len() as i64);
+    }
+    if let Err(r) = check_size(ctx, offset as u64 + patch.len() as u64) {
+        return r;
+    }
+    let end = offset as usize + patch.len();
+    if value.len() < end {
+        value.resize(end, 0);
+    }
+    value[offset as usize..end].copy_from_slice(patch);
+    let len = value.len();
+    l.set_keep_ttl(key, Value::Str(value.into_boxed_slice()));
+    Reply::Int(len as i64)
+}

@@ -1,0 +1,24 @@
+//! shardis: a Redis-protocol-compatible cache node and (later) a sharding
+//! proxy, in one crate.
+//!
+//! # Layout
+//! - [`resp`]: request framing (RESP multibulk and inline) and reply
+//!   encoding (RESP2 and RESP3).
+//! - [`command`]: the command table (name, arity, flags, key positions,
+//!   docs, handler) and the dispatcher; one module per command family.
+//! - [`store`]: the keyspace: 16 databases of LRU-ordered shards, TTLs (lazy
+//!   and active expiry), eviction under `maxmemory`, SCAN.
+//! - [`net`]: the listener, per-connection tasks, client state, shutdown.
+//! - [`config`]: flags, config files and the live CONFIG GET/SET view.
+//! - [`alloc`]: the counting allocator behind `used_memory` and eviction.
+//! - [`util`]: Redis's number parsing and formatting rules, glob matching.
+//!
+//! The binary (`src/main.rs`) parses the command line and runs a node.
+
+pub mod alloc;
+pub mod command;
+pub mod config;
+pub mod net;
+pub mod resp;
+pub mod store;
+pub mod util;

@@ -1,0 +1,143 @@
+//! The `shardis` binary: `shardis server [options]` runs a node.
+
+use clap::{Args, Parser, Subcommand};
+use shardis::config::RuntimeConfig;
+use shardis::net::Server;
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+#[global_allocator]
+static ALLOC: shardis::alloc::CountingAllocator = shardis::alloc::CountingAllocator;
+
+#[derive(Parser)]
+#[command(
+    name = "shardis",
+    version,
+    about = "A Redis-compatible cache node and sharding proxy"
+)]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// Run a cache node (the default).
+    Server(ServerArgs),
+}
+
+/// Flags mirror redis-server's option names.
+#[derive(Args, Default)]
+struct ServerArgs {
+    /// A redis.conf-style file; flags given here override it.
+    config_file: Option<std::path::PathBuf>,
+    #[arg(long)]
+    port: Option<u16>,
+    #[arg(long)]
+    bind: Option<String>,
+    /// Memory limit: bytes or a unit (100mb, 1gb); 0 = none.
+    #[arg(long)]
+    maxmemory: Option<String>,
+    /// noeviction, allkeys-lru, volatile-lru, allkeys-random, volatile-random, volatile-ttl
+    #[arg(long = "maxmemory-policy")]
+    maxmemory_policy: Option<String>,
+    #[arg(long = "maxmemory-samples")]
+    maxmemory_samples: Option<String>,
+    #[arg(long)]
+    requirepass: Option<String>,
+    #[arg(long)]
+    maxclients: Option<String>,
+    /// Close idle clients after this many seconds (0 = never).
+    #[arg(long)]
+    timeout: Option<String>,
+    #[arg(long = "proto-max-bulk-len")]
+    proto_max_bulk_len: Option<String>,
+    /// Accepted for redis-server compatibility; shardis keeps no data on disk.
+    #[arg(long)]
+    save: Option<String>,
+    /// Accepted for redis-server compatibility; shardis keeps no data on disk.
+    #[arg(long)]
+    appendonly: Option<String>,
+}
+
+fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
+    let config = RuntimeConfig::default();
+    if let Some(path) = &args.config_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        config.load_file(&text)?;
+    }
+    let flags: [(&str, Option<String>); 11] = [
+        ("port", args.port.map(|p| p.to_string())),
+        ("bind", args.bind.clone()),
+        ("maxmemory", args.maxmemory.clone()),
+        ("maxmemory-policy", args.maxmemory_policy.clone()),
+        ("maxmemory-samples", args.maxmemory_samples.clone()),
+        ("requirepass", args.requirepass.clone()),
+        ("maxclients", args.maxclients.clone()),
+        ("timeout", args.timeout.clone()),
+        ("proto-max-bulk-len", args.proto_max_bulk_len.clone()),
+        ("save", args.save.clone()),
+        ("appendonly", args.appendonly.clone()),
+    ];
+    for (name, value) in flags {
+        if let Some(v) = value {
+            config
+                .set(name, &v)
+                .map_err(|e| format!("--{name} {v}: {e:?}"))?;
+        }
+    }
+    Ok(config)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let args = match cli.role {
+        Some(Role::Server(a)) => a,
+        None => ServerArgs::default(),
+    };
+    let config = match build_config(&args) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async move {
+        let addr = format!(
+            "{}:{}",
+            config.bind(),
+            config.get("port").unwrap_or_default()
+        );
+        let listener = match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot listen");
+                std::process::exit(1);
+            }
+        };
+        let local = listener.local_addr().expect("local addr");
+        config.set("port", &local.port().to_string()).ok();
+        tracing::info!(addr = %local, "shardis node ready to accept connections");
+        Server::new(config).run(listener, shutdown_signal()).await;
+    });
+}

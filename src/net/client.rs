@@ -1,0 +1,166 @@
+//! Per-connection state.
+//!
+//! [`Client`] is owned by its connection task and changed without locks.
+//! [`ClientInfo`] is the part other connections need to see (CLIENT LIST,
+//! CLIENT KILL, INFO clients): it is shared through the server's registry and
+//! uses atomics or short-held mutexes.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+use tokio::sync::Notify;
+
+/// CLIENT REPLY modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    Skip,
+    /// Set by SKIP: the current command's reply is dropped, then back to On.
+    SkipThis,
+}
+
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub resp3: bool,
+    pub authenticated: bool,
+    pub no_touch: bool,
+    pub reply_mode: ReplyMode,
+    /// Close the connection once the current reply is written (QUIT).
+    pub close: bool,
+    pub info: std::sync::Arc<ClientInfo>,
+}
+
+impl Client {
+    pub fn new(info: std::sync::Arc<ClientInfo>, authenticated: bool) -> Client {
+        Client {
+            id: info.id,
+            db: 0,
+            resp3: false,
+            authenticated,
+            no_touch: false,
+            reply_mode: ReplyMode::On,
+            close: false,
+            info,
+        }
+    }
+
+    /// Whether the reply of the command just run is sent (CLIENT REPLY).
+    pub fn should_reply(&mut self) -> bool {
+        match self.reply_mode {
+            ReplyMode::On => true,
+            ReplyMode::Off => false,
+            // SKIP was the command just run: its own reply is sent, the
+            // next one is not.
+            ReplyMode::Skip => {
+                self.reply_mode = ReplyMode::SkipThis;
+                false
+            }
+            ReplyMode::SkipThis => {
+                self.reply_mode = ReplyMode::On;
+                false
+            }
+        }
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+
+    pub fn set_resp(&mut self, resp3: bool) {
+        self.resp3 = resp3;
+        self.info
+            .resp
+            .store(if resp3 { 3 } else { 2 }, Ordering::Relaxed);
+    }
+}
+
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub created: Instant,
+    pub name: Mutex<String>,
+    pub lib_name: Mutex<String>,
+    pub lib_ver: Mutex<String>,
+    pub db: AtomicUsize,
+    pub resp: AtomicU8,
+    /// Milliseconds since server start of the last read from this client.
+    last_interaction_ms: AtomicU64,
+    last_cmd: AtomicUsize,
+    pub no_evict: AtomicBool,
+    pub no_touch: AtomicBool,
+    killed: AtomicBool,
+    kill: Notify,
+}
+
+impl ClientInfo {
+    pub fn new(id: u64, addr: String, laddr: String) -> ClientInfo {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            name: Mutex::new(String::new()),
+            lib_name: Mutex::new(String::new()),
+            lib_ver: Mutex::new(String::new()),
+            db: AtomicUsize::new(0),
+            resp: AtomicU8::new(2),
+            last_interaction_ms: AtomicU64::new(0),
+            last_cmd: AtomicUsize::new(usize::MAX),
+            no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        }
+    }
+
+    pub fn name(&self) -> String {
+        self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_name(&self, name: String) {
+        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = name;
+    }
+
+    pub fn set_last_command(&self, idx: usize) {
+        self.last_cmd.store(idx, Ordering::Relaxed);
+    }
+
+    pub fn last_command(&self) -> Option<usize> {
+        let v = self.last_cmd.load(Ordering::Relaxed);
+        (v != usize::MAX).then_some(v)
+    }
+
+    pub fn touch(&self, server_start: Instant) {
+        self.last_interaction_ms
+            .store(server_start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Seconds since the last read from this client.
+    pub fn idle_secs(&self, server_start: Instant) -> u64 {
+        let now = server_start.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000
+    }
+
+    /// Asks the connection task to close (CLIENT KILL, shutdown).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.kill.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
+
+    /// Completes when [`kill`](Self::kill) has been called.
+    pub async fn killed(&self) {
+        if self.is_killed() {
+            return;
+        }
+        self.kill.notified().await;
+    }
+}

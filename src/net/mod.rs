@@ -1,0 +1,262 @@
+//! Listener, per-connection tasks, client state and shutdown.
+//!
+//! Each connection is one tokio task that reads into a `BytesMut`, parses
+//! every complete request in it (pipelining), dispatches each, encodes all
+//! replies into one output buffer and writes that once per batch. A protocol
+//! error is answered and closes only that connection.
+
+mod client;
+
+pub use client::{Client, ClientInfo, ReplyMode};
+
+use crate::command::{self, CommandStat, Ctx};
+use crate::config::RuntimeConfig;
+use crate::resp::{Limits, Reply, parse_request};
+use crate::store::Keyspace;
+use bytes::BytesMut;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// Flush the output buffer early when a pipeline's replies grow past this.
+const OUTPUT_FLUSH: usize = 64 * 1024;
+
+/// Counters for INFO stats that belong to the network layer.
+#[derive(Default)]
+pub struct NetStats {
+    pub total_connections_received: AtomicU64,
+    pub total_commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+}
+
+/// State shared by every connection of one node.
+pub struct Server {
+    pub keyspace: Keyspace,
+    pub config: Arc<RuntimeConfig>,
+    /// Parallel to [`command::COMMANDS`].
+    pub command_stats: Vec<CommandStat>,
+    pub clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
+    next_client_id: AtomicU64,
+    pub stats: NetStats,
+    pub started: Instant,
+    pub run_id: String,
+    pub lastsave: AtomicU64,
+    /// Notified once when the server must stop (SHUTDOWN, signal).
+    pub shutdown: Notify,
+    shutting_down: std::sync::atomic::AtomicBool,
+}
+
+impl Server {
+    pub fn new(config: Arc<RuntimeConfig>) -> Arc<Server> {
+        let run_id: String = (0..40)
+            .map(|_| {
+                std::char::from_digit((crate::util::random_u64() % 16) as u32, 16).unwrap_or('0')
+            })
+            .collect();
+        Arc::new(Server {
+            keyspace: Keyspace::new(config.clone()),
+            config,
+            command_stats: command::COMMANDS
+                .iter()
+                .map(|_| CommandStat::default())
+                .collect(),
+            clients: Mutex::new(HashMap::new()),
+            next_client_id: AtomicU64::new(1),
+            stats: NetStats::default(),
+            started: Instant::now(),
+            run_id,
+            lastsave: AtomicU64::new(crate::util::now_ms() / 1000),
+            shutdown: Notify::new(),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    pub fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ClientInfo>>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks the server to stop accepting and close every connection.
+    pub fn request_shutdown(&self) {
+        if !self.shutting_down.swap(true, Ordering::SeqCst) {
+            self.shutdown.notify_one();
+        }
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Serves `listener` until `signal` completes or SHUTDOWN is called,
+    /// then closes every client and returns.
+    pub async fn run(self: Arc<Self>, listener: TcpListener, signal: impl Future<Output = ()>) {
+        let expiry = tokio::spawn(active_expiry(self.clone()));
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => self.clone().accept(stream),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = &mut signal => break,
+                _ = self.shutdown.notified() => break,
+            }
+        }
+        tracing::info!("shutting down");
+        expiry.abort();
+        let all: Vec<Arc<ClientInfo>> = self.clients().values().cloned().collect();
+        for c in &all {
+            c.kill();
+        }
+        // Give connections a moment to write what they have and close.
+        for _ in 0..50 {
+            if self.clients().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn accept(self: Arc<Self>, stream: TcpStream) {
+        self.stats
+            .total_connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = stream.set_nodelay(true);
+        let max = self.config.maxclients.load(Ordering::Relaxed) as usize;
+        if self.clients().len() >= max {
+            self.stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = stream
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
+            });
+            return;
+        }
+        let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let addr = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let laddr = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let info = Arc::new(ClientInfo::new(id, addr, laddr));
+        self.clients().insert(id, info.clone());
+        tokio::spawn(async move {
+            let server = self.clone();
+            if let Err(e) = serve_connection(&server, stream, info).await {
+                tracing::debug!(client = id, error = %e, "connection ended with an error");
+            }
+            server.clients().remove(&id);
+        });
+    }
+}
+
+async fn active_expiry(server: Arc<Server>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        // A full budget means more keys are due: go again at once.
+        while server.keyspace.active_expire(200) >= 200 * crate::store::SHARDS_PER_DB {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+async fn serve_connection(
+    server: &Arc<Server>,
+    mut stream: TcpStream,
+    info: Arc<ClientInfo>,
+) -> std::io::Result<()> {
+    let mut client = Client::new(info.clone(), server.config.requirepass().is_none());
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    loop {
+        // Answer every complete request already buffered.
+        loop {
+            let limits = Limits {
+                max_bulk_len: server.config.proto_max_bulk_len.load(Ordering::Relaxed),
+                authenticated: client.authenticated,
+            };
+            match parse_request(&mut inbuf, limits) {
+                Ok(Some(args)) => {
+                    if args.is_empty() {
+                        continue;
+                    }
+                    server
+                        .stats
+                        .total_commands_processed
+                        .fetch_add(1, Ordering::Relaxed);
+                    let reply = command::dispatch(
+                        &mut Ctx {
+                            server,
+                            client: &mut client,
+                        },
+                        &args,
+                    );
+                    if client.should_reply() {
+                        reply.encode(&mut out, client.resp3);
+                    }
+                    if client.close || out.len() >= OUTPUT_FLUSH {
+                        flush(server, &mut stream, &mut out).await?;
+                    }
+                    if client.close {
+                        return Ok(());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(client = client.id, error = %e.0, "protocol error");
+                    Reply::error(format!("ERR Protocol error: {}", e.0))
+                        .encode(&mut out, client.resp3);
+                    flush(server, &mut stream, &mut out).await?;
+                    return Ok(());
+                }
+            }
+        }
+        flush(server, &mut stream, &mut out).await?;
+        if inbuf.capacity() - inbuf.len() < 4096 {
+            inbuf.reserve(16 * 1024);
+        }
+        let timeout = server.config.timeout.load(Ordering::Relaxed);
+        let read = tokio::select! {
+            n = stream.read_buf(&mut inbuf) => n?,
+            _ = info.killed() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(timeout)), if timeout > 0 => return Ok(()),
+        };
+        if read == 0 {
+            return Ok(());
+        }
+        server
+            .stats
+            .net_input_bytes
+            .fetch_add(read as u64, Ordering::Relaxed);
+        info.touch(server.started);
+    }
+}
+
+async fn flush(server: &Server, stream: &mut TcpStream, out: &mut BytesMut) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(out).await?;
+    server
+        .stats
+        .net_output_bytes
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    out.clear();
+    Ok(())
+}

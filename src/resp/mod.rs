@@ -1,0 +1,7 @@
+//! The wire protocol: request framing and reply encoding.
+
+pub mod parser;
+pub mod reply;
+
+pub use parser::{Limits, ProtocolError, parse_request};
+pub use reply::Reply;

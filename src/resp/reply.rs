@@ -1,0 +1,221 @@
+//! Reply values and their RESP2 / RESP3 encoding.
+//!
+//! Commands return a [`Reply`] value and never touch a socket: MULTI/EXEC
+//! collects them, and the connection encodes them into one output buffer per
+//! batch in the protocol version the client chose with `HELLO`.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `+OK`
+    Ok,
+    /// A simple string such as `+PONG` or `+string`.
+    Status(Cow<'static, str>),
+    /// An error line without the leading `-`, e.g. `ERR syntax error`.
+    Error(Cow<'static, str>),
+    Int(i64),
+    Bulk(Bytes),
+    /// Null bulk string (`$-1`; RESP3 `_`).
+    Nil,
+    /// Null array (`*-1`; RESP3 `_`).
+    NilArray,
+    Array(Vec<Reply>),
+    /// A map in RESP3, a flat array of key/value pairs in RESP2.
+    Map(Vec<(Reply, Reply)>),
+    /// A set in RESP3, an array in RESP2.
+    Set(Vec<Reply>),
+    /// A double in RESP3, a bulk string in RESP2.
+    Double(f64),
+    /// Verbatim text (`=len\r\ntxt:...`) in RESP3, a bulk string in RESP2.
+    Verbatim(Bytes),
+    /// Nothing at all is written (CLIENT REPLY OFF, SHUTDOWN).
+    NoReply,
+}
+
+impl Reply {
+    pub fn error(msg: impl Into<Cow<'static, str>>) -> Reply {
+        Reply::Error(msg.into())
+    }
+
+    pub fn bulk(b: impl AsRef<[u8]>) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(b.as_ref()))
+    }
+
+    pub fn status(s: &'static str) -> Reply {
+        Reply::Status(Cow::Borrowed(s))
+    }
+
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    pub fn bulk_or_nil(v: Option<impl AsRef<[u8]>>) -> Reply {
+        match v {
+            Some(v) => Reply::bulk(v),
+            None => Reply::Nil,
+        }
+    }
+
+    /// Appends the encoding of `self` to `out`. `resp3` selects the protocol.
+    pub fn encode(&self, out: &mut BytesMut, resp3: bool) {
+        match self {
+            Reply::Ok => out.put_slice(b"+OK\r\n"),
+            Reply::Status(s) => line(out, b'+', s.as_bytes()),
+            Reply::Error(e) => line(out, b'-', e.as_bytes()),
+            Reply::Int(i) => {
+                out.put_u8(b':');
+                put_int(out, *i);
+                out.put_slice(b"\r\n");
+            }
+            Reply::Bulk(b) => bulk(out, b'$', b),
+            Reply::Nil if resp3 => out.put_slice(b"_\r\n"),
+            Reply::Nil => out.put_slice(b"$-1\r\n"),
+            Reply::NilArray if resp3 => out.put_slice(b"_\r\n"),
+            Reply::NilArray => out.put_slice(b"*-1\r\n"),
+            Reply::Array(items) => {
+                header(out, b'*', items.len());
+                for item in items {
+                    item.encode(out, resp3);
+                }
+            }
+            Reply::Set(items) => {
+                header(out, if resp3 { b'~' } else { b'*' }, items.len());
+                for item in items {
+                    item.encode(out, resp3);
+                }
+            }
+            Reply::Map(pairs) => {
+                if resp3 {
+                    header(out, b'%', pairs.len());
+                } else {
+                    header(out, b'*', pairs.len() * 2);
+                }
+                for (k, v) in pairs {
+                    k.encode(out, resp3);
+                    v.encode(out, resp3);
+                }
+            }
+            Reply::Double(d) => {
+                let text = format_double(*d);
+                if resp3 {
+                    line(out, b',', text.as_bytes());
+                } else {
+                    bulk(out, b'$', text.as_bytes());
+                }
+            }
+            Reply::Verbatim(text) => {
+                if resp3 {
+                    header(out, b'=', text.len() + 4);
+                    out.put_slice(b"txt:");
+                    out.put_slice(text);
+                    out.put_slice(b"\r\n");
+                } else {
+                    bulk(out, b'$', text);
+                }
+            }
+            Reply::NoReply => {}
+        }
+    }
+}
+
+/// Doubles as Redis prints them in replies (`%.17g`, with `inf`/`-inf`).
+pub fn format_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d.is_nan() {
+        return "nan".into();
+    }
+    // Rust's shortest round-trip representation, which is what `%.17g`
+    // reduces to for the values clients read back.
+    let s = format!("{d}");
+    s
+}
+
+fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {
+    out.put_u8(prefix);
+    out.put_slice(text);
+    out.put_slice(b"\r\n");
+}
+
+fn header(out: &mut BytesMut, prefix: u8, len: usize) {
+    out.put_u8(prefix);
+    put_int(out, len as i64);
+    out.put_slice(b"\r\n");
+}
+
+fn bulk(out: &mut BytesMut, prefix: u8, data: &[u8]) {
+    header(out, prefix, data.len());
+    out.put_slice(data);
+    out.put_slice(b"\r\n");
+}
+
+fn put_int(out: &mut BytesMut, i: i64) {
+    let mut buf = itoa_buf(i);
+    out.put_slice(buf.as_bytes_mut());
+}
+
+/// Formats an integer without allocating.
+struct IntBuf {
+    bytes: [u8; 20],
+    start: usize,
+}
+
+impl IntBuf {
+    fn as_bytes_mut(&mut self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+fn itoa_buf(i: i64) -> IntBuf {
+    let mut bytes = [0u8; 20];
+    let mut pos = 20;
+    let neg = i < 0;
+    let mut n = i.unsigned_abs();
+    loop {
+        pos -= 1;
+        bytes[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if neg {
+        pos -= 1;
+        bytes[pos] = b'-';
+    }
+    IntBuf { bytes, start: pos }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(r: Reply, resp3: bool) -> String {
+        let mut b = BytesMut::new();
+        r.encode(&mut b, resp3);
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn encodings() {
+        assert_eq!(
+            enc(Reply::Int(i64::MIN), false),
+            ":-9223372036854775808\r\n"
+        );
+        assert_eq!(enc(Reply::Nil, false), "$-1\r\n");
+        assert_eq!(enc(Reply::Nil, true), "_\r\n");
+        assert_eq!(enc(Reply::NilArray, false), "*-1\r\n");
+        let m = Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]);
+        assert_eq!(enc(m.clone(), false), "*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(m, true), "%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(Reply::Double(1.5), true), ",1.5\r\n");
+        assert_eq!(enc(Reply::Double(1.5), false), "$3\r\n1.5\r\n");
+        assert_eq!(
+            enc(Reply::Verbatim(Bytes::from("x")), true),
+            "=5\r\ntxt:x\r\n"
+        );
+    }
+}

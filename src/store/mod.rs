@@ -1,0 +1,730 @@
+//! The keyspace: 16 databases, each split into shards by key hash, each
+//! shard an LRU-ordered map behind its own short-held mutex.
+//!
+//! - Every access goes through [`Locked`], which holds the shard locks a
+//!   command needs (taken in ascending shard order, so multi-key commands
+//!   never deadlock) and applies the rules every command shares: lazy expiry,
+//!   LRU recency on reads, hit/miss statistics, the TTL index.
+//! - Memory is counted by the global allocator ([`crate::alloc`]); eviction
+//!   ([`Keyspace::evict_if_needed`]) runs before commands that may grow
+//!   memory, as Redis's `performEvictions` does.
+//! - Each shard keeps a min-heap of `(expire_at, key)` for keys with a TTL:
+//!   active expiry and `volatile-ttl` pop it instead of scanning. Heap
+//!   entries go stale when a TTL changes; they are checked against the entry
+//!   when popped, and the heap is rebuilt when stale entries dominate.
+
+use crate::config::{EvictionPolicy, RuntimeConfig};
+use crate::util;
+use lru::LruCache;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub mod scan;
+
+/// Keys and string values are held as exact-size boxed slices: 16 bytes of
+/// header, no spare capacity, never a view into a read buffer.
+pub type Key = Box<[u8]>;
+
+pub const NUM_DBS: usize = 16;
+pub const SHARDS_PER_DB: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Str(Box<[u8]>),
+}
+
+impl Value {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in Unix milliseconds; 0 = no expiry.
+    pub expire_at: u64,
+    /// Last access in Unix seconds (OBJECT IDLETIME).
+    pub access: u32,
+}
+
+/// Server-wide counters reported by INFO stats.
+#[derive(Default)]
+pub struct Stats {
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    pub expired_keys: AtomicU64,
+    pub evicted_keys: AtomicU64,
+}
+
+struct Shard {
+    map: LruCache<Key, Entry>,
+    /// Keys in `map` with an expiry.
+    volatile: usize,
+    ttl_heap: BinaryHeap<Reverse<(u64, Key)>>,
+}
+
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            map: LruCache::unbounded(),
+            volatile: 0,
+            ttl_heap: BinaryHeap::new(),
+        }
+    }
+
+    fn note_expire(&mut self, key: &[u8], old: u64, new: u64) {
+        match (old != 0, new != 0) {
+            (false, true) => self.volatile += 1,
+            (true, false) => self.volatile -= 1,
+            _ => {}
+        }
+        if new != 0 && new != old {
+            self.ttl_heap.push(Reverse((new, key.into())));
+            if self.ttl_heap.len() > 1024 && self.ttl_heap.len() > 4 * self.volatile {
+                self.rebuild_heap();
+            }
+        }
+    }
+
+    fn rebuild_heap(&mut self) {
+        self.ttl_heap = self
+            .map
+            .iter()
+            .filter(|(_, e)| e.expire_at != 0)
+            .map(|(k, e)| Reverse((e.expire_at, k.clone())))
+            .collect();
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.pop(key)?;
+        if e.expire_at != 0 {
+            self.volatile -= 1;
+        }
+        Some(e)
+    }
+
+    /// Pops the heap until it finds a key whose current expiry is the heap
+    /// entry's and that is due at `now` (or any, with `now == u64::MAX`).
+    fn pop_due(&mut self, now: u64) -> Option<Key> {
+        while let Some(Reverse((at, _))) = self.ttl_heap.peek() {
+            if *at > now {
+                return None;
+            }
+            let Reverse((at, key)) = self.ttl_heap.pop().expect("peeked");
+            if self.map.peek(&key[..]).is_some_and(|e| e.expire_at == at) {
+                return Some(key);
+            }
+        }
+        None
+    }
+}
+
+/// One logical database (SELECT n).
+pub struct Db {
+    shards: Box<[Mutex<Shard>]>,
+    keys: AtomicUsize,
+}
+
+impl Db {
+    fn new() -> Db {
+        Db {
+            shards: (0..SHARDS_PER_DB)
+                .map(|_| Mutex::new(Shard::new()))
+                .collect(),
+            keys: AtomicUsize::new(0),
+        }
+    }
+
+    fn shard(&self, i: usize) -> MutexGuard<'_, Shard> {
+        // A panic while holding a shard lock leaves the shard consistent
+        // (every mutation is a single map operation), so poison is ignored.
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Stable 64-bit hash of a key: picks the shard (low bits) and orders SCAN
+/// within the shard (all bits).
+pub fn key_hash(key: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // murmur3 fmix64 spreads FNV's weak low bits.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+fn shard_of(key: &[u8]) -> usize {
+    (key_hash(key) as usize) % SHARDS_PER_DB
+}
+
+/// All databases plus the counters and settings that govern them.
+pub struct Keyspace {
+    dbs: Box<[Db]>,
+    pub stats: Stats,
+    pub config: Arc<RuntimeConfig>,
+    evict_cursor: AtomicUsize,
+}
+
+/// Why a write was refused before it ran.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OutOfMemory;
+
+impl Keyspace {
+    pub fn new(config: Arc<RuntimeConfig>) -> Keyspace {
+        Keyspace {
+            dbs: (0..NUM_DBS).map(|_| Db::new()).collect(),
+            stats: Stats::default(),
+            config,
+            evict_cursor: AtomicUsize::new(0),
+        }
+    }
+
+    /// Locks the shard holding `key` in database `db`.
+    pub fn lock<'a>(&'a self, db: usize, key: &[u8]) -> Locked<'a> {
+        let i = shard_of(key);
+        Locked {
+            ks: self,
+            db,
+            guards: Guards::One(i, self.dbs[db].shard(i)),
+            now: util::now_ms(),
+            touch: true,
+        }
+    }
+
+    /// Locks every shard holding one of `keys` (ascending order).
+    pub fn lock_many<'a, K: AsRef<[u8]>>(&'a self, db: usize, keys: &[K]) -> Locked<'a> {
+        self.lock_dbs_many(&keys.iter().map(|k| (db, k.as_ref())).collect::<Vec<_>>())
+    }
+
+    /// Locks shards across databases (COPY ... DB n, SWAPDB-like needs).
+    pub fn lock_dbs_many<'a>(&'a self, keys: &[(usize, &[u8])]) -> Locked<'a> {
+        let mut idx: Vec<(usize, usize)> = keys.iter().map(|(db, k)| (*db, shard_of(k))).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        let db = keys.first().map(|k| k.0).unwrap_or(0);
+        let guards = idx
+            .into_iter()
+            .map(|(d, i)| ((d, i), self.dbs[d].shard(i)))
+            .collect();
+        Locked {
+            ks: self,
+            db,
+            guards: Guards::Many(guards),
+            now: util::now_ms(),
+            touch: true,
+        }
+    }
+
+    pub fn dbsize(&self, db: usize) -> usize {
+        self.dbs[db].keys.load(Ordering::Relaxed)
+    }
+
+    /// Keys with an expiry in `db` (INFO keyspace `expires=`).
+    pub fn volatile_count(&self, db: usize) -> usize {
+        (0..SHARDS_PER_DB)
+            .map(|i| self.dbs[db].shard(i).volatile)
+            .sum()
+    }
+
+    /// Removes every key of `db`; returns them for watchers and stats.
+    pub fn flush_db(&self, db: usize, lazy: bool) {
+        let d = &self.dbs[db];
+        let mut garbage = Vec::new();
+        for i in 0..SHARDS_PER_DB {
+            let mut s = d.shard(i);
+            let old = std::mem::replace(&mut *s, Shard::new());
+            d.keys.fetch_sub(old.map.len(), Ordering::Relaxed);
+            if lazy {
+                garbage.push(old);
+            }
+        }
+        if lazy && !garbage.is_empty() {
+            std::thread::spawn(move || drop(garbage));
+        }
+    }
+
+    /// Every live key of `db` matching `pattern` (KEYS).
+    pub fn keys(&self, db: usize, pattern: &[u8]) -> Vec<Key> {
+        let now = util::now_ms();
+        let all = pattern == b"*";
+        let mut out = Vec::new();
+        for i in 0..SHARDS_PER_DB {
+            let s = self.dbs[db].shard(i);
+            for (k, e) in s.map.iter() {
+                if (e.expire_at == 0 || e.expire_at > now)
+                    && (all || util::glob_match(pattern, k, false))
+                {
+                    out.push(k.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// A random live key of `db` (RANDOMKEY), expiring dead ones it meets.
+    pub fn random_key(&self, db: usize) -> Option<Key> {
+        for _ in 0..100 {
+            if self.dbsize(db) == 0 {
+                return None;
+            }
+            let start = util::random_u64() as usize;
+            for j in 0..SHARDS_PER_DB {
+                let i = (start + j) % SHARDS_PER_DB;
+                let mut locked = Locked {
+                    ks: self,
+                    db,
+                    guards: Guards::One(i, self.dbs[db].shard(i)),
+                    now: util::now_ms(),
+                    touch: false,
+                };
+                let shard = locked.shard_at(i);
+                let len = shard.map.len();
+                if len == 0 {
+                    continue;
+                }
+                let n = (util::random_u64() as usize) % len;
+                let key = shard.map.iter().nth(n).map(|(k, _)| k.clone())?;
+                if locked.exists(&key) {
+                    return Some(key);
+                }
+                break;
+            }
+        }
+        None
+    }
+
+    /// Removes due keys with an expiry, at most `budget` per shard; returns
+    /// how many were removed. Called by the active expiry task.
+    pub fn active_expire(&self, budget: usize) -> usize {
+        let now = util::now_ms();
+        let mut removed = 0;
+        for (db, d) in self.dbs.iter().enumerate() {
+            if d.keys.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            for i in 0..SHARDS_PER_DB {
+                let mut s = d.shard(i);
+                if s.volatile == 0 {
+                    if !s.ttl_heap.is_empty() {
+                        s.ttl_heap.clear();
+                    }
+                    continue;
+                }
+                let mut n = 0;
+                while n < budget {
+                    let Some(key) = s.pop_due(now) else { break };
+                    s.remove(&key);
+                    d.keys.fetch_sub(1, Ordering::Relaxed);
+                    self.signal_modified(db, &key);
+                    n += 1;
+                }
+                removed += n;
+            }
+        }
+        self.stats
+            .expired_keys
+            .fetch_add(removed as u64, Ordering::Relaxed);
+        removed
+    }
+
+    /// The single hook every modification of a key goes through (Redis's
+    /// `signalModifiedKey`): WATCH builds on it.
+    fn signal_modified(&self, _db: usize, _key: &[u8]) {}
+
+    /// Evicts keys until memory is under `maxmemory`. `Err` when over the
+    /// limit and nothing can be evicted (or the policy is `noeviction`):
+    /// the caller refuses the write with Redis's OOM error.
+    pub fn evict_if_needed(&self) -> Result<(), OutOfMemory> {
+        let max = self.config.maxmemory.load(Ordering::Relaxed);
+        if max == 0 || crate::alloc::used_memory() <= max {
+            return Ok(());
+        }
+        let policy = self.config.policy();
+        if policy == EvictionPolicy::NoEviction {
+            return Err(OutOfMemory);
+        }
+        let total = NUM_DBS * SHARDS_PER_DB;
+        let mut fruitless = 0;
+        while crate::alloc::used_memory() > max {
+            let c = self.evict_cursor.fetch_add(1, Ordering::Relaxed) % total;
+            let (db, i) = (c / SHARDS_PER_DB, c % SHARDS_PER_DB);
+            let d = &self.dbs[db];
+            let evicted = d.keys.load(Ordering::Relaxed) > 0 && {
+                let mut s = d.shard(i);
+                match evict_one(&mut s, policy) {
+                    Some(key) => {
+                        d.keys.fetch_sub(1, Ordering::Relaxed);
+                        drop(s);
+                        self.signal_modified(db, &key);
+                        true
+                    }
+                    None => false,
+                }
+            };
+            if evicted {
+                self.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
+                fruitless = 0;
+            } else {
+                fruitless += 1;
+                if fruitless > total {
+                    return Err(OutOfMemory);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Picks and removes one victim from a shard under `policy`.
+///
+/// LRU is exact within a shard (the `lru` crate's list); across shards the
+/// victims are taken round-robin, which approximates global LRU closely
+/// because keys spread evenly over shards. The `volatile-*` and `random`
+/// policies look at a bounded window from the LRU end rather than scanning
+/// the whole shard, like Redis's sampling.
+fn evict_one(s: &mut Shard, policy: EvictionPolicy) -> Option<Key> {
+    const WINDOW: usize = 1024;
+    let victim: Key = match policy {
+        EvictionPolicy::NoEviction => return None,
+        EvictionPolicy::AllKeysLru => {
+            let (k, e) = s.map.pop_lru()?;
+            if e.expire_at != 0 {
+                s.volatile -= 1;
+            }
+            return Some(k);
+        }
+        EvictionPolicy::VolatileLru => s
+            .map
+            .iter()
+            .rev()
+            .take(WINDOW)
+            .find(|(_, e)| e.expire_at != 0)
+            .map(|(k, _)| k.clone())?,
+        EvictionPolicy::AllKeysRandom => {
+            let len = s.map.len().min(WINDOW);
+            if len == 0 {
+                return None;
+            }
+            let n = util::random_u64() as usize % len;
+            s.map.iter().rev().nth(n).map(|(k, _)| k.clone())?
+        }
+        EvictionPolicy::VolatileRandom => {
+            if s.volatile == 0 {
+                return None;
+            }
+            let candidates: Vec<&Key> = s
+                .map
+                .iter()
+                .rev()
+                .take(WINDOW)
+                .filter(|(_, e)| e.expire_at != 0)
+                .map(|(k, _)| k)
+                .take(16)
+                .collect();
+            if candidates.is_empty() {
+                return None;
+            }
+            candidates[util::random_u64() as usize % candidates.len()].clone()
+        }
+        EvictionPolicy::VolatileTtl => s.pop_due(u64::MAX)?,
+    };
+    s.remove(&victim);
+    Some(victim)
+}
+
+enum Guards<'a> {
+    One(usize, MutexGuard<'a, Shard>),
+    Many(Vec<((usize, usize), MutexGuard<'a, Shard>)>),
+}
+
+/// The shards a command holds, and the shared rules for touching keys in
+/// them. Dropping it releases the locks.
+pub struct Locked<'a> {
+    ks: &'a Keyspace,
+    db: usize,
+    guards: Guards<'a>,
+    now: u64,
+    touch: bool,
+}
+
+impl<'a> Locked<'a> {
+    /// Reads do not update recency or idle time (CLIENT NO-TOUCH, OBJECT).
+    pub fn no_touch(mut self) -> Self {
+        self.touch = false;
+        self
+    }
+
+    pub fn set_touch(&mut self, touch: bool) {
+        self.touch = touch;
+    }
+
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    fn shard_at(&mut self, i: usize) -> &mut Shard {
+        self.shard_in(self.db, i)
+    }
+
+    fn shard_in(&mut self, db: usize, i: usize) -> &mut Shard {
+        match &mut self.guards {
+            Guards::One(j, g) if *j == i => g,
+            Guards::One(..) => panic!("shard {i} not locked"),
+            Guards::Many(gs) => {
+                let pos = gs
+                    .iter()
+                    .position(|(k, _)| *k == (db, i))
+                    .expect("shard not locked");
+                &mut gs[pos].1
+            }
+        }
+    }
+
+    fn shard_for(&mut self, db: usize, key: &[u8]) -> &mut Shard {
+        self.shard_in(db, shard_of(key))
+    }
+
+    /// Removes `key` from `db` if its TTL has passed; true if it did.
+    fn expire_if_due(&mut self, db: usize, key: &[u8]) -> bool {
+        let now = self.now;
+        let s = self.shard_for(db, key);
+        let due = s
+            .map
+            .peek(key)
+            .is_some_and(|e| e.expire_at != 0 && e.expire_at <= now);
+        if due {
+            s.remove(key);
+            self.ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
+            self.ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+            self.ks.signal_modified(db, key);
+        }
+        due
+    }
+
+    /// A read lookup (Redis's `lookupKeyRead`): expires, counts a hit or a
+    /// miss, and refreshes recency.
+    pub fn read(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.read_in(self.db, key)
+    }
+
+    pub fn read_in(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+        self.expire_if_due(db, key);
+        let touch = self.touch;
+        let now_s = (self.now / 1000) as u32;
+        let stats = &self.ks.stats;
+        let s = self.shard_for(db, key);
+        let found = if touch {
+            s.map.get_mut(key)
+        } else {
+            s.map.peek_mut(key)
+        };
+        match found {
+            Some(e) => {
+                stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
+                if touch {
+                    e.access = now_s;
+                }
+                Some(&*e)
+            }
+            None => {
+                stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// A lookup for writing (Redis's `lookupKeyWrite`): expires, no stats.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.get_mut_in(self.db, key)
+    }
+
+    pub fn get_mut_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_due(db, key);
+        let touch = self.touch;
+        let s = self.shard_for(db, key);
+        if touch {
+            s.map.get_mut(key)
+        } else {
+            s.map.peek_mut(key)
+        }
+    }
+
+    /// Looks at a key without stats or recency (TYPE, TTL, OBJECT, EXISTS-like).
+    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.peek_in(self.db, key)
+    }
+
+    pub fn peek_in(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+        self.expire_if_due(db, key);
+        self.shard_for(db, key).map.peek(key)
+    }
+
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.peek(key).is_some()
+    }
+
+    /// Stores `value` under `key` with `expire_at` (0 = none), replacing
+    /// whatever was there.
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: u64) {
+        self.set_in(self.db, key, value, expire_at)
+    }
+
+    pub fn set_in(&mut self, db: usize, key: &[u8], value: Value, expire_at: u64) {
+        let access = (self.now / 1000) as u32;
+        let s = self.shard_for(db, key);
+        let old_expire;
+        if let Some(e) = s.map.get_mut(key) {
+            old_expire = e.expire_at;
+            e.value = value;
+            e.expire_at = expire_at;
+            e.access = access;
+        } else {
+            old_expire = 0;
+            s.map.put(
+                key.into(),
+                Entry {
+                    value,
+                    expire_at,
+                    access,
+                },
+            );
+            self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
+        }
+        let s = self.shard_for(db, key);
+        s.note_expire(key, old_expire, expire_at);
+        self.ks.signal_modified(db, key);
+    }
+
+    /// Replaces the value, keeping the TTL (APPEND, INCR, SETRANGE, KEEPTTL).
+    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
+        let expire_at = self.peek(key).map(|e| e.expire_at).unwrap_or(0);
+        self.set(key, value, expire_at);
+    }
+
+    /// Changes the expiry of an existing key; false if there is none.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
+        self.expire_if_due(self.db, key);
+        let s = self.shard_for(self.db, key);
+        let Some(e) = s.map.peek_mut(key) else {
+            return false;
+        };
+        let old = e.expire_at;
+        e.expire_at = expire_at;
+        s.note_expire(key, old, expire_at);
+        self.ks.signal_modified(self.db, key);
+        true
+    }
+
+    /// Deletes `key`; returns the entry it held.
+    pub fn delete(&mut self, key: &[u8]) -> Option<Entry> {
+        self.delete_in(self.db, key)
+    }
+
+    pub fn delete_in(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        if self.expire_if_due(db, key) {
+            return None;
+        }
+        let e = self.shard_for(db, key).remove(key)?;
+        self.ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
+        self.ks.signal_modified(db, key);
+        Some(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ks() -> Keyspace {
+        Keyspace::new(Arc::new(RuntimeConfig::default()))
+    }
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.as_bytes().into())
+    }
+
+    #[test]
+    fn set_get_delete() {
+        let ks = ks();
+        ks.lock(0, b"a").set(b"a", s("1"), 0);
+        assert_eq!(ks.lock(0, b"a").read(b"a").unwrap().value, s("1"));
+        assert_eq!(ks.dbsize(0), 1);
+        assert!(ks.lock(0, b"a").delete(b"a").is_some());
+        assert_eq!(ks.dbsize(0), 0);
+        assert_eq!(ks.stats.keyspace_hits.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn lazy_and_active_expiry() {
+        let ks = ks();
+        let past = util::now_ms() - 1;
+        ks.lock(0, b"a").set(b"a", s("1"), past);
+        ks.lock(0, b"b").set(b"b", s("1"), past);
+        assert!(ks.lock(0, b"a").read(b"a").is_none());
+        assert_eq!(ks.active_expire(100), 1);
+        assert_eq!(ks.dbsize(0), 0);
+        assert_eq!(ks.stats.expired_keys.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn multi_shard_lock_is_ordered() {
+        let ks = ks();
+        let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+        let mut l = ks.lock_many(0, &keys);
+        for k in &keys {
+            l.set(k.as_bytes(), s("v"), 0);
+        }
+        drop(l);
+        assert_eq!(ks.dbsize(0), 100);
+        assert_eq!(ks.keys(0, b"k1*").len(), 11);
+    }
+
+    #[test]
+    fn eviction_policies_pick_victims() {
+        let mut sh = Shard::new();
+        sh.map.put(
+            b"old"[..].into(),
+            Entry {
+                value: s("v"),
+                expire_at: 0,
+                access: 0,
+            },
+        );
+        sh.map.put(
+            b"ttl"[..].into(),
+            Entry {
+                value: s("v"),
+                expire_at: 5,
+                access: 0,
+            },
+        );
+        sh.note_expire(b"ttl", 0, 5);
+        sh.map.put(
+            b"new"[..].into(),
+            Entry {
+                value: s("v"),
+                expire_at: 0,
+                access: 0,
+            },
+        );
+        assert_eq!(
+            &*evict_one(&mut sh, EvictionPolicy::VolatileLru).unwrap(),
+            b"ttl"
+        );
+        assert_eq!(evict_one(&mut sh, EvictionPolicy::VolatileTtl), None);
+        assert_eq!(
+            &*evict_one(&mut sh, EvictionPolicy::AllKeysLru).unwrap(),
+            b"old"
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! Small pure helpers shared by commands: Redis's number parsing and
+//! formatting rules, glob matching, size parsing, a cheap random source.
+
+use std::cell::Cell;
+
+/// Redis's `string2ll`: an optional '-', then digits with no leading zero
+/// (except "0" itself), no '+', no spaces, within i64.
+pub fn parse_i64(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    if b == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = if b[0] == b'-' {
+        (true, &b[1..])
+    } else {
+        (false, b)
+    };
+    if digits.is_empty() || !(b'1'..=b'9').contains(&digits[0]) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some(-(v as i128) as i64)
+        }
+    } else if v > i64::MAX as u64 {
+        None
+    } else {
+        Some(v as i64)
+    }
+}
+
+/// Redis's `string2ld` as used by INCRBYFLOAT and friends: no leading
+/// space, no NaN, the whole string must be a number.
+pub fn parse_f64(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    if s.is_empty()
+        || s.starts_with(|c: char| c.is_ascii_whitespace())
+        || s.ends_with(|c: char| c.is_ascii_whitespace())
+    {
+        return None;
+    }
+    let v: f64 = s.parse().ok()?;
+    if v.is_nan() { None } else { Some(v) }
+}
+
+/// The human form INCRBYFLOAT stores and replies with. Redis computes in
+/// `long double` and prints `%.17Lf` with trailing zeros removed; with f64
+/// we round to 15 significant digits first, so that 0.1 + 0.2 gives "0.3"
+/// as it does in Redis, and print in fixed notation, never with an exponent.
+pub fn format_human_float(v: f64) -> String {
+    let rounded: f64 = format!("{v:.14e}").parse().unwrap_or(v);
+    let s = format!("{rounded}");
+    if s == "-0" { "0".to_string() } else { s }
+}
+
+/// Redis's `stringmatchlen`: `*`, `?`, `[...]` with `^` and ranges, and
+/// backslash escapes. Byte-wise, with linear backtracking to the last `*`.
+pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
+    let (mut p, mut i) = (0usize, 0usize);
+    // Where to resume after the last '*': (pattern index, string index).
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if p < pattern.len() && pattern[p] == b'*' {
+            while p + 1 < pattern.len() && pattern[p + 1] == b'*' {
+                p += 1;
+            }
+            star = Some((p, i));
+            p += 1;
+            continue;
+        }
+        if p >= pattern.len() && i == s.len() {
+            return true;
+        }
+        if p < pattern.len()
+            && i < s.len()
+            && let Some(next) = match_token(pattern, p, s[i], nocase)
+        {
+            p = next;
+            i += 1;
+            continue;
+        }
+        // Mismatch: let the last star eat one more byte.
+        match star {
+            Some((sp, si)) if si < s.len() => {
+                star = Some((sp, si + 1));
+                p = sp + 1;
+                i = si + 1;
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// Matches the single-byte token at `pattern[p]` (not `*`) against `c`;
+/// returns the index after the token when it matches.
+fn match_token(pattern: &[u8], p: usize, c: u8, nocase: bool) -> Option<usize> {
+    let eq = |a: u8, b: u8| {
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    match pattern[p] {
+        b'?' => Some(p + 1),
+        b'[' => {
+            match_class(pattern, p, c, nocase).and_then(|(matched, next)| matched.then_some(next))
+        }
+        b'\\' if p + 1 < pattern.len() => eq(pattern[p + 1], c).then_some(p + 2),
+        other => eq(other, c).then_some(p + 1),
+    }
+}
+
+/// Matches a `[...]` class at `pattern[p]` against `c`; returns whether it
+/// matched and the index after the class.
+fn match_class(pattern: &[u8], p: usize, c: u8, nocase: bool) -> Option<(bool, usize)> {
+    let mut j = p + 1;
+    let not = j < pattern.len() && pattern[j] == b'^';
+    if not {
+        j += 1;
+    }
+    let lc = |x: u8| if nocase { x.to_ascii_lowercase() } else { x };
+    let mut matched = false;
+    loop {
+        if j >= pattern.len() {
+            // Unterminated class: Redis treats the end as closing it.
+            break;
+        }
+        if pattern[j] == b']' {
+            break;
+        }
+        if pattern[j] == b'\\' && j + 1 < pattern.len() {
+            j += 1;
+            if pattern[j] == c {
+                matched = true;
+            }
+        } else if j + 2 < pattern.len() && pattern[j + 1] == b'-' {
+            let (mut start, mut end) = (lc(pattern[j]), lc(pattern[j + 2]));
+            if start > end {
+                std::mem::swap(&mut start, &mut end);
+            }
+            let cc = lc(c);
+            if cc >= start && cc <= end {
+                matched = true;
+            }
+            j += 2;
+        } else if lc(pattern[j]) == lc(c) {
+            matched = true;
+        }
+        j += 1;
+    }
+    let next = if j < pattern.len() { j + 1 } else { j };
+    Some((matched != not, next))
+}
+
+/// Parses `100mb`, `1gb`, `8MB`, `1024`, `2k` as redis.conf does (k = 1000,
+/// kb = 1024, and so on).
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mul = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+thread_local! {
+    static RNG: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let local = 0u8;
+    (t ^ (&local as *const u8 as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
+}
+
+/// A fast thread-local xorshift generator: good enough for sampling victims
+/// and RANDOMKEY, not for anything secret.
+pub fn random_u64() -> u64 {
+    RNG.with(|r| {
+        let mut x = r.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        r.set(x);
+        x
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ints() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b"9223372036854775808"[..],
+            b"+1",
+            b" 1",
+            b"01",
+            b"-0",
+            b"",
+            b"-",
+            b"1a",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", std::str::from_utf8(bad));
+        }
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(format_human_float(0.1 + 0.2), "0.3");
+        assert_eq!(format_human_float(10.5 + 0.1), "10.6");
+        assert_eq!(format_human_float(5200.0), "5200");
+        assert_eq!(format_human_float(1e20), "100000000000000000000");
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"*", b"anything", false));
+        assert!(glob_match(b"h?llo", b"hello", false));
+        assert!(glob_match(b"h*llo", b"heeeello", false));
+        assert!(glob_match(b"h[ae]llo", b"hallo", false));
+        assert!(!glob_match(b"h[^e]llo", b"hello", false));
+        assert!(glob_match(b"h[a-b]llo", b"hbllo", false));
+        assert!(glob_match(b"h\\*llo", b"h*llo", false));
+        assert!(!glob_match(b"h\\*llo", b"hello", false));
+        assert!(glob_match(b"*:*:x", b"a:b:c:x", false));
+        assert!(!glob_match(b"a*b", b"acbd", false));
+        assert!(glob_match(b"FOO", b"foo", true));
+    }
+
+    #[test]
+    fn memory() {
+        assert_eq!(parse_memory("100mb"), Some(100 * 1024 * 1024));
+        assert_eq!(parse_memory("1GB"), Some(1024 * 1024 * 1024));
+        assert_eq!(parse_memory("2k"), Some(2000));
+        assert_eq!(parse_memory("12"), Some(12));
+        assert_eq!(parse_memory("x"), None);
+    }
+}
