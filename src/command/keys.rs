@@ -222,7 +222,13 @@ pub fn object_refcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]);
     match l.peek(&args[2]) {
         None => Reply::Nil,
-        Some(_) => Reply::Int(1),
+        // Redis shares the objects of small integers (0..10000).
+        Some(e) => match &e.value {
+            crate::store::Value::Str(s) => match crate::util::parse_i64(s) {
+                Some(n) if s.len() <= 20 && (0..10000).contains(&n) => Reply::Int(i32::MAX as i64),
+                _ => Reply::Int(1),
+            },
+        },
     }
 }
 

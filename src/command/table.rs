@@ -302,7 +302,7 @@ static COMMAND_SUBS: [Command; 6] = [
     ),
     cmd!(
         "getkeys",
-        -3,
+        -4,
         LOADING | STALE,
         NOKEYS,
         "server",

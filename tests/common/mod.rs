@@ -8,14 +8,25 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// True when the suite runs against redis-server (`SHARDIS_TEST_REDIS=1`);
+/// tests of shardis-only behaviour skip themselves then.
+pub fn against_redis() -> bool {
+    std::env::var_os("SHARDIS_TEST_REDIS").is_some()
+}
+
 pub struct TestServer {
     child: Child,
     pub port: u16,
 }
 
 impl TestServer {
-    /// Starts `shardis server --port 0 <args>`.
+    /// Starts `shardis server --port 0 <args>`; with `SHARDIS_TEST_REDIS=1`
+    /// starts `redis-server` with the same flags instead, so the same test
+    /// checks that our expectations are Redis's.
     pub fn start(args: &[&str]) -> TestServer {
+        if against_redis() {
+            return Self::start_redis(args);
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_shardis"))
             .arg("server")
             .args(["--port", "0"])
@@ -26,19 +37,61 @@ impl TestServer {
             .spawn()
             .expect("start shardis");
         let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let mut port = None;
-        for line in lines.by_ref() {
-            let line = line.expect("read log");
-            if let Some(rest) = line.split("addr=").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or_default();
-                port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
+        // Read the log on a thread: the port arrives on a channel, and the
+        // thread keeps draining so the server never blocks on a full pipe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if std::env::var_os("SHARDIS_TEST_LOG").is_some() {
+                    eprintln!("[shardis] {line}");
+                }
+                if let Some(rest) = line.split("addr=").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    if let (Some(tx), Some(port)) = (
+                        tx.take(),
+                        addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()),
+                    ) {
+                        let _ = tx.send(port);
+                    }
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("shardis did not report its address");
+        TestServer { child, port }
+    }
+
+    fn start_redis(args: &[&str]) -> TestServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--enable-debug-command",
+                "yes",
+            ])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        let port = port.expect("shardis did not report its address");
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
         TestServer { child, port }
     }
 
@@ -91,8 +144,13 @@ pub struct Raw {
 impl Raw {
     pub fn connect(port: u16) -> Raw {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw { stream, buf: Vec::new() }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     pub fn send_bytes(&mut self, bytes: &[u8]) {
@@ -112,13 +170,26 @@ impl Raw {
     /// Reads one complete reply (RESP2 or RESP3) and returns its bytes.
     pub fn read_reply(&mut self) -> String {
         loop {
-            if let Ok(Some((_, len))) = redis_protocol::resp3::decode::complete::decode(&self.buf) {
+            // RESP3's decoder reads RESP3 and most of RESP2; RESP2's reads
+            // the RESP2 nulls ($-1, *-1) that RESP3 dropped.
+            let len = match redis_protocol::resp3::decode::complete::decode(&self.buf) {
+                Ok(Some((_, len))) => Some(len),
+                _ => redis_protocol::resp2::decode::decode(&self.buf)
+                    .ok()
+                    .flatten()
+                    .map(|(_, len)| len),
+            };
+            if let Some(len) = len {
                 let frame: Vec<u8> = self.buf.drain(..len).collect();
                 return String::from_utf8_lossy(&frame).into_owned();
             }
             let mut chunk = [0u8; 65536];
             let n = self.stream.read(&mut chunk).expect("read reply");
-            assert!(n > 0, "connection closed while waiting for a reply; have {:?}", String::from_utf8_lossy(&self.buf));
+            assert!(
+                n > 0,
+                "connection closed while waiting for a reply; have {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
