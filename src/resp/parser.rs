@@ -96,7 +96,7 @@ fn parse_multibulk(
         _ => return Err(ProtocolError("invalid multibulk length".into())),
     };
     if !limits.authenticated && count > UNAUTH_MULTIBULK_MAX {
-        return Err(ProtocolError("invalid multibulk length".into()));
+        return Err(ProtocolError("unauthenticated multibulk length".into()));
     }
     let mut pos = end + 2;
     if count <= 0 {
@@ -122,15 +122,14 @@ fn parse_multibulk(
             }
             return Ok(None);
         };
-        let max = if limits.authenticated {
-            limits.max_bulk_len
-        } else {
-            limits.max_bulk_len.min(UNAUTH_BULK_MAX)
-        };
         let len = match parse_header_int(&buf[pos + 1..hend]) {
-            Some(n) if (0..=max).contains(&n) => n as usize,
+            Some(n) if (0..=limits.max_bulk_len).contains(&n) => n,
             _ => return Err(ProtocolError("invalid bulk length".into())),
         };
+        if !limits.authenticated && len > UNAUTH_BULK_MAX {
+            return Err(ProtocolError("unauthenticated bulk length".into()));
+        }
+        let len = len as usize;
         let start = hend + 2;
         let need = start + len + 2;
         if buf.len() < need {
