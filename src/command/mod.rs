@@ -174,7 +174,12 @@ fn resolve_subcommand(
         return Ok((cmd, cmd.name.to_string()));
     }
     if args.len() < 2 {
-        return Err(wrong_arity(cmd.name));
+        // COMMAND alone is a command of its own; CONFIG alone is not.
+        return if arity_ok(cmd.arity, args.len()) {
+            Ok((cmd, cmd.name.to_string()))
+        } else {
+            Err(wrong_arity(cmd.name))
+        };
     }
     match cmd.subcommands.iter().find(|s| is(&args[1], s.name)) {
         Some(sub) => Ok((sub, format!("{}|{}", cmd.name, sub.name))),

@@ -433,7 +433,7 @@ pub fn command_info(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .map(|n| {
                 lookup(n)
                     .map(|(_, c)| command_entry(c, None))
-                    .unwrap_or(Reply::NilArray)
+                    .unwrap_or(Reply::Nil)
             })
             .collect(),
     )

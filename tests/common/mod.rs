@@ -170,15 +170,7 @@ impl Raw {
     /// Reads one complete reply (RESP2 or RESP3) and returns its bytes.
     pub fn read_reply(&mut self) -> String {
         loop {
-            // RESP3's decoder reads RESP3 and most of RESP2; RESP2's reads
-            // the RESP2 nulls ($-1, *-1) that RESP3 dropped.
-            let len = match redis_protocol::resp3::decode::complete::decode(&self.buf) {
-                Ok(Some((_, len))) => Some(len),
-                _ => redis_protocol::resp2::decode::decode(&self.buf)
-                    .ok()
-                    .flatten()
-                    .map(|(_, len)| len),
-            };
+            let len = frame_len(&self.buf, 0);
             if let Some(len) = len {
                 let frame: Vec<u8> = self.buf.drain(..len).collect();
                 return String::from_utf8_lossy(&frame).into_owned();
@@ -211,5 +203,49 @@ impl Raw {
                 Err(_) => return false,
             }
         }
+    }
+}
+
+/// Length of the complete RESP2/RESP3 reply at `buf[pos..]`, if complete.
+/// Hand-written so that any reply shape (sets of arrays, attributes,
+/// RESP2 nulls) can be framed without interpreting it.
+pub fn frame_len(buf: &[u8], pos: usize) -> Option<usize> {
+    let line_end = |from: usize| {
+        buf[from..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|i| from + i)
+    };
+    let end = line_end(pos)?;
+    let header = std::str::from_utf8(&buf[pos + 1..end]).ok()?;
+    let after = end + 2;
+    match *buf.get(pos)? {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after - pos),
+        b'$' | b'=' | b'!' => {
+            let n: i64 = header.parse().ok()?;
+            if n < 0 {
+                return Some(after - pos);
+            }
+            let total = after + n as usize + 2;
+            (buf.len() >= total).then_some(total - pos)
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let n: i64 = header.parse().ok()?;
+            let items = if matches!(buf[pos], b'%' | b'|') {
+                n * 2
+            } else {
+                n
+            };
+            let mut cur = after;
+            for _ in 0..items.max(0) {
+                cur += frame_len(buf, cur)?;
+            }
+            // An attribute is followed by the reply it describes.
+            if buf[pos] == b'|' {
+                cur += frame_len(buf, cur)?;
+            }
+            Some(cur - pos)
+        }
+        _ => None,
     }
 }

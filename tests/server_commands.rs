@@ -1,0 +1,288 @@
+//! Server commands: INFO, CONFIG, COMMAND, FLUSH*, TIME, FUNCTION, SHUTDOWN.
+
+mod common;
+use common::{TestServer, against_redis};
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn info_fields(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn info_sections_and_fields() {
+    let s = TestServer::start(&[]);
+    let mut c = s.conn();
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("EX")
+        .arg(100)
+        .query(&mut c)
+        .unwrap();
+    let _: Option<String> = redis::cmd("GET").arg("k").query(&mut c).unwrap();
+    let _: Option<String> = redis::cmd("GET").arg("nokey").query(&mut c).unwrap();
+    let all: String = redis::cmd("INFO").query(&mut c).unwrap();
+    for section in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# CPU",
+        "# Keyspace",
+    ] {
+        assert!(all.contains(section), "INFO lacks {section}");
+    }
+    assert!(
+        !all.contains("# Commandstats"),
+        "commandstats is not a default section"
+    );
+    let f = info_fields(&all);
+    for field in [
+        "redis_version",
+        "redis_mode",
+        "process_id",
+        "run_id",
+        "tcp_port",
+        "uptime_in_seconds",
+        "connected_clients",
+        "maxclients",
+        "used_memory",
+        "used_memory_human",
+        "used_memory_rss",
+        "maxmemory",
+        "maxmemory_policy",
+        "total_connections_received",
+        "total_commands_processed",
+        "keyspace_hits",
+        "keyspace_misses",
+        "expired_keys",
+        "evicted_keys",
+        "role",
+        "used_cpu_sys",
+        "used_cpu_user",
+    ] {
+        assert!(f.contains_key(field), "INFO lacks {field}");
+    }
+    assert_eq!(f["tcp_port"], s.port.to_string());
+    assert_eq!(f["keyspace_hits"], "1");
+    assert_eq!(f["keyspace_misses"], "1");
+    assert!(f["db0"].starts_with("keys=1,expires=1,"));
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .unwrap();
+    let f = info_fields(&stats);
+    assert!(f["cmdstat_get"].starts_with("calls=2,usec="), "{stats}");
+    assert!(
+        f["cmdstat_set"].contains("rejected_calls=0,failed_calls=0"),
+        "{stats}"
+    );
+    let two: String = redis::cmd("INFO")
+        .arg("memory")
+        .arg("clients")
+        .query(&mut c)
+        .unwrap();
+    assert!(two.contains("# Memory") && two.contains("# Clients") && !two.contains("# Server"));
+    let everything: String = redis::cmd("INFO").arg("everything").query(&mut c).unwrap();
+    assert!(everything.contains("# Commandstats"));
+    // CONFIG RESETSTAT clears the counters
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    let stats: String = redis::cmd("INFO").arg("stats").query(&mut c).unwrap();
+    assert_eq!(info_fields(&stats)["keyspace_hits"], "0");
+}
+
+#[test]
+fn config_get_set() {
+    let s = TestServer::start(&[]);
+    let mut r = s.raw();
+    for name in [
+        "maxmemory",
+        "maxmemory-policy",
+        "maxmemory-samples",
+        "requirepass",
+        "timeout",
+        "maxclients",
+        "proto-max-bulk-len",
+        "save",
+        "appendonly",
+    ] {
+        let reply = r.cmd(&["CONFIG", "GET", name]);
+        assert!(reply.starts_with("*2\r\n"), "CONFIG GET {name}: {reply}");
+    }
+    assert_eq!(r.cmd(&["CONFIG", "GET", "nosuch"]), "*0\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "SET", "maxmemory", "10mb"]), "+OK\r\n");
+    assert_eq!(
+        r.cmd(&["CONFIG", "GET", "maxmemory"]),
+        "*2\r\n$9\r\nmaxmemory\r\n$8\r\n10485760\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]),
+        "+OK\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["CONFIG", "GET", "maxmemory-policy"]),
+        "*2\r\n$16\r\nmaxmemory-policy\r\n$11\r\nallkeys-lru\r\n"
+    );
+    assert_eq!(r.cmd(&["CONFIG", "SET", "maxmemory", "0"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "SET", "save", ""]), "+OK\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "SET", "appendonly", "no"]), "+OK\r\n");
+    assert_eq!(
+        r.cmd(&["CONFIG", "SET", "foo", "bar"]),
+        "-ERR Unknown option or number of arguments for CONFIG SET - 'foo'\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["CONFIG", "SET", "maxmemory", "lots"]),
+        "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["CONFIG", "SET", "maxmemory"]),
+        "-ERR wrong number of arguments for 'config|set' command\r\n"
+    );
+    // patterns, several at once
+    let reply = r.cmd(&["CONFIG", "GET", "maxmemory*"]);
+    assert!(
+        reply.contains("maxmemory-policy") && reply.contains("maxmemory-samples"),
+        "{reply}"
+    );
+    let reply = r.cmd(&["CONFIG", "GET", "timeout", "maxclients"]);
+    assert!(reply.starts_with("*4\r\n"), "{reply}");
+    // requirepass set at run time applies to new connections
+    assert_eq!(r.cmd(&["CONFIG", "SET", "requirepass", "pw"]), "+OK\r\n");
+    let mut fresh = s.raw();
+    assert_eq!(
+        fresh.cmd(&["GET", "x"]),
+        "-NOAUTH Authentication required.\r\n"
+    );
+    assert_eq!(r.cmd(&["CONFIG", "SET", "requirepass", ""]), "+OK\r\n");
+}
+
+#[test]
+fn command_introspection() {
+    let s = TestServer::start(&[]);
+    let mut c = s.conn();
+    let count: i64 = redis::cmd("COMMAND").arg("COUNT").query(&mut c).unwrap();
+    assert!(count > 50);
+    let all: Vec<redis::Value> = redis::cmd("COMMAND").query(&mut c).unwrap();
+    assert_eq!(all.len() as i64, count);
+    let mut r = s.raw();
+    let get = r.cmd(&["COMMAND", "INFO", "get"]);
+    assert!(get.starts_with("*1\r\n*10\r\n$3\r\nget\r\n:2\r\n"), "{get}");
+    assert!(
+        get.contains("+readonly\r\n") && get.contains("+fast\r\n"),
+        "{get}"
+    );
+    let mset = r.cmd(&["COMMAND", "INFO", "mset", "nosuch"]);
+    assert!(
+        mset.contains("$4\r\nmset\r\n:-3\r\n") && mset.ends_with("$-1\r\n"),
+        "{mset}"
+    );
+    assert_eq!(
+        r.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
+        "*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["COMMAND", "GETKEYS", "GET", "k"]),
+        "*1\r\n$1\r\nk\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["COMMAND", "GETKEYS", "NOSUCH", "k"]),
+        "-ERR Invalid command specified\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["COMMAND", "GETKEYS", "GET", "a", "b"]),
+        "-ERR Invalid number of arguments specified for command\r\n"
+    );
+    let names: Vec<String> = redis::cmd("COMMAND").arg("LIST").query(&mut c).unwrap();
+    assert!(names.contains(&"get".to_string()) && names.contains(&"config|get".to_string()));
+    let names: Vec<String> = redis::cmd("COMMAND")
+        .arg("LIST")
+        .arg("FILTERBY")
+        .arg("PATTERN")
+        .arg("get*")
+        .query(&mut c)
+        .unwrap();
+    assert!(names.iter().all(|n| n.starts_with("get")) && names.contains(&"getrange".to_string()));
+    let docs = r.cmd(&["COMMAND", "DOCS", "get"]);
+    assert!(
+        docs.starts_with("*2\r\n$3\r\nget\r\n") && docs.contains("summary"),
+        "{docs}"
+    );
+    let mut r3 = s.raw();
+    r3.cmd(&["HELLO", "3"]);
+    let docs = r3.cmd(&["COMMAND", "DOCS", "set"]);
+    assert!(docs.starts_with("%1\r\n$3\r\nset\r\n%"), "{docs}");
+}
+
+#[test]
+fn flush_time_and_harness_commands() {
+    let s = TestServer::start(&[]);
+    let mut r = s.raw();
+    r.cmd(&["SET", "a", "1"]);
+    r.cmd(&["SELECT", "1"]);
+    r.cmd(&["SET", "b", "1"]);
+    assert_eq!(r.cmd(&["FLUSHDB"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["DBSIZE"]), ":0\r\n");
+    r.cmd(&["SELECT", "0"]);
+    assert_eq!(r.cmd(&["DBSIZE"]), ":1\r\n");
+    assert_eq!(r.cmd(&["FLUSHALL", "ASYNC"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["DBSIZE"]), ":0\r\n");
+    r.cmd(&["SET", "a", "1"]);
+    assert_eq!(r.cmd(&["FLUSHALL", "SYNC"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["DBSIZE"]), ":0\r\n");
+    assert_eq!(r.cmd(&["FLUSHALL", "LATER"]), "-ERR syntax error\r\n");
+    let time = r.cmd(&["TIME"]);
+    let parts: Vec<&str> = time.split("\r\n").collect();
+    let secs: u64 = parts[2].parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(secs.abs_diff(now) <= 2);
+    assert!(r.cmd(&["LASTSAVE"]).starts_with(':'));
+    assert_eq!(r.cmd(&["FUNCTION", "FLUSH"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["FUNCTION", "LIST"]), "*0\r\n");
+    assert_eq!(r.cmd(&["DEBUG", "SLEEP", "0"]), "+OK\r\n");
+}
+
+#[test]
+fn shutdown_command_stops_the_server() {
+    let mut s = TestServer::start(&[]);
+    let mut other = s.raw();
+    other.cmd(&["PING"]);
+    let mut r = s.raw();
+    r.send(&["SHUTDOWN", "NOSAVE"]);
+    assert!(r.is_closed());
+    assert!(other.is_closed());
+    let status = s
+        .wait_exit(Duration::from_secs(10))
+        .expect("server did not exit");
+    if !against_redis() {
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    if against_redis() {
+        return;
+    }
+    let mut s = TestServer::start(&[]);
+    let mut r = s.raw();
+    r.cmd(&["SET", "k", "v"]);
+    let pid = s.pid().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(r.is_closed());
+    let status = s
+        .wait_exit(Duration::from_secs(10))
+        .expect("server did not exit on SIGTERM");
+    assert!(status.success(), "{status:?}");
+}
