@@ -87,7 +87,10 @@ fn allkeys_lru_holds_maxmemory_under_a_write_storm() {
         .arg((0..1000).map(|k| format!("cold:{k}")).collect::<Vec<_>>())
         .query(&mut c)
         .unwrap();
-    assert_eq!(cold, 0, "cold keys should have been evicted first");
+    assert!(
+        cold == 0 || against_redis(),
+        "cold keys should have been evicted first"
+    );
     // reads that hit are counted
     assert!(num(&i, "keyspace_hits") >= 100 * 100);
 }
@@ -214,6 +217,9 @@ fn allkeys_random_evicts() {
 
 #[test]
 fn config_set_maxmemory_evicts_at_once() {
+    if against_redis() {
+        return; // redis-server evicts in time-boxed steps after CONFIG SET
+    }
     let s = TestServer::start(&["--maxmemory-policy", "allkeys-lru"]);
     let mut c = s.conn();
     let value = vec![b'c'; 1000];
