@@ -1,0 +1,436 @@
+//! shardis vs redis-server, side by side in one run.
+//!
+//! ```text
+//! cargo bench --bench compare                       # everything
+//! cargo bench --bench compare -- throughput         # redis-benchmark, A B A B
+//! cargo bench --bench compare -- memory             # bytes per key, 1M keys
+//! cargo bench --bench compare -- hitratio           # Zipf read-through cache
+//! cargo bench --bench compare -- throughput --rounds 5 --requests 500000
+//! ```
+//!
+//! Needs `redis-server` and `redis-benchmark` (Debian: redis-server,
+//! redis-tools). Both servers run on free loopback ports with the same
+//! settings; every figure is printed for both with the ratio shardis/redis.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Shardis,
+    Redis,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Shardis => "shardis",
+            Kind::Redis => "redis",
+        }
+    }
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(kind: Kind, args: &[&str]) -> Server {
+    let port = free_port();
+    let child = match kind {
+        Kind::Shardis => Command::new(env!("CARGO_BIN_EXE_shardis"))
+            .arg("server")
+            .args(["--port", &port.to_string()])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start shardis"),
+        Kind::Redis => Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (apt-get install redis-server)"),
+    };
+    for _ in 0..500 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Server { child, port };
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{} did not start", kind.name());
+}
+
+/// CPU seconds (user + system, all threads) of a process.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+/// A pipelining RESP client just good enough for loading and read-through.
+struct Conn {
+    stream: BufReader<TcpStream>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Resp {
+    Ok,
+    Nil,
+    Bulk(Vec<u8>),
+    Int(i64),
+    Err(String),
+}
+
+impl Conn {
+    fn new(port: u16) -> Conn {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_nodelay(true).unwrap();
+        Conn {
+            stream: BufReader::with_capacity(1 << 20, s),
+        }
+    }
+
+    fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
+        write!(out, "*{}\r\n", args.len()).unwrap();
+        for a in args {
+            write!(out, "${}\r\n", a.len()).unwrap();
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.get_mut().write_all(bytes).unwrap();
+    }
+
+    fn read(&mut self) -> Resp {
+        let mut line = Vec::new();
+        self.stream.read_until(b'\n', &mut line).unwrap();
+        let text = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
+        match line[0] {
+            b'+' => Resp::Ok,
+            b'-' => Resp::Err(text),
+            b':' => Resp::Int(text.parse().unwrap()),
+            b'$' => {
+                let n: i64 = text.parse().unwrap();
+                if n < 0 {
+                    return Resp::Nil;
+                }
+                let mut buf = vec![0; n as usize + 2];
+                self.stream.read_exact(&mut buf).unwrap();
+                buf.truncate(n as usize);
+                Resp::Bulk(buf)
+            }
+            other => panic!("unexpected reply type {}", other as char),
+        }
+    }
+
+    fn info_field(&mut self, field: &str) -> u64 {
+        let mut out = Vec::new();
+        Self::encode(&mut out, &[b"INFO", b"memory"]);
+        self.send(&out);
+        let Resp::Bulk(text) = self.read() else {
+            panic!("INFO failed")
+        };
+        let text = String::from_utf8_lossy(&text);
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+// ---- throughput -------------------------------------------------------------
+
+fn throughput(rounds: usize, requests: usize) {
+    println!(
+        "== throughput: redis-benchmark -c 50 -r 100000 -d 64, {requests} requests, {rounds} rounds A B A B"
+    );
+    let servers = [start(Kind::Shardis, &[]), start(Kind::Redis, &[])];
+    let kinds = [Kind::Shardis, Kind::Redis];
+    println!(
+        "{:<8} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}",
+        "test", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio"
+    );
+    for pipeline in [1, 16] {
+        for test in ["set", "get"] {
+            let mut ops = [Vec::new(), Vec::new()];
+            let mut cpu = [Vec::new(), Vec::new()];
+            for _ in 0..rounds {
+                for (i, s) in servers.iter().enumerate() {
+                    let before = cpu_secs(s.child.id());
+                    let out = Command::new("redis-benchmark")
+                        .args([
+                            "-p",
+                            &s.port.to_string(),
+                            "-t",
+                            test,
+                            "-n",
+                            &requests.to_string(),
+                            "-c",
+                            "50",
+                            "-r",
+                            "100000",
+                            "-d",
+                            "64",
+                        ])
+                        .args(["-P", &pipeline.to_string(), "--csv"])
+                        .output()
+                        .expect("redis-benchmark (apt-get install redis-tools)");
+                    let after = cpu_secs(s.child.id());
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    let rps: f64 = text
+                        .lines()
+                        .find(|l| l.to_ascii_lowercase().starts_with(&format!("\"{test}\"")))
+                        .and_then(|l| l.split(',').nth(1))
+                        .and_then(|v| v.trim_matches('"').parse().ok())
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "cannot parse redis-benchmark output for {}: {text}",
+                                kinds[i].name()
+                            )
+                        });
+                    ops[i].push(rps);
+                    cpu[i].push((after - before) * 1e6 / requests as f64);
+                }
+            }
+            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
+            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
+            println!(
+                "{:<8} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}",
+                test.to_uppercase(),
+                pipeline,
+                a,
+                b,
+                a / b,
+                ca,
+                cb,
+                ca / cb
+            );
+        }
+    }
+    println!(
+        "(op/s: higher is better; us = server CPU microseconds per operation, lower is better)"
+    );
+}
+
+// ---- memory -----------------------------------------------------------------
+
+fn load_keys(port: u16, n: usize) {
+    let mut c = Conn::new(port);
+    let value = [b'v'; 32];
+    let batch = 10_000;
+    let mut i = 0;
+    while i < n {
+        let mut out = Vec::with_capacity(batch * 80);
+        let end = (i + batch).min(n);
+        for k in i..end {
+            let key = format!("key:{k:012}");
+            Conn::encode(&mut out, &[b"SET", key.as_bytes(), &value]);
+        }
+        c.send(&out);
+        for _ in i..end {
+            assert_eq!(c.read(), Resp::Ok);
+        }
+        i = end;
+    }
+}
+
+fn memory(keys: usize) {
+    println!("== memory: {keys} keys of 16 bytes with 32-byte values");
+    println!(
+        "{:<8} | {:>14} {:>12}",
+        "server", "used_memory B/k", "RSS B/key"
+    );
+    let mut results = Vec::new();
+    for kind in [Kind::Shardis, Kind::Redis] {
+        let s = start(kind, &[]);
+        let mut c = Conn::new(s.port);
+        let used0 = c.info_field("used_memory");
+        let rss0 = rss_bytes(s.child.id());
+        load_keys(s.port, keys);
+        std::thread::sleep(Duration::from_millis(200));
+        let used = c.info_field("used_memory");
+        let rss = rss_bytes(s.child.id());
+        let per_used = (used.saturating_sub(used0)) as f64 / keys as f64;
+        let per_rss = (rss.saturating_sub(rss0)) as f64 / keys as f64;
+        println!("{:<8} | {:>14.1} {:>12.1}", kind.name(), per_used, per_rss);
+        results.push((per_used, per_rss));
+    }
+    println!(
+        "ratio    | {:>14.2} {:>12.2}   (shardis/redis, lower is better)",
+        results[0].0 / results[1].0,
+        results[0].1 / results[1].1
+    );
+}
+
+// ---- hit ratio ----------------------------------------------------------------
+
+/// Zipf(s) over 1..=n by inverse CDF on a precomputed table.
+struct Zipf {
+    cdf: Vec<f64>,
+    rng: u64,
+}
+
+impl Zipf {
+    fn new(n: usize, s: f64, seed: u64) -> Zipf {
+        let mut cdf = Vec::with_capacity(n);
+        let mut sum = 0.0;
+        for k in 1..=n {
+            sum += 1.0 / (k as f64).powf(s);
+            cdf.push(sum);
+        }
+        for v in &mut cdf {
+            *v /= sum;
+        }
+        Zipf { cdf, rng: seed | 1 }
+    }
+
+    fn next(&mut self) -> usize {
+        // splitmix64
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+        self.cdf.partition_point(|&c| c < u)
+    }
+}
+
+fn hitratio(gets: usize, keyspace: usize) {
+    println!(
+        "== hit ratio: {gets} GETs over {keyspace} keys, Zipf(0.99), miss -> SET 100 B, maxmemory 16mb allkeys-lru"
+    );
+    let mut ratios = Vec::new();
+    for kind in [Kind::Shardis, Kind::Redis] {
+        let s = start(
+            kind,
+            &["--maxmemory", "16mb", "--maxmemory-policy", "allkeys-lru"],
+        );
+        let mut c = Conn::new(s.port);
+        let mut zipf = Zipf::new(keyspace, 0.99, 42);
+        let value = [b'x'; 100];
+        let mut hits = 0usize;
+        let batch = 100;
+        let started = Instant::now();
+        let mut done = 0;
+        while done < gets {
+            let n = batch.min(gets - done);
+            let keys: Vec<String> = (0..n).map(|_| format!("key:{}", zipf.next())).collect();
+            let mut out = Vec::new();
+            for k in &keys {
+                Conn::encode(&mut out, &[b"GET", k.as_bytes()]);
+            }
+            c.send(&out);
+            let mut misses = Vec::new();
+            for k in &keys {
+                match c.read() {
+                    Resp::Bulk(_) => hits += 1,
+                    Resp::Nil => misses.push(k),
+                    other => panic!("GET: {other:?}"),
+                }
+            }
+            let mut out = Vec::new();
+            for k in &misses {
+                Conn::encode(&mut out, &[b"SET", k.as_bytes(), &value]);
+            }
+            c.send(&out);
+            for _ in &misses {
+                let r = c.read();
+                assert_eq!(r, Resp::Ok, "SET");
+            }
+            done += n;
+        }
+        let ratio = hits as f64 / gets as f64;
+        println!(
+            "{:<8} hit ratio {:.4}  ({:.1}s)",
+            kind.name(),
+            ratio,
+            started.elapsed().as_secs_f64()
+        );
+        ratios.push(ratio);
+    }
+    println!(
+        "ratio    {:.3}  (shardis/redis, higher is better)",
+        ratios[0] / ratios[1]
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let flag = |name: &str, default: usize| -> usize {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let rounds = flag("--rounds", 3);
+    let requests = flag("--requests", 300_000);
+    let keys = flag("--keys", 1_000_000);
+    let gets = flag("--gets", 2_000_000);
+    let selected: Vec<&str> = args
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|a| ["throughput", "memory", "hitratio"].contains(a))
+        .collect();
+    let all = selected.is_empty();
+    if all || selected.contains(&"throughput") {
+        throughput(rounds, requests);
+    }
+    if all || selected.contains(&"memory") {
+        memory(keys);
+    }
+    if all || selected.contains(&"hitratio") {
+        hitratio(gets, gets);
+    }
+}
