@@ -236,8 +236,13 @@ impl RuntimeConfig {
                         "argument must be between 1048576 and 9223372036854775807 inclusive",
                     ));
                 }
-                self.proto_max_bulk_len
-                    .store(v.min(i64::MAX as u64) as i64, Ordering::Relaxed);
+                // A record holds keys and values of up to 4 GiB each.
+                if v > crate::store::record::MAX_PART as u64 {
+                    return Err(invalid(
+                        "argument must be between 1048576 and 4294967295 inclusive",
+                    ));
+                }
+                self.proto_max_bulk_len.store(v as i64, Ordering::Relaxed);
             }
             "port" => self
                 .port

@@ -10,7 +10,7 @@ use bytes::Bytes;
 pub fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let keys = &args[1..];
     let mut l = ctx.server.keyspace.lock_many(ctx.client.db, keys);
-    Reply::Int(keys.iter().filter(|k| l.delete(k).is_some()).count() as i64)
+    Reply::Int(keys.iter().filter(|k| l.delete(k)).count() as i64)
 }
 
 pub fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -23,16 +23,12 @@ pub fn touch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let keys = &args[1..];
     let mut l = ctx.server.keyspace.lock_many(ctx.client.db, keys);
     l.set_touch(!ctx.client.no_touch);
-    Reply::Int(keys.iter().filter(|k| l.get_mut(k).is_some()).count() as i64)
+    Reply::Int(keys.iter().filter(|k| l.lookup(k).is_some()).count() as i64)
 }
 
 pub fn type_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
-    Reply::status(
-        l.peek(&args[1])
-            .map(|e| e.value.type_name())
-            .unwrap_or("none"),
-    )
+    Reply::status(l.peek(&args[1]).map(|m| m.type_name()).unwrap_or("none"))
 }
 
 pub fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -97,7 +93,7 @@ pub fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     let (src, dst) = (&args[1], &args[2]);
     let mut l = ctx.server.keyspace.lock_many(ctx.client.db, &[src, dst]);
-    let Some(entry) = l.get_mut(src).map(|e| e.clone()) else {
+    let Some((value, expire_at)) = l.lookup(src).map(|e| (e.value.to_vec(), e.expire_at)) else {
         return Reply::error("ERR no such key");
     };
     if src == dst {
@@ -107,7 +103,7 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
         return Reply::Int(0);
     }
     l.delete(src);
-    l.set(dst, entry.value, entry.expire_at);
+    l.set(dst, &value, expire_at);
     if nx { Reply::Int(1) } else { Reply::Ok }
 }
 
@@ -162,7 +158,10 @@ pub fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .server
         .keyspace
         .lock_dbs_many(&[(src_db, src), (dst_db, dst)]);
-    let Some(entry) = l.get_mut_in(src_db, src).map(|e| e.clone()) else {
+    let Some((value, expire_at)) = l
+        .lookup_in(src_db, src)
+        .map(|e| (e.value.to_vec(), e.expire_at))
+    else {
         return Reply::Int(0);
     };
     if l.peek_in(dst_db, dst).is_some() {
@@ -171,19 +170,17 @@ pub fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         l.delete_in(dst_db, dst);
     }
-    l.set_in(dst_db, dst, entry.value, entry.expire_at);
+    l.set_in(dst_db, dst, &value, expire_at);
     Reply::Int(1)
 }
 
 // ---- OBJECT -----------------------------------------------------------------
 
 pub fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]);
-    match l.peek(&args[2]) {
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]).no_touch();
+    match l.lookup(&args[2]) {
         None => Reply::Nil,
-        Some(e) => match &e.value {
-            crate::store::Value::Str(s) => Reply::bulk(string_encoding(s)),
-        },
+        Some(e) => Reply::bulk(string_encoding(e.value)),
     }
 }
 
@@ -201,10 +198,10 @@ fn string_encoding(s: &[u8]) -> &'static str {
 
 pub fn object_idletime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]);
-    let now_s = l.now() / 1000;
+    let now = l.now();
     match l.peek(&args[2]) {
         None => Reply::Nil,
-        Some(e) => Reply::Int(now_s.saturating_sub(e.access as u64) as i64),
+        Some(m) => Reply::Int(m.idle_secs(now) as i64),
     }
 }
 
@@ -219,15 +216,13 @@ pub fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn object_refcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]);
-    match l.peek(&args[2]) {
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]).no_touch();
+    match l.lookup(&args[2]) {
         None => Reply::Nil,
         // Redis shares the objects of small integers (0..10000).
-        Some(e) => match &e.value {
-            crate::store::Value::Str(s) => match crate::util::parse_i64(s) {
-                Some(n) if s.len() <= 20 && (0..10000).contains(&n) => Reply::Int(i32::MAX as i64),
-                _ => Reply::Int(1),
-            },
+        Some(e) => match crate::util::parse_i64(e.value) {
+            Some(n) if (0..10000).contains(&n) => Reply::Int(i32::MAX as i64),
+            _ => Reply::Int(1),
         },
     }
 }
@@ -317,7 +312,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: i64, absolute: bool) -> R
         };
         when = w;
     }
-    let Some(current) = l.get_mut(key).map(|e| e.expire_at) else {
+    let Some(current) = l.lookup(key).map(|e| e.expire_at) else {
         return Reply::Int(0);
     };
     // A key without a TTL has an infinite one for GT and LT.
@@ -363,7 +358,7 @@ pub fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn ttl_generic(ctx: &mut Ctx, key: &[u8], ms: bool, absolute: bool) -> Reply {
     let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
     let now = l.now();
-    match l.peek(key).map(|e| e.expire_at) {
+    match l.peek(key).map(|m| m.expire_at()) {
         None => Reply::Int(-2),
         Some(0) => Reply::Int(-1),
         Some(at) if absolute => Reply::Int(if ms { at as i64 } else { (at / 1000) as i64 }),
@@ -393,7 +388,7 @@ pub fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
     let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
-    match l.get_mut(key).map(|e| e.expire_at) {
+    match l.lookup(key).map(|e| e.expire_at) {
         Some(at) if at != 0 => {
             l.set_expire(key, 0);
             Reply::Int(1)

@@ -7,7 +7,7 @@ use super::keys::help_reply;
 use super::{COMMANDS, Command, Ctx, flags, is, lookup, syntax_error, wrong_arity};
 use crate::config::ConfigError;
 use crate::resp::Reply;
-use crate::store::{NUM_DBS, Value};
+use crate::store::NUM_DBS;
 use crate::util;
 use bytes::Bytes;
 use std::fmt::Write as _;
@@ -150,12 +150,10 @@ pub fn memory(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return wrong_arity("memory|usage");
         }
         let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]).no_touch();
-        return match l.peek(&args[2]) {
+        return match l.lookup(&args[2]) {
             None => Reply::Nil,
-            // key and value allocations, the LRU node, the map slot
-            Some(e) => Reply::Int(match &e.value {
-                Value::Str(s) => (alloc_size(args[2].len()) + alloc_size(s.len()) + 80) as i64,
-            }),
+            // the record, the LRU node (40 bytes) and a hash table slot
+            Some(e) => Reply::Int((alloc_size(args[2].len() + e.value.len() + 2) + 40 + 24) as i64),
         };
     }
     if is(&args[1], "help") {
@@ -173,8 +171,13 @@ pub fn memory(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     ))
 }
 
+/// mimalloc's size class for `n` bytes (8-byte steps to 64, then 16).
 fn alloc_size(n: usize) -> usize {
-    ((n + 8 + 15) & !15).max(32)
+    if n <= 64 {
+        n.div_ceil(8) * 8
+    } else {
+        n.div_ceil(16) * 16
+    }
 }
 
 pub fn slowlog(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -3,20 +3,15 @@
 
 use super::{Ctx, arg_i64, is, not_integer, syntax_error, wrong_arity};
 use crate::resp::Reply;
-use crate::store::{Entry, Value};
+use crate::store::Entry;
 use crate::util;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
-/// The string held by an entry, or the WRONGTYPE error.
-fn as_str(e: &Entry) -> Result<&[u8], Reply> {
-    match &e.value {
-        Value::Str(s) => Ok(s),
-    }
-}
-
-fn str_value(b: &[u8]) -> Value {
-    Value::Str(b.into())
+/// The string held by an entry, or the WRONGTYPE error once other types
+/// exist.
+fn as_str<'a>(e: Entry<'a>) -> Result<&'a [u8], Reply> {
+    Ok(e.value)
 }
 
 /// When a key set by a command expires.
@@ -147,7 +142,7 @@ fn parse_set_options(args: &[Bytes]) -> Result<SetOptions, Reply> {
 fn set_generic(ctx: &mut Ctx, cmd: &[u8], key: &[u8], value: &[u8], o: &SetOptions) -> Reply {
     let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
     let now = l.now();
-    let old = match l.get_mut(key) {
+    let old = match l.lookup(key) {
         Some(e) => match (o.get, as_str(e)) {
             (true, Err(r)) => return r,
             (true, Ok(s)) => Some((Some(Bytes::copy_from_slice(s)), e.expire_at)),
@@ -171,7 +166,7 @@ fn set_generic(ctx: &mut Ctx, cmd: &[u8], key: &[u8], value: &[u8], o: &SetOptio
             Ok(at) => at,
             Err(r) => return r,
         };
-        l.set(key, str_value(value), expire_at);
+        l.set(key, value, expire_at);
     }
     match (o.get, blocked) {
         (true, _) => old_value.map(Reply::Bulk).unwrap_or(Reply::Nil),
@@ -309,10 +304,7 @@ pub fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Array(
         keys.iter()
             .map(|k| match l.read(k) {
-                Some(Entry {
-                    value: Value::Str(s),
-                    ..
-                }) => Reply::bulk(s),
+                Some(e) => Reply::bulk(e.value),
                 None => Reply::Nil,
             })
             .collect(),
@@ -329,7 +321,7 @@ fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
         return Reply::Int(0);
     }
     for pair in args[1..].chunks(2) {
-        l.set(&pair[0], str_value(&pair[1]), 0);
+        l.set(&pair[0], &pair[1], 0);
     }
     if nx { Reply::Int(1) } else { Reply::Ok }
 }
@@ -345,7 +337,7 @@ pub fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// Adds `by` to the integer at `key` (0 when missing), keeping its TTL.
 fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> Reply {
     let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
-    let current = match l.get_mut(key) {
+    let current = match l.lookup(key) {
         None => 0,
         Some(e) => match as_str(e) {
             Ok(s) => match util::parse_i64(s) {
@@ -358,7 +350,7 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> Reply {
     let Some(new) = current.checked_add(by) else {
         return Reply::error("ERR increment or decrement would overflow");
     };
-    l.set_keep_ttl(key, str_value(new.to_string().as_bytes()));
+    l.set_keep_ttl(key, new.to_string().as_bytes());
     Reply::Int(new)
 }
 
@@ -392,7 +384,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let key = &args[1];
     let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
-    let current = match l.get_mut(key) {
+    let current = match l.lookup(key) {
         None => 0.0,
         Some(e) => match as_str(e) {
             Ok(s) => match util::parse_f64(s) {
@@ -407,7 +399,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error("ERR increment would produce NaN or Infinity");
     }
     let text = util::format_human_float(new);
-    l.set_keep_ttl(key, str_value(text.as_bytes()));
+    l.set_keep_ttl(key, text.as_bytes());
     Reply::bulk(text)
 }
 
@@ -423,7 +415,7 @@ fn check_size(ctx: &Ctx, total: u64) -> Result<(), Reply> {
 pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
     let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
-    let mut value = match l.get_mut(key) {
+    let mut value = match l.lookup(key) {
         None => Vec::new(),
         Some(e) => match as_str(e) {
             Ok(s) => s.to_vec(),
@@ -435,7 +427,7 @@ pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     value.extend_from_slice(&args[2]);
     let len = value.len();
-    l.set_keep_ttl(key, Value::Str(value.into_boxed_slice()));
+    l.set_keep_ttl(key, &value);
     Reply::Int(len as i64)
 }
 
@@ -495,7 +487,7 @@ pub fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let patch = &args[3];
     let key = &args[1];
     let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
-    let mut value = match l.get_mut(key) {
+    let mut value = match l.lookup(key) {
         None => {
             if patch.is_empty() {
                 return Reply::Int(0);
@@ -519,6 +511,6 @@ pub fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     value[offset as usize..end].copy_from_slice(patch);
     let len = value.len();
-    l.set_keep_ttl(key, Value::Str(value.into_boxed_slice()));
+    l.set_keep_ttl(key, &value);
     Reply::Int(len as i64)
 }

@@ -23,33 +23,40 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod scan;
 
-/// Keys and string values are held as exact-size boxed slices: 16 bytes of
-/// header, no spare capacity, never a view into a read buffer.
+pub mod record;
+
+pub use record::{Meta, Record};
+
+/// A key as kept outside the map (TTL heap, KEYS and SCAN results).
 pub type Key = Box<[u8]>;
 
 pub const NUM_DBS: usize = 16;
 pub const SHARDS_PER_DB: usize = 32;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    Str(Box<[u8]>),
+/// What a lookup sees of an entry: its value and its metadata.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub value: &'a [u8],
+    /// Absolute expiry in Unix milliseconds; 0 = no expiry.
+    pub expire_at: u64,
+    pub meta: Meta,
 }
 
-impl Value {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Str(_) => "string",
+impl<'a> Entry<'a> {
+    fn new(record: &'a Record, meta: Meta) -> Entry<'a> {
+        Entry {
+            value: record.value(),
+            expire_at: meta.expire_at(),
+            meta,
         }
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub value: Value,
-    /// Absolute expiry in Unix milliseconds; 0 = no expiry.
-    pub expire_at: u64,
-    /// Last access in Unix seconds (OBJECT IDLETIME).
-    pub access: u32,
+impl Meta {
+    /// The Redis type name (TYPE, SCAN TYPE); only strings exist so far.
+    pub fn type_name(self) -> &'static str {
+        "string"
+    }
 }
 
 /// Server-wide counters reported by INFO stats.
@@ -62,7 +69,7 @@ pub struct Stats {
 }
 
 struct Shard {
-    map: LruCache<Key, Entry>,
+    map: LruCache<Record, Meta>,
     /// Keys in `map` with an expiry.
     volatile: usize,
     ttl_heap: BinaryHeap<Reverse<(u64, Key)>>,
@@ -95,17 +102,21 @@ impl Shard {
         self.ttl_heap = self
             .map
             .iter()
-            .filter(|(_, e)| e.expire_at != 0)
-            .map(|(k, e)| Reverse((e.expire_at, k.clone())))
+            .filter(|(_, m)| m.expire_at() != 0)
+            .map(|(r, m)| Reverse((m.expire_at(), r.key().into())))
             .collect();
     }
 
-    fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.map.pop(key)?;
-        if e.expire_at != 0 {
-            self.volatile -= 1;
+    fn remove(&mut self, key: &[u8]) -> bool {
+        match self.map.pop(key) {
+            Some(m) => {
+                if m.expire_at() != 0 {
+                    self.volatile -= 1;
+                }
+                true
+            }
+            None => false,
         }
-        Some(e)
     }
 
     /// Pops the heap until it finds a key whose current expiry is the heap
@@ -116,7 +127,7 @@ impl Shard {
                 return None;
             }
             let Reverse((at, key)) = self.ttl_heap.pop().expect("peeked");
-            if self.map.peek(&key[..]).is_some_and(|e| e.expire_at == at) {
+            if self.map.peek(&key[..]).is_some_and(|m| m.expire_at() == at) {
                 return Some(key);
             }
         }
@@ -260,11 +271,10 @@ impl Keyspace {
         let mut out = Vec::new();
         for i in 0..SHARDS_PER_DB {
             let s = self.dbs[db].shard(i);
-            for (k, e) in s.map.iter() {
-                if (e.expire_at == 0 || e.expire_at > now)
-                    && (all || util::glob_match(pattern, k, false))
-                {
-                    out.push(k.clone());
+            for (r, m) in s.map.iter() {
+                let key = r.key();
+                if !m.is_expired(now) && (all || util::glob_match(pattern, key, false)) {
+                    out.push(key.into());
                 }
             }
         }
@@ -293,7 +303,7 @@ impl Keyspace {
                     continue;
                 }
                 let n = (util::random_u64() as usize) % len;
-                let key = shard.map.iter().nth(n).map(|(k, _)| k.clone())?;
+                let key: Key = shard.map.iter().nth(n).map(|(r, _)| r.key().into())?;
                 if locked.exists(&key) {
                     return Some(key);
                 }
@@ -397,44 +407,46 @@ fn evict_one(s: &mut Shard, policy: EvictionPolicy) -> Option<Key> {
     let victim: Key = match policy {
         EvictionPolicy::NoEviction => return None,
         EvictionPolicy::AllKeysLru => {
-            let (k, e) = s.map.pop_lru()?;
-            if e.expire_at != 0 {
+            let (r, m) = s.map.pop_lru()?;
+            if m.expire_at() != 0 {
                 s.volatile -= 1;
             }
-            return Some(k);
+            return Some(r.key().into());
         }
         EvictionPolicy::VolatileLru => s
             .map
             .iter()
             .rev()
             .take(WINDOW)
-            .find(|(_, e)| e.expire_at != 0)
-            .map(|(k, _)| k.clone())?,
+            .find(|(_, m)| m.expire_at() != 0)
+            .map(|(r, _)| r.key().into())?,
         EvictionPolicy::AllKeysRandom => {
             let len = s.map.len().min(WINDOW);
             if len == 0 {
                 return None;
             }
             let n = util::random_u64() as usize % len;
-            s.map.iter().rev().nth(n).map(|(k, _)| k.clone())?
+            s.map.iter().rev().nth(n).map(|(r, _)| r.key().into())?
         }
         EvictionPolicy::VolatileRandom => {
             if s.volatile == 0 {
                 return None;
             }
-            let candidates: Vec<&Key> = s
+            let candidates: Vec<&Record> = s
                 .map
                 .iter()
                 .rev()
                 .take(WINDOW)
-                .filter(|(_, e)| e.expire_at != 0)
-                .map(|(k, _)| k)
+                .filter(|(_, m)| m.expire_at() != 0)
+                .map(|(r, _)| r)
                 .take(16)
                 .collect();
             if candidates.is_empty() {
                 return None;
             }
-            candidates[util::random_u64() as usize % candidates.len()].clone()
+            candidates[util::random_u64() as usize % candidates.len()]
+                .key()
+                .into()
         }
         EvictionPolicy::VolatileTtl => s.pop_due(u64::MAX)?,
     };
@@ -498,10 +510,7 @@ impl<'a> Locked<'a> {
     fn expire_if_due(&mut self, db: usize, key: &[u8]) -> bool {
         let now = self.now;
         let s = self.shard_for(db, key);
-        let due = s
-            .map
-            .peek(key)
-            .is_some_and(|e| e.expire_at != 0 && e.expire_at <= now);
+        let due = s.map.peek(key).is_some_and(|m| m.is_expired(now));
         if due {
             s.remove(key);
             self.ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
@@ -512,61 +521,52 @@ impl<'a> Locked<'a> {
     }
 
     /// A read lookup (Redis's `lookupKeyRead`): expires, counts a hit or a
-    /// miss, and refreshes recency.
-    pub fn read(&mut self, key: &[u8]) -> Option<&Entry> {
+    /// miss, and refreshes recency and idle time.
+    pub fn read(&mut self, key: &[u8]) -> Option<Entry<'_>> {
         self.read_in(self.db, key)
     }
 
-    pub fn read_in(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
-        self.expire_if_due(db, key);
-        let touch = self.touch;
-        let now_s = (self.now / 1000) as u32;
+    pub fn read_in(&mut self, db: usize, key: &[u8]) -> Option<Entry<'_>> {
         let stats = &self.ks.stats;
-        let s = self.shard_for(db, key);
-        let found = if touch {
-            s.map.get_mut(key)
+        let found = self.lookup_in(db, key);
+        let counter = if found.is_some() {
+            &stats.keyspace_hits
         } else {
-            s.map.peek_mut(key)
+            &stats.keyspace_misses
         };
-        match found {
-            Some(e) => {
-                stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
-                if touch {
-                    e.access = now_s;
-                }
-                Some(&*e)
-            }
-            None => {
-                stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
-    /// A lookup for writing (Redis's `lookupKeyWrite`): expires, no stats.
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.get_mut_in(self.db, key)
+    /// A lookup for writing (Redis's `lookupKeyWrite`): expires, refreshes
+    /// recency, no hit/miss statistics.
+    pub fn lookup(&mut self, key: &[u8]) -> Option<Entry<'_>> {
+        self.lookup_in(self.db, key)
     }
 
-    pub fn get_mut_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+    pub fn lookup_in(&mut self, db: usize, key: &[u8]) -> Option<Entry<'_>> {
         self.expire_if_due(db, key);
-        let touch = self.touch;
+        let (touch, now) = (self.touch, self.now);
         let s = self.shard_for(db, key);
+        // The lru crate cannot hand out a key without promoting it, so a
+        // no-touch read still moves the key in the LRU list; it keeps the
+        // idle time, which is what OBJECT IDLETIME and NO-TOUCH report.
+        let (record, meta) = s.map.get_key_value_mut(key)?;
         if touch {
-            s.map.get_mut(key)
-        } else {
-            s.map.peek_mut(key)
+            meta.touch(now);
         }
+        Some(Entry::new(record, *meta))
     }
 
-    /// Looks at a key without stats or recency (TYPE, TTL, OBJECT, EXISTS-like).
-    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
+    /// The metadata of a live key, without statistics or recency (TYPE,
+    /// TTL, EXISTS, OBJECT IDLETIME).
+    pub fn peek(&mut self, key: &[u8]) -> Option<Meta> {
         self.peek_in(self.db, key)
     }
 
-    pub fn peek_in(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+    pub fn peek_in(&mut self, db: usize, key: &[u8]) -> Option<Meta> {
         self.expire_if_due(db, key);
-        self.shard_for(db, key).map.peek(key)
+        self.shard_for(db, key).map.peek(key).copied()
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
@@ -575,39 +575,32 @@ impl<'a> Locked<'a> {
 
     /// Stores `value` under `key` with `expire_at` (0 = none), replacing
     /// whatever was there.
-    pub fn set(&mut self, key: &[u8], value: Value, expire_at: u64) {
+    pub fn set(&mut self, key: &[u8], value: &[u8], expire_at: u64) {
         self.set_in(self.db, key, value, expire_at)
     }
 
-    pub fn set_in(&mut self, db: usize, key: &[u8], value: Value, expire_at: u64) {
-        let access = (self.now / 1000) as u32;
+    pub fn set_in(&mut self, db: usize, key: &[u8], value: &[u8], expire_at: u64) {
+        self.expire_if_due(db, key);
+        let now = self.now;
         let s = self.shard_for(db, key);
-        let old_expire;
-        if let Some(e) = s.map.get_mut(key) {
-            old_expire = e.expire_at;
-            e.value = value;
-            e.expire_at = expire_at;
-            e.access = access;
-        } else {
-            old_expire = 0;
-            s.map.put(
-                key.into(),
-                Entry {
-                    value,
-                    expire_at,
-                    access,
-                },
-            );
-            self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
-        }
+        // `put` would keep the old record (key and value), so pop it first.
+        let old_expire = match s.map.pop(key) {
+            Some(m) => m.expire_at(),
+            None => {
+                self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
+                0
+            }
+        };
+        let meta = Meta::new(expire_at, now);
         let s = self.shard_for(db, key);
-        s.note_expire(key, old_expire, expire_at);
+        s.map.put(Record::new(key, value), meta);
+        s.note_expire(key, old_expire, meta.expire_at());
         self.ks.signal_modified(db, key);
     }
 
     /// Replaces the value, keeping the TTL (APPEND, INCR, SETRANGE, KEEPTTL).
-    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
-        let expire_at = self.peek(key).map(|e| e.expire_at).unwrap_or(0);
+    pub fn set_keep_ttl(&mut self, key: &[u8], value: &[u8]) {
+        let expire_at = self.peek(key).map(|m| m.expire_at()).unwrap_or(0);
         self.set(key, value, expire_at);
     }
 
@@ -615,29 +608,29 @@ impl<'a> Locked<'a> {
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
         self.expire_if_due(self.db, key);
         let s = self.shard_for(self.db, key);
-        let Some(e) = s.map.peek_mut(key) else {
+        let Some(m) = s.map.peek_mut(key) else {
             return false;
         };
-        let old = e.expire_at;
-        e.expire_at = expire_at;
-        s.note_expire(key, old, expire_at);
+        let old = m.expire_at();
+        m.set_expire_at(expire_at);
+        let new = m.expire_at();
+        s.note_expire(key, old, new);
         self.ks.signal_modified(self.db, key);
         true
     }
 
-    /// Deletes `key`; returns the entry it held.
-    pub fn delete(&mut self, key: &[u8]) -> Option<Entry> {
+    /// Deletes `key`; true if it existed.
+    pub fn delete(&mut self, key: &[u8]) -> bool {
         self.delete_in(self.db, key)
     }
 
-    pub fn delete_in(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
-        if self.expire_if_due(db, key) {
-            return None;
+    pub fn delete_in(&mut self, db: usize, key: &[u8]) -> bool {
+        if self.expire_if_due(db, key) || !self.shard_for(db, key).remove(key) {
+            return false;
         }
-        let e = self.shard_for(db, key).remove(key)?;
         self.ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
         self.ks.signal_modified(db, key);
-        Some(e)
+        true
     }
 }
 
@@ -649,8 +642,8 @@ mod tests {
         Keyspace::new(Arc::new(RuntimeConfig::default()))
     }
 
-    fn s(v: &str) -> Value {
-        Value::Str(v.as_bytes().into())
+    fn s(v: &str) -> &[u8] {
+        v.as_bytes()
     }
 
     #[test]
@@ -659,7 +652,7 @@ mod tests {
         ks.lock(0, b"a").set(b"a", s("1"), 0);
         assert_eq!(ks.lock(0, b"a").read(b"a").unwrap().value, s("1"));
         assert_eq!(ks.dbsize(0), 1);
-        assert!(ks.lock(0, b"a").delete(b"a").is_some());
+        assert!(ks.lock(0, b"a").delete(b"a"));
         assert_eq!(ks.dbsize(0), 0);
         assert_eq!(ks.stats.keyspace_hits.load(Ordering::Relaxed), 1);
     }
@@ -692,31 +685,10 @@ mod tests {
     #[test]
     fn eviction_policies_pick_victims() {
         let mut sh = Shard::new();
-        sh.map.put(
-            b"old"[..].into(),
-            Entry {
-                value: s("v"),
-                expire_at: 0,
-                access: 0,
-            },
-        );
-        sh.map.put(
-            b"ttl"[..].into(),
-            Entry {
-                value: s("v"),
-                expire_at: 5,
-                access: 0,
-            },
-        );
+        sh.map.put(Record::new(b"old", b"v"), Meta::new(0, 0));
+        sh.map.put(Record::new(b"ttl", b"v"), Meta::new(5, 0));
         sh.note_expire(b"ttl", 0, 5);
-        sh.map.put(
-            b"new"[..].into(),
-            Entry {
-                value: s("v"),
-                expire_at: 0,
-                access: 0,
-            },
-        );
+        sh.map.put(Record::new(b"new", b"v"), Meta::new(0, 0));
         assert_eq!(
             &*evict_one(&mut sh, EvictionPolicy::VolatileLru).unwrap(),
             b"ttl"

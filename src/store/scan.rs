@@ -42,12 +42,13 @@ impl Keyspace {
         let mut visited = 0usize;
         while shard < SHARDS_PER_DB && visited < args.count.max(1) {
             let s = self.dbs[db].shard(shard);
-            let mut candidates: Vec<(u64, &Key, bool)> = s
+            let mut candidates: Vec<(u64, &[u8], bool)> = s
                 .map
                 .iter()
-                .filter_map(|(k, e)| {
+                .filter_map(|(r, m)| {
+                    let k = r.key();
                     let p = position(k);
-                    (p >= pos).then_some((p, k, e.expire_at == 0 || e.expire_at > now))
+                    (p >= pos).then_some((p, k, !m.is_expired(now)))
                 })
                 .collect();
             let want = args.count.max(1) - visited;
@@ -69,11 +70,11 @@ impl Keyspace {
                 }
                 if args
                     .type_name
-                    .is_some_and(|t| s.map.peek(&k[..]).is_none_or(|e| e.value.type_name() != t))
+                    .is_some_and(|t| s.map.peek(k).is_none_or(|m| m.type_name() != t))
                 {
                     continue;
                 }
-                out.push(k.clone());
+                out.push(k.into());
             }
             drop(s);
             match last {
@@ -97,7 +98,6 @@ impl Keyspace {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Value;
     use super::*;
     use crate::config::RuntimeConfig;
     use std::collections::HashSet;
@@ -108,8 +108,7 @@ mod tests {
         let ks = Keyspace::new(Arc::new(RuntimeConfig::default()));
         for i in 0..2000 {
             let k = format!("stable{i}");
-            ks.lock(0, k.as_bytes())
-                .set(k.as_bytes(), Value::Str(b"v"[..].into()), 0);
+            ks.lock(0, k.as_bytes()).set(k.as_bytes(), b"v", 0);
         }
         let mut seen = HashSet::new();
         let mut cursor = 0;
@@ -130,8 +129,7 @@ mod tests {
             // churn: add and remove other keys between calls
             for j in 0..20 {
                 let k = format!("churn{round}-{j}");
-                ks.lock(0, k.as_bytes())
-                    .set(k.as_bytes(), Value::Str(b"v"[..].into()), 0);
+                ks.lock(0, k.as_bytes()).set(k.as_bytes(), b"v", 0);
                 if j % 2 == 0 {
                     ks.lock(0, k.as_bytes()).delete(k.as_bytes());
                 }
