@@ -52,6 +52,11 @@ struct ServerArgs {
     timeout: Option<String>,
     #[arg(long = "proto-max-bulk-len")]
     proto_max_bulk_len: Option<String>,
+    /// Worker threads serving connections. Default: one less than the
+    /// cores (at least 1), leaving a core to the kernel's network stack and
+    /// to clients on the same machine.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Accepted for redis-server compatibility; shardis keeps no data on disk.
     #[arg(long)]
     save: Option<String>,
@@ -119,7 +124,12 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads = args.threads.unwrap_or(cores.saturating_sub(1)).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .build()
         .expect("tokio runtime");

@@ -196,6 +196,23 @@ pub fn now_ms() -> u64 {
 
 thread_local! {
     static RNG: Cell<u64> = Cell::new(seed());
+    static CLOCK_MS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Reads the wall clock once for the command about to run on this thread
+/// (Redis caches `mstime` per command the same way): every key a command
+/// touches sees the same "now", and the hot path makes one clock call.
+pub fn refresh_clock() {
+    CLOCK_MS.with(|c| c.set(now_ms()));
+}
+
+/// The time cached by [`refresh_clock`], or the current time on a thread
+/// that has not cached one.
+pub fn clock_ms() -> u64 {
+    match CLOCK_MS.with(|c| c.get()) {
+        0 => now_ms(),
+        t => t,
+    }
 }
 
 fn seed() -> u64 {

@@ -207,7 +207,7 @@ impl Keyspace {
             ks: self,
             db,
             guards: Guards::One(i, self.dbs[db].shard(i)),
-            now: util::now_ms(),
+            now: util::clock_ms(),
             touch: true,
         }
     }
@@ -231,7 +231,7 @@ impl Keyspace {
             ks: self,
             db,
             guards: Guards::Many(guards),
-            now: util::now_ms(),
+            now: util::clock_ms(),
             touch: true,
         }
     }
@@ -294,7 +294,7 @@ impl Keyspace {
                     ks: self,
                     db,
                     guards: Guards::One(i, self.dbs[db].shard(i)),
-                    now: util::now_ms(),
+                    now: util::clock_ms(),
                     touch: false,
                 };
                 let shard = locked.shard_at(i);
@@ -510,7 +510,8 @@ impl<'a> Locked<'a> {
     fn expire_if_due(&mut self, db: usize, key: &[u8]) -> bool {
         let now = self.now;
         let s = self.shard_for(db, key);
-        let due = s.map.peek(key).is_some_and(|m| m.is_expired(now));
+        // Most caches hold no TTLs at all: skip the extra lookup then.
+        let due = s.volatile > 0 && s.map.peek(key).is_some_and(|m| m.is_expired(now));
         if due {
             s.remove(key);
             self.ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
@@ -580,22 +581,27 @@ impl<'a> Locked<'a> {
     }
 
     pub fn set_in(&mut self, db: usize, key: &[u8], value: &[u8], expire_at: u64) {
-        self.expire_if_due(db, key);
         let now = self.now;
+        let ks = self.ks;
         let s = self.shard_for(db, key);
-        // `put` would keep the old record (key and value), so pop it first.
+        // `put` would keep the old record (key and value), so pop it first;
+        // an old entry already past its TTL counts as expired, as in Redis.
         let old_expire = match s.map.pop(key) {
-            Some(m) => m.expire_at(),
+            Some(m) => {
+                if m.is_expired(now) {
+                    ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+                }
+                m.expire_at()
+            }
             None => {
-                self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
+                ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
                 0
             }
         };
         let meta = Meta::new(expire_at, now);
-        let s = self.shard_for(db, key);
         s.map.put(Record::new(key, value), meta);
         s.note_expire(key, old_expire, meta.expire_at());
-        self.ks.signal_modified(db, key);
+        ks.signal_modified(db, key);
     }
 
     /// Replaces the value, keeping the TTL (APPEND, INCR, SETRANGE, KEEPTTL).
