@@ -199,11 +199,34 @@ thread_local! {
     static CLOCK_MS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Reads the wall clock once for the command about to run on this thread
-/// (Redis caches `mstime` per command the same way): every key a command
-/// touches sees the same "now", and the hot path makes one clock call.
-pub fn refresh_clock() {
-    CLOCK_MS.with(|c| c.set(now_ms()));
+/// Process start, the origin of the monotonic clock below.
+static MONO_BASE: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
+/// Wall-clock milliseconds minus monotonic milliseconds since MONO_BASE,
+/// re-read by [`resync_clock`] (every 100 ms from the active expiry task).
+static WALL_OFFSET_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Re-reads the wall clock so that [`refresh_clock`] follows clock steps.
+pub fn resync_clock() {
+    let mono = MONO_BASE.elapsed().as_millis() as u64;
+    WALL_OFFSET_MS.store(
+        now_ms().saturating_sub(mono),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// Caches "now" for the command about to run on this thread (Redis caches
+/// `mstime` per command the same way): every key a command touches sees
+/// the same time. It is derived from `start`, the instant the dispatcher
+/// already read for INFO commandstats, so the hot path reads the clock once.
+pub fn refresh_clock(start: std::time::Instant) {
+    let mut offset = WALL_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed);
+    if offset == 0 {
+        resync_clock();
+        offset = WALL_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed);
+    }
+    let mono = start.saturating_duration_since(*MONO_BASE).as_millis() as u64;
+    CLOCK_MS.with(|c| c.set(mono + offset));
 }
 
 /// The time cached by [`refresh_clock`], or the current time on a thread

@@ -154,8 +154,8 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::status_err("OOM command not allowed when used memory > 'maxmemory'.");
     }
     ctx.client.info.set_last_command(idx);
-    crate::util::refresh_clock();
     let start = Instant::now();
+    crate::util::refresh_clock(start);
     let reply = (cmd.handler)(ctx, args);
     stat.calls.fetch_add(1, Ordering::Relaxed);
     stat.usec

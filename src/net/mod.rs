@@ -169,6 +169,7 @@ async fn active_expiry(server: Arc<Server>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tick.tick().await;
+        crate::util::resync_clock();
         // A full budget means more keys are due: go again at once.
         while server.keyspace.active_expire(200) >= 200 * crate::store::SHARDS_PER_DB {
             tokio::task::yield_now().await;
