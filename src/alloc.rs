@@ -69,6 +69,15 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 }
 
+static PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Folds the current use into the peak and returns the peak. Called every
+/// 100 ms and by INFO, as Redis samples its peak in `serverCron`.
+pub fn update_peak() -> u64 {
+    let used = used_memory();
+    PEAK.fetch_max(used, Ordering::Relaxed).max(used)
+}
+
 /// Bytes currently allocated through [`CountingAllocator`]; 0 when the
 /// binary did not install it (e.g. in unit tests).
 pub fn used_memory() -> u64 {

@@ -352,6 +352,7 @@ fn client_commands() {
     );
     let list = b.cmd(&["CLIENT", "LIST"]);
     assert!(list.contains("name=alpha"), "{list}");
+    assert!(list.contains("cmd=client|list"), "{list}");
     assert_eq!(list.matches("id=").count(), 2, "{list}");
     assert_eq!(a.cmd(&["CLIENT", "NO-EVICT", "on"]), "+OK\r\n");
     assert_eq!(

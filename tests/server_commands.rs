@@ -70,6 +70,11 @@ fn info_sections_and_fields() {
         assert!(f.contains_key(field), "INFO lacks {field}");
     }
     assert_eq!(f["tcp_port"], s.port.to_string());
+    let (used, peak): (u64, u64) = (
+        f["used_memory"].parse().unwrap(),
+        f["used_memory_peak"].parse().unwrap(),
+    );
+    assert!(peak >= used && used > 0, "used {used} peak {peak}");
     assert_eq!(f["keyspace_hits"], "1");
     assert_eq!(f["keyspace_misses"], "1");
     assert!(f["db0"].starts_with("keys=1,expires=1,"));
@@ -285,4 +290,43 @@ fn sigterm_shuts_down_gracefully() {
         .wait_exit(Duration::from_secs(10))
         .expect("server did not exit on SIGTERM");
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn config_file_then_flags() {
+    if against_redis() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("shardis-conf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("node.conf");
+    std::fs::write(&path, "# a redis.conf-style file\nmaxmemory 5mb\nmaxmemory-policy volatile-ttl\ntimeout 30\nsave \"\"\n").unwrap();
+    let s = TestServer::start(&[path.to_str().unwrap(), "--timeout", "40"]);
+    let mut r = s.raw();
+    assert_eq!(
+        r.cmd(&["CONFIG", "GET", "maxmemory"]),
+        "*2\r\n$9\r\nmaxmemory\r\n$7\r\n5242880\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["CONFIG", "GET", "maxmemory-policy"]),
+        "*2\r\n$16\r\nmaxmemory-policy\r\n$12\r\nvolatile-ttl\r\n"
+    );
+    // flags override the file
+    assert_eq!(
+        r.cmd(&["CONFIG", "GET", "timeout"]),
+        "*2\r\n$7\r\ntimeout\r\n$2\r\n40\r\n"
+    );
+    // a bad file stops the server with an error instead of starting
+    std::fs::write(&path, "maxmemory lots\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardis"))
+        .args(["server", path.to_str().unwrap(), "--port", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("maxmemory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -134,7 +134,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return unknown_command(args);
     };
     let stat = &ctx.server.command_stats[idx];
-    let (cmd, full_name) = match resolve_subcommand(cmd, args) {
+    let (cmd, sub) = match resolve_subcommand(cmd, args) {
         Ok(found) => found,
         Err(reply) => {
             stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
@@ -143,7 +143,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     if !arity_ok(cmd.arity, args.len()) {
         stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
-        return wrong_arity(&full_name);
+        return wrong_arity(&full_name(idx, sub));
     }
     if !ctx.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
@@ -153,7 +153,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
         return Reply::status_err("OOM command not allowed when used memory > 'maxmemory'.");
     }
-    ctx.client.info.set_last_command(idx);
+    ctx.client.info.set_last_command(idx, sub);
     let start = Instant::now();
     crate::util::refresh_clock(start);
     let reply = (cmd.handler)(ctx, args);
@@ -166,28 +166,39 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     reply
 }
 
-/// For container commands (CONFIG, CLIENT, ...) finds the subcommand entry.
+/// For container commands (CONFIG, CLIENT, ...) finds the subcommand entry
+/// and its index; other commands resolve to themselves.
 fn resolve_subcommand(
     cmd: &'static Command,
     args: &[Bytes],
-) -> Result<(&'static Command, String), Reply> {
+) -> Result<(&'static Command, Option<usize>), Reply> {
     if cmd.subcommands.is_empty() {
-        return Ok((cmd, cmd.name.to_string()));
+        return Ok((cmd, None));
     }
     if args.len() < 2 {
         // COMMAND alone is a command of its own; CONFIG alone is not.
         return if arity_ok(cmd.arity, args.len()) {
-            Ok((cmd, cmd.name.to_string()))
+            Ok((cmd, None))
         } else {
             Err(wrong_arity(cmd.name))
         };
     }
-    match cmd.subcommands.iter().find(|s| is(&args[1], s.name)) {
-        Some(sub) => Ok((sub, format!("{}|{}", cmd.name, sub.name))),
+    match cmd.subcommands.iter().position(|s| is(&args[1], s.name)) {
+        Some(i) => Ok((&cmd.subcommands[i], Some(i))),
         None => Err(Reply::error(format!(
             "ERR unknown subcommand '{}'. Try {} HELP.",
             sanitize(&args[1], 128),
             cmd.name.to_ascii_uppercase()
         ))),
+    }
+}
+
+/// `get`, or `config|get` for a subcommand: the name Redis uses in errors,
+/// CLIENT LIST and COMMAND.
+pub fn full_name(parent: usize, sub: Option<usize>) -> String {
+    let cmd = &COMMANDS[parent];
+    match sub {
+        Some(i) => format!("{}|{}", cmd.name, cmd.subcommands[i].name),
+        None => cmd.name.to_string(),
     }
 }

@@ -693,8 +693,9 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("used_memory_human", human_bytes(used));
             kv("used_memory_rss", rss.to_string());
             kv("used_memory_rss_human", human_bytes(rss));
-            kv("used_memory_peak", used.to_string());
-            kv("used_memory_peak_human", human_bytes(used));
+            let peak = crate::alloc::update_peak();
+            kv("used_memory_peak", peak.to_string());
+            kv("used_memory_peak_human", human_bytes(peak));
             kv("maxmemory", max.to_string());
             kv("maxmemory_human", human_bytes(max));
             kv("maxmemory_policy", cfg.policy().name().into());

@@ -126,13 +126,16 @@ impl ClientInfo {
         *self.name.lock().unwrap_or_else(|p| p.into_inner()) = name;
     }
 
-    pub fn set_last_command(&self, idx: usize) {
-        self.last_cmd.store(idx, Ordering::Relaxed);
+    /// Records the command just dispatched (table index, subcommand index).
+    pub fn set_last_command(&self, idx: usize, sub: Option<usize>) {
+        self.last_cmd
+            .store(idx << 8 | sub.map_or(0, |s| s + 1), Ordering::Relaxed);
     }
 
-    pub fn last_command(&self) -> Option<usize> {
+    /// The last command's full name (`get`, `client|list`), if any.
+    pub fn last_command(&self) -> Option<String> {
         let v = self.last_cmd.load(Ordering::Relaxed);
-        (v != usize::MAX).then_some(v)
+        (v != usize::MAX).then(|| crate::command::full_name(v >> 8, (v & 0xff).checked_sub(1)))
     }
 
     pub fn touch(&self, server_start: Instant) {

@@ -170,6 +170,7 @@ async fn active_expiry(server: Arc<Server>) {
     loop {
         tick.tick().await;
         crate::util::resync_clock();
+        crate::alloc::update_peak();
         // A full budget means more keys are due: go again at once.
         while server.keyspace.active_expire(200) >= 200 * crate::store::SHARDS_PER_DB {
             tokio::task::yield_now().await;

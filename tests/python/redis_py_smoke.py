@@ -1,0 +1,56 @@
+"""redis-py against a running server: the connect handshake (HELLO,
+CLIENT SETINFO), everyday commands, pipelines, SCAN, INFO, RESP2 and RESP3.
+Exits non-zero on the first failed check."""
+import sys
+
+import redis
+
+port = int(sys.argv[1])
+
+for protocol in (2, 3):
+    r = redis.Redis(port=port, protocol=protocol, decode_responses=True)
+    assert r.ping() is True
+    r.flushall()
+    assert r.set("greeting", "hello", ex=60) is True
+    assert r.get("greeting") == "hello"
+    assert 0 < r.ttl("greeting") <= 60
+    assert r.get("missing") is None
+    assert r.set("greeting", "x", nx=True) is None
+    assert r.set("greeting", "hi", xx=True, get=True) == "hello"
+    assert r.incr("n") == 1 and r.incrby("n", 9) == 10
+    assert r.incrbyfloat("f", 0.5) == 0.5
+    assert r.mset({"a": "1", "b": "2"}) is True
+    assert r.mget("a", "b", "c") == ["1", "2", None]
+    assert r.exists("a", "b", "c") == 2
+    assert r.type("a") == "string"
+    assert r.expire("a", 100) is True and r.persist("a") is True
+    assert r.getex("b", px=5000) == "2" and r.pttl("b") > 0
+    assert r.append("a", "x") == 2 and r.strlen("a") == 2
+    assert r.getrange("greeting", 0, 0) == "h"
+    assert r.rename("a", "a2") is True
+    assert r.copy("a2", "a3") is True
+    assert r.delete("a2", "a3", "nope") == 2
+    for i in range(100):
+        r.set(f"scan:{i}", i)
+    assert len(list(r.scan_iter(match="scan:*", count=7))) == 100
+    assert sorted(r.keys("scan:1?")) == [f"scan:{i}" for i in range(10, 20)]
+    pipe = r.pipeline(transaction=False)
+    for i in range(50):
+        pipe.set(f"p:{i}", i).get(f"p:{i}")
+    res = pipe.execute()
+    assert res[1] == "0" and res[-1] == "49"
+    info = r.info()
+    assert "redis_version" in info and info["connected_clients"] >= 1
+    assert "used_memory" in r.info("memory")
+    assert r.config_get("maxmemory") == {"maxmemory": "0"}
+    assert r.client_setname("py") is True and r.client_getname() == "py"
+    assert any(c.get("name") == "py" for c in r.client_list())
+    assert r.dbsize() >= 100
+    assert r.object("encoding", "n") == "int"
+    try:
+        r.execute_command("NOSUCHCMD", "x")
+        raise AssertionError("unknown command did not raise")
+    except redis.ResponseError as e:
+        assert str(e).startswith("unknown command 'NOSUCHCMD'"), e
+    r.close()
+print("redis-py ok")
