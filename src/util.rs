@@ -66,6 +66,13 @@ pub fn format_human_float(v: f64) -> String {
 
 /// Redis's `stringmatchlen`: `*`, `?`, `[...]` with `^` and ranges, and
 /// backslash escapes. Byte-wise, with linear backtracking to the last `*`.
+///
+/// ```
+/// use shardis::util::glob_match;
+/// assert!(glob_match(b"user:*:name", b"user:42:name", false));
+/// assert!(glob_match(b"h[a-e]llo", b"hello", false));
+/// assert!(!glob_match(b"h\\*llo", b"hello", false));
+/// ```
 pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
     let (mut p, mut i) = (0usize, 0usize);
     // Where to resume after the last '*': (pattern index, string index).
