@@ -144,6 +144,7 @@ pub fn quit(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 }
 
 pub fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    super::transaction::discard_state(ctx.server, ctx.client);
     let c = &mut *ctx.client;
     c.select(0);
     c.set_resp(false);

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod server;
 pub mod string;
 pub mod table;
+pub mod transaction;
 
 use crate::net::{Client, Server};
 use crate::resp::Reply;
@@ -31,6 +32,12 @@ pub mod flags {
     pub const LOADING: u32 = 1 << 6;
     pub const STALE: u32 = 1 << 7;
     pub const NOSCRIPT: u32 = 1 << 8;
+    /// Runs at once inside MULTI instead of being queued (EXEC, DISCARD,
+    /// MULTI, WATCH, QUIT, RESET).
+    pub const NO_QUEUE: u32 = 1 << 9;
+    /// Runs with the server's exclusive gate: nothing else runs meanwhile
+    /// (EXEC).
+    pub const EXCLUSIVE: u32 = 1 << 10;
     pub const NAMES: [(u32, &str); 9] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
@@ -128,31 +135,79 @@ fn arity_ok(arity: i32, n: usize) -> bool {
 }
 
 /// Runs one request and returns its reply. The single entry point from the
-/// connection layer.
+/// connection layer: checks existence, arity, authentication and memory,
+/// queues inside MULTI, and runs the command under the server's gate.
 pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let reply = check_and_run(ctx, args);
+    // Inside MULTI a refused command dooms the transaction (EXECABORT).
+    if let Err(refused) = reply {
+        if ctx.client.multi.is_some() {
+            ctx.client.multi_error = true;
+        }
+        return refused;
+    }
+    reply.unwrap_or_else(|r| r)
+}
+
+/// `Err` is a refusal before the command ran (Redis's `rejectCommand`).
+fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     let Some((idx, cmd)) = lookup(&args[0]) else {
-        return unknown_command(args);
+        return Err(unknown_command(args));
     };
     let stat = &ctx.server.command_stats[idx];
+    let reject = |reply: Reply| {
+        stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
+        Err(reply)
+    };
     let (cmd, sub) = match resolve_subcommand(cmd, args) {
         Ok(found) => found,
-        Err(reply) => {
-            stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
-            return reply;
-        }
+        Err(reply) => return reject(reply),
     };
     if !arity_ok(cmd.arity, args.len()) {
-        stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
-        return wrong_arity(&full_name(idx, sub));
+        return reject(wrong_arity(&full_name(idx, sub)));
     }
     if !ctx.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
-        stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
-        return Reply::status_err("NOAUTH Authentication required.");
+        return reject(Reply::status_err("NOAUTH Authentication required."));
     }
-    if cmd.flags & flags::DENYOOM != 0 && ctx.server.keyspace.evict_if_needed().is_err() {
-        stat.rejected_calls.fetch_add(1, Ordering::Relaxed);
-        return Reply::status_err("OOM command not allowed when used memory > 'maxmemory'.");
+    let server = ctx.server;
+    if ctx.client.multi.is_some() && cmd.flags & flags::NO_QUEUE == 0 {
+        if cmd.flags & flags::DENYOOM != 0 {
+            let _gate = server.gate_shared();
+            if server.keyspace.evict_if_needed().is_err() {
+                return reject(oom());
+            }
+        }
+        ctx.client
+            .multi
+            .as_mut()
+            .expect("in MULTI")
+            .push(args.to_vec());
+        return Ok(Reply::status("QUEUED"));
     }
+    let _gate = if cmd.flags & flags::EXCLUSIVE != 0 {
+        server.gate_exclusive()
+    } else {
+        server.gate_shared()
+    };
+    if cmd.flags & flags::DENYOOM != 0 && server.keyspace.evict_if_needed().is_err() {
+        return reject(oom());
+    }
+    Ok(execute(ctx, idx, sub, cmd, args))
+}
+
+fn oom() -> Reply {
+    Reply::status_err("OOM command not allowed when used memory > 'maxmemory'.")
+}
+
+/// Runs a checked command and counts it in INFO commandstats.
+fn execute(
+    ctx: &mut Ctx,
+    idx: usize,
+    sub: Option<usize>,
+    cmd: &'static Command,
+    args: &[Bytes],
+) -> Reply {
+    let stat = &ctx.server.command_stats[idx];
     ctx.client.info.set_last_command(idx, sub);
     let start = Instant::now();
     crate::util::refresh_clock(start);
@@ -164,6 +219,17 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         stat.failed_calls.fetch_add(1, Ordering::Relaxed);
     }
     reply
+}
+
+/// Runs a command queued by MULTI; it was checked when it was queued.
+fn execute_queued(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let Some((idx, cmd)) = lookup(&args[0]) else {
+        return unknown_command(args);
+    };
+    match resolve_subcommand(cmd, args) {
+        Ok((cmd, sub)) => execute(ctx, idx, sub, cmd, args),
+        Err(reply) => reply,
+    }
 }
 
 /// For container commands (CONFIG, CLIENT, ...) finds the subcommand entry

@@ -684,6 +684,7 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("blocked_clients", "0".into());
             kv("tracking_clients", "0".into());
             kv("clients_in_timeout_table", "0".into());
+            kv("total_watched_keys", ks.watches.watched_keys().to_string());
         }
         "memory" => {
             let used = crate::alloc::used_memory();

@@ -1,7 +1,7 @@
 //! The one command table. A command is added here and nowhere else.
 
 use super::flags::*;
-use super::{Handler, connection as conn, keys, server as srv, string as s};
+use super::{Handler, connection as conn, keys, server as srv, string as s, transaction as tx};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -898,7 +898,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!(
         "quit",
         -1,
-        NO_AUTH | CONN,
+        NO_QUEUE | NO_AUTH | CONN,
         NOKEYS,
         "connection",
         "1.0.0",
@@ -908,7 +908,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!(
         "reset",
         1,
-        NO_AUTH | CONN,
+        NO_QUEUE | NO_AUTH | CONN,
         NOKEYS,
         "connection",
         "6.2.0",
@@ -925,6 +925,57 @@ pub static COMMANDS: &[Command] = &[
         "A container for client connection commands.",
         container,
         &CLIENT_SUBS
+    ),
+    // transactions
+    cmd!(
+        "multi",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_QUEUE,
+        NOKEYS,
+        "transactions",
+        "1.2.0",
+        "Starts a transaction.",
+        tx::multi
+    ),
+    cmd!(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | NO_QUEUE | EXCLUSIVE,
+        NOKEYS,
+        "transactions",
+        "1.2.0",
+        "Executes all commands in a transaction.",
+        tx::exec
+    ),
+    cmd!(
+        "discard",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_QUEUE,
+        NOKEYS,
+        "transactions",
+        "2.0.0",
+        "Discards a transaction.",
+        tx::discard
+    ),
+    cmd!(
+        "watch",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | NO_QUEUE,
+        KEYS_ALL,
+        "transactions",
+        "2.2.0",
+        "Monitors changes to keys to determine the execution of a transaction.",
+        tx::watch
+    ),
+    cmd!(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        NOKEYS,
+        "transactions",
+        "2.2.0",
+        "Forgets about watched keys of a transaction.",
+        tx::unwatch
     ),
     // server
     cmd!(

@@ -31,6 +31,14 @@ pub struct Client {
     /// Close the connection once the current reply is written (QUIT).
     pub close: bool,
     pub info: std::sync::Arc<ClientInfo>,
+    /// Commands queued since MULTI; `None` outside a transaction.
+    pub multi: Option<Vec<Vec<bytes::Bytes>>>,
+    /// A command was refused while queueing: EXEC must answer EXECABORT.
+    pub multi_error: bool,
+    /// Keys this client watches: (db, key, already expired when watched).
+    pub watched: Vec<(usize, crate::store::Key, bool)>,
+    /// Marked dirty when a watched key is touched.
+    pub watch_state: std::sync::Arc<crate::store::watch::WatchState>,
 }
 
 impl Client {
@@ -44,6 +52,10 @@ impl Client {
             reply_mode: ReplyMode::On,
             close: false,
             info,
+            multi: None,
+            multi_error: false,
+            watched: Vec::new(),
+            watch_state: Default::default(),
         }
     }
 

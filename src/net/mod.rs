@@ -36,6 +36,12 @@ pub struct NetStats {
     pub net_output_bytes: AtomicU64,
 }
 
+/// A held [`Server`] gate; released on drop.
+pub enum Gate<'a> {
+    Shared(std::sync::RwLockReadGuard<'a, ()>),
+    Exclusive(std::sync::RwLockWriteGuard<'a, ()>),
+}
+
 /// State shared by every connection of one node.
 pub struct Server {
     pub keyspace: Keyspace,
@@ -48,6 +54,9 @@ pub struct Server {
     pub started: Instant,
     pub run_id: String,
     pub lastsave: AtomicU64,
+    /// Commands run holding this shared; EXEC holds it exclusively, so a
+    /// transaction never interleaves with another client's command.
+    exec_gate: std::sync::RwLock<()>,
     /// Notified once when the server must stop (SHUTDOWN, signal).
     pub shutdown: Notify,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -73,6 +82,7 @@ impl Server {
             started: Instant::now(),
             run_id,
             lastsave: AtomicU64::new(crate::util::now_ms() / 1000),
+            exec_gate: std::sync::RwLock::new(()),
             shutdown: Notify::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         })
@@ -80,6 +90,16 @@ impl Server {
 
     pub fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ClientInfo>>> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Held while a command runs; many at once.
+    pub fn gate_shared(&self) -> Gate<'_> {
+        Gate::Shared(self.exec_gate.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Held while EXEC runs; nothing else runs meanwhile.
+    pub fn gate_exclusive(&self) -> Gate<'_> {
+        Gate::Exclusive(self.exec_gate.write().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Asks the server to stop accepting and close every connection.
@@ -157,9 +177,11 @@ impl Server {
         self.clients().insert(id, info.clone());
         tokio::spawn(async move {
             let server = self.clone();
-            if let Err(e) = serve_connection(&server, stream, info).await {
+            let mut client = Client::new(info.clone(), server.config.requirepass().is_none());
+            if let Err(e) = serve_connection(&server, stream, &mut client).await {
                 tracing::debug!(client = id, error = %e, "connection ended with an error");
             }
+            crate::command::transaction::unwatch_all(&server, &mut client);
             server.clients().remove(&id);
         });
     }
@@ -172,7 +194,11 @@ async fn active_expiry(server: Arc<Server>) {
         crate::util::resync_clock();
         crate::alloc::update_peak();
         // A full budget means more keys are due: go again at once.
-        while server.keyspace.active_expire(200) >= 200 * crate::store::SHARDS_PER_DB {
+        while {
+            let _gate = server.gate_shared();
+            server.keyspace.active_expire(200)
+        } >= 200 * crate::store::SHARDS_PER_DB
+        {
             tokio::task::yield_now().await;
         }
     }
@@ -181,9 +207,9 @@ async fn active_expiry(server: Arc<Server>) {
 async fn serve_connection(
     server: &Arc<Server>,
     mut stream: TcpStream,
-    info: Arc<ClientInfo>,
+    client: &mut Client,
 ) -> std::io::Result<()> {
-    let mut client = Client::new(info.clone(), server.config.requirepass().is_none());
+    let info = client.info.clone();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     loop {
@@ -202,13 +228,7 @@ async fn serve_connection(
                         .stats
                         .total_commands_processed
                         .fetch_add(1, Ordering::Relaxed);
-                    let reply = command::dispatch(
-                        &mut Ctx {
-                            server,
-                            client: &mut client,
-                        },
-                        &args,
-                    );
+                    let reply = command::dispatch(&mut Ctx { server, client }, &args);
                     if client.should_reply() {
                         reply.encode(&mut out, client.resp3);
                     }

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod scan;
+pub mod watch;
 
 pub mod record;
 
@@ -184,6 +185,8 @@ pub struct Keyspace {
     pub stats: Stats,
     pub config: Arc<RuntimeConfig>,
     evict_cursor: AtomicUsize,
+    /// Clients watching keys (WATCH).
+    pub watches: watch::WatchRegistry,
 }
 
 /// Why a write was refused before it ran.
@@ -197,6 +200,7 @@ impl Keyspace {
             stats: Stats::default(),
             config,
             evict_cursor: AtomicUsize::new(0),
+            watches: watch::WatchRegistry::default(),
         }
     }
 
@@ -255,6 +259,9 @@ impl Keyspace {
             let mut s = d.shard(i);
             let old = std::mem::replace(&mut *s, Shard::new());
             d.keys.fetch_sub(old.map.len(), Ordering::Relaxed);
+            // WATCH: a flush touches the watched keys that existed.
+            self.watches
+                .touch_existing(db, |k| shard_of(k) == i && old.map.contains(k));
             if lazy {
                 garbage.push(old);
             }
@@ -349,7 +356,9 @@ impl Keyspace {
 
     /// The single hook every modification of a key goes through (Redis's
     /// `signalModifiedKey`): WATCH builds on it.
-    fn signal_modified(&self, _db: usize, _key: &[u8]) {}
+    fn signal_modified(&self, db: usize, key: &[u8]) {
+        self.watches.touch(db, key);
+    }
 
     /// Evicts keys until memory is under `maxmemory`. `Err` when over the
     /// limit and nothing can be evicted (or the policy is `noeviction`):
@@ -568,6 +577,11 @@ impl<'a> Locked<'a> {
     pub fn peek_in(&mut self, db: usize, key: &[u8]) -> Option<Meta> {
         self.expire_if_due(db, key);
         self.shard_for(db, key).map.peek(key).copied()
+    }
+
+    /// The metadata as stored, expired or not; no side effects.
+    pub fn peek_raw(&mut self, key: &[u8]) -> Option<Meta> {
+        self.shard_for(self.db, key).map.peek(key).copied()
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
