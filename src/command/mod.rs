@@ -170,18 +170,16 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         return reject(Reply::status_err("NOAUTH Authentication required."));
     }
     let server = ctx.server;
-    if ctx.client.multi.is_some() && cmd.flags & flags::NO_QUEUE == 0 {
+    if cmd.flags & flags::NO_QUEUE == 0
+        && let Some(queue) = ctx.client.multi.as_mut()
+    {
         if cmd.flags & flags::DENYOOM != 0 {
             let _gate = server.gate_shared();
             if server.keyspace.evict_if_needed().is_err() {
                 return reject(oom());
             }
         }
-        ctx.client
-            .multi
-            .as_mut()
-            .expect("in MULTI")
-            .push(args.to_vec());
+        queue.push(args.to_vec());
         return Ok(Reply::status("QUEUED"));
     }
     let _gate = if cmd.flags & flags::EXCLUSIVE != 0 {
