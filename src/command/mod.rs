@@ -173,11 +173,14 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     if cmd.flags & flags::NO_QUEUE == 0
         && let Some(queue) = ctx.client.multi.as_mut()
     {
-        if cmd.flags & flags::DENYOOM != 0 {
+        // Queueing takes memory: over the limit nothing is queued, reads
+        // included (Redis's `reject_cmd_on_oom` for MULTI).
+        let over = {
             let _gate = server.gate_shared();
-            if server.keyspace.evict_if_needed().is_err() {
-                return reject(oom());
-            }
+            server.keyspace.evict_if_needed().is_err()
+        };
+        if over {
+            return reject(oom());
         }
         queue.push(args.to_vec());
         return Ok(Reply::status("QUEUED"));
