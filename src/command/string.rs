@@ -25,10 +25,14 @@ pub enum Expiry {
     Persist,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Condition {
     Nx,
     Xx,
+    /// Redis 8.4: only if the key holds exactly this value (never creates).
+    IfEq(Bytes),
+    /// Redis 8.4: unless the key holds exactly this value (may create).
+    IfNe(Bytes),
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +122,19 @@ fn parse_set_options(args: &[Bytes]) -> Result<SetOptions, Reply> {
             continue;
         }
         let a = &args[i];
+        if is(a, "ifeq") || is(a, "ifne") {
+            if o.condition.is_some() || i + 1 >= args.len() {
+                return Err(syntax_error());
+            }
+            let v = args[i + 1].clone();
+            o.condition = Some(if is(a, "ifeq") {
+                Condition::IfEq(v)
+            } else {
+                Condition::IfNe(v)
+            });
+            i += 2;
+            continue;
+        }
         if is(a, "nx") || is(a, "xx") {
             if o.condition.is_some() {
                 return Err(syntax_error());
@@ -142,20 +159,28 @@ fn parse_set_options(args: &[Bytes]) -> Result<SetOptions, Reply> {
 fn set_generic(ctx: &mut Ctx, cmd: &[u8], key: &[u8], value: &[u8], o: &SetOptions) -> Reply {
     let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
     let now = l.now();
+    let needs_value = o.get || matches!(o.condition, Some(Condition::IfEq(_) | Condition::IfNe(_)));
     let old = match l.lookup(key) {
-        Some(e) => match (o.get, as_str(e)) {
-            (true, Err(r)) => return r,
-            (true, Ok(s)) => Some((Some(Bytes::copy_from_slice(s)), e.expire_at)),
-            (false, _) => Some((None, e.expire_at)),
+        Some(e) if needs_value => match as_str(e) {
+            Ok(s) => Some((Some(Bytes::copy_from_slice(s)), e.expire_at)),
+            Err(r) => return r,
         },
+        Some(e) => Some((None, e.expire_at)),
         None => None,
     };
-    let blocked = match o.condition {
+    let holds = |m: &Bytes| matches!(&old, Some((Some(v), _)) if v == m);
+    let blocked = match &o.condition {
         Some(Condition::Nx) => old.is_some(),
         Some(Condition::Xx) => old.is_none(),
+        Some(Condition::IfEq(m)) => !holds(m),
+        Some(Condition::IfNe(m)) => holds(m),
         None => false,
     };
-    let old_value = old.as_ref().and_then(|(v, _)| v.clone());
+    let old_value = if o.get {
+        old.as_ref().and_then(|(v, _)| v.clone())
+    } else {
+        None
+    };
     if !blocked {
         let expire_at = match resolve_expiry(
             cmd,
@@ -513,4 +538,35 @@ pub fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let len = value.len();
     l.set_keep_ttl(key, &value);
     Reply::Int(len as i64)
+}
+
+/// DELEX key [IFEQ value | IFNE value] (Redis 8.4): deletes the key, or only
+/// if its value matches (IFEQ) or differs (IFNE); 1 if deleted, else 0.
+pub fn delex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let condition = match args.len() {
+        2 => None,
+        4 if is(&args[2], "ifeq") => Some((true, &args[3])),
+        4 if is(&args[2], "ifne") => Some((false, &args[3])),
+        _ => return syntax_error(),
+    };
+    delete_if(ctx, &args[1], condition)
+}
+
+/// DELIFEQ key value (Valkey 9): deletes the key only if it holds `value`.
+pub fn delifeq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    delete_if(ctx, &args[1], Some((true, &args[2])))
+}
+
+/// Deletes `key` when `condition` (equal?, value) holds; 1 if deleted.
+fn delete_if(ctx: &mut Ctx, key: &[u8], condition: Option<(bool, &Bytes)>) -> Reply {
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let matches = match (condition, l.lookup(key)) {
+        (_, None) => return Reply::Int(0),
+        (None, Some(_)) => true,
+        (Some((equal, m)), Some(e)) => match as_str(e) {
+            Ok(v) => (v == &m[..]) == equal,
+            Err(r) => return r,
+        },
+    };
+    Reply::Int(i64::from(matches && l.delete(key)))
 }

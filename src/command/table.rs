@@ -632,6 +632,26 @@ pub static COMMANDS: &[Command] = &[
         "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
         s::setrange
     ),
+    cmd!(
+        "delex",
+        -2,
+        WRITE | FAST,
+        KEY1,
+        "string",
+        "8.4.0",
+        "Conditionally removes the specified key based on value comparison.",
+        s::delex
+    ),
+    cmd!(
+        "delifeq",
+        3,
+        WRITE | FAST,
+        KEY1,
+        "string",
+        "9.0.0",
+        "Deletes the key if its value equals the given value.",
+        s::delifeq
+    ),
     // keys
     cmd!(
         "del",
