@@ -8,6 +8,7 @@
 //!   docs, handler) and the dispatcher; one module per command family.
 //! - [`store`]: the keyspace: 16 databases of LRU-ordered shards, TTLs (lazy
 //!   and active expiry), eviction under `maxmemory`, SCAN.
+//! - [`lock`]: wait queues and fencing tokens of the blocking lock.
 //! - [`net`]: the listener, per-connection tasks, client state, shutdown.
 //! - [`config`]: flags, config files and the live CONFIG GET/SET view.
 //! - [`alloc`]: the counting allocator behind `used_memory` and eviction.
@@ -18,6 +19,7 @@
 pub mod alloc;
 pub mod command;
 pub mod config;
+pub mod lock;
 pub mod net;
 pub mod resp;
 pub mod store;

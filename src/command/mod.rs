@@ -8,6 +8,7 @@
 
 pub mod connection;
 pub mod keys;
+pub mod lock;
 pub mod server;
 pub mod string;
 pub mod table;

@@ -681,7 +681,7 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             );
             kv("client_recent_max_input_buffer", "0".into());
             kv("client_recent_max_output_buffer", "0".into());
-            kv("blocked_clients", "0".into());
+            kv("blocked_clients", ks.locks.waiting().to_string());
             kv("tracking_clients", "0".into());
             kv("clients_in_timeout_table", "0".into());
             kv("total_watched_keys", ks.watches.watched_keys().to_string());

@@ -1,7 +1,9 @@
 //! The one command table. A command is added here and nowhere else.
 
 use super::flags::*;
-use super::{Handler, connection as conn, keys, server as srv, string as s, transaction as tx};
+use super::{
+    Handler, connection as conn, keys, lock, server as srv, string as s, transaction as tx,
+};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -996,6 +998,37 @@ pub static COMMANDS: &[Command] = &[
         "2.2.0",
         "Forgets about watched keys of a transaction.",
         tx::unwatch
+    ),
+    // blocking locks with fencing tokens
+    cmd!(
+        "lock.acquire",
+        -4,
+        WRITE | DENYOOM,
+        KEY1,
+        "lock",
+        "0.1.0",
+        "Takes a lease lock, waiting in FIFO order if asked; returns a fencing token.",
+        lock::acquire
+    ),
+    cmd!(
+        "lock.release",
+        3,
+        WRITE | FAST,
+        KEY1,
+        "lock",
+        "0.1.0",
+        "Releases a lease lock held by the given owner.",
+        lock::release
+    ),
+    cmd!(
+        "lock.extend",
+        4,
+        WRITE | FAST,
+        KEY1,
+        "lock",
+        "0.1.0",
+        "Extends a lease lock held by the given owner.",
+        lock::extend
     ),
     // server
     cmd!(

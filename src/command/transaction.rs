@@ -106,10 +106,11 @@ pub fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     }
     // Unwatch first: the transaction's own writes must not count.
     discard_state(ctx.server, ctx.client);
-    Reply::Array(
-        queue
-            .iter()
-            .map(|args| super::execute_queued(ctx, args))
-            .collect(),
-    )
+    ctx.client.in_exec = true;
+    let replies = queue
+        .iter()
+        .map(|args| super::execute_queued(ctx, args))
+        .collect();
+    ctx.client.in_exec = false;
+    Reply::Array(replies)
 }

@@ -39,6 +39,26 @@ pub struct Client {
     pub watched: Vec<(usize, crate::store::Key, bool)>,
     /// Marked dirty when a watched key is touched.
     pub watch_state: std::sync::Arc<crate::store::watch::WatchState>,
+    /// Set while EXEC runs the queue: blocking commands do not block then.
+    pub in_exec: bool,
+    /// Set by a command that must wait (LOCK.ACQUIRE ... WAIT); the
+    /// connection waits, then runs the command again.
+    pub blocked: Option<Blocked>,
+    /// While a blocked command is retried: its place in the wait queue.
+    pub lock_waiter: Option<std::sync::Arc<crate::lock::Waiter>>,
+}
+
+/// A command waiting for a key (LOCK.ACQUIRE ... WAIT).
+pub struct Blocked {
+    pub db: usize,
+    pub key: crate::store::Key,
+    pub waiter: std::sync::Arc<crate::lock::Waiter>,
+    /// When to give up and answer nil; `None` = never.
+    pub deadline: Option<std::time::Instant>,
+    /// When the current holder's TTL ends: retry then even without a wake.
+    pub wake_at: Option<std::time::Instant>,
+    /// The command, to run again when woken.
+    pub args: Vec<bytes::Bytes>,
 }
 
 impl Client {
@@ -56,6 +76,9 @@ impl Client {
             multi_error: false,
             watched: Vec::new(),
             watch_state: Default::default(),
+            in_exec: false,
+            blocked: None,
+            lock_waiter: None,
         }
     }
 

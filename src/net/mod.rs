@@ -7,7 +7,7 @@
 
 mod client;
 
-pub use client::{Client, ClientInfo, ReplyMode};
+pub use client::{Blocked, Client, ClientInfo, ReplyMode};
 
 use crate::command::{self, CommandStat, Ctx};
 use crate::config::RuntimeConfig;
@@ -228,7 +228,15 @@ async fn serve_connection(
                         .stats
                         .total_commands_processed
                         .fetch_add(1, Ordering::Relaxed);
-                    let reply = command::dispatch(&mut Ctx { server, client }, &args);
+                    let mut reply = command::dispatch(&mut Ctx { server, client }, &args);
+                    if let Some(blocked) = client.blocked.take() {
+                        flush(server, &mut stream, &mut out).await?;
+                        match wait_blocked(server, &mut stream, &mut inbuf, client, blocked).await?
+                        {
+                            Some(r) => reply = r,
+                            None => return Ok(()),
+                        }
+                    }
                     if client.should_reply() {
                         reply.encode(&mut out, client.resp3);
                     }
@@ -267,6 +275,63 @@ async fn serve_connection(
             .net_input_bytes
             .fetch_add(read as u64, Ordering::Relaxed);
         info.touch(server.started);
+    }
+}
+
+/// Waits for a blocked command's key (LOCK.ACQUIRE ... WAIT) and runs it
+/// again when woken or when the holder's TTL ends; nil at the deadline.
+/// `None` when the client went away meanwhile (its place in the queue is
+/// given up). Bytes the client sends meanwhile are kept for later.
+async fn wait_blocked(
+    server: &Arc<Server>,
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+    client: &mut Client,
+    mut b: Blocked,
+) -> std::io::Result<Option<Reply>> {
+    let info = client.info.clone();
+    let locks = &server.keyspace.locks;
+    loop {
+        let next = match (b.deadline, b.wake_at) {
+            (Some(d), Some(w)) => Some(d.min(w)),
+            (d, w) => d.or(w),
+        };
+        let timer = async move {
+            match next {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        if inbuf.capacity() - inbuf.len() < 4096 {
+            inbuf.reserve(16 * 1024);
+        }
+        tokio::select! {
+            _ = b.waiter.woken() => {}
+            _ = timer => {}
+            n = stream.read_buf(inbuf) => {
+                if n? == 0 {
+                    locks.dequeue(b.db, &b.key, &b.waiter);
+                    return Ok(None);
+                }
+                continue;
+            }
+            _ = info.killed() => {
+                locks.dequeue(b.db, &b.key, &b.waiter);
+                return Ok(None);
+            }
+        }
+        if b.deadline.is_some_and(|d| Instant::now() >= d) {
+            locks.dequeue(b.db, &b.key, &b.waiter);
+            return Ok(Some(Reply::Nil));
+        }
+        client.lock_waiter = Some(b.waiter.clone());
+        let reply = command::dispatch(&mut Ctx { server, client }, &b.args);
+        client.lock_waiter = None;
+        match client.blocked.take() {
+            // Still held: keep the original deadline and place in the queue.
+            Some(again) => b.wake_at = again.wake_at,
+            None => return Ok(Some(reply)),
+        }
     }
 }
 

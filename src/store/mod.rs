@@ -187,6 +187,8 @@ pub struct Keyspace {
     evict_cursor: AtomicUsize,
     /// Clients watching keys (WATCH).
     pub watches: watch::WatchRegistry,
+    /// Wait queues and fencing tokens of LOCK.ACQUIRE.
+    pub locks: crate::lock::LockManager,
 }
 
 /// Why a write was refused before it ran.
@@ -201,6 +203,7 @@ impl Keyspace {
             config,
             evict_cursor: AtomicUsize::new(0),
             watches: watch::WatchRegistry::default(),
+            locks: crate::lock::LockManager::default(),
         }
     }
 
@@ -262,6 +265,7 @@ impl Keyspace {
             // WATCH: a flush touches the watched keys that existed.
             self.watches
                 .touch_existing(db, |k| shard_of(k) == i && old.map.contains(k));
+            self.locks.db_flushed(db);
             if lazy {
                 garbage.push(old);
             }
@@ -358,6 +362,7 @@ impl Keyspace {
     /// `signalModifiedKey`): WATCH builds on it.
     fn signal_modified(&self, db: usize, key: &[u8]) {
         self.watches.touch(db, key);
+        self.locks.key_changed(db, key);
     }
 
     /// Evicts keys until memory is under `maxmemory`. `Err` when over the

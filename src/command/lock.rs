@@ -1,0 +1,104 @@
+//! The blocking lock with fencing tokens (see `docs/locks.md`):
+//!
+//! - `LOCK.ACQUIRE key owner ttl_ms [WAIT ms]`: sets `key` to `owner` with a
+//!   TTL if it is free (or already `owner`'s) and returns a fencing token;
+//!   with WAIT, queues FIFO until granted or `ms` pass (0 = no limit), then
+//!   nil. Without WAIT, or inside MULTI, it answers nil at once.
+//! - `LOCK.RELEASE key owner`: deletes the key if it holds `owner`; 1 or 0.
+//! - `LOCK.EXTEND key owner ttl_ms`: resets the TTL if the key holds
+//!   `owner`; 1 or 0.
+//!
+//! The lock is the key itself, so GET, TTL, DEL and SET NX see and affect
+//! it; the wait queue and the token counter live in [`crate::lock`].
+
+use super::{Ctx, arg_i64, is, syntax_error};
+use crate::net::Blocked;
+use crate::resp::Reply;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn positive_ms(cmd: &[u8], arg: &[u8]) -> Result<u64, Reply> {
+    match arg_i64(arg)? {
+        n if n > 0 => Ok(n as u64),
+        _ => Err(Reply::error(format!(
+            "ERR invalid ttl in '{}' command",
+            String::from_utf8_lossy(cmd).to_ascii_lowercase()
+        ))),
+    }
+}
+
+pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, owner) = (&args[1], &args[2]);
+    let ttl = match positive_ms(&args[0], &args[3]) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let wait_ms = match args.len() {
+        4 => None,
+        6 if is(&args[4], "wait") => match arg_i64(&args[5]) {
+            Ok(n) if n >= 0 => Some(n as u64),
+            Ok(_) => return Reply::error("ERR invalid wait in 'lock.acquire' command"),
+            Err(r) => return r,
+        },
+        _ => return syntax_error(),
+    };
+    let db = ctx.client.db;
+    let locks = &ctx.server.keyspace.locks;
+    let mine = ctx.client.lock_waiter.clone();
+    let mut l = ctx.server.keyspace.lock(db, key);
+    let now = l.now();
+    let holder = l.lookup(key).map(|e| (e.value == &owner[..], e.expire_at));
+    let free = match holder {
+        None => locks.may_acquire(db, key, mine.as_ref()),
+        Some((same_owner, _)) => same_owner,
+    };
+    if free {
+        l.set(key, owner, now + ttl);
+        let token = locks.next_token();
+        drop(l);
+        if let Some(w) = mine {
+            locks.dequeue(db, key, &w);
+        }
+        return Reply::Int(token as i64);
+    }
+    let Some(wait_ms) = wait_ms.filter(|_| !ctx.client.in_exec) else {
+        return Reply::Nil;
+    };
+    // Queue up (under the shard lock, so no release can slip in between).
+    let waiter = mine.unwrap_or_default();
+    locks.enqueue(db, key, &waiter);
+    drop(l);
+    let wake_at = holder
+        .map(|(_, expire_at)| expire_at)
+        .filter(|at| *at > 0)
+        .map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now) + 1));
+    ctx.client.blocked = Some(Blocked {
+        db,
+        key: key[..].into(),
+        waiter: Arc::clone(&waiter),
+        deadline: (wait_ms > 0).then(|| Instant::now() + Duration::from_millis(wait_ms)),
+        wake_at,
+        args: args.to_vec(),
+    });
+    Reply::NoReply
+}
+
+pub fn release(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, owner) = (&args[1], &args[2]);
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let held = l.lookup(key).is_some_and(|e| e.value == &owner[..]);
+    Reply::Int(i64::from(held && l.delete(key)))
+}
+
+pub fn extend(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, owner) = (&args[1], &args[2]);
+    let ttl = match positive_ms(&args[0], &args[3]) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let now = l.now();
+    let held = l.lookup(key).is_some_and(|e| e.value == &owner[..]);
+    Reply::Int(i64::from(held && l.set_expire(key, now + ttl)))
+}
