@@ -5,6 +5,7 @@
 //! cargo bench --bench compare -- throughput         # redis-benchmark, A B A B
 //! cargo bench --bench compare -- memory             # bytes per key, 1M keys
 //! cargo bench --bench compare -- hitratio           # Zipf read-through cache
+//! cargo bench --bench compare -- locks              # lock and check-and-set rates
 //! cargo bench --bench compare -- throughput --rounds 5 --requests 500000
 //! ```
 //!
@@ -119,6 +120,8 @@ enum Resp {
     Bulk(Vec<u8>),
     Int(i64),
     Err(String),
+    Array(Vec<Resp>),
+    NilArray,
 }
 
 impl Conn {
@@ -161,8 +164,23 @@ impl Conn {
                 buf.truncate(n as usize);
                 Resp::Bulk(buf)
             }
+            b'*' => {
+                let n: i64 = text.parse().unwrap();
+                if n < 0 {
+                    return Resp::NilArray;
+                }
+                Resp::Array((0..n).map(|_| self.read()).collect())
+            }
             other => panic!("unexpected reply type {}", other as char),
         }
+    }
+
+    /// One command, one reply.
+    fn call(&mut self, args: &[&[u8]]) -> Resp {
+        let mut out = Vec::new();
+        Self::encode(&mut out, args);
+        self.send(&out);
+        self.read()
     }
 
     fn info_field(&mut self, field: &str) -> u64 {
@@ -402,6 +420,137 @@ fn hitratio(gets: usize, keyspace: usize) {
     );
 }
 
+// ---- locks and check-and-set ---------------------------------------------------
+
+const LUA_RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+#[derive(Clone, Copy, PartialEq)]
+enum LockKind {
+    /// SET NX PX, then DELEX IFEQ (shardis) or the Lua release (redis).
+    Lease,
+    /// LOCK.ACQUIRE ... WAIT, then LOCK.RELEASE (shardis only).
+    Blocking,
+    /// WATCH / GET / MULTI / SET / EXEC increments.
+    CheckAndSet,
+}
+
+/// Completed cycles per second: `clients` threads for `secs`, each on its
+/// own key (uncontended) or all on one key (contended).
+fn lock_rate(
+    kind: Kind,
+    port: u16,
+    what: LockKind,
+    clients: usize,
+    contended: bool,
+    secs: f64,
+) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let threads: Vec<_> = (0..clients)
+        .map(|id| {
+            std::thread::spawn(move || {
+                let mut c = Conn::new(port);
+                let key = if contended {
+                    "bench:lock".to_string()
+                } else {
+                    format!("bench:lock:{id}")
+                };
+                let owner = format!("owner-{id}");
+                let (k, o) = (key.as_bytes(), owner.as_bytes());
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    match what {
+                        LockKind::Lease => {
+                            if c.call(&[b"SET", k, o, b"NX", b"PX", b"5000"]) != Resp::Ok {
+                                continue;
+                            }
+                            let released = match kind {
+                                Kind::Shardis => c.call(&[b"DELEX", k, b"IFEQ", o]),
+                                Kind::Redis => {
+                                    c.call(&[b"EVAL", LUA_RELEASE.as_bytes(), b"1", k, o])
+                                }
+                            };
+                            assert_eq!(released, Resp::Int(1));
+                        }
+                        LockKind::Blocking => {
+                            match c.call(&[b"LOCK.ACQUIRE", k, o, b"5000", b"WAIT", b"1000"]) {
+                                Resp::Int(_) => {}
+                                _ => continue,
+                            }
+                            assert_eq!(c.call(&[b"LOCK.RELEASE", k, o]), Resp::Int(1));
+                        }
+                        LockKind::CheckAndSet => {
+                            c.call(&[b"WATCH", k]);
+                            let n = match c.call(&[b"GET", k]) {
+                                Resp::Bulk(v) => {
+                                    String::from_utf8_lossy(&v).parse::<u64>().unwrap_or(0)
+                                }
+                                _ => 0,
+                            };
+                            c.call(&[b"MULTI"]);
+                            c.call(&[b"SET", k, (n + 1).to_string().as_bytes()]);
+                            if c.call(&[b"EXEC"]) == Resp::NilArray {
+                                continue;
+                            }
+                        }
+                    }
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    total as f64 / secs
+}
+
+fn locks(secs: f64) {
+    println!(
+        "== locks: completed acquire+release (or check-and-set) cycles per second, {secs}s per cell"
+    );
+    println!(
+        "{:<34} {:>3} {:>5} | {:>10} {:>10} {:>6}",
+        "workload", "cl", "key", "shardis/s", "redis/s", "ratio"
+    );
+    let servers = [start(Kind::Shardis, &[]), start(Kind::Redis, &[])];
+    for (label, what) in [
+        ("SET NX PX + DELEX (redis: Lua)", LockKind::Lease),
+        ("LOCK.ACQUIRE + LOCK.RELEASE", LockKind::Blocking),
+        ("WATCH/GET/MULTI/SET/EXEC", LockKind::CheckAndSet),
+    ] {
+        for clients in [1, 50] {
+            for contended in [false, true] {
+                if clients == 1 && contended {
+                    continue;
+                }
+                let a = lock_rate(
+                    Kind::Shardis,
+                    servers[0].port,
+                    what,
+                    clients,
+                    contended,
+                    secs,
+                );
+                let key = if contended { "one" } else { "own" };
+                if what == LockKind::Blocking {
+                    println!(
+                        "{label:<34} {clients:>3} {key:>5} | {a:>10.0} {:>10} {:>6}",
+                        "-", "-"
+                    );
+                } else {
+                    let b = lock_rate(Kind::Redis, servers[1].port, what, clients, contended, secs);
+                    println!(
+                        "{label:<34} {clients:>3} {key:>5} | {a:>10.0} {b:>10.0} {:>6.2}",
+                        a / b
+                    );
+                }
+            }
+        }
+    }
+    println!(
+        "(redis-server 7.0 has no DELEX or LOCK.*: its lease release is the usual Lua script)"
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -421,7 +570,7 @@ fn main() {
     let selected: Vec<&str> = args
         .iter()
         .map(|s| s.as_str())
-        .filter(|a| ["throughput", "memory", "hitratio"].contains(a))
+        .filter(|a| ["throughput", "memory", "hitratio", "locks"].contains(a))
         .collect();
     let all = selected.is_empty();
     if all || selected.contains(&"throughput") {
@@ -432,5 +581,8 @@ fn main() {
     }
     if all || selected.contains(&"hitratio") {
         hitratio(gets, gets);
+    }
+    if all || selected.contains(&"locks") {
+        locks(flag("--secs", 2) as f64);
     }
 }
