@@ -10,6 +10,7 @@
 //!   and active expiry), eviction under `maxmemory`, SCAN.
 //! - [`lock`]: wait queues and fencing tokens of the blocking lock.
 //! - [`net`]: the listener, per-connection tasks, client state, shutdown.
+//! - [`proxy`]: the proxy role: ketama ring, twemproxy config, routing.
 //! - [`config`]: flags, config files and the live CONFIG GET/SET view.
 //! - [`alloc`]: the counting allocator behind `used_memory` and eviction.
 //! - [`util`]: Redis's number parsing and formatting rules, glob matching.
@@ -21,6 +22,7 @@ pub mod command;
 pub mod config;
 pub mod lock;
 pub mod net;
+pub mod proxy;
 pub mod resp;
 pub mod store;
 pub mod util;
