@@ -146,7 +146,7 @@ impl Ring {
 /// The part of `key` that is hashed: with a hash tag such as `{}`, the bytes
 /// between the first open character and the next close character, when
 /// that part is non-empty; otherwise the whole key.
-pub fn hashed_part<'a>(key: &'a [u8], tag: Option<[u8; 2]>) -> &'a [u8] {
+pub fn hashed_part(key: &[u8], tag: Option<[u8; 2]>) -> &[u8] {
     let Some([open, close]) = tag else { return key };
     let Some(start) = key.iter().position(|&b| b == open) else {
         return key;
