@@ -24,6 +24,105 @@ struct Cli {
 enum Role {
     /// Run a cache node (the default).
     Server(ServerArgs),
+    /// Run a proxy that shards keys over nodes by ketama hashing.
+    Proxy(ProxyArgs),
+}
+
+/// Flags for `shardis proxy`, or a twemproxy YAML file with `--config`.
+#[derive(Args, Default)]
+struct ProxyArgs {
+    /// A twemproxy-style YAML file (the first pool is served).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    #[arg(long)]
+    port: Option<u16>,
+    #[arg(long)]
+    bind: Option<String>,
+    /// A backend as host:port[:weight] [name]; repeat for each node.
+    #[arg(long = "node")]
+    nodes: Vec<String>,
+    /// Key hash: fnv1a_64 (twemproxy's default), md5, fnv1_64, fnv1a_32, fnv1_32, one_at_a_time.
+    #[arg(long)]
+    hash: Option<String>,
+    /// Two characters delimiting the hashed part of a key, e.g. "{}".
+    #[arg(long = "hash-tag")]
+    hash_tag: Option<String>,
+    /// Milliseconds to wait for a backend before failing its requests.
+    #[arg(long)]
+    timeout: Option<u64>,
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn build_pool(args: &ProxyArgs) -> Result<shardis::proxy::config::PoolConfig, String> {
+    use shardis::proxy::config::{PoolConfig, ServerSpec, parse_yaml};
+    let mut pool = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            parse_yaml(&text)?.remove(0)
+        }
+        None => PoolConfig::new("shardis", Vec::new()),
+    };
+    for n in &args.nodes {
+        pool.servers.push(ServerSpec::parse(n)?);
+    }
+    if let Some(h) = &args.hash {
+        pool.hash = shardis::proxy::ketama::KeyHash::parse(h)?;
+    }
+    if let Some(t) = &args.hash_tag {
+        let b = t.as_bytes();
+        if b.len() != 2 {
+            return Err("--hash-tag takes two characters, e.g. {}".into());
+        }
+        pool.hash_tag = Some([b[0], b[1]]);
+    }
+    if args.timeout.is_some() {
+        pool.timeout_ms = args.timeout;
+    }
+    if pool.servers.is_empty() {
+        return Err("no backend: give --node host:port (repeatable) or --config file.yml".into());
+    }
+    Ok(pool)
+}
+
+fn run_proxy(args: ProxyArgs) {
+    let pool = match build_pool(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let addr = match (&args.bind, args.port, &pool.listen) {
+        (bind, port, Some(listen)) if bind.is_none() && port.is_none() => listen.clone(),
+        (bind, port, _) => format!(
+            "{}:{}",
+            bind.clone().unwrap_or_else(|| "127.0.0.1".into()),
+            port.unwrap_or(6380)
+        ),
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads = args.threads.unwrap_or(cores.saturating_sub(1)).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot listen");
+                std::process::exit(1);
+            }
+        };
+        let local = listener.local_addr().expect("local addr");
+        tracing::info!(addr = %local, backends = pool.servers.len(), "shardis proxy ready to accept connections");
+        shardis::proxy::server::Proxy::new(pool).run(listener, shutdown_signal()).await;
+    });
 }
 
 /// Flags mirror redis-server's option names.
@@ -115,6 +214,7 @@ fn main() {
     let cli = Cli::parse();
     let args = match cli.role {
         Some(Role::Server(a)) => a,
+        Some(Role::Proxy(p)) => return run_proxy(p),
         None => ServerArgs::default(),
     };
     let config = match build_config(&args) {

@@ -3,6 +3,10 @@
 //!
 //! - [`ketama`]: the ring, key hashes and hash tags.
 //! - [`config`]: twemproxy's YAML pool format.
+//! - [`backend`]: pipelined, reconnecting connections to the nodes.
+//! - [`server`]: the client side: routing, splitting, merging.
 
+pub mod backend;
 pub mod config;
 pub mod ketama;
+pub mod server;

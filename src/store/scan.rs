@@ -16,8 +16,10 @@
 use super::{Key, Keyspace, SHARDS_PER_DB, key_hash};
 use crate::util;
 
-const SHARD_BITS: u32 = SHARDS_PER_DB.trailing_zeros();
-const POS_BITS: u32 = 64 - SHARD_BITS;
+/// Cursors use 53 bits (shard + 48-bit position), so the proxy can add a
+/// node index in the top byte and clients that parse cursors as numbers
+/// (even as doubles) keep them exact.
+const POS_BITS: u32 = 48;
 
 /// Options of one SCAN call.
 pub struct ScanArgs<'a> {
@@ -28,7 +30,7 @@ pub struct ScanArgs<'a> {
 }
 
 fn position(key: &[u8]) -> u64 {
-    key_hash(key) >> SHARD_BITS
+    key_hash(key) >> (64 - POS_BITS)
 }
 
 impl Keyspace {

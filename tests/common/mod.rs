@@ -20,6 +20,26 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// Starts `shardis proxy --port 0` in front of `nodes` (host:port each).
+    pub fn start_proxy(nodes: &[String], args: &[&str]) -> TestServer {
+        let mut all: Vec<String> = vec!["--port".into(), "0".into()];
+        for n in nodes {
+            all.push("--node".into());
+            all.push(n.clone());
+        }
+        all.extend(args.iter().map(|a| a.to_string()));
+        Self::spawn_logged("proxy", &all)
+    }
+
+    /// Starts `redis-server` on a free port, whatever SHARDIS_TEST_REDIS says.
+    pub fn start_redis_server(args: &[&str]) -> TestServer {
+        Self::start_redis(args)
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
     /// Starts `shardis server --port 0 <args>`; with `SHARDIS_TEST_REDIS=1`
     /// starts `redis-server` with the same flags instead, so the same test
     /// checks that our expectations are Redis's.
@@ -27,9 +47,15 @@ impl TestServer {
         if against_redis() {
             return Self::start_redis(args);
         }
+        let mut all: Vec<String> = vec!["--port".into(), "0".into()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        Self::spawn_logged("server", &all)
+    }
+
+    /// Runs `shardis <role> <args>` and learns its port from the log.
+    fn spawn_logged(role: &str, args: &[String]) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shardis"))
-            .arg("server")
-            .args(["--port", "0"])
+            .arg(role)
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -1,0 +1,574 @@
+//! The proxy's client side: parses requests with the node's parser, routes
+//! each by the command table's key positions and the ketama ring, and
+//! answers in each client's order even when its commands went to different
+//! nodes.
+//!
+//! A client's pipeline is handled a batch at a time: every request in the
+//! read buffer is routed and sent to its backends first, then the replies
+//! are awaited in request order and written in one go.
+//!
+//! Routing:
+//! - one key, or several keys on one node: forwarded as is;
+//! - MGET, DEL, UNLINK, EXISTS, TOUCH, MSET over several nodes: split by
+//!   node, replies merged in the client's key order;
+//! - other multi-key commands whose keys span nodes (MSETNX included, which
+//!   must not be split non-atomically): refused with a CROSSSLOT error;
+//! - key-less commands a client needs (PING, ECHO, HELLO, SELECT 0, QUIT,
+//!   COMMAND, INFO, CLIENT, TIME, ...): answered by the proxy;
+//! - DBSIZE, FLUSHDB, FLUSHALL, KEYS, SCAN, RANDOMKEY: fanned out;
+//! - anything else without keys: refused clearly.
+
+use super::backend::{Backend, BackendError, ReplyRx};
+use super::config::PoolConfig;
+use super::ketama::{Distribution, Ring};
+use crate::command::{self, Command, is};
+use crate::resp::{Limits, Reply, parse_request};
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Shared state of one proxy.
+pub struct Proxy {
+    pub pool: PoolConfig,
+    pub backends: Vec<Backend>,
+    dist: RwLock<Distribution>,
+    started: Instant,
+    clients: AtomicU64,
+    total_connections: AtomicU64,
+    commands: AtomicU64,
+    next_client_id: AtomicU64,
+}
+
+/// A reply still to come: from one backend, from several to merge, or ready.
+enum Pending {
+    Ready(Reply),
+    One(ReplyRx),
+    /// Replies from several requests, merged by `merge`.
+    Many(Vec<ReplyRx>, Merge),
+}
+
+/// How the replies of a split or fanned-out command are combined.
+enum Merge {
+    /// MGET: `positions[i]` lists, for request i, the indexes in the
+    /// client's key order of the keys it carried.
+    Mget {
+        positions: Vec<Vec<usize>>,
+        total: usize,
+    },
+    /// DEL, UNLINK, EXISTS, TOUCH, DBSIZE: integers added up.
+    Sum,
+    /// MSET, FLUSHALL, FLUSHDB: OK when every part says OK.
+    AllOk,
+    /// KEYS: arrays concatenated.
+    Concat,
+    /// SCAN on node `node` of `nodes`: the composite cursor.
+    Scan { node: usize, nodes: usize },
+}
+
+fn crossslot() -> Reply {
+    Reply::error(
+        "CROSSSLOT Keys in request don't hash to the same node (a hash tag such as {user1} keeps keys together)",
+    )
+}
+
+impl Proxy {
+    pub fn new(pool: PoolConfig) -> Arc<Proxy> {
+        let timeout = pool.timeout_ms.map(Duration::from_millis);
+        let backends = pool
+            .servers
+            .iter()
+            .map(|s| Backend::new(s.addr(), 2, timeout))
+            .collect();
+        let ring_servers: Vec<_> = pool.servers.iter().map(|s| s.ring_server()).collect();
+        let dist = Distribution {
+            hash: pool.hash,
+            tag: pool.hash_tag,
+            ring: Ring::build(&ring_servers, &vec![true; ring_servers.len()]),
+        };
+        Arc::new(Proxy {
+            pool,
+            backends,
+            dist: RwLock::new(dist),
+            started: Instant::now(),
+            clients: AtomicU64::new(0),
+            total_connections: AtomicU64::new(0),
+            commands: AtomicU64::new(0),
+            next_client_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The backend index owning `key`.
+    pub fn node_for(&self, key: &[u8]) -> Option<usize> {
+        self.dist
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .server_for_key(key)
+    }
+
+    /// Serves clients until `signal` completes.
+    pub async fn run(self: Arc<Self>, listener: TcpListener, signal: impl Future<Output = ()>) {
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let proxy = self.clone();
+                        tokio::spawn(async move {
+                            proxy.clients.fetch_add(1, Ordering::Relaxed);
+                            proxy.total_connections.fetch_add(1, Ordering::Relaxed);
+                            if let Err(e) = proxy.serve(stream).await {
+                                tracing::debug!(error = %e, "proxy client ended with an error");
+                            }
+                            proxy.clients.fetch_sub(1, Ordering::Relaxed);
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = &mut signal => break,
+            }
+        }
+        tracing::info!("proxy shutting down");
+    }
+
+    async fn serve(&self, mut stream: TcpStream) -> std::io::Result<()> {
+        let _ = stream.set_nodelay(true);
+        let mut session = Session {
+            id: self.next_client_id.fetch_add(1, Ordering::Relaxed),
+            resp3: false,
+            name: None,
+            close: false,
+        };
+        let mut inbuf = BytesMut::with_capacity(16 * 1024);
+        let mut out = BytesMut::with_capacity(16 * 1024);
+        let mut batch: Vec<(Pending, Option<&'static str>)> = Vec::new();
+        loop {
+            let mut full = false;
+            loop {
+                match parse_request(
+                    &mut inbuf,
+                    Limits {
+                        max_bulk_len: 512 * 1024 * 1024,
+                        authenticated: true,
+                    },
+                ) {
+                    Ok(Some(args)) if args.is_empty() => continue,
+                    Ok(Some(args)) => {
+                        self.commands.fetch_add(1, Ordering::Relaxed);
+                        let name = command::lookup(&args[0]).map(|(_, c)| c.name);
+                        batch.push((self.route(&mut session, &args), name));
+                        if session.close || batch.len() >= 1024 {
+                            full = !session.close;
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.answer(&mut batch, &mut out, session.resp3).await;
+                        Reply::error(format!("ERR Protocol error: {}", e.0))
+                            .encode(&mut out, session.resp3);
+                        stream.write_all(&out).await?;
+                        return Ok(());
+                    }
+                }
+            }
+            self.answer(&mut batch, &mut out, session.resp3).await;
+            if !out.is_empty() {
+                stream.write_all(&out).await?;
+                out.clear();
+            }
+            if session.close {
+                return Ok(());
+            }
+            if full {
+                continue;
+            }
+            if inbuf.capacity() - inbuf.len() < 4096 {
+                inbuf.reserve(16 * 1024);
+            }
+            if stream.read_buf(&mut inbuf).await? == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Awaits the batch's replies in order and encodes them.
+    async fn answer(
+        &self,
+        batch: &mut Vec<(Pending, Option<&'static str>)>,
+        out: &mut BytesMut,
+        resp3: bool,
+    ) {
+        for (pending, name) in batch.drain(..) {
+            let reply = resolve(pending).await;
+            // A null array from EXEC comes back from RESP2 as a plain null.
+            let reply = match (reply, name) {
+                (Reply::Nil, Some("exec")) => Reply::NilArray,
+                (r, _) => r,
+            };
+            reply.encode(out, resp3);
+        }
+    }
+
+    fn route(&self, session: &mut Session, args: &[Bytes]) -> Pending {
+        let Some((_, cmd)) = command::lookup(&args[0]) else {
+            return Pending::Ready(unknown(args));
+        };
+        if !arity_ok(cmd, args.len()) {
+            return Pending::Ready(command::wrong_arity(cmd.name));
+        }
+        let keys = cmd.key_positions(args.len());
+        if keys.is_empty() {
+            return self.route_keyless(session, cmd, args);
+        }
+        let nodes: Vec<Option<usize>> = keys.iter().map(|&i| self.node_for(&args[i])).collect();
+        if nodes.iter().any(Option::is_none) {
+            return Pending::Ready(Reply::error("ERR no backend is available"));
+        }
+        let nodes: Vec<usize> = nodes.into_iter().map(|n| n.expect("checked")).collect();
+        if nodes.iter().all(|&n| n == nodes[0]) {
+            return Pending::One(self.backends[nodes[0]].send(session.id, args));
+        }
+        match cmd.name {
+            "mget" => self.split(session.id, args, &keys, &nodes, 1, |positions, total| {
+                Merge::Mget { positions, total }
+            }),
+            "del" | "unlink" | "exists" | "touch" => {
+                self.split(session.id, args, &keys, &nodes, 1, |_, _| Merge::Sum)
+            }
+            "mset" => self.split(session.id, args, &keys, &nodes, 2, |_, _| Merge::AllOk),
+            _ => Pending::Ready(crossslot()),
+        }
+    }
+
+    /// Splits a multi-key command by node: each node gets the command name
+    /// and its keys (with `width` - 1 following arguments each).
+    fn split(
+        &self,
+        client: u64,
+        args: &[Bytes],
+        keys: &[usize],
+        nodes: &[usize],
+        width: usize,
+        merge: impl FnOnce(Vec<Vec<usize>>, usize) -> Merge,
+    ) -> Pending {
+        let mut per_node: HashMap<usize, (Vec<Bytes>, Vec<usize>)> = HashMap::new();
+        for (order, (&pos, &node)) in keys.iter().zip(nodes).enumerate() {
+            let entry = per_node
+                .entry(node)
+                .or_insert_with(|| (vec![args[0].clone()], Vec::new()));
+            entry.0.extend(args[pos..pos + width].iter().cloned());
+            entry.1.push(order);
+        }
+        let mut receivers = Vec::new();
+        let mut positions = Vec::new();
+        let mut nodes_sorted: Vec<_> = per_node.into_iter().collect();
+        nodes_sorted.sort_by_key(|(n, _)| *n);
+        for (node, (cmd_args, order)) in nodes_sorted {
+            receivers.push(self.backends[node].send(client, &cmd_args));
+            positions.push(order);
+        }
+        Pending::Many(receivers, merge(positions, keys.len()))
+    }
+
+    fn fan_out(&self, client: u64, args: &[Bytes], merge: Merge) -> Pending {
+        Pending::Many(
+            self.backends.iter().map(|b| b.send(client, args)).collect(),
+            merge,
+        )
+    }
+
+    fn route_keyless(
+        &self,
+        session: &mut Session,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Pending {
+        let ready = |r: Reply| Pending::Ready(r);
+        match cmd.name {
+            "ping" => ready(match args.len() {
+                1 => Reply::status("PONG"),
+                _ => Reply::Bulk(args[1].clone()),
+            }),
+            "echo" => ready(Reply::Bulk(args[1].clone())),
+            "quit" => {
+                session.close = true;
+                ready(Reply::Ok)
+            }
+            "reset" => {
+                session.resp3 = false;
+                ready(Reply::status("RESET"))
+            }
+            "select" => ready(if &args[1][..] == b"0" {
+                Reply::Ok
+            } else {
+                Reply::error("ERR SELECT is not allowed in proxy mode: only database 0")
+            }),
+            "hello" => ready(self.hello(session, args)),
+            "auth" => ready(Reply::error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            )),
+            "client" => ready(self.client_command(session, args)),
+            "info" => ready(Reply::Verbatim(Bytes::from(self.info()))),
+            "time" => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                ready(Reply::Array(vec![
+                    Reply::bulk(now.as_secs().to_string()),
+                    Reply::bulk(now.subsec_micros().to_string()),
+                ]))
+            }
+            "command" => ready(self.local_command(args)),
+            "dbsize" => self.fan_out(session.id, args, Merge::Sum),
+            "flushall" | "flushdb" => self.fan_out(session.id, args, Merge::AllOk),
+            "keys" => self.fan_out(session.id, args, Merge::Concat),
+            "scan" => self.scan(session.id, args),
+            "randomkey" => {
+                let i = crate::util::random_u64() as usize % self.backends.len().max(1);
+                Pending::One(self.backends[i].send(session.id, args))
+            }
+            "function" if args.len() >= 2 && (is(&args[1], "flush") || is(&args[1], "list")) => {
+                ready(if is(&args[1], "flush") {
+                    Reply::Ok
+                } else {
+                    Reply::Array(vec![])
+                })
+            }
+            // Client libraries and redis-benchmark read settings on connect.
+            "config" if args.len() >= 2 && is(&args[1], "get") => {
+                Pending::One(self.backends[0].send(session.id, args))
+            }
+            "multi" | "exec" | "discard" | "watch" | "unwatch" => ready(Reply::error(
+                "ERR transactions are not supported by shardis proxy yet",
+            )),
+            other => ready(Reply::error(format!(
+                "ERR command '{other}' is not supported by shardis proxy"
+            ))),
+        }
+    }
+
+    /// SCAN over all nodes: the cursor's top byte is the node index, the
+    /// rest the node's own cursor (shardis and Redis cursors fit 56 bits).
+    fn scan(&self, client: u64, args: &[Bytes]) -> Pending {
+        let Some(cursor) = std::str::from_utf8(&args[1])
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            return Pending::Ready(Reply::error("ERR invalid cursor"));
+        };
+        let node = (cursor >> 56) as usize;
+        let node_cursor = cursor & ((1 << 56) - 1);
+        if node >= self.backends.len() {
+            return Pending::Ready(Reply::error("ERR invalid cursor"));
+        }
+        let mut forwarded = args.to_vec();
+        forwarded[1] = Bytes::from(node_cursor.to_string());
+        Pending::Many(
+            vec![self.backends[node].send(client, &forwarded)],
+            Merge::Scan {
+                node,
+                nodes: self.backends.len(),
+            },
+        )
+    }
+
+    fn hello(&self, session: &mut Session, args: &[Bytes]) -> Reply {
+        if args.len() >= 2 {
+            match crate::util::parse_i64(&args[1]) {
+                Some(2) => session.resp3 = false,
+                Some(3) => session.resp3 = true,
+                Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
+                None => {
+                    return Reply::error("ERR Protocol version is not an integer or out of range");
+                }
+            }
+        }
+        Reply::Map(vec![
+            (Reply::bulk("server"), Reply::bulk("redis")),
+            (
+                Reply::bulk("version"),
+                Reply::bulk(command::connection::REDIS_VERSION),
+            ),
+            (
+                Reply::bulk("proto"),
+                Reply::Int(if session.resp3 { 3 } else { 2 }),
+            ),
+            (Reply::bulk("id"), Reply::Int(session.id as i64)),
+            (Reply::bulk("mode"), Reply::bulk("proxy")),
+            (Reply::bulk("role"), Reply::bulk("master")),
+            (Reply::bulk("modules"), Reply::Array(vec![])),
+        ])
+    }
+
+    fn client_command(&self, session: &mut Session, args: &[Bytes]) -> Reply {
+        let sub = &args[1];
+        if is(sub, "setname") && args.len() == 3 {
+            session.name = Some(String::from_utf8_lossy(&args[2]).into_owned());
+            Reply::Ok
+        } else if is(sub, "getname") {
+            Reply::bulk_or_nil(session.name.as_ref())
+        } else if is(sub, "id") {
+            Reply::Int(session.id as i64)
+        } else if is(sub, "setinfo") {
+            Reply::Ok
+        } else {
+            Reply::error(format!(
+                "ERR CLIENT {} is not supported by shardis proxy",
+                String::from_utf8_lossy(sub).to_ascii_uppercase()
+            ))
+        }
+    }
+
+    /// COMMAND and its subcommands, from the same table the node uses.
+    fn local_command(&self, args: &[Bytes]) -> Reply {
+        if args.len() >= 2 && is(&args[1], "count") {
+            return Reply::Int(command::COMMANDS.len() as i64);
+        }
+        if args.len() >= 2 && is(&args[1], "docs") {
+            return Reply::Map(vec![]);
+        }
+        Reply::Array(vec![])
+    }
+
+    fn info(&self) -> String {
+        let mut s = String::new();
+        s.push_str("# Server\r\n");
+        s.push_str(&format!("redis_version:{}\r\nshardis_version:{}\r\nredis_mode:proxy\r\nprocess_id:{}\r\nuptime_in_seconds:{}\r\n", command::connection::REDIS_VERSION, env!("CARGO_PKG_VERSION"), std::process::id(), self.started.elapsed().as_secs()));
+        s.push_str("\r\n# Clients\r\n");
+        s.push_str(&format!(
+            "connected_clients:{}\r\n",
+            self.clients.load(Ordering::Relaxed)
+        ));
+        s.push_str("\r\n# Stats\r\n");
+        s.push_str(&format!(
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n",
+            self.total_connections.load(Ordering::Relaxed),
+            self.commands.load(Ordering::Relaxed)
+        ));
+        s.push_str("\r\n# Backends\r\n");
+        for (i, b) in self.backends.iter().enumerate() {
+            s.push_str(&format!(
+                "backend{i}:addr={},requests={},errors={},timeouts={}\r\n",
+                b.addr,
+                b.stats.requests.load(Ordering::Relaxed),
+                b.stats.errors.load(Ordering::Relaxed),
+                b.stats.timeouts.load(Ordering::Relaxed)
+            ));
+        }
+        s
+    }
+}
+
+/// Per-client state the proxy keeps.
+struct Session {
+    id: u64,
+    resp3: bool,
+    name: Option<String>,
+    close: bool,
+}
+
+fn arity_ok(cmd: &Command, n: usize) -> bool {
+    if cmd.arity >= 0 {
+        n == cmd.arity as usize
+    } else {
+        n >= (-cmd.arity) as usize
+    }
+}
+
+fn unknown(args: &[Bytes]) -> Reply {
+    let mut msg = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        String::from_utf8_lossy(&args[0])
+    );
+    for a in args.iter().skip(1).take(8) {
+        msg.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
+    }
+    Reply::error(msg)
+}
+
+async fn recv(rx: ReplyRx) -> Result<Reply, BackendError> {
+    rx.await
+        .unwrap_or_else(|_| Err(BackendError("backend connection task ended".into())))
+}
+
+async fn resolve(pending: Pending) -> Reply {
+    match pending {
+        Pending::Ready(r) => r,
+        Pending::One(rx) => recv(rx).await.unwrap_or_else(|e| e.to_reply()),
+        Pending::Many(rxs, merge) => {
+            let mut parts = Vec::with_capacity(rxs.len());
+            for rx in rxs {
+                match recv(rx).await {
+                    Ok(Reply::Error(e)) => return Reply::Error(e),
+                    Ok(r) => parts.push(r),
+                    Err(e) => return e.to_reply(),
+                }
+            }
+            merge_replies(parts, merge)
+        }
+    }
+}
+
+fn merge_replies(parts: Vec<Reply>, merge: Merge) -> Reply {
+    match merge {
+        Merge::Sum => Reply::Int(
+            parts
+                .iter()
+                .map(|p| if let Reply::Int(i) = p { *i } else { 0 })
+                .sum(),
+        ),
+        Merge::AllOk => parts
+            .into_iter()
+            .find(|p| *p != Reply::Ok)
+            .unwrap_or(Reply::Ok),
+        Merge::Concat => Reply::Array(
+            parts
+                .into_iter()
+                .flat_map(|p| {
+                    if let Reply::Array(items) = p {
+                        items
+                    } else {
+                        vec![]
+                    }
+                })
+                .collect(),
+        ),
+        Merge::Mget { positions, total } => {
+            let mut out = vec![Reply::Nil; total];
+            for (part, order) in parts.into_iter().zip(positions) {
+                if let Reply::Array(items) = part {
+                    for (item, i) in items.into_iter().zip(order) {
+                        out[i] = item;
+                    }
+                }
+            }
+            Reply::Array(out)
+        }
+        Merge::Scan { node, nodes } => {
+            let Some(Reply::Array(mut items)) = parts.into_iter().next() else {
+                return Reply::error("ERR bad SCAN reply from backend");
+            };
+            let keys = items.pop().unwrap_or(Reply::Array(vec![]));
+            let node_cursor: u64 = match items.pop() {
+                Some(Reply::Bulk(b)) => String::from_utf8_lossy(&b).parse().unwrap_or(0),
+                _ => 0,
+            };
+            let next = if node_cursor != 0 {
+                ((node as u64) << 56) | node_cursor
+            } else if node + 1 < nodes {
+                ((node as u64) + 1) << 56
+            } else {
+                0
+            };
+            Reply::Array(vec![Reply::bulk(next.to_string()), keys])
+        }
+    }
+}
