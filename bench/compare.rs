@@ -46,11 +46,7 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start(kind: Kind, args: &[&str]) -> Server {
@@ -66,14 +62,7 @@ fn start(kind: Kind, args: &[&str]) -> Server {
             .spawn()
             .expect("start shardis"),
         Kind::Redis => Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -100,12 +89,7 @@ fn cpu_secs(pid: u32) -> f64 {
 
 fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()).unwrap_or(0) * 1024
 }
 
 /// A pipelining RESP client just good enough for loading and read-through.
@@ -128,9 +112,7 @@ impl Conn {
     fn new(port: u16) -> Conn {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_nodelay(true).unwrap();
-        Conn {
-            stream: BufReader::with_capacity(1 << 20, s),
-        }
+        Conn { stream: BufReader::with_capacity(1 << 20, s) }
     }
 
     fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
@@ -187,14 +169,9 @@ impl Conn {
         let mut out = Vec::new();
         Self::encode(&mut out, &[b"INFO", b"memory"]);
         self.send(&out);
-        let Resp::Bulk(text) = self.read() else {
-            panic!("INFO failed")
-        };
+        let Resp::Bulk(text) = self.read() else { panic!("INFO failed") };
         let text = String::from_utf8_lossy(&text);
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{field}:")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+        text.lines().find_map(|l| l.strip_prefix(&format!("{field}:"))).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
     }
 }
 
@@ -206,15 +183,10 @@ fn median(v: &mut [f64]) -> f64 {
 // ---- throughput -------------------------------------------------------------
 
 fn throughput(rounds: usize, requests: usize) {
-    println!(
-        "== throughput: redis-benchmark -c 50 -r 100000 -d 64, {requests} requests, {rounds} rounds A B A B"
-    );
+    println!("== throughput: redis-benchmark -c 50 -r 100000 -d 64, {requests} requests, {rounds} rounds A B A B");
     let servers = [start(Kind::Shardis, &[]), start(Kind::Redis, &[])];
     let kinds = [Kind::Shardis, Kind::Redis];
-    println!(
-        "{:<8} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}",
-        "test", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio"
-    );
+    println!("{:<8} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}", "test", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio");
     for pipeline in [1, 16] {
         for test in ["set", "get"] {
             let mut ops = [Vec::new(), Vec::new()];
@@ -223,20 +195,7 @@ fn throughput(rounds: usize, requests: usize) {
                 for (i, s) in servers.iter().enumerate() {
                     let before = cpu_secs(s.child.id());
                     let out = Command::new("redis-benchmark")
-                        .args([
-                            "-p",
-                            &s.port.to_string(),
-                            "-t",
-                            test,
-                            "-n",
-                            &requests.to_string(),
-                            "-c",
-                            "50",
-                            "-r",
-                            "100000",
-                            "-d",
-                            "64",
-                        ])
+                        .args(["-p", &s.port.to_string(), "-t", test, "-n", &requests.to_string(), "-c", "50", "-r", "100000", "-d", "64"])
                         .args(["-P", &pipeline.to_string(), "--csv"])
                         .output()
                         .expect("redis-benchmark (apt-get install redis-tools)");
@@ -247,34 +206,17 @@ fn throughput(rounds: usize, requests: usize) {
                         .find(|l| l.to_ascii_lowercase().starts_with(&format!("\"{test}\"")))
                         .and_then(|l| l.split(',').nth(1))
                         .and_then(|v| v.trim_matches('"').parse().ok())
-                        .unwrap_or_else(|| {
-                            panic!(
-                                "cannot parse redis-benchmark output for {}: {text}",
-                                kinds[i].name()
-                            )
-                        });
+                        .unwrap_or_else(|| panic!("cannot parse redis-benchmark output for {}: {text}", kinds[i].name()));
                     ops[i].push(rps);
                     cpu[i].push((after - before) * 1e6 / requests as f64);
                 }
             }
             let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
             let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
-            println!(
-                "{:<8} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}",
-                test.to_uppercase(),
-                pipeline,
-                a,
-                b,
-                a / b,
-                ca,
-                cb,
-                ca / cb
-            );
+            println!("{:<8} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", test.to_uppercase(), pipeline, a, b, a / b, ca, cb, ca / cb);
         }
     }
-    println!(
-        "(op/s: higher is better; us = server CPU microseconds per operation, lower is better)"
-    );
+    println!("(op/s: higher is better; us = server CPU microseconds per operation, lower is better)");
 }
 
 // ---- memory -----------------------------------------------------------------
@@ -301,10 +243,7 @@ fn load_keys(port: u16, n: usize) {
 
 fn memory(keys: usize) {
     println!("== memory: {keys} keys of 16 bytes with 32-byte values");
-    println!(
-        "{:<8} | {:>14} {:>12}",
-        "server", "used_memory B/k", "RSS B/key"
-    );
+    println!("{:<8} | {:>14} {:>12}", "server", "used_memory B/k", "RSS B/key");
     let mut results = Vec::new();
     for kind in [Kind::Shardis, Kind::Redis] {
         let s = start(kind, &[]);
@@ -320,11 +259,7 @@ fn memory(keys: usize) {
         println!("{:<8} | {:>14.1} {:>12.1}", kind.name(), per_used, per_rss);
         results.push((per_used, per_rss));
     }
-    println!(
-        "ratio    | {:>14.2} {:>12.2}   (shardis/redis, lower is better)",
-        results[0].0 / results[1].0,
-        results[0].1 / results[1].1
-    );
+    println!("ratio    | {:>14.2} {:>12.2}   (shardis/redis, lower is better)", results[0].0 / results[1].0, results[0].1 / results[1].1);
 }
 
 // ---- hit ratio ----------------------------------------------------------------
@@ -362,15 +297,10 @@ impl Zipf {
 }
 
 fn hitratio(gets: usize, keyspace: usize) {
-    println!(
-        "== hit ratio: {gets} GETs over {keyspace} keys, Zipf(0.99), miss -> SET 100 B, maxmemory 16mb allkeys-lru"
-    );
+    println!("== hit ratio: {gets} GETs over {keyspace} keys, Zipf(0.99), miss -> SET 100 B, maxmemory 16mb allkeys-lru");
     let mut ratios = Vec::new();
     for kind in [Kind::Shardis, Kind::Redis] {
-        let s = start(
-            kind,
-            &["--maxmemory", "16mb", "--maxmemory-policy", "allkeys-lru"],
-        );
+        let s = start(kind, &["--maxmemory", "16mb", "--maxmemory-policy", "allkeys-lru"]);
         let mut c = Conn::new(s.port);
         let mut zipf = Zipf::new(keyspace, 0.99, 42);
         let value = [b'x'; 100];
@@ -406,18 +336,10 @@ fn hitratio(gets: usize, keyspace: usize) {
             done += n;
         }
         let ratio = hits as f64 / gets as f64;
-        println!(
-            "{:<8} hit ratio {:.4}  ({:.1}s)",
-            kind.name(),
-            ratio,
-            started.elapsed().as_secs_f64()
-        );
+        println!("{:<8} hit ratio {:.4}  ({:.1}s)", kind.name(), ratio, started.elapsed().as_secs_f64());
         ratios.push(ratio);
     }
-    println!(
-        "ratio    {:.3}  (shardis/redis, higher is better)",
-        ratios[0] / ratios[1]
-    );
+    println!("ratio    {:.3}  (shardis/redis, higher is better)", ratios[0] / ratios[1]);
 }
 
 // ---- locks and check-and-set ---------------------------------------------------
@@ -436,24 +358,13 @@ enum LockKind {
 
 /// Completed cycles per second: `clients` threads for `secs`, each on its
 /// own key (uncontended) or all on one key (contended).
-fn lock_rate(
-    kind: Kind,
-    port: u16,
-    what: LockKind,
-    clients: usize,
-    contended: bool,
-    secs: f64,
-) -> f64 {
+fn lock_rate(kind: Kind, port: u16, what: LockKind, clients: usize, contended: bool, secs: f64) -> f64 {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let threads: Vec<_> = (0..clients)
         .map(|id| {
             std::thread::spawn(move || {
                 let mut c = Conn::new(port);
-                let key = if contended {
-                    "bench:lock".to_string()
-                } else {
-                    format!("bench:lock:{id}")
-                };
+                let key = if contended { "bench:lock".to_string() } else { format!("bench:lock:{id}") };
                 let owner = format!("owner-{id}");
                 let (k, o) = (key.as_bytes(), owner.as_bytes());
                 let mut done = 0u64;
@@ -465,9 +376,7 @@ fn lock_rate(
                             }
                             let released = match kind {
                                 Kind::Shardis => c.call(&[b"DELEX", k, b"IFEQ", o]),
-                                Kind::Redis => {
-                                    c.call(&[b"EVAL", LUA_RELEASE.as_bytes(), b"1", k, o])
-                                }
+                                Kind::Redis => c.call(&[b"EVAL", LUA_RELEASE.as_bytes(), b"1", k, o]),
                             };
                             assert_eq!(released, Resp::Int(1));
                         }
@@ -481,9 +390,7 @@ fn lock_rate(
                         LockKind::CheckAndSet => {
                             c.call(&[b"WATCH", k]);
                             let n = match c.call(&[b"GET", k]) {
-                                Resp::Bulk(v) => {
-                                    String::from_utf8_lossy(&v).parse::<u64>().unwrap_or(0)
-                                }
+                                Resp::Bulk(v) => String::from_utf8_lossy(&v).parse::<u64>().unwrap_or(0),
                                 _ => 0,
                             };
                             c.call(&[b"MULTI"]);
@@ -504,13 +411,8 @@ fn lock_rate(
 }
 
 fn locks(secs: f64) {
-    println!(
-        "== locks: completed acquire+release (or check-and-set) cycles per second, {secs}s per cell"
-    );
-    println!(
-        "{:<34} {:>3} {:>5} | {:>10} {:>10} {:>6}",
-        "workload", "cl", "key", "shardis/s", "redis/s", "ratio"
-    );
+    println!("== locks: completed acquire+release (or check-and-set) cycles per second, {secs}s per cell");
+    println!("{:<34} {:>3} {:>5} | {:>10} {:>10} {:>6}", "workload", "cl", "key", "shardis/s", "redis/s", "ratio");
     let servers = [start(Kind::Shardis, &[]), start(Kind::Redis, &[])];
     for (label, what) in [
         ("SET NX PX + DELEX (redis: Lua)", LockKind::Lease),
@@ -522,56 +424,30 @@ fn locks(secs: f64) {
                 if clients == 1 && contended {
                     continue;
                 }
-                let a = lock_rate(
-                    Kind::Shardis,
-                    servers[0].port,
-                    what,
-                    clients,
-                    contended,
-                    secs,
-                );
+                let a = lock_rate(Kind::Shardis, servers[0].port, what, clients, contended, secs);
                 let key = if contended { "one" } else { "own" };
                 if what == LockKind::Blocking {
-                    println!(
-                        "{label:<34} {clients:>3} {key:>5} | {a:>10.0} {:>10} {:>6}",
-                        "-", "-"
-                    );
+                    println!("{label:<34} {clients:>3} {key:>5} | {a:>10.0} {:>10} {:>6}", "-", "-");
                 } else {
                     let b = lock_rate(Kind::Redis, servers[1].port, what, clients, contended, secs);
-                    println!(
-                        "{label:<34} {clients:>3} {key:>5} | {a:>10.0} {b:>10.0} {:>6.2}",
-                        a / b
-                    );
+                    println!("{label:<34} {clients:>3} {key:>5} | {a:>10.0} {b:>10.0} {:>6.2}", a / b);
                 }
             }
         }
     }
-    println!(
-        "(redis-server 7.0 has no DELEX or LOCK.*: its lease release is the usual Lua script)"
-    );
+    println!("(redis-server 7.0 has no DELEX or LOCK.*: its lease release is the usual Lua script)");
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let flag = |name: &str, default: usize| -> usize {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
+        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
     };
     let rounds = flag("--rounds", 3);
     let requests = flag("--requests", 300_000);
     let keys = flag("--keys", 1_000_000);
     let gets = flag("--gets", 2_000_000);
-    let selected: Vec<&str> = args
-        .iter()
-        .map(|s| s.as_str())
-        .filter(|a| ["throughput", "memory", "hitratio", "locks"].contains(a))
-        .collect();
+    let selected: Vec<&str> = args.iter().map(|s| s.as_str()).filter(|a| ["throughput", "memory", "hitratio", "locks"].contains(a)).collect();
     let all = selected.is_empty();
     if all || selected.contains(&"throughput") {
         throughput(rounds, requests);

@@ -59,9 +59,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let old = usable(ptr);
         // SAFETY: `ptr` came from this allocator with `layout`'s alignment.
-        let p = unsafe {
-            mi::mi_realloc_aligned(ptr as *mut c_void, new_size, layout.align()) as *mut u8
-        };
+        let p = unsafe { mi::mi_realloc_aligned(ptr as *mut c_void, new_size, layout.align()) as *mut u8 };
         if !p.is_null() {
             ALLOCATED.fetch_add(usable(p) - old, Ordering::Relaxed);
         }
@@ -88,11 +86,7 @@ pub fn used_memory() -> u64 {
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
         .map(|pages| pages * 4096)
         .unwrap_or(0)
 }

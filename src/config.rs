@@ -33,18 +33,11 @@ impl EvictionPolicy {
     ];
 
     pub fn parse(s: &str) -> Option<EvictionPolicy> {
-        Self::ALL
-            .iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(s))
-            .map(|(p, _)| *p)
+        Self::ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(s)).map(|(p, _)| *p)
     }
 
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(p, _)| *p == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("noeviction")
+        Self::ALL.iter().find(|(p, _)| *p == self).map(|(_, n)| *n).unwrap_or("noeviction")
     }
 }
 
@@ -79,10 +72,7 @@ const PASSIVE: &[(&str, &str)] = &[
     ("slowlog-log-slower-than", "10000"),
     ("slowlog-max-len", "128"),
     ("latency-tracking", "yes"),
-    (
-        "client-output-buffer-limit",
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-    ),
+    ("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     ("maxmemory-clients", "0"),
     ("tcp-backlog", "511"),
     ("daemonize", "no"),
@@ -116,12 +106,7 @@ impl Default for RuntimeConfig {
             port: AtomicU64::new(6379),
             requirepass: Mutex::new(None),
             bind: Mutex::new("127.0.0.1".into()),
-            passive: Mutex::new(
-                PASSIVE
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
+            passive: Mutex::new(PASSIVE.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
         }
     }
 }
@@ -137,18 +122,11 @@ fn parse_bool(v: &str) -> Option<bool> {
 impl RuntimeConfig {
     pub fn policy(&self) -> EvictionPolicy {
         let v = self.policy.load(Ordering::Relaxed);
-        EvictionPolicy::ALL
-            .iter()
-            .map(|(p, _)| *p)
-            .find(|p| *p as u8 == v)
-            .unwrap_or(EvictionPolicy::NoEviction)
+        EvictionPolicy::ALL.iter().map(|(p, _)| *p).find(|p| *p as u8 == v).unwrap_or(EvictionPolicy::NoEviction)
     }
 
     pub fn requirepass(&self) -> Option<String> {
-        self.requirepass
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.requirepass.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn bind(&self) -> String {
@@ -157,27 +135,12 @@ impl RuntimeConfig {
 
     /// The names of every setting CONFIG GET knows, in a stable order.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = [
-            "maxmemory",
-            "maxmemory-policy",
-            "maxmemory-samples",
-            "maxclients",
-            "timeout",
-            "proto-max-bulk-len",
-            "port",
-            "requirepass",
-            "bind",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        names.extend(
-            self.passive
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .keys()
-                .cloned(),
-        );
+        let mut names: Vec<String> =
+            ["maxmemory", "maxmemory-policy", "maxmemory-samples", "maxclients", "timeout", "proto-max-bulk-len", "port", "requirepass", "bind"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        names.extend(self.passive.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned());
         names
     }
 
@@ -195,12 +158,7 @@ impl RuntimeConfig {
             "requirepass" => self.requirepass().unwrap_or_default(),
             "bind" => self.bind(),
             _ => {
-                return self
-                    .passive
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(&n)
-                    .cloned();
+                return self.passive.lock().unwrap_or_else(|p| p.into_inner()).get(&n).cloned();
             }
         })
     }
@@ -210,50 +168,29 @@ impl RuntimeConfig {
         let n = name.to_ascii_lowercase();
         let invalid = |why: &str| ConfigError::Invalid(why.to_string());
         match n.as_str() {
-            "maxmemory" => self.maxmemory.store(
-                util::parse_memory(value)
-                    .ok_or_else(|| invalid("argument must be a memory value"))?,
-                Ordering::Relaxed,
-            ),
+            "maxmemory" => self.maxmemory.store(util::parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?, Ordering::Relaxed),
             "maxmemory-policy" => {
-                let p = EvictionPolicy::parse(value).ok_or_else(|| invalid("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-random, allkeys-random, volatile-ttl, noeviction"))?;
+                let p = EvictionPolicy::parse(value).ok_or_else(|| {
+                    invalid("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-random, allkeys-random, volatile-ttl, noeviction")
+                })?;
                 self.policy.store(p as u8, Ordering::Relaxed);
             }
-            "maxmemory-samples" => self
-                .maxmemory_samples
-                .store(parse_ranged(value, 1, 64)?, Ordering::Relaxed),
-            "maxclients" => self
-                .maxclients
-                .store(parse_ranged(value, 1, u32::MAX as u64)?, Ordering::Relaxed),
-            "timeout" => self
-                .timeout
-                .store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
+            "maxmemory-samples" => self.maxmemory_samples.store(parse_ranged(value, 1, 64)?, Ordering::Relaxed),
+            "maxclients" => self.maxclients.store(parse_ranged(value, 1, u32::MAX as u64)?, Ordering::Relaxed),
+            "timeout" => self.timeout.store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
             "proto-max-bulk-len" => {
-                let v = util::parse_memory(value)
-                    .ok_or_else(|| invalid("argument must be a memory value"))?;
+                let v = util::parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?;
                 if v < 1024 * 1024 {
-                    return Err(invalid(
-                        "argument must be between 1048576 and 9223372036854775807 inclusive",
-                    ));
+                    return Err(invalid("argument must be between 1048576 and 9223372036854775807 inclusive"));
                 }
                 // A record holds keys and values of up to 4 GiB each.
                 if v > crate::store::record::MAX_PART as u64 {
-                    return Err(invalid(
-                        "argument must be between 1048576 and 4294967295 inclusive",
-                    ));
+                    return Err(invalid("argument must be between 1048576 and 4294967295 inclusive"));
                 }
                 self.proto_max_bulk_len.store(v as i64, Ordering::Relaxed);
             }
-            "port" => self
-                .port
-                .store(parse_ranged(value, 0, 65535)?, Ordering::Relaxed),
-            "requirepass" => {
-                *self.requirepass.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() {
-                    None
-                } else {
-                    Some(value.to_string())
-                }
-            }
+            "port" => self.port.store(parse_ranged(value, 0, 65535)?, Ordering::Relaxed),
+            "requirepass" => *self.requirepass.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },
             "bind" => *self.bind.lock().unwrap_or_else(|p| p.into_inner()) = value.to_string(),
             _ => {
                 let mut passive = self.passive.lock().unwrap_or_else(|p| p.into_inner());
@@ -277,15 +214,11 @@ impl RuntimeConfig {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let words = crate::resp::parser::split_args(line.as_bytes())
-                .ok_or_else(|| format!("line {}: unbalanced quotes", lineno + 1))?;
-            let mut words = words
-                .into_iter()
-                .map(|w| String::from_utf8_lossy(&w).into_owned());
+            let words = crate::resp::parser::split_args(line.as_bytes()).ok_or_else(|| format!("line {}: unbalanced quotes", lineno + 1))?;
+            let mut words = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned());
             let name = words.next().unwrap_or_default();
             let value = words.collect::<Vec<_>>().join(" ");
-            self.set(&name, &value)
-                .map_err(|e| format!("line {}: '{}': {:?}", lineno + 1, name, e))?;
+            self.set(&name, &value).map_err(|e| format!("line {}: '{}': {:?}", lineno + 1, name, e))?;
         }
         Ok(())
     }
@@ -294,9 +227,7 @@ impl RuntimeConfig {
 fn parse_ranged(value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
     match value.parse::<u64>() {
         Ok(v) if (min..=max).contains(&v) => Ok(v),
-        _ => Err(ConfigError::Invalid(format!(
-            "argument must be between {min} and {max} inclusive"
-        ))),
+        _ => Err(ConfigError::Invalid(format!("argument must be between {min} and {max} inclusive"))),
     }
 }
 
@@ -313,8 +244,7 @@ mod tests {
         assert_eq!(c.policy(), EvictionPolicy::AllKeysLru);
         assert_eq!(c.set("nosuch", "1"), Err(ConfigError::Unknown));
         assert!(c.set("maxclients", "0").is_err());
-        c.load_file("# comment\nsave \"\"\nappendonly no\ntimeout 5\n")
-            .unwrap();
+        c.load_file("# comment\nsave \"\"\nappendonly no\ntimeout 5\n").unwrap();
         assert_eq!(c.get("timeout").unwrap(), "5");
     }
 }

@@ -10,11 +10,7 @@ use tracing_subscriber::EnvFilter;
 static ALLOC: shardis::alloc::CountingAllocator = shardis::alloc::CountingAllocator;
 
 #[derive(Parser)]
-#[command(
-    name = "shardis",
-    version,
-    about = "A Redis-compatible cache node and sharding proxy"
-)]
+#[command(name = "shardis", version, about = "A Redis-compatible cache node and sharding proxy")]
 struct Cli {
     #[command(subcommand)]
     role: Option<Role>,
@@ -58,8 +54,7 @@ fn build_pool(args: &ProxyArgs) -> Result<shardis::proxy::config::PoolConfig, St
     use shardis::proxy::config::{PoolConfig, ServerSpec, parse_yaml};
     let mut pool = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             parse_yaml(&text)?.remove(0)
         }
         None => PoolConfig::new("shardis", Vec::new()),
@@ -96,21 +91,11 @@ fn run_proxy(args: ProxyArgs) {
     };
     let addr = match (&args.bind, args.port, &pool.listen) {
         (bind, port, Some(listen)) if bind.is_none() && port.is_none() => listen.clone(),
-        (bind, port, _) => format!(
-            "{}:{}",
-            bind.clone().unwrap_or_else(|| "127.0.0.1".into()),
-            port.unwrap_or(6380)
-        ),
+        (bind, port, _) => format!("{}:{}", bind.clone().unwrap_or_else(|| "127.0.0.1".into()), port.unwrap_or(6380)),
     };
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = args.threads.unwrap_or(cores.saturating_sub(1)).max(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("tokio runtime");
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(&addr).await {
             Ok(l) => l,
@@ -167,8 +152,7 @@ struct ServerArgs {
 fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
     let config = RuntimeConfig::default();
     if let Some(path) = &args.config_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         config.load_file(&text)?;
     }
     let flags: [(&str, Option<String>); 11] = [
@@ -186,9 +170,7 @@ fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
     ];
     for (name, value) in flags {
         if let Some(v) = value {
-            config
-                .set(name, &v)
-                .map_err(|e| format!("--{name} {v}: {e:?}"))?;
+            config.set(name, &v).map_err(|e| format!("--{name} {v}: {e:?}"))?;
         }
     }
     Ok(config)
@@ -206,9 +188,7 @@ async fn shutdown_signal() {
 fn main() {
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -224,21 +204,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = args.threads.unwrap_or(cores.saturating_sub(1)).max(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("tokio runtime");
     runtime.block_on(async move {
-        let addr = format!(
-            "{}:{}",
-            config.bind(),
-            config.get("port").unwrap_or_default()
-        );
+        let addr = format!("{}:{}", config.bind(), config.get("port").unwrap_or_default());
         let listener = match tokio::net::TcpListener::bind(&addr).await {
             Ok(l) => l,
             Err(e) => {

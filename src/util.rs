@@ -12,11 +12,7 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
     if b == b"0" {
         return Some(0);
     }
-    let (neg, digits) = if b[0] == b'-' {
-        (true, &b[1..])
-    } else {
-        (false, b)
-    };
+    let (neg, digits) = if b[0] == b'-' { (true, &b[1..]) } else { (false, b) };
     if digits.is_empty() || !(b'1'..=b'9').contains(&digits[0]) {
         return None;
     }
@@ -28,11 +24,7 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
         v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
     }
     if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some(-(v as i128) as i64)
-        }
+        if v > i64::MAX as u64 + 1 { None } else { Some(-(v as i128) as i64) }
     } else if v > i64::MAX as u64 {
         None
     } else {
@@ -44,10 +36,7 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
 /// space, no NaN, the whole string must be a number.
 pub fn parse_f64(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty()
-        || s.starts_with(|c: char| c.is_ascii_whitespace())
-        || s.ends_with(|c: char| c.is_ascii_whitespace())
-    {
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_whitespace()) || s.ends_with(|c: char| c.is_ascii_whitespace()) {
         return None;
     }
     let v: f64 = s.parse().ok()?;
@@ -113,17 +102,11 @@ pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
 /// returns the index after the token when it matches.
 fn match_token(pattern: &[u8], p: usize, c: u8, nocase: bool) -> Option<usize> {
     let eq = |a: u8, b: u8| {
-        if nocase {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
+        if nocase { a.eq_ignore_ascii_case(&b) } else { a == b }
     };
     match pattern[p] {
         b'?' => Some(p + 1),
-        b'[' => {
-            match_class(pattern, p, c, nocase).and_then(|(matched, next)| matched.then_some(next))
-        }
+        b'[' => match_class(pattern, p, c, nocase).and_then(|(matched, next)| matched.then_some(next)),
         b'\\' if p + 1 < pattern.len() => eq(pattern[p + 1], c).then_some(p + 2),
         other => eq(other, c).then_some(p + 1),
     }
@@ -175,9 +158,7 @@ fn match_class(pattern: &[u8], p: usize, c: u8, nocase: bool) -> Option<(bool, u
 /// kb = 1024, and so on).
 pub fn parse_memory(s: &str) -> Option<u64> {
     let lower = s.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
     let (num, unit) = lower.split_at(split);
     let n: u64 = num.parse().ok()?;
     let mul = match unit {
@@ -195,10 +176,7 @@ pub fn parse_memory(s: &str) -> Option<u64> {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 thread_local! {
@@ -207,8 +185,7 @@ thread_local! {
 }
 
 /// Process start, the origin of the monotonic clock below.
-static MONO_BASE: std::sync::LazyLock<std::time::Instant> =
-    std::sync::LazyLock::new(std::time::Instant::now);
+static MONO_BASE: std::sync::LazyLock<std::time::Instant> = std::sync::LazyLock::new(std::time::Instant::now);
 /// Wall-clock milliseconds minus monotonic milliseconds since MONO_BASE,
 /// re-read by [`resync_clock`] (every 100 ms from the active expiry task).
 static WALL_OFFSET_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -216,10 +193,7 @@ static WALL_OFFSET_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 /// Re-reads the wall clock so that [`refresh_clock`] follows clock steps.
 pub fn resync_clock() {
     let mono = MONO_BASE.elapsed().as_millis() as u64;
-    WALL_OFFSET_MS.store(
-        now_ms().saturating_sub(mono),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    WALL_OFFSET_MS.store(now_ms().saturating_sub(mono), std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Caches "now" for the command about to run on this thread (Redis caches
@@ -246,10 +220,7 @@ pub fn clock_ms() -> u64 {
 }
 
 fn seed() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
     let local = 0u8;
     (t ^ (&local as *const u8 as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
 }
@@ -277,16 +248,7 @@ mod tests {
         assert_eq!(parse_i64(b"-12"), Some(-12));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b"9223372036854775808"[..],
-            b"+1",
-            b" 1",
-            b"01",
-            b"-0",
-            b"",
-            b"-",
-            b"1a",
-        ] {
+        for bad in [&b"9223372036854775808"[..], b"+1", b" 1", b"01", b"-0", b"", b"-", b"1a"] {
             assert_eq!(parse_i64(bad), None, "{:?}", std::str::from_utf8(bad));
         }
     }

@@ -9,29 +9,14 @@ use std::time::Duration;
 fn unknown_command_and_arity() {
     let s = TestServer::start(&[]);
     let mut r = s.raw();
-    assert_eq!(
-        r.cmd(&["foo", "x", "y"]),
-        "-ERR unknown command 'foo', with args beginning with: 'x' 'y' \r\n"
-    );
-    assert_eq!(
-        r.cmd(&["foo"]),
-        "-ERR unknown command 'foo', with args beginning with: \r\n"
-    );
-    assert_eq!(
-        r.cmd(&["PING", "a", "b"]),
-        "-ERR wrong number of arguments for 'ping' command\r\n"
-    );
+    assert_eq!(r.cmd(&["foo", "x", "y"]), "-ERR unknown command 'foo', with args beginning with: 'x' 'y' \r\n");
+    assert_eq!(r.cmd(&["foo"]), "-ERR unknown command 'foo', with args beginning with: \r\n");
+    assert_eq!(r.cmd(&["PING", "a", "b"]), "-ERR wrong number of arguments for 'ping' command\r\n");
     assert_eq!(r.cmd(&["ping"]), "+PONG\r\n");
     assert_eq!(r.cmd(&["PING", "hi"]), "$2\r\nhi\r\n");
     assert_eq!(r.cmd(&["ECHO", "hello"]), "$5\r\nhello\r\n");
-    assert_eq!(
-        r.cmd(&["CLIENT", "FOO"]),
-        "-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["CONFIG", "GET"]),
-        "-ERR wrong number of arguments for 'config|get' command\r\n"
-    );
+    assert_eq!(r.cmd(&["CLIENT", "FOO"]), "-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "GET"]), "-ERR wrong number of arguments for 'config|get' command\r\n");
 }
 
 #[test]
@@ -39,39 +24,23 @@ fn resp3_after_hello() {
     let s = TestServer::start(&[]);
     let mut r = s.raw();
     let hello = r.cmd(&["HELLO", "3"]);
-    assert!(
-        hello.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n"),
-        "{hello}"
-    );
+    assert!(hello.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n"), "{hello}");
     assert!(hello.contains("$5\r\nproto\r\n:3\r\n"));
     assert_eq!(r.cmd(&["GET", "nokey"]), "_\r\n");
     r.cmd(&["SET", "f", "1.5"]);
-    assert_eq!(
-        r.cmd(&["CONFIG", "GET", "maxmemory"]),
-        "%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"
-    );
+    assert_eq!(r.cmd(&["CONFIG", "GET", "maxmemory"]), "%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
     assert!(r.cmd(&["INFO", "server"]).starts_with('='));
     // back to RESP2
     let hello2 = r.cmd(&["HELLO", "2"]);
     assert!(hello2.starts_with("*14\r\n"), "{hello2}");
     assert_eq!(r.cmd(&["GET", "nokey"]), "$-1\r\n");
-    assert_eq!(
-        r.cmd(&["HELLO", "4"]),
-        "-NOPROTO unsupported protocol version\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["HELLO", "x"]),
-        "-ERR Protocol version is not an integer or out of range\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["HELLO", "3", "BOGUS"]),
-        "-ERR Syntax error in HELLO option 'BOGUS'\r\n"
-    );
+    assert_eq!(r.cmd(&["HELLO", "4"]), "-NOPROTO unsupported protocol version\r\n");
+    assert_eq!(r.cmd(&["HELLO", "x"]), "-ERR Protocol version is not an integer or out of range\r\n");
+    assert_eq!(r.cmd(&["HELLO", "3", "BOGUS"]), "-ERR Syntax error in HELLO option 'BOGUS'\r\n");
     r.cmd(&["HELLO", "3", "SETNAME", "myconn"]);
     assert_eq!(r.cmd(&["CLIENT", "GETNAME"]), "$6\r\nmyconn\r\n");
     // the redis crate speaks RESP3 too
-    let client =
-        redis::Client::open(format!("redis://127.0.0.1:{}/?protocol=resp3", s.port)).unwrap();
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}/?protocol=resp3", s.port)).unwrap();
     let mut c = client.get_connection().unwrap();
     let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
     let v: Option<String> = redis::cmd("GET").arg("k").query(&mut c).unwrap();
@@ -93,14 +62,7 @@ fn inline_commands_and_pipelining() {
     let mut batch = Vec::new();
     for i in 0..1000 {
         let (key, value) = (format!("k{i}"), i.to_string());
-        batch.extend_from_slice(
-            format!(
-                "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
-                key.len(),
-                value.len()
-            )
-            .as_bytes(),
-        );
+        batch.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n", key.len(), value.len()).as_bytes());
     }
     batch.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$4\r\nk999\r\n");
     let (a, b) = batch.split_at(batch.len() - 7);
@@ -130,60 +92,24 @@ fn malformed_input_closes_only_that_connection() {
     let mut bystander = s.raw();
     bystander.cmd(&["SET", "safe", "1"]);
     let mut cases: Vec<(&[u8], &str)> = vec![
-        (
-            b"*abc\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
-        ),
-        (
-            b"*1\r\n$-1\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
-        (
-            b"*1\r\n$abc\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
-        (
-            b"*1\r\nfoo\r\n",
-            "-ERR Protocol error: expected '$', got 'f'\r\n",
-        ),
-        (
-            b"*3000000000\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
-        ),
-        (
-            b"*1\r\n$1073741824\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
-        (
-            b"set \"a b\r\n",
-            "-ERR Protocol error: unbalanced quotes in request\r\n",
-        ),
-        (
-            b"get 'x\r\n",
-            "-ERR Protocol error: unbalanced quotes in request\r\n",
-        ),
+        (b"*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+        (b"*1\r\n$-1\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        (b"*1\r\n$abc\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        (b"*1\r\nfoo\r\n", "-ERR Protocol error: expected '$', got 'f'\r\n"),
+        (b"*3000000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+        (b"*1\r\n$1073741824\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        (b"set \"a b\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
+        (b"get 'x\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
     ];
     if !against_redis() {
         // Redis skips the two bytes after a bulk without checking them.
-        cases.push((
-            b"*1\r\n$4\r\nPINGxx",
-            "-ERR Protocol error: expected CRLF after bulk data\r\n",
-        ));
+        cases.push((b"*1\r\n$4\r\nPINGxx", "-ERR Protocol error: expected CRLF after bulk data\r\n"));
     }
     for (input, expected) in cases {
         let mut bad = s.raw();
         bad.send_bytes(input);
-        assert_eq!(
-            bad.read_reply(),
-            expected,
-            "input {:?}",
-            String::from_utf8_lossy(input)
-        );
-        assert!(
-            bad.is_closed(),
-            "connection stayed open after {:?}",
-            String::from_utf8_lossy(input)
-        );
+        assert_eq!(bad.read_reply(), expected, "input {:?}", String::from_utf8_lossy(input));
+        assert!(bad.is_closed(), "connection stayed open after {:?}", String::from_utf8_lossy(input));
         assert_eq!(bystander.cmd(&["GET", "safe"]), "$1\r\n1\r\n");
     }
 }
@@ -195,27 +121,14 @@ fn oversized_bulk_is_refused_without_allocating() {
     let s = TestServer::start(&["--proto-max-bulk-len", "2mb"]);
     let mut c = s.conn();
     let info: String = redis::cmd("INFO").arg("memory").query(&mut c).unwrap();
-    let used = |info: &str| -> u64 {
-        info.lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let used = |info: &str| -> u64 { info.lines().find_map(|l| l.strip_prefix("used_memory:")).unwrap().trim().parse().unwrap() };
     let before = used(&info);
     let mut bad = s.raw();
     bad.send_bytes(b"*2\r\n$3\r\nGET\r\n$1000000000\r\nxxxx");
-    assert_eq!(
-        bad.read_reply(),
-        "-ERR Protocol error: invalid bulk length\r\n"
-    );
+    assert_eq!(bad.read_reply(), "-ERR Protocol error: invalid bulk length\r\n");
     assert!(bad.is_closed());
     let info: String = redis::cmd("INFO").arg("memory").query(&mut c).unwrap();
-    assert!(
-        used(&info) < before + 10 * 1024 * 1024,
-        "memory grew from {before}: {info}"
-    );
+    assert!(used(&info) < before + 10 * 1024 * 1024, "memory grew from {before}: {info}");
     // 1.5 MB in small pieces is fine
     let mut ok = s.raw();
     let value = vec![b'v'; 1_500_000];
@@ -233,38 +146,20 @@ fn auth_and_requirepass() {
     let s = TestServer::start(&["--requirepass", "s3cret"]);
     let mut r = s.raw();
     assert_eq!(r.cmd(&["GET", "k"]), "-NOAUTH Authentication required.\r\n");
-    assert_eq!(
-        r.cmd(&["foo"]),
-        "-ERR unknown command 'foo', with args beginning with: \r\n"
-    );
-    assert_eq!(
-        r.cmd(&["AUTH", "wrong"]),
-        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-    );
-    assert!(
-        r.cmd(&["HELLO", "3"])
-            .starts_with("-NOAUTH HELLO must be called with the client already authenticated")
-    );
+    assert_eq!(r.cmd(&["foo"]), "-ERR unknown command 'foo', with args beginning with: \r\n");
+    assert_eq!(r.cmd(&["AUTH", "wrong"]), "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    assert!(r.cmd(&["HELLO", "3"]).starts_with("-NOAUTH HELLO must be called with the client already authenticated"));
     assert_eq!(r.cmd(&["AUTH", "s3cret"]), "+OK\r\n");
     assert_eq!(r.cmd(&["GET", "k"]), "$-1\r\n");
     let mut r2 = s.raw();
-    assert!(
-        r2.cmd(&["HELLO", "3", "AUTH", "default", "s3cret"])
-            .starts_with('%')
-    );
+    assert!(r2.cmd(&["HELLO", "3", "AUTH", "default", "s3cret"]).starts_with('%'));
     assert_eq!(r2.cmd(&["GET", "k"]), "_\r\n");
     let mut r3 = s.raw();
     assert_eq!(r3.cmd(&["AUTH", "default", "s3cret"]), "+OK\r\n");
-    assert_eq!(
-        r3.cmd(&["AUTH", "bob", "s3cret"]),
-        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-    );
+    assert_eq!(r3.cmd(&["AUTH", "bob", "s3cret"]), "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
     // RESET drops the authentication
     assert_eq!(r3.cmd(&["RESET"]), "+RESET\r\n");
-    assert_eq!(
-        r3.cmd(&["GET", "k"]),
-        "-NOAUTH Authentication required.\r\n"
-    );
+    assert_eq!(r3.cmd(&["GET", "k"]), "-NOAUTH Authentication required.\r\n");
     // the redis crate with a password in the URL
     let client = redis::Client::open(format!("redis://:s3cret@127.0.0.1:{}/", s.port)).unwrap();
     let mut c = client.get_connection().unwrap();
@@ -273,10 +168,7 @@ fn auth_and_requirepass() {
     // an unauthenticated client cannot send big frames
     let mut big = s.raw();
     big.send_bytes(b"*20\r\n");
-    assert_eq!(
-        big.read_reply(),
-        "-ERR Protocol error: unauthenticated multibulk length\r\n"
-    );
+    assert_eq!(big.read_reply(), "-ERR Protocol error: unauthenticated multibulk length\r\n");
     // without requirepass
     let open = TestServer::start(&[]);
     let mut o = open.raw();
@@ -294,20 +186,11 @@ fn select_quit_reset() {
     assert_eq!(r.cmd(&["SELECT", "3"]), "+OK\r\n");
     assert_eq!(r.cmd(&["GET", "k"]), "$-1\r\n");
     r.cmd(&["SET", "k", "db3"]);
-    assert_eq!(
-        r.cmd(&["SELECT", "16"]),
-        "-ERR DB index is out of range\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["SELECT", "x"]),
-        "-ERR value is not an integer or out of range\r\n"
-    );
+    assert_eq!(r.cmd(&["SELECT", "16"]), "-ERR DB index is out of range\r\n");
+    assert_eq!(r.cmd(&["SELECT", "x"]), "-ERR value is not an integer or out of range\r\n");
     assert_eq!(r.cmd(&["RESET"]), "+RESET\r\n");
     assert_eq!(r.cmd(&["GET", "k"]), "$3\r\ndb0\r\n");
-    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/3", s.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/3", s.port)).unwrap().get_connection().unwrap();
     let v: String = redis::cmd("GET").arg("k").query(&mut c).unwrap();
     assert_eq!(v, "db3");
     assert_eq!(r.cmd(&["QUIT"]), "+OK\r\n");
@@ -319,46 +202,26 @@ fn client_commands() {
     let s = TestServer::start(&[]);
     let mut a = s.raw();
     let mut b = s.raw();
-    let id_a: u64 = a
-        .cmd(&["CLIENT", "ID"])
-        .trim_start_matches(':')
-        .trim()
-        .parse()
-        .unwrap();
+    let id_a: u64 = a.cmd(&["CLIENT", "ID"]).trim_start_matches(':').trim().parse().unwrap();
     assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), "$-1\r\n");
     assert_eq!(a.cmd(&["CLIENT", "SETNAME", "alpha"]), "+OK\r\n");
-    assert_eq!(
-        a.cmd(&["CLIENT", "SETNAME", "bad name"]),
-        "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
-    );
+    assert_eq!(a.cmd(&["CLIENT", "SETNAME", "bad name"]), "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
     assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), "$5\r\nalpha\r\n");
     // CLIENT SETINFO is Redis 7.2 (clients send it on connect); 7.0 lacks it.
     if !against_redis() {
-        assert_eq!(
-            a.cmd(&["CLIENT", "SETINFO", "LIB-NAME", "mylib"]),
-            "+OK\r\n"
-        );
+        assert_eq!(a.cmd(&["CLIENT", "SETINFO", "LIB-NAME", "mylib"]), "+OK\r\n");
         assert_eq!(a.cmd(&["CLIENT", "SETINFO", "LIB-VER", "1.0"]), "+OK\r\n");
-        assert_eq!(
-            a.cmd(&["CLIENT", "SETINFO", "FOO", "1"]),
-            "-ERR Unrecognized option 'FOO'\r\n"
-        );
+        assert_eq!(a.cmd(&["CLIENT", "SETINFO", "FOO", "1"]), "-ERR Unrecognized option 'FOO'\r\n");
         assert!(a.cmd(&["CLIENT", "INFO"]).contains("lib-name=mylib"));
     }
     let info = a.cmd(&["CLIENT", "INFO"]);
-    assert!(
-        info.contains(&format!("id={id_a} ")) && info.contains("name=alpha"),
-        "{info}"
-    );
+    assert!(info.contains(&format!("id={id_a} ")) && info.contains("name=alpha"), "{info}");
     let list = b.cmd(&["CLIENT", "LIST"]);
     assert!(list.contains("name=alpha"), "{list}");
     assert!(list.contains("cmd=client|list"), "{list}");
     assert_eq!(list.matches("id=").count(), 2, "{list}");
     assert_eq!(a.cmd(&["CLIENT", "NO-EVICT", "on"]), "+OK\r\n");
-    assert_eq!(
-        a.cmd(&["CLIENT", "NO-EVICT", "maybe"]),
-        "-ERR syntax error\r\n"
-    );
+    assert_eq!(a.cmd(&["CLIENT", "NO-EVICT", "maybe"]), "-ERR syntax error\r\n");
     // CLIENT REPLY OFF / SKIP / ON
     a.send(&["CLIENT", "REPLY", "OFF"]);
     a.send(&["SET", "silent", "1"]);
@@ -368,15 +231,9 @@ fn client_commands() {
     a.send(&["GET", "silent"]);
     assert_eq!(a.cmd(&["GET", "silent"]), "$1\r\n1\r\n");
     // CLIENT KILL
-    assert_eq!(
-        b.cmd(&["CLIENT", "KILL", "ID", &id_a.to_string()]),
-        ":1\r\n"
-    );
+    assert_eq!(b.cmd(&["CLIENT", "KILL", "ID", &id_a.to_string()]), ":1\r\n");
     assert!(a.is_closed());
-    assert_eq!(
-        b.cmd(&["CLIENT", "KILL", "1.2.3.4:5"]),
-        "-ERR No such client\r\n"
-    );
+    assert_eq!(b.cmd(&["CLIENT", "KILL", "1.2.3.4:5"]), "-ERR No such client\r\n");
     assert_eq!(b.cmd(&["CLIENT", "KILL", "ID", "999999"]), ":0\r\n");
 }
 
@@ -392,12 +249,7 @@ fn client_no_touch_keeps_idle_time() {
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(r.cmd(&["CLIENT", "NO-TOUCH", "on"]), "+OK\r\n");
     r.cmd(&["GET", "k"]);
-    let idle: u64 = r
-        .cmd(&["OBJECT", "IDLETIME", "k"])
-        .trim_start_matches(':')
-        .trim()
-        .parse()
-        .unwrap();
+    let idle: u64 = r.cmd(&["OBJECT", "IDLETIME", "k"]).trim_start_matches(':').trim().parse().unwrap();
     assert!(idle >= 2, "NO-TOUCH read reset idle time to {idle}");
     assert_eq!(r.cmd(&["CLIENT", "NO-TOUCH", "off"]), "+OK\r\n");
     r.cmd(&["GET", "k"]);

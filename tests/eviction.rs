@@ -7,10 +7,7 @@ use std::collections::HashMap;
 
 fn info(c: &mut redis::Connection) -> HashMap<String, String> {
     let text: String = redis::cmd("INFO").arg("everything").query(c).unwrap();
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect()
+    text.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.trim().to_string())).collect()
 }
 
 fn num(i: &HashMap<String, String>, k: &str) -> u64 {
@@ -26,27 +23,16 @@ fn allkeys_lru_holds_maxmemory_under_a_write_storm() {
     let max = 8 * 1024 * 1024u64;
     let value = vec![b'x'; 1000];
     for i in 0..100 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("hot:{i}"))
-            .arg(&value)
-            .query(&mut c)
-            .unwrap();
+        let _: () = redis::cmd("SET").arg(format!("hot:{i}")).arg(&value).query(&mut c).unwrap();
     }
     for i in 0..1000 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("cold:{i}"))
-            .arg(&value)
-            .query(&mut c)
-            .unwrap();
+        let _: () = redis::cmd("SET").arg(format!("cold:{i}")).arg(&value).query(&mut c).unwrap();
     }
     let mut peak = 0;
     for batch in 0..100 {
         let mut pipe = redis::pipe();
         for i in 0..1000 {
-            pipe.cmd("SET")
-                .arg(format!("storm:{batch}:{i}"))
-                .arg(&value)
-                .ignore();
+            pipe.cmd("SET").arg(format!("storm:{batch}:{i}")).arg(&value).ignore();
         }
         // keep the hot keys recently used
         for i in 0..100 {
@@ -57,40 +43,20 @@ fn allkeys_lru_holds_maxmemory_under_a_write_storm() {
         peak = peak.max(used);
     }
     let i = info(&mut c);
-    assert!(
-        peak <= max + max / 20,
-        "used_memory peaked at {peak}, limit {max}"
-    );
-    assert!(
-        num(&i, "used_memory") >= max * 3 / 4,
-        "cache is not being used: {}",
-        i["used_memory"]
-    );
-    assert!(
-        num(&i, "evicted_keys") > 90_000,
-        "evicted_keys = {}",
-        i["evicted_keys"]
-    );
+    assert!(peak <= max + max / 20, "used_memory peaked at {peak}, limit {max}");
+    assert!(num(&i, "used_memory") >= max * 3 / 4, "cache is not being used: {}", i["used_memory"]);
+    assert!(num(&i, "evicted_keys") > 90_000, "evicted_keys = {}", i["evicted_keys"]);
     // Redis samples 5 keys per eviction and loses some hot keys; our LRU is
     // exact per shard and must keep all of them.
     for k in 0..100 {
         if against_redis() {
             break;
         }
-        let exists: bool = redis::cmd("EXISTS")
-            .arg(format!("hot:{k}"))
-            .query(&mut c)
-            .unwrap();
+        let exists: bool = redis::cmd("EXISTS").arg(format!("hot:{k}")).query(&mut c).unwrap();
         assert!(exists, "hot:{k} was evicted although read constantly");
     }
-    let cold: i64 = redis::cmd("EXISTS")
-        .arg((0..1000).map(|k| format!("cold:{k}")).collect::<Vec<_>>())
-        .query(&mut c)
-        .unwrap();
-    assert!(
-        cold == 0 || against_redis(),
-        "cold keys should have been evicted first"
-    );
+    let cold: i64 = redis::cmd("EXISTS").arg((0..1000).map(|k| format!("cold:{k}")).collect::<Vec<_>>()).query(&mut c).unwrap();
+    assert!(cold == 0 || against_redis(), "cold keys should have been evicted first");
     // reads that hit are counted
     assert!(num(&i, "keyspace_hits") >= 100 * 100 || against_redis());
 }
@@ -104,32 +70,20 @@ fn noeviction_refuses_writes_and_serves_reads() {
     for i in 0..2000 {
         let reply = r.cmd(&["SET", &format!("k{i}"), &value]);
         if reply != "+OK\r\n" {
-            assert_eq!(
-                reply,
-                "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
-            );
+            assert_eq!(reply, "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
             refused_at = Some(i);
             break;
         }
     }
     let n = refused_at.expect("writes were never refused");
     assert!(n > 100, "refused too early, at {n}");
-    assert_eq!(
-        r.cmd(&["GET", "k0"]),
-        format!("${}\r\n{value}\r\n", value.len())
-    );
-    assert_eq!(
-        r.cmd(&["APPEND", "k0", "x"]),
-        "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
-    );
+    assert_eq!(r.cmd(&["GET", "k0"]), format!("${}\r\n{value}\r\n", value.len()));
+    assert_eq!(r.cmd(&["APPEND", "k0", "x"]), "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
     // commands that free memory still work
     assert_eq!(r.cmd(&["DEL", "k0", "k1", "k2"]), ":3\r\n");
     let mut c = s.conn();
     assert_eq!(num(&info(&mut c), "evicted_keys"), 0);
-    assert!(
-        r.cmd(&["INFO", "commandstats"])
-            .contains("cmdstat_set:calls=")
-    );
+    assert!(r.cmd(&["INFO", "commandstats"]).contains("cmdstat_set:calls="));
 }
 
 #[test]
@@ -140,47 +94,21 @@ fn volatile_policies_only_evict_keys_with_a_ttl() {
         let value = vec![b'p'; 1000];
         // 1000 persistent keys (~1.2 MB), then keys with TTLs until well past the limit
         for i in 0..1000 {
-            let _: () = redis::cmd("SET")
-                .arg(format!("keep:{i}"))
-                .arg(&value)
-                .query(&mut c)
-                .unwrap();
+            let _: () = redis::cmd("SET").arg(format!("keep:{i}")).arg(&value).query(&mut c).unwrap();
         }
         let mut pipe = redis::pipe();
         for i in 0..10_000 {
-            pipe.cmd("SET")
-                .arg(format!("vol:{i}"))
-                .arg(&value)
-                .arg("EX")
-                .arg(1000 + i)
-                .ignore();
+            pipe.cmd("SET").arg(format!("vol:{i}")).arg(&value).arg("EX").arg(1000 + i).ignore();
         }
         let _: () = pipe.query(&mut c).unwrap();
         let i = info(&mut c);
-        assert!(
-            num(&i, "evicted_keys") > 1000,
-            "{policy}: evicted {}",
-            i["evicted_keys"]
-        );
-        let kept: i64 = redis::cmd("EXISTS")
-            .arg((0..1000).map(|k| format!("keep:{k}")).collect::<Vec<_>>())
-            .query(&mut c)
-            .unwrap();
+        assert!(num(&i, "evicted_keys") > 1000, "{policy}: evicted {}", i["evicted_keys"]);
+        let kept: i64 = redis::cmd("EXISTS").arg((0..1000).map(|k| format!("keep:{k}")).collect::<Vec<_>>()).query(&mut c).unwrap();
         assert_eq!(kept, 1000, "{policy} evicted keys without a TTL");
         if policy == "volatile-ttl" && !against_redis() {
             // the soonest-expiring go first: the last written survive
-            let late: i64 = redis::cmd("EXISTS")
-                .arg(
-                    (9900..10_000)
-                        .map(|k| format!("vol:{k}"))
-                        .collect::<Vec<_>>(),
-                )
-                .query(&mut c)
-                .unwrap();
-            let early: i64 = redis::cmd("EXISTS")
-                .arg((0..100).map(|k| format!("vol:{k}")).collect::<Vec<_>>())
-                .query(&mut c)
-                .unwrap();
+            let late: i64 = redis::cmd("EXISTS").arg((9900..10_000).map(|k| format!("vol:{k}")).collect::<Vec<_>>()).query(&mut c).unwrap();
+            let early: i64 = redis::cmd("EXISTS").arg((0..100).map(|k| format!("vol:{k}")).collect::<Vec<_>>()).query(&mut c).unwrap();
             assert_eq!((late, early), (100, 0), "volatile-ttl kept the wrong keys");
         }
         // with no volatile keys left to evict, writes get the OOM error
@@ -228,17 +156,8 @@ fn config_set_maxmemory_evicts_at_once() {
         pipe.cmd("SET").arg(format!("k{i}")).arg(&value).ignore();
     }
     let _: () = pipe.query(&mut c).unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory")
-        .arg("4mb")
-        .query(&mut c)
-        .unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("4mb").query(&mut c).unwrap();
     let i = info(&mut c);
-    assert!(
-        num(&i, "used_memory") <= 4 * 1024 * 1024 * 21 / 20,
-        "used_memory {}",
-        i["used_memory"]
-    );
+    assert!(num(&i, "used_memory") <= 4 * 1024 * 1024 * 21 / 20, "used_memory {}", i["used_memory"]);
     assert!(num(&i, "evicted_keys") > 5000);
 }

@@ -27,17 +27,7 @@ fn ioredis_works_unchanged() {
     let modules = node_modules();
     let s = TestServer::start(&[]);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node/ioredis_smoke.js");
-    let out = Command::new("node")
-        .arg(script)
-        .arg(s.port.to_string())
-        .env("NODE_PATH", modules)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ioredis smoke test failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("node").arg(script).arg(s.port.to_string()).env("NODE_PATH", modules).output().unwrap();
+    assert!(out.status.success(), "ioredis smoke test failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ioredis ok"));
 }

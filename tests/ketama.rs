@@ -19,43 +19,19 @@ fn reproduces_every_twemproxy_vector() {
         let yml = std::fs::read_to_string(path.with_extension("yml")).unwrap();
         let pool = parse_yaml(&yml).unwrap().remove(0);
         let servers: Vec<_> = pool.servers.iter().map(|s| s.ring_server()).collect();
-        let dist = Distribution {
-            hash: pool.hash,
-            tag: pool.hash_tag,
-            ring: Ring::build(&servers, &vec![true; servers.len()]),
-        };
+        let dist = Distribution { hash: pool.hash, tag: pool.hash_tag, ring: Ring::build(&servers, &vec![true; servers.len()]) };
         let data = std::fs::read(&path).unwrap();
         let mut checked = 0;
         for line in data.split(|&b| b == b'\n') {
             if line.is_empty() || line[0] == b'#' {
                 continue;
             }
-            let tab = line
-                .iter()
-                .rposition(|&b| b == b'\t')
-                .expect("key<TAB>index");
-            let (key, idx) = (
-                &line[..tab],
-                std::str::from_utf8(&line[tab + 1..])
-                    .unwrap()
-                    .trim()
-                    .parse::<usize>()
-                    .unwrap(),
-            );
-            assert_eq!(
-                dist.server_for_key(key),
-                Some(idx),
-                "{}: key {:?}",
-                path.display(),
-                String::from_utf8_lossy(key)
-            );
+            let tab = line.iter().rposition(|&b| b == b'\t').expect("key<TAB>index");
+            let (key, idx) = (&line[..tab], std::str::from_utf8(&line[tab + 1..]).unwrap().trim().parse::<usize>().unwrap());
+            assert_eq!(dist.server_for_key(key), Some(idx), "{}: key {:?}", path.display(), String::from_utf8_lossy(key));
             checked += 1;
         }
-        assert!(
-            checked >= 1000,
-            "{}: only {checked} vectors",
-            path.display()
-        );
+        assert!(checked >= 1000, "{}: only {checked} vectors", path.display());
         files += 1;
         total += checked;
     }

@@ -17,10 +17,7 @@ fn del_exists_type_touch() {
     assert_eq!(r.cmd(&["DEL", "a", "b", "nokey"]), ":2\r\n");
     assert_eq!(r.cmd(&["UNLINK", "c", "c"]), ":1\r\n");
     assert_eq!(r.cmd(&["DBSIZE"]), ":0\r\n");
-    assert_eq!(
-        r.cmd(&["DEL"]),
-        "-ERR wrong number of arguments for 'del' command\r\n"
-    );
+    assert_eq!(r.cmd(&["DEL"]), "-ERR wrong number of arguments for 'del' command\r\n");
 }
 
 #[test]
@@ -28,9 +25,7 @@ fn keys_and_randomkey() {
     let s = TestServer::start(&[]);
     let mut r = s.raw();
     assert_eq!(r.cmd(&["RANDOMKEY"]), "$-1\r\n");
-    r.cmd(&[
-        "MSET", "hello", "1", "hallo", "2", "hxllo", "3", "world", "4", "h*llo", "5",
-    ]);
+    r.cmd(&["MSET", "hello", "1", "hallo", "2", "hxllo", "3", "world", "4", "h*llo", "5"]);
     let mut c = s.conn();
     let mut keys: Vec<String> = redis::cmd("KEYS").arg("h?llo").query(&mut c).unwrap();
     keys.sort();
@@ -51,11 +46,7 @@ fn scan_options_and_guarantee() {
     let s = TestServer::start(&[]);
     let mut c = s.conn();
     for i in 0..1000 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("key:{i}"))
-            .arg(i)
-            .query(&mut c)
-            .unwrap();
+        let _: () = redis::cmd("SET").arg(format!("key:{i}")).arg(i).query(&mut c).unwrap();
     }
     let _: () = redis::cmd("SET").arg("other").arg(1).query(&mut c).unwrap();
     // Full iteration with concurrent writes: every key present throughout
@@ -65,24 +56,12 @@ fn scan_options_and_guarantee() {
     let mut cursor = 0u64;
     let mut round = 0;
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(25)
-            .query(&mut c)
-            .unwrap();
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(25).query(&mut c).unwrap();
         seen.extend(keys);
         for j in 0..10 {
-            let _: () = redis::cmd("SET")
-                .arg(format!("churn:{round}:{j}"))
-                .arg(1)
-                .query(&mut writer)
-                .unwrap();
+            let _: () = redis::cmd("SET").arg(format!("churn:{round}:{j}")).arg(1).query(&mut writer).unwrap();
         }
-        let _: () = redis::cmd("DEL")
-            .arg(format!("churn:{}:3", round.max(1) - 1))
-            .query(&mut writer)
-            .unwrap();
+        let _: () = redis::cmd("DEL").arg(format!("churn:{}:3", round.max(1) - 1)).query(&mut writer).unwrap();
         round += 1;
         cursor = next;
         if cursor == 0 {
@@ -96,14 +75,7 @@ fn scan_options_and_guarantee() {
     let mut matched = HashSet::new();
     let mut cursor = 0u64;
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg("key:99*")
-            .arg("TYPE")
-            .arg("string")
-            .query(&mut c)
-            .unwrap();
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg("key:99*").arg("TYPE").arg("string").query(&mut c).unwrap();
         matched.extend(keys);
         cursor = next;
         if cursor == 0 {
@@ -111,14 +83,7 @@ fn scan_options_and_guarantee() {
         }
     }
     assert_eq!(matched.len(), 11, "{matched:?}");
-    let (_, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-        .arg(0)
-        .arg("TYPE")
-        .arg("list")
-        .arg("COUNT")
-        .arg(10000)
-        .query(&mut c)
-        .unwrap();
+    let (_, keys): (u64, Vec<String>) = redis::cmd("SCAN").arg(0).arg("TYPE").arg("list").arg("COUNT").arg(10000).query(&mut c).unwrap();
     assert!(keys.is_empty());
     let mut r = s.raw();
     assert_eq!(r.cmd(&["SCAN", "abc"]), "-ERR invalid cursor\r\n");
@@ -147,16 +112,10 @@ fn rename_and_copy() {
     assert_eq!(r.cmd(&["COPY", "d", "c"]), ":0\r\n");
     assert_eq!(r.cmd(&["COPY", "d", "c", "REPLACE"]), ":1\r\n");
     assert_eq!(r.cmd(&["GET", "c"]), "$1\r\n1\r\n");
-    assert_eq!(
-        r.cmd(&["COPY", "d", "d"]),
-        "-ERR source and destination objects are the same\r\n"
-    );
+    assert_eq!(r.cmd(&["COPY", "d", "d"]), "-ERR source and destination objects are the same\r\n");
     assert_eq!(r.cmd(&["COPY", "nokey", "z"]), ":0\r\n");
     assert_eq!(r.cmd(&["COPY", "d", "d", "DB", "5"]), ":1\r\n");
-    assert_eq!(
-        r.cmd(&["COPY", "d", "d", "DB", "16"]),
-        "-ERR DB index is out of range\r\n"
-    );
+    assert_eq!(r.cmd(&["COPY", "d", "d", "DB", "16"]), "-ERR DB index is out of range\r\n");
     assert_eq!(r.cmd(&["COPY", "d", "d", "BOGUS"]), "-ERR syntax error\r\n");
     r.cmd(&["SELECT", "5"]);
     assert_eq!(r.cmd(&["GET", "d"]), "$1\r\n1\r\n");
@@ -178,22 +137,10 @@ fn object_subcommands() {
     assert_eq!(r.cmd(&["OBJECT", "REFCOUNT", "s"]), ":1\r\n");
     assert_eq!(r.cmd(&["OBJECT", "REFCOUNT", "small"]), ":2147483647\r\n");
     assert_eq!(r.cmd(&["OBJECT", "IDLETIME", "s"]), ":0\r\n");
-    assert!(
-        r.cmd(&["OBJECT", "FREQ", "s"])
-            .starts_with("-ERR An LFU maxmemory policy is not selected")
-    );
-    assert_eq!(
-        r.cmd(&["OBJECT", "FOO", "s"]),
-        "-ERR unknown subcommand 'FOO'. Try OBJECT HELP.\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["OBJECT"]),
-        "-ERR wrong number of arguments for 'object' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["OBJECT", "ENCODING"]),
-        "-ERR wrong number of arguments for 'object|encoding' command\r\n"
-    );
+    assert!(r.cmd(&["OBJECT", "FREQ", "s"]).starts_with("-ERR An LFU maxmemory policy is not selected"));
+    assert_eq!(r.cmd(&["OBJECT", "FOO", "s"]), "-ERR unknown subcommand 'FOO'. Try OBJECT HELP.\r\n");
+    assert_eq!(r.cmd(&["OBJECT"]), "-ERR wrong number of arguments for 'object' command\r\n");
+    assert_eq!(r.cmd(&["OBJECT", "ENCODING"]), "-ERR wrong number of arguments for 'object|encoding' command\r\n");
     assert!(r.cmd(&["OBJECT", "HELP"]).starts_with('*'));
 }
 
@@ -223,48 +170,18 @@ fn expire_family() {
     assert_eq!(r.cmd(&["EXPIRE", "k", "10", "LT"]), ":1\r\n");
     assert_eq!(r.cmd(&["PEXPIRE", "k", "100000"]), ":1\r\n");
     assert_eq!(r.cmd(&["TTL", "k"]), ":100\r\n");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    assert_eq!(
-        r.cmd(&["EXPIREAT", "k", &(now + 500).to_string()]),
-        ":1\r\n"
-    );
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(r.cmd(&["EXPIREAT", "k", &(now + 500).to_string()]), ":1\r\n");
     assert_eq!(r.cmd(&["EXPIRETIME", "k"]), format!(":{}\r\n", now + 500));
-    assert_eq!(
-        r.cmd(&["PEXPIREAT", "k", &((now + 600) * 1000).to_string()]),
-        ":1\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["PEXPIRETIME", "k"]),
-        format!(":{}\r\n", (now + 600) * 1000)
-    );
+    assert_eq!(r.cmd(&["PEXPIREAT", "k", &((now + 600) * 1000).to_string()]), ":1\r\n");
+    assert_eq!(r.cmd(&["PEXPIRETIME", "k"]), format!(":{}\r\n", (now + 600) * 1000));
     // errors
-    assert_eq!(
-        r.cmd(&["EXPIRE", "k", "10", "NX", "XX"]),
-        "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["EXPIRE", "k", "10", "GT", "LT"]),
-        "-ERR GT and LT options at the same time are not compatible\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["EXPIRE", "k", "10", "FOO"]),
-        "-ERR Unsupported option FOO\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["EXPIRE", "k", "ten"]),
-        "-ERR value is not an integer or out of range\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["EXPIRE", "k", "9223372036854775807"]),
-        "-ERR invalid expire time in 'expire' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["EXPIRE", "k"]),
-        "-ERR wrong number of arguments for 'expire' command\r\n"
-    );
+    assert_eq!(r.cmd(&["EXPIRE", "k", "10", "NX", "XX"]), "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n");
+    assert_eq!(r.cmd(&["EXPIRE", "k", "10", "GT", "LT"]), "-ERR GT and LT options at the same time are not compatible\r\n");
+    assert_eq!(r.cmd(&["EXPIRE", "k", "10", "FOO"]), "-ERR Unsupported option FOO\r\n");
+    assert_eq!(r.cmd(&["EXPIRE", "k", "ten"]), "-ERR value is not an integer or out of range\r\n");
+    assert_eq!(r.cmd(&["EXPIRE", "k", "9223372036854775807"]), "-ERR invalid expire time in 'expire' command\r\n");
+    assert_eq!(r.cmd(&["EXPIRE", "k"]), "-ERR wrong number of arguments for 'expire' command\r\n");
     // a time in the past deletes the key at once
     assert_eq!(r.cmd(&["EXPIRE", "k", "-1"]), ":1\r\n");
     assert_eq!(r.cmd(&["EXISTS", "k"]), ":0\r\n");
@@ -281,12 +198,7 @@ fn lazy_and_active_expiry() {
     let mut c = s.conn();
     let mut pipe = redis::pipe();
     for i in 0..500 {
-        pipe.cmd("SET")
-            .arg(format!("ttl:{i}"))
-            .arg("v")
-            .arg("PX")
-            .arg(100)
-            .ignore();
+        pipe.cmd("SET").arg(format!("ttl:{i}")).arg("v").arg("PX").arg(100).ignore();
     }
     pipe.cmd("SET").arg("keeper").arg("v").ignore();
     let _: () = pipe.query(&mut c).unwrap();
@@ -300,12 +212,6 @@ fn lazy_and_active_expiry() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let info: String = redis::cmd("INFO").arg("stats").query(&mut c).unwrap();
-    let expired: u64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("expired_keys:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let expired: u64 = info.lines().find_map(|l| l.strip_prefix("expired_keys:")).unwrap().trim().parse().unwrap();
     assert_eq!(expired, 501, "{info}");
 }

@@ -9,19 +9,11 @@ use std::time::Duration;
 
 fn blocked_clients(r: &mut Raw) -> usize {
     let info = r.cmd(&["INFO", "clients"]);
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap().trim().parse().unwrap()
 }
 
 fn token(reply: &str) -> u64 {
-    reply
-        .strip_prefix(':')
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or_else(|| panic!("not a token: {reply:?}"))
+    reply.strip_prefix(':').and_then(|t| t.trim().parse().ok()).unwrap_or_else(|| panic!("not a token: {reply:?}"))
 }
 
 #[test]
@@ -36,28 +28,13 @@ fn compare_and_set_and_delete() {
     assert_eq!(r.cmd(&["EXISTS", "k"]), ":0\r\n");
     assert_eq!(r.cmd(&["SET", "k", "v1", "IFNE", "x"]), "+OK\r\n");
     assert_eq!(r.cmd(&["SET", "k", "v2", "IFNE", "v1"]), "$-1\r\n");
-    assert_eq!(
-        r.cmd(&["SET", "k", "v2", "IFEQ", "v1", "PX", "10000"]),
-        "+OK\r\n"
-    );
+    assert_eq!(r.cmd(&["SET", "k", "v2", "IFEQ", "v1", "PX", "10000"]), "+OK\r\n");
     assert!(r.cmd(&["PTTL", "k"]).starts_with(":"));
-    assert_eq!(
-        r.cmd(&["SET", "k", "v3", "IFEQ", "v2", "GET"]),
-        "$2\r\nv2\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["SET", "k", "v4", "IFEQ", "nope", "GET"]),
-        "$2\r\nv3\r\n"
-    );
+    assert_eq!(r.cmd(&["SET", "k", "v3", "IFEQ", "v2", "GET"]), "$2\r\nv2\r\n");
+    assert_eq!(r.cmd(&["SET", "k", "v4", "IFEQ", "nope", "GET"]), "$2\r\nv3\r\n");
     assert_eq!(r.cmd(&["GET", "k"]), "$2\r\nv3\r\n");
-    assert_eq!(
-        r.cmd(&["SET", "k", "v", "IFEQ", "a", "NX"]),
-        "-ERR syntax error\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["SET", "k", "v", "XX", "IFNE", "a"]),
-        "-ERR syntax error\r\n"
-    );
+    assert_eq!(r.cmd(&["SET", "k", "v", "IFEQ", "a", "NX"]), "-ERR syntax error\r\n");
+    assert_eq!(r.cmd(&["SET", "k", "v", "XX", "IFNE", "a"]), "-ERR syntax error\r\n");
     assert_eq!(r.cmd(&["SET", "k", "v", "IFEQ"]), "-ERR syntax error\r\n");
     // DELEX
     assert_eq!(r.cmd(&["DELEX", "k", "IFEQ", "other"]), ":0\r\n");
@@ -71,10 +48,7 @@ fn compare_and_set_and_delete() {
     assert_eq!(r.cmd(&["DELEX", "k"]), ":0\r\n");
     assert_eq!(r.cmd(&["DELEX", "k", "IFEQ"]), "-ERR syntax error\r\n");
     assert_eq!(r.cmd(&["DELEX", "k", "FOO", "x"]), "-ERR syntax error\r\n");
-    assert_eq!(
-        r.cmd(&["DELEX"]),
-        "-ERR wrong number of arguments for 'delex' command\r\n"
-    );
+    assert_eq!(r.cmd(&["DELEX"]), "-ERR wrong number of arguments for 'delex' command\r\n");
     // DELIFEQ
     r.cmd(&["SET", "k", "tok"]);
     assert_eq!(r.cmd(&["DELIFEQ", "k", "other"]), ":0\r\n");
@@ -106,32 +80,14 @@ fn lock_commands_basics() {
     assert_eq!(r.cmd(&["LOCK.RELEASE", "L", "alice"]), ":0\r\n");
     assert_eq!(r.cmd(&["EXISTS", "L"]), ":0\r\n");
     // errors
-    assert_eq!(
-        r.cmd(&["LOCK.ACQUIRE", "L", "a", "0"]),
-        "-ERR invalid ttl in 'lock.acquire' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["LOCK.ACQUIRE", "L", "a", "x"]),
-        "-ERR value is not an integer or out of range\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["LOCK.ACQUIRE", "L", "a", "10", "WAIT"]),
-        "-ERR syntax error\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["LOCK.ACQUIRE", "L", "a", "10", "WAIT", "-1"]),
-        "-ERR invalid wait in 'lock.acquire' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["LOCK.ACQUIRE", "L"]),
-        "-ERR wrong number of arguments for 'lock.acquire' command\r\n"
-    );
+    assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L", "a", "0"]), "-ERR invalid ttl in 'lock.acquire' command\r\n");
+    assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L", "a", "x"]), "-ERR value is not an integer or out of range\r\n");
+    assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L", "a", "10", "WAIT"]), "-ERR syntax error\r\n");
+    assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L", "a", "10", "WAIT", "-1"]), "-ERR invalid wait in 'lock.acquire' command\r\n");
+    assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L"]), "-ERR wrong number of arguments for 'lock.acquire' command\r\n");
     // a timeout answers nil
     r.cmd(&["LOCK.ACQUIRE", "T", "holder", "10000"]);
-    assert_eq!(
-        r.cmd(&["LOCK.ACQUIRE", "T", "late", "10000", "WAIT", "100"]),
-        "$-1\r\n"
-    );
+    assert_eq!(r.cmd(&["LOCK.ACQUIRE", "T", "late", "10000", "WAIT", "100"]), "$-1\r\n");
     // inside MULTI, WAIT does not block
     r.cmd(&["MULTI"]);
     r.cmd(&["LOCK.ACQUIRE", "T", "late", "10000", "WAIT", "0"]);
@@ -169,11 +125,7 @@ fn fencing_tokens_strictly_increase() {
     std::thread::sleep(Duration::from_millis(200));
     let next = token(&r.cmd(&["LOCK.ACQUIRE", "P", "fast", "10000"]));
     assert!(next > paused);
-    assert_eq!(
-        r.cmd(&["LOCK.RELEASE", "P", "slow"]),
-        ":0\r\n",
-        "the paused holder must not release the new lease"
-    );
+    assert_eq!(r.cmd(&["LOCK.RELEASE", "P", "slow"]), ":0\r\n", "the paused holder must not release the new lease");
 }
 
 /// Waiters are granted in arrival order; a timed-out or disconnected waiter
@@ -202,9 +154,7 @@ fn waiters_are_served_fifo() {
             let wait = if name == "short" { "300" } else { "0" };
             threads.push(std::thread::spawn(move || {
                 let mut c = Raw::connect(port);
-                c.stream
-                    .set_read_timeout(Some(Duration::from_secs(30)))
-                    .unwrap();
+                c.stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
                 let reply = c.cmd(&["LOCK.ACQUIRE", "Q", name, "60000", "WAIT", wait]);
                 if reply.starts_with(':') {
                     order.lock().unwrap().push(name.to_string());
@@ -231,10 +181,7 @@ fn waiters_are_served_fifo() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(
-        *order.lock().unwrap(),
-        vec!["short:timeout", "w0", "w1", "w2", "w3"]
-    );
+    assert_eq!(*order.lock().unwrap(), vec!["short:timeout", "w0", "w1", "w2", "w3"]);
     assert_eq!(blocked_clients(&mut r), 0);
 }
 
@@ -261,24 +208,10 @@ fn mutual_exclusion_under_contention() {
                     for _ in 0..10 {
                         loop {
                             let got = if blocking {
-                                let t: Option<u64> = redis::cmd("LOCK.ACQUIRE")
-                                    .arg("M")
-                                    .arg(&owner)
-                                    .arg(5000)
-                                    .arg("WAIT")
-                                    .arg(10000)
-                                    .query(&mut c)
-                                    .unwrap();
+                                let t: Option<u64> = redis::cmd("LOCK.ACQUIRE").arg("M").arg(&owner).arg(5000).arg("WAIT").arg(10000).query(&mut c).unwrap();
                                 t.is_some()
                             } else {
-                                let r: Option<String> = redis::cmd("SET")
-                                    .arg("M")
-                                    .arg(&owner)
-                                    .arg("NX")
-                                    .arg("PX")
-                                    .arg(5000)
-                                    .query(&mut c)
-                                    .unwrap();
+                                let r: Option<String> = redis::cmd("SET").arg("M").arg(&owner).arg("NX").arg("PX").arg(5000).query(&mut c).unwrap();
                                 r.is_some()
                             };
                             if got {
@@ -291,25 +224,12 @@ fn mutual_exclusion_under_contention() {
                         let v: String = redis::cmd("GET").arg("M").query(&mut c).unwrap();
                         assert_eq!(v, owner);
                         std::thread::sleep(Duration::from_micros(200));
-                        assert_eq!(
-                            current.swap(0, Ordering::SeqCst),
-                            id,
-                            "someone entered meanwhile"
-                        );
+                        assert_eq!(current.swap(0, Ordering::SeqCst), id, "someone entered meanwhile");
                         grants.fetch_add(1, Ordering::SeqCst);
                         let released: i64 = if blocking {
-                            redis::cmd("LOCK.RELEASE")
-                                .arg("M")
-                                .arg(&owner)
-                                .query(&mut c)
-                                .unwrap()
+                            redis::cmd("LOCK.RELEASE").arg("M").arg(&owner).query(&mut c).unwrap()
                         } else {
-                            redis::cmd("DELEX")
-                                .arg("M")
-                                .arg("IFEQ")
-                                .arg(&owner)
-                                .query(&mut c)
-                                .unwrap()
+                            redis::cmd("DELEX").arg("M").arg("IFEQ").arg(&owner).query(&mut c).unwrap()
                         };
                         assert_eq!(released, 1);
                     }
@@ -342,10 +262,7 @@ fn crashed_holder_is_replaced_after_ttl() {
     assert_eq!(next.cmd(&["GET", "C"]), "$4\r\nnext\r\n");
     // the same with a lease lock: SET NX succeeds once the TTL has passed
     let mut lease = s.raw();
-    assert_eq!(
-        lease.cmd(&["SET", "D", "crashed", "NX", "PX", "200"]),
-        "+OK\r\n"
-    );
+    assert_eq!(lease.cmd(&["SET", "D", "crashed", "NX", "PX", "200"]), "+OK\r\n");
     drop(lease);
     let mut other = s.raw();
     let mut acquired = false;

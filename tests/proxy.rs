@@ -18,47 +18,24 @@ fn addrs(nodes: &[TestServer]) -> Vec<String> {
 }
 
 fn cluster(n: usize, redis_backends: bool, proxy_args: &[&str]) -> Cluster {
-    let nodes: Vec<TestServer> = (0..n)
-        .map(|_| {
-            if redis_backends {
-                TestServer::start_redis_server(&[])
-            } else {
-                TestServer::start(&[])
-            }
-        })
-        .collect();
+    let nodes: Vec<TestServer> = (0..n).map(|_| if redis_backends { TestServer::start_redis_server(&[]) } else { TestServer::start(&[]) }).collect();
     let proxy = TestServer::start_proxy(&addrs(&nodes), proxy_args);
     Cluster { nodes, proxy }
 }
 
 fn ring_for(addrs: &[String], hash: KeyHash) -> Distribution {
-    let servers: Vec<_> = addrs
-        .iter()
-        .map(|a| ServerSpec::parse(a).unwrap().ring_server())
-        .collect();
-    Distribution {
-        hash,
-        tag: None,
-        ring: Ring::build(&servers, &vec![true; servers.len()]),
-    }
+    let servers: Vec<_> = addrs.iter().map(|a| ServerSpec::parse(a).unwrap().ring_server()).collect();
+    Distribution { hash, tag: None, ring: Ring::build(&servers, &vec![true; servers.len()]) }
 }
 
 fn placement_and_multikey(redis_backends: bool, hash: KeyHash) {
-    let args: &[&str] = if hash == KeyHash::Md5 {
-        &["--hash", "md5"]
-    } else {
-        &[]
-    };
+    let args: &[&str] = if hash == KeyHash::Md5 { &["--hash", "md5"] } else { &[] };
     let c = cluster(3, redis_backends, args);
     let mut p = c.proxy.conn();
     let dist = ring_for(&addrs(&c.nodes), hash);
     let keys: Vec<String> = (0..300).map(|i| format!("user:{i}")).collect();
     for k in &keys {
-        let _: () = redis::cmd("SET")
-            .arg(k)
-            .arg(format!("v-{k}"))
-            .query(&mut p)
-            .unwrap();
+        let _: () = redis::cmd("SET").arg(k).arg(format!("v-{k}")).query(&mut p).unwrap();
     }
     // every key is on the node the ring names, and only there
     let mut per_node = vec![0; 3];
@@ -68,69 +45,21 @@ fn placement_and_multikey(redis_backends: bool, hash: KeyHash) {
         per_node[owner] += 1;
         for (i, conn) in direct.iter_mut().enumerate() {
             let v: Option<String> = redis::cmd("GET").arg(k).query(conn).unwrap();
-            assert_eq!(
-                v.is_some(),
-                i == owner,
-                "{k} on node {i}, ring says {owner}"
-            );
+            assert_eq!(v.is_some(), i == owner, "{k} on node {i}, ring says {owner}");
         }
     }
     // twemproxy's truncated fnv1a_64 spreads keys with a common prefix
     // unevenly (docs/ketama.md); the placement itself is what must match
-    assert!(
-        per_node.iter().filter(|&&n| n > 0).count() >= 2,
-        "all keys on one node: {per_node:?}"
-    );
+    assert!(per_node.iter().filter(|&&n| n > 0).count() >= 2, "all keys on one node: {per_node:?}");
     // MGET / MSET / DEL / EXISTS / TOUCH across nodes, replies in key order
-    let _: () = redis::cmd("MSET")
-        .arg("a")
-        .arg("1")
-        .arg("b")
-        .arg("2")
-        .arg("c")
-        .arg("3")
-        .arg("d")
-        .arg("4")
-        .query(&mut p)
-        .unwrap();
-    let v: Vec<Option<String>> = redis::cmd("MGET")
-        .arg("d")
-        .arg("nokey")
-        .arg("a")
-        .arg("c")
-        .arg("b")
-        .arg("a")
-        .query(&mut p)
-        .unwrap();
-    assert_eq!(
-        v,
-        vec![
-            Some("4".into()),
-            None,
-            Some("1".into()),
-            Some("3".into()),
-            Some("2".into()),
-            Some("1".into())
-        ]
-    );
-    let n: i64 = redis::cmd("EXISTS")
-        .arg("a")
-        .arg("b")
-        .arg("c")
-        .arg("d")
-        .arg("nokey")
-        .query(&mut p)
-        .unwrap();
+    let _: () = redis::cmd("MSET").arg("a").arg("1").arg("b").arg("2").arg("c").arg("3").arg("d").arg("4").query(&mut p).unwrap();
+    let v: Vec<Option<String>> = redis::cmd("MGET").arg("d").arg("nokey").arg("a").arg("c").arg("b").arg("a").query(&mut p).unwrap();
+    assert_eq!(v, vec![Some("4".into()), None, Some("1".into()), Some("3".into()), Some("2".into()), Some("1".into())]);
+    let n: i64 = redis::cmd("EXISTS").arg("a").arg("b").arg("c").arg("d").arg("nokey").query(&mut p).unwrap();
     assert_eq!(n, 4);
     let n: i64 = redis::cmd("TOUCH").arg("a").arg("b").query(&mut p).unwrap();
     assert_eq!(n, 2);
-    let n: i64 = redis::cmd("DEL")
-        .arg("a")
-        .arg("b")
-        .arg("c")
-        .arg("nokey")
-        .query(&mut p)
-        .unwrap();
+    let n: i64 = redis::cmd("DEL").arg("a").arg("b").arg("c").arg("nokey").query(&mut p).unwrap();
     assert_eq!(n, 3);
     // key-less commands
     let n: i64 = redis::cmd("DBSIZE").query(&mut p).unwrap();
@@ -141,12 +70,7 @@ fn placement_and_multikey(redis_backends: bool, hash: KeyHash) {
     let mut scanned = std::collections::HashSet::new();
     let mut cursor = 0u64;
     loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(50)
-            .query(&mut p)
-            .unwrap();
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(50).query(&mut p).unwrap();
         scanned.extend(batch);
         cursor = next;
         if cursor == 0 {
@@ -156,36 +80,15 @@ fn placement_and_multikey(redis_backends: bool, hash: KeyHash) {
     assert_eq!(scanned.len(), 301);
     let mut r = c.proxy.raw();
     assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
-    assert_eq!(
-        r.cmd(&["GET"]),
-        "-ERR wrong number of arguments for 'get' command\r\n"
-    );
-    assert!(
-        r.cmd(&["NOSUCH", "x"])
-            .starts_with("-ERR unknown command 'NOSUCH'")
-    );
+    assert_eq!(r.cmd(&["GET"]), "-ERR wrong number of arguments for 'get' command\r\n");
+    assert!(r.cmd(&["NOSUCH", "x"]).starts_with("-ERR unknown command 'NOSUCH'"));
     assert_eq!(r.cmd(&["SELECT", "0"]), "+OK\r\n");
     assert!(r.cmd(&["SELECT", "1"]).starts_with("-ERR"));
     // a multi-key command that cannot be split atomically is refused
     let owner = |k: &str| dist.server_for_key(k.as_bytes()).unwrap();
-    let (k1, k2) = (0..1000)
-        .map(|i| {
-            (
-                format!("{i}-crossslot-probe"),
-                format!("{}-crossslot-probe", i + 1),
-            )
-        })
-        .find(|(a, b)| owner(a) != owner(b))
-        .unwrap();
-    assert!(
-        r.cmd(&["MSETNX", &k1, "1", &k2, "2"])
-            .starts_with("-CROSSSLOT")
-    );
-    assert_eq!(
-        r.cmd(&["EXISTS", &k1, &k2]),
-        ":0\r\n",
-        "a refused MSETNX must apply nothing"
-    );
+    let (k1, k2) = (0..1000).map(|i| (format!("{i}-crossslot-probe"), format!("{}-crossslot-probe", i + 1))).find(|(a, b)| owner(a) != owner(b)).unwrap();
+    assert!(r.cmd(&["MSETNX", &k1, "1", &k2, "2"]).starts_with("-CROSSSLOT"));
+    assert_eq!(r.cmd(&["EXISTS", &k1, &k2]), ":0\r\n", "a refused MSETNX must apply nothing");
     assert!(r.cmd(&["RENAME", &k1, &k2]).starts_with("-CROSSSLOT"));
     // RESP3 through the proxy
     assert!(r.cmd(&["HELLO", "3"]).starts_with('%'));
@@ -215,22 +118,14 @@ fn pipeline_of_1000_mixed_commands() {
         pipe.cmd("SET").arg(format!("k{i}")).arg(i);
         pipe.cmd("GET").arg(format!("k{i}"));
         pipe.cmd("INCR").arg(format!("k{i}"));
-        pipe.cmd("MGET")
-            .arg(format!("k{i}"))
-            .arg(format!("k{}", (i + 1) % 250));
+        pipe.cmd("MGET").arg(format!("k{i}")).arg(format!("k{}", (i + 1) % 250));
     }
     let replies: Vec<redis::Value> = pipe.query(&mut p).unwrap();
     assert_eq!(replies.len(), 1000);
     for i in 0..250 {
         assert_eq!(replies[4 * i], redis::Value::Okay);
-        assert_eq!(
-            redis::from_redis_value::<i64>(replies[4 * i + 1].clone()).unwrap(),
-            i as i64
-        );
-        assert_eq!(
-            redis::from_redis_value::<i64>(replies[4 * i + 2].clone()).unwrap(),
-            i as i64 + 1
-        );
+        assert_eq!(redis::from_redis_value::<i64>(replies[4 * i + 1].clone()).unwrap(), i as i64);
+        assert_eq!(redis::from_redis_value::<i64>(replies[4 * i + 2].clone()).unwrap(), i as i64 + 1);
         let mget: Vec<Option<i64>> = redis::from_redis_value(replies[4 * i + 3].clone()).unwrap();
         assert_eq!(mget[0], Some(i as i64 + 1));
     }
@@ -247,13 +142,9 @@ fn fifty_concurrent_clients_get_their_own_replies() {
                 for round in 0..20 {
                     let mut pipe = redis::pipe();
                     for i in 0..10 {
-                        pipe.cmd("SET")
-                            .arg(format!("c{t}:{i}"))
-                            .arg(format!("{t}-{round}-{i}"))
-                            .ignore();
+                        pipe.cmd("SET").arg(format!("c{t}:{i}")).arg(format!("{t}-{round}-{i}")).ignore();
                     }
-                    pipe.cmd("MGET")
-                        .arg((0..10).map(|i| format!("c{t}:{i}")).collect::<Vec<_>>());
+                    pipe.cmd("MGET").arg((0..10).map(|i| format!("c{t}:{i}")).collect::<Vec<_>>());
                     let (vals,): (Vec<String>,) = pipe.query(&mut conn).unwrap();
                     let expect: Vec<String> = (0..10).map(|i| format!("{t}-{round}-{i}")).collect();
                     assert_eq!(vals, expect, "client {t} got someone else's replies");
@@ -284,26 +175,18 @@ fn adding_a_fourth_node_moves_about_a_quarter_of_the_keys() {
     let mut p4 = four.conn();
     let mut moved = 0;
     for i in 0..total {
-        let v: Option<i64> = redis::cmd("GET")
-            .arg(format!("m{i}"))
-            .query(&mut p4)
-            .unwrap();
+        let v: Option<i64> = redis::cmd("GET").arg(format!("m{i}")).query(&mut p4).unwrap();
         match v {
             Some(x) => assert_eq!(x, i),
             None => moved += 1,
         }
     }
     let fraction = moved as f64 / total as f64;
-    eprintln!(
-        "adding a fourth node moved {moved} of {total} keys ({:.1}%)",
-        fraction * 100.0
-    );
+    eprintln!("adding a fourth node moved {moved} of {total} keys ({:.1}%)", fraction * 100.0);
     assert!((0.15..=0.35).contains(&fraction), "moved {fraction}");
     // exactly the keys the new ring gives to the new node moved
     let dist = ring_for(&four_addrs, KeyHash::Md5);
-    let to_new = (0..total)
-        .filter(|i| dist.server_for_key(format!("m{i}").as_bytes()) == Some(3))
-        .count();
+    let to_new = (0..total).filter(|i| dist.server_for_key(format!("m{i}").as_bytes()) == Some(3)).count();
     assert_eq!(moved, to_new);
 }
 
@@ -327,10 +210,7 @@ fn a_dead_node_fails_only_its_own_requests() {
     for k in &keys {
         let reply = r.cmd(&["GET", k]);
         if dist.server_for_key(k.as_bytes()) == Some(dead) {
-            assert!(
-                reply.starts_with("-ERR backend") && reply.contains(&dead_addr),
-                "{k}: {reply}"
-            );
+            assert!(reply.starts_with("-ERR backend") && reply.contains(&dead_addr), "{k}: {reply}");
             failed += 1;
         } else {
             assert_eq!(reply, "$1\r\nv\r\n", "{k} lives on a healthy node");
@@ -338,18 +218,9 @@ fn a_dead_node_fails_only_its_own_requests() {
     }
     assert!(failed > 0);
     // an MGET touching the dead node fails clearly; the proxy keeps serving
-    let on_dead = keys
-        .iter()
-        .find(|k| dist.server_for_key(k.as_bytes()) == Some(dead))
-        .unwrap();
-    let on_live = keys
-        .iter()
-        .find(|k| dist.server_for_key(k.as_bytes()) != Some(dead))
-        .unwrap();
-    assert!(
-        r.cmd(&["MGET", on_live, on_dead])
-            .starts_with("-ERR backend")
-    );
+    let on_dead = keys.iter().find(|k| dist.server_for_key(k.as_bytes()) == Some(dead)).unwrap();
+    let on_live = keys.iter().find(|k| dist.server_for_key(k.as_bytes()) != Some(dead)).unwrap();
+    assert!(r.cmd(&["MGET", on_live, on_dead]).starts_with("-ERR backend"));
     assert_eq!(r.cmd(&["GET", on_live]), "$1\r\nv\r\n");
     let mut info = c.proxy.raw();
     assert!(info.cmd(&["INFO"]).contains("errors="));

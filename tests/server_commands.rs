@@ -6,42 +6,21 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 fn info_fields(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect()
+    text.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.trim().to_string())).collect()
 }
 
 #[test]
 fn info_sections_and_fields() {
     let s = TestServer::start(&[]);
     let mut c = s.conn();
-    let _: () = redis::cmd("SET")
-        .arg("k")
-        .arg("v")
-        .arg("EX")
-        .arg(100)
-        .query(&mut c)
-        .unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("v").arg("EX").arg(100).query(&mut c).unwrap();
     let _: Option<String> = redis::cmd("GET").arg("k").query(&mut c).unwrap();
     let _: Option<String> = redis::cmd("GET").arg("nokey").query(&mut c).unwrap();
     let all: String = redis::cmd("INFO").query(&mut c).unwrap();
-    for section in [
-        "# Server",
-        "# Clients",
-        "# Memory",
-        "# Persistence",
-        "# Stats",
-        "# Replication",
-        "# CPU",
-        "# Keyspace",
-    ] {
+    for section in ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# CPU", "# Keyspace"] {
         assert!(all.contains(section), "INFO lacks {section}");
     }
-    assert!(
-        !all.contains("# Commandstats"),
-        "commandstats is not a default section"
-    );
+    assert!(!all.contains("# Commandstats"), "commandstats is not a default section");
     let f = info_fields(&all);
     for field in [
         "redis_version",
@@ -70,29 +49,16 @@ fn info_sections_and_fields() {
         assert!(f.contains_key(field), "INFO lacks {field}");
     }
     assert_eq!(f["tcp_port"], s.port.to_string());
-    let (used, peak): (u64, u64) = (
-        f["used_memory"].parse().unwrap(),
-        f["used_memory_peak"].parse().unwrap(),
-    );
+    let (used, peak): (u64, u64) = (f["used_memory"].parse().unwrap(), f["used_memory_peak"].parse().unwrap());
     assert!(peak >= used && used > 0, "used {used} peak {peak}");
     assert_eq!(f["keyspace_hits"], "1");
     assert_eq!(f["keyspace_misses"], "1");
     assert!(f["db0"].starts_with("keys=1,expires=1,"));
-    let stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut c)
-        .unwrap();
+    let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut c).unwrap();
     let f = info_fields(&stats);
     assert!(f["cmdstat_get"].starts_with("calls=2,usec="), "{stats}");
-    assert!(
-        f["cmdstat_set"].contains("rejected_calls=0,failed_calls=0"),
-        "{stats}"
-    );
-    let two: String = redis::cmd("INFO")
-        .arg("memory")
-        .arg("clients")
-        .query(&mut c)
-        .unwrap();
+    assert!(f["cmdstat_set"].contains("rejected_calls=0,failed_calls=0"), "{stats}");
+    let two: String = redis::cmd("INFO").arg("memory").arg("clients").query(&mut c).unwrap();
     assert!(two.contains("# Memory") && two.contains("# Clients") && !two.contains("# Server"));
     let everything: String = redis::cmd("INFO").arg("everything").query(&mut c).unwrap();
     assert!(everything.contains("# Commandstats"));
@@ -106,64 +72,33 @@ fn info_sections_and_fields() {
 fn config_get_set() {
     let s = TestServer::start(&[]);
     let mut r = s.raw();
-    for name in [
-        "maxmemory",
-        "maxmemory-policy",
-        "maxmemory-samples",
-        "requirepass",
-        "timeout",
-        "maxclients",
-        "proto-max-bulk-len",
-        "save",
-        "appendonly",
-    ] {
+    for name in ["maxmemory", "maxmemory-policy", "maxmemory-samples", "requirepass", "timeout", "maxclients", "proto-max-bulk-len", "save", "appendonly"] {
         let reply = r.cmd(&["CONFIG", "GET", name]);
         assert!(reply.starts_with("*2\r\n"), "CONFIG GET {name}: {reply}");
     }
     assert_eq!(r.cmd(&["CONFIG", "GET", "nosuch"]), "*0\r\n");
     assert_eq!(r.cmd(&["CONFIG", "SET", "maxmemory", "10mb"]), "+OK\r\n");
-    assert_eq!(
-        r.cmd(&["CONFIG", "GET", "maxmemory"]),
-        "*2\r\n$9\r\nmaxmemory\r\n$8\r\n10485760\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]),
-        "+OK\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["CONFIG", "GET", "maxmemory-policy"]),
-        "*2\r\n$16\r\nmaxmemory-policy\r\n$11\r\nallkeys-lru\r\n"
-    );
+    assert_eq!(r.cmd(&["CONFIG", "GET", "maxmemory"]), "*2\r\n$9\r\nmaxmemory\r\n$8\r\n10485760\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "GET", "maxmemory-policy"]), "*2\r\n$16\r\nmaxmemory-policy\r\n$11\r\nallkeys-lru\r\n");
     assert_eq!(r.cmd(&["CONFIG", "SET", "maxmemory", "0"]), "+OK\r\n");
     assert_eq!(r.cmd(&["CONFIG", "SET", "save", ""]), "+OK\r\n");
     assert_eq!(r.cmd(&["CONFIG", "SET", "appendonly", "no"]), "+OK\r\n");
-    assert_eq!(
-        r.cmd(&["CONFIG", "SET", "foo", "bar"]),
-        "-ERR Unknown option or number of arguments for CONFIG SET - 'foo'\r\n"
-    );
+    assert_eq!(r.cmd(&["CONFIG", "SET", "foo", "bar"]), "-ERR Unknown option or number of arguments for CONFIG SET - 'foo'\r\n");
     assert_eq!(
         r.cmd(&["CONFIG", "SET", "maxmemory", "lots"]),
         "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value\r\n"
     );
-    assert_eq!(
-        r.cmd(&["CONFIG", "SET", "maxmemory"]),
-        "-ERR wrong number of arguments for 'config|set' command\r\n"
-    );
+    assert_eq!(r.cmd(&["CONFIG", "SET", "maxmemory"]), "-ERR wrong number of arguments for 'config|set' command\r\n");
     // patterns, several at once
     let reply = r.cmd(&["CONFIG", "GET", "maxmemory*"]);
-    assert!(
-        reply.contains("maxmemory-policy") && reply.contains("maxmemory-samples"),
-        "{reply}"
-    );
+    assert!(reply.contains("maxmemory-policy") && reply.contains("maxmemory-samples"), "{reply}");
     let reply = r.cmd(&["CONFIG", "GET", "timeout", "maxclients"]);
     assert!(reply.starts_with("*4\r\n"), "{reply}");
     // requirepass set at run time applies to new connections
     assert_eq!(r.cmd(&["CONFIG", "SET", "requirepass", "pw"]), "+OK\r\n");
     let mut fresh = s.raw();
-    assert_eq!(
-        fresh.cmd(&["GET", "x"]),
-        "-NOAUTH Authentication required.\r\n"
-    );
+    assert_eq!(fresh.cmd(&["GET", "x"]), "-NOAUTH Authentication required.\r\n");
     assert_eq!(r.cmd(&["CONFIG", "SET", "requirepass", ""]), "+OK\r\n");
 }
 
@@ -178,46 +113,19 @@ fn command_introspection() {
     let mut r = s.raw();
     let get = r.cmd(&["COMMAND", "INFO", "get"]);
     assert!(get.starts_with("*1\r\n*10\r\n$3\r\nget\r\n:2\r\n"), "{get}");
-    assert!(
-        get.contains("+readonly\r\n") && get.contains("+fast\r\n"),
-        "{get}"
-    );
+    assert!(get.contains("+readonly\r\n") && get.contains("+fast\r\n"), "{get}");
     let mset = r.cmd(&["COMMAND", "INFO", "mset", "nosuch"]);
-    assert!(
-        mset.contains("$4\r\nmset\r\n:-3\r\n") && mset.ends_with("$-1\r\n"),
-        "{mset}"
-    );
-    assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
-        "*2\r\n$1\r\na\r\n$1\r\nb\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYS", "GET", "k"]),
-        "*1\r\n$1\r\nk\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYS", "NOSUCH", "k"]),
-        "-ERR Invalid command specified\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYS", "GET", "a", "b"]),
-        "-ERR Invalid number of arguments specified for command\r\n"
-    );
+    assert!(mset.contains("$4\r\nmset\r\n:-3\r\n") && mset.ends_with("$-1\r\n"), "{mset}");
+    assert_eq!(r.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]), "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    assert_eq!(r.cmd(&["COMMAND", "GETKEYS", "GET", "k"]), "*1\r\n$1\r\nk\r\n");
+    assert_eq!(r.cmd(&["COMMAND", "GETKEYS", "NOSUCH", "k"]), "-ERR Invalid command specified\r\n");
+    assert_eq!(r.cmd(&["COMMAND", "GETKEYS", "GET", "a", "b"]), "-ERR Invalid number of arguments specified for command\r\n");
     let names: Vec<String> = redis::cmd("COMMAND").arg("LIST").query(&mut c).unwrap();
     assert!(names.contains(&"get".to_string()) && names.contains(&"config|get".to_string()));
-    let names: Vec<String> = redis::cmd("COMMAND")
-        .arg("LIST")
-        .arg("FILTERBY")
-        .arg("PATTERN")
-        .arg("get*")
-        .query(&mut c)
-        .unwrap();
+    let names: Vec<String> = redis::cmd("COMMAND").arg("LIST").arg("FILTERBY").arg("PATTERN").arg("get*").query(&mut c).unwrap();
     assert!(names.iter().all(|n| n.starts_with("get")) && names.contains(&"getrange".to_string()));
     let docs = r.cmd(&["COMMAND", "DOCS", "get"]);
-    assert!(
-        docs.starts_with("*2\r\n$3\r\nget\r\n") && docs.contains("summary"),
-        "{docs}"
-    );
+    assert!(docs.starts_with("*2\r\n$3\r\nget\r\n") && docs.contains("summary"), "{docs}");
     let mut r3 = s.raw();
     r3.cmd(&["HELLO", "3"]);
     let docs = r3.cmd(&["COMMAND", "DOCS", "set"]);
@@ -244,10 +152,7 @@ fn flush_time_and_harness_commands() {
     let time = r.cmd(&["TIME"]);
     let parts: Vec<&str> = time.split("\r\n").collect();
     let secs: u64 = parts[2].parse().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(secs.abs_diff(now) <= 2);
     assert!(r.cmd(&["LASTSAVE"]).starts_with(':'));
     assert_eq!(r.cmd(&["FUNCTION", "FLUSH"]), "+OK\r\n");
@@ -264,9 +169,7 @@ fn shutdown_command_stops_the_server() {
     r.send(&["SHUTDOWN", "NOSAVE"]);
     assert!(r.is_closed());
     assert!(other.is_closed());
-    let status = s
-        .wait_exit(Duration::from_secs(10))
-        .expect("server did not exit");
+    let status = s.wait_exit(Duration::from_secs(10)).expect("server did not exit");
     if !against_redis() {
         assert!(status.success(), "{status:?}");
     }
@@ -281,14 +184,9 @@ fn sigterm_shuts_down_gracefully() {
     let mut r = s.raw();
     r.cmd(&["SET", "k", "v"]);
     let pid = s.pid().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(r.is_closed());
-    let status = s
-        .wait_exit(Duration::from_secs(10))
-        .expect("server did not exit on SIGTERM");
+    let status = s.wait_exit(Duration::from_secs(10)).expect("server did not exit on SIGTERM");
     assert!(status.success(), "{status:?}");
 }
 
@@ -303,30 +201,14 @@ fn config_file_then_flags() {
     std::fs::write(&path, "# a redis.conf-style file\nmaxmemory 5mb\nmaxmemory-policy volatile-ttl\ntimeout 30\nsave \"\"\n").unwrap();
     let s = TestServer::start(&[path.to_str().unwrap(), "--timeout", "40"]);
     let mut r = s.raw();
-    assert_eq!(
-        r.cmd(&["CONFIG", "GET", "maxmemory"]),
-        "*2\r\n$9\r\nmaxmemory\r\n$7\r\n5242880\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["CONFIG", "GET", "maxmemory-policy"]),
-        "*2\r\n$16\r\nmaxmemory-policy\r\n$12\r\nvolatile-ttl\r\n"
-    );
+    assert_eq!(r.cmd(&["CONFIG", "GET", "maxmemory"]), "*2\r\n$9\r\nmaxmemory\r\n$7\r\n5242880\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "GET", "maxmemory-policy"]), "*2\r\n$16\r\nmaxmemory-policy\r\n$12\r\nvolatile-ttl\r\n");
     // flags override the file
-    assert_eq!(
-        r.cmd(&["CONFIG", "GET", "timeout"]),
-        "*2\r\n$7\r\ntimeout\r\n$2\r\n40\r\n"
-    );
+    assert_eq!(r.cmd(&["CONFIG", "GET", "timeout"]), "*2\r\n$7\r\ntimeout\r\n$2\r\n40\r\n");
     // a bad file stops the server with an error instead of starting
     std::fs::write(&path, "maxmemory lots\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardis"))
-        .args(["server", path.to_str().unwrap(), "--port", "0"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardis")).args(["server", path.to_str().unwrap(), "--port", "0"]).output().unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("maxmemory"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("maxmemory"), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }

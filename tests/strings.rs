@@ -27,69 +27,26 @@ fn set_and_get_with_options() {
     assert_eq!(r.cmd(&["SET", "e", "v3"]), "+OK\r\n");
     assert_eq!(r.cmd(&["TTL", "e"]), ":-1\r\n");
     assert_eq!(r.cmd(&["SET", "p", "v", "PX", "5000"]), "+OK\r\n");
-    let pttl: i64 = r
-        .cmd(&["PTTL", "p"])
-        .trim_start_matches(':')
-        .trim()
-        .parse()
-        .unwrap();
+    let pttl: i64 = r.cmd(&["PTTL", "p"]).trim_start_matches(':').trim().parse().unwrap();
     assert!(pttl > 4000 && pttl <= 5000, "{pttl}");
-    let at = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1000)
-        .to_string();
+    let at = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1000).to_string();
     assert_eq!(r.cmd(&["SET", "a", "v", "EXAT", &at]), "+OK\r\n");
     assert_eq!(r.cmd(&["EXPIRETIME", "a"]), format!(":{at}\r\n"));
-    assert_eq!(
-        r.cmd(&["SET", "b", "v", "PXAT", &format!("{at}000")]),
-        "+OK\r\n"
-    );
+    assert_eq!(r.cmd(&["SET", "b", "v", "PXAT", &format!("{at}000")]), "+OK\r\n");
     assert_eq!(r.cmd(&["PEXPIRETIME", "b"]), format!(":{at}000\r\n"));
     // errors, exactly as Redis words them
-    assert_eq!(
-        r.cmd(&["SET", "k", "v", "EX", "0"]),
-        "-ERR invalid expire time in 'set' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["SET", "k", "v", "EX", "-5"]),
-        "-ERR invalid expire time in 'set' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["SET", "k", "v", "EX", "abc"]),
-        "-ERR value is not an integer or out of range\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["SET", "k", "v", "KEEPTTL", "EX", "10"]),
-        "-ERR syntax error\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["SET", "k", "v", "NX", "XX"]),
-        "-ERR syntax error\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["SET", "k", "v", "EX", "10", "PX", "10"]),
-        "-ERR syntax error\r\n"
-    );
+    assert_eq!(r.cmd(&["SET", "k", "v", "EX", "0"]), "-ERR invalid expire time in 'set' command\r\n");
+    assert_eq!(r.cmd(&["SET", "k", "v", "EX", "-5"]), "-ERR invalid expire time in 'set' command\r\n");
+    assert_eq!(r.cmd(&["SET", "k", "v", "EX", "abc"]), "-ERR value is not an integer or out of range\r\n");
+    assert_eq!(r.cmd(&["SET", "k", "v", "KEEPTTL", "EX", "10"]), "-ERR syntax error\r\n");
+    assert_eq!(r.cmd(&["SET", "k", "v", "NX", "XX"]), "-ERR syntax error\r\n");
+    assert_eq!(r.cmd(&["SET", "k", "v", "EX", "10", "PX", "10"]), "-ERR syntax error\r\n");
     assert_eq!(r.cmd(&["SET", "k", "v", "BOGUS"]), "-ERR syntax error\r\n");
     assert_eq!(r.cmd(&["SET", "k", "v", "EX"]), "-ERR syntax error\r\n");
-    assert_eq!(
-        r.cmd(&["SET", "k", "v", "EX", "9223372036854775807"]),
-        "-ERR invalid expire time in 'set' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["SET", "k"]),
-        "-ERR wrong number of arguments for 'set' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["GET"]),
-        "-ERR wrong number of arguments for 'get' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["GET", "a", "b"]),
-        "-ERR wrong number of arguments for 'get' command\r\n"
-    );
+    assert_eq!(r.cmd(&["SET", "k", "v", "EX", "9223372036854775807"]), "-ERR invalid expire time in 'set' command\r\n");
+    assert_eq!(r.cmd(&["SET", "k"]), "-ERR wrong number of arguments for 'set' command\r\n");
+    assert_eq!(r.cmd(&["GET"]), "-ERR wrong number of arguments for 'get' command\r\n");
+    assert_eq!(r.cmd(&["GET", "a", "b"]), "-ERR wrong number of arguments for 'get' command\r\n");
 }
 
 #[test]
@@ -101,14 +58,8 @@ fn set_variants() {
     assert_eq!(r.cmd(&["GET", "k"]), "$1\r\n1\r\n");
     assert_eq!(r.cmd(&["SETEX", "k", "10", "v"]), "+OK\r\n");
     assert_eq!(r.cmd(&["TTL", "k"]), ":10\r\n");
-    assert_eq!(
-        r.cmd(&["SETEX", "k", "0", "v"]),
-        "-ERR invalid expire time in 'setex' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["PSETEX", "k", "-1", "v"]),
-        "-ERR invalid expire time in 'psetex' command\r\n"
-    );
+    assert_eq!(r.cmd(&["SETEX", "k", "0", "v"]), "-ERR invalid expire time in 'setex' command\r\n");
+    assert_eq!(r.cmd(&["PSETEX", "k", "-1", "v"]), "-ERR invalid expire time in 'psetex' command\r\n");
     assert_eq!(r.cmd(&["PSETEX", "k", "100000", "v"]), "+OK\r\n");
     assert_eq!(r.cmd(&["TTL", "k"]), ":100\r\n");
     assert_eq!(r.cmd(&["GETSET", "k", "new"]), "$1\r\nv\r\n");
@@ -133,14 +84,8 @@ fn getex() {
     assert_eq!(r.cmd(&["GETEX", "k", "PX", "20000"]), "$1\r\nv\r\n");
     assert_eq!(r.cmd(&["TTL", "k"]), ":20\r\n");
     assert_eq!(r.cmd(&["GETEX", "k", "KEEPTTL"]), "-ERR syntax error\r\n");
-    assert_eq!(
-        r.cmd(&["GETEX", "k", "EX", "10", "PERSIST"]),
-        "-ERR syntax error\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["GETEX", "k", "EX", "0"]),
-        "-ERR invalid expire time in 'getex' command\r\n"
-    );
+    assert_eq!(r.cmd(&["GETEX", "k", "EX", "10", "PERSIST"]), "-ERR syntax error\r\n");
+    assert_eq!(r.cmd(&["GETEX", "k", "EX", "0"]), "-ERR invalid expire time in 'getex' command\r\n");
     assert_eq!(r.cmd(&["GETEX", "nokey", "EX", "10"]), "$-1\r\n");
     // an absolute time in the past deletes the key
     assert_eq!(r.cmd(&["GETEX", "k", "PXAT", "1"]), "$1\r\nv\r\n");
@@ -155,14 +100,8 @@ fn multi_key_strings() {
     let vals: Vec<Option<String>> = c.mget(&["a", "nokey", "c"]).unwrap();
     assert_eq!(vals, vec![Some("1".into()), None, Some("3".into())]);
     let mut r = s.raw();
-    assert_eq!(
-        r.cmd(&["MSET", "a"]),
-        "-ERR wrong number of arguments for 'mset' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["MSET", "a", "1", "b"]),
-        "-ERR wrong number of arguments for 'mset' command\r\n"
-    );
+    assert_eq!(r.cmd(&["MSET", "a"]), "-ERR wrong number of arguments for 'mset' command\r\n");
+    assert_eq!(r.cmd(&["MSET", "a", "1", "b"]), "-ERR wrong number of arguments for 'mset' command\r\n");
     assert_eq!(r.cmd(&["MSETNX", "x", "1", "a", "9"]), ":0\r\n");
     assert_eq!(r.cmd(&["EXISTS", "x"]), ":0\r\n");
     assert_eq!(r.cmd(&["GET", "a"]), "$1\r\n1\r\n");
@@ -182,29 +121,14 @@ fn counters() {
     assert_eq!(r.cmd(&["INCRBY", "n", "10"]), ":11\r\n");
     assert_eq!(r.cmd(&["DECR", "n"]), ":10\r\n");
     assert_eq!(r.cmd(&["DECRBY", "n", "20"]), ":-10\r\n");
-    assert_eq!(
-        r.cmd(&["INCRBY", "n", "x"]),
-        "-ERR value is not an integer or out of range\r\n"
-    );
+    assert_eq!(r.cmd(&["INCRBY", "n", "x"]), "-ERR value is not an integer or out of range\r\n");
     r.cmd(&["SET", "s", "abc"]);
-    assert_eq!(
-        r.cmd(&["INCR", "s"]),
-        "-ERR value is not an integer or out of range\r\n"
-    );
+    assert_eq!(r.cmd(&["INCR", "s"]), "-ERR value is not an integer or out of range\r\n");
     r.cmd(&["SET", "s", " 1"]);
-    assert_eq!(
-        r.cmd(&["INCR", "s"]),
-        "-ERR value is not an integer or out of range\r\n"
-    );
+    assert_eq!(r.cmd(&["INCR", "s"]), "-ERR value is not an integer or out of range\r\n");
     r.cmd(&["SET", "big", "9223372036854775807"]);
-    assert_eq!(
-        r.cmd(&["INCR", "big"]),
-        "-ERR increment or decrement would overflow\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["DECRBY", "n", "-9223372036854775808"]),
-        "-ERR decrement would overflow\r\n"
-    );
+    assert_eq!(r.cmd(&["INCR", "big"]), "-ERR increment or decrement would overflow\r\n");
+    assert_eq!(r.cmd(&["DECRBY", "n", "-9223372036854775808"]), "-ERR decrement would overflow\r\n");
     // INCR keeps the TTL
     r.cmd(&["SET", "t", "1", "EX", "100"]);
     r.cmd(&["INCR", "t"]);
@@ -216,18 +140,9 @@ fn counters() {
     assert_eq!(r.cmd(&["INCRBYFLOAT", "g", "0.2"]), "$3\r\n0.3\r\n");
     r.cmd(&["SET", "h", "5.0e3"]);
     assert_eq!(r.cmd(&["INCRBYFLOAT", "h", "2.0e2"]), "$4\r\n5200\r\n");
-    assert_eq!(
-        r.cmd(&["INCRBYFLOAT", "s", "1"]),
-        "-ERR value is not a valid float\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["INCRBYFLOAT", "h", "abc"]),
-        "-ERR value is not a valid float\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["INCRBYFLOAT", "h", "inf"]),
-        "-ERR increment would produce NaN or Infinity\r\n"
-    );
+    assert_eq!(r.cmd(&["INCRBYFLOAT", "s", "1"]), "-ERR value is not a valid float\r\n");
+    assert_eq!(r.cmd(&["INCRBYFLOAT", "h", "abc"]), "-ERR value is not a valid float\r\n");
+    assert_eq!(r.cmd(&["INCRBYFLOAT", "h", "inf"]), "-ERR increment would produce NaN or Infinity\r\n");
 }
 
 #[test]
@@ -240,10 +155,7 @@ fn append_strlen_ranges() {
     assert_eq!(r.cmd(&["STRLEN", "nokey"]), ":0\r\n");
     assert_eq!(r.cmd(&["GETRANGE", "k", "0", "4"]), "$5\r\nHello\r\n");
     assert_eq!(r.cmd(&["GETRANGE", "k", "-5", "-1"]), "$5\r\nWorld\r\n");
-    assert_eq!(
-        r.cmd(&["GETRANGE", "k", "0", "-1"]),
-        "$11\r\nHello World\r\n"
-    );
+    assert_eq!(r.cmd(&["GETRANGE", "k", "0", "-1"]), "$11\r\nHello World\r\n");
     assert_eq!(r.cmd(&["GETRANGE", "k", "5", "3"]), "$0\r\n\r\n");
     assert_eq!(r.cmd(&["GETRANGE", "k", "-1", "-5"]), "$0\r\n\r\n");
     assert_eq!(r.cmd(&["GETRANGE", "k", "10", "100"]), "$1\r\nd\r\n");
@@ -255,14 +167,8 @@ fn append_strlen_ranges() {
     assert_eq!(r.cmd(&["GET", "pad"]), "$4\r\n\0\0\0x\r\n");
     assert_eq!(r.cmd(&["SETRANGE", "none", "5", ""]), ":0\r\n");
     assert_eq!(r.cmd(&["EXISTS", "none"]), ":0\r\n");
-    assert_eq!(
-        r.cmd(&["SETRANGE", "k", "-1", "x"]),
-        "-ERR offset is out of range\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["SETRANGE", "k", "536870911", "xx"]),
-        "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
-    );
+    assert_eq!(r.cmd(&["SETRANGE", "k", "-1", "x"]), "-ERR offset is out of range\r\n");
+    assert_eq!(r.cmd(&["SETRANGE", "k", "536870911", "xx"]), "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n");
 }
 
 #[test]

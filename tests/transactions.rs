@@ -17,10 +17,7 @@ fn multi_exec_discard_rules() {
     assert_eq!(r.cmd(&["MULTI"]), "+OK\r\n");
     // nested MULTI and WATCH inside MULTI are errors that do not abort
     assert_eq!(r.cmd(&["MULTI"]), "-ERR MULTI calls can not be nested\r\n");
-    assert_eq!(
-        r.cmd(&["WATCH", "k"]),
-        "-ERR WATCH inside MULTI is not allowed\r\n"
-    );
+    assert_eq!(r.cmd(&["WATCH", "k"]), "-ERR WATCH inside MULTI is not allowed\r\n");
     assert_eq!(r.cmd(&["SET", "k", "1"]), "+QUEUED\r\n");
     assert_eq!(r.cmd(&["INCR", "k"]), "+QUEUED\r\n");
     assert_eq!(r.cmd(&["GET", "k"]), "+QUEUED\r\n");
@@ -32,29 +29,17 @@ fn multi_exec_discard_rules() {
     assert_eq!(r.cmd(&["GET", "k"]), "$1\r\n2\r\n");
     // queueing errors: EXECABORT, nothing applied
     r.cmd(&["MULTI"]);
-    assert_eq!(
-        r.cmd(&["SET", "k"]),
-        "-ERR wrong number of arguments for 'set' command\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["NOSUCH"]),
-        "-ERR unknown command 'NOSUCH', with args beginning with: \r\n"
-    );
+    assert_eq!(r.cmd(&["SET", "k"]), "-ERR wrong number of arguments for 'set' command\r\n");
+    assert_eq!(r.cmd(&["NOSUCH"]), "-ERR unknown command 'NOSUCH', with args beginning with: \r\n");
     assert_eq!(r.cmd(&["SET", "k", "aborted"]), "+QUEUED\r\n");
-    assert_eq!(
-        r.cmd(&["EXEC"]),
-        "-EXECABORT Transaction discarded because of previous errors.\r\n"
-    );
+    assert_eq!(r.cmd(&["EXEC"]), "-EXECABORT Transaction discarded because of previous errors.\r\n");
     assert_eq!(r.cmd(&["GET", "k"]), "$1\r\n2\r\n");
     // runtime errors sit inside the reply; the other commands run
     r.cmd(&["SET", "s", "abc"]);
     r.cmd(&["MULTI"]);
     r.cmd(&["INCR", "s"]);
     r.cmd(&["SET", "t", "1"]);
-    assert_eq!(
-        r.cmd(&["EXEC"]),
-        "*2\r\n-ERR value is not an integer or out of range\r\n+OK\r\n"
-    );
+    assert_eq!(r.cmd(&["EXEC"]), "*2\r\n-ERR value is not an integer or out of range\r\n+OK\r\n");
     assert_eq!(r.cmd(&["GET", "t"]), "$1\r\n1\r\n");
     // SELECT inside MULTI applies to the rest of the transaction
     r.cmd(&["MULTI"]);
@@ -69,10 +54,7 @@ fn multi_exec_discard_rules() {
     r.cmd(&["MULTI"]);
     assert_eq!(r.cmd(&["UNWATCH"]), "+QUEUED\r\n");
     assert_eq!(r.cmd(&["EXEC"]), "*1\r\n+OK\r\n");
-    assert_eq!(
-        r.cmd(&["WATCH"]),
-        "-ERR wrong number of arguments for 'watch' command\r\n"
-    );
+    assert_eq!(r.cmd(&["WATCH"]), "-ERR wrong number of arguments for 'watch' command\r\n");
     // RESET leaves MULTI
     r.cmd(&["MULTI"]);
     r.cmd(&["SET", "k", "reset"]);
@@ -127,22 +109,13 @@ fn watch_touched_by_anyone_aborts() {
     me.cmd(&["GET", "w"]);
     assert_eq!(me.cmd(&["EXEC"]), "*1\r\n$1\r\ny\r\n");
     // DEL, RENAME, EXPIRE of a watched key touch it; a write to another db does not
-    for touch in [
-        &["DEL", "w"][..],
-        &["RENAME", "w", "w2"],
-        &["EXPIRE", "w", "100"],
-        &["APPEND", "w", "z"],
-    ] {
+    for touch in [&["DEL", "w"][..], &["RENAME", "w", "w2"], &["EXPIRE", "w", "100"], &["APPEND", "w", "z"]] {
         other.cmd(&["SET", "w", "v"]);
         me.cmd(&["WATCH", "w"]);
         other.cmd(touch);
         me.cmd(&["MULTI"]);
         me.cmd(&["PING"]);
-        assert_eq!(
-            me.cmd(&["EXEC"]),
-            "*-1\r\n",
-            "{touch:?} did not touch the watched key"
-        );
+        assert_eq!(me.cmd(&["EXEC"]), "*-1\r\n", "{touch:?} did not touch the watched key");
     }
     other.cmd(&["SET", "w", "v"]);
     me.cmd(&["WATCH", "w"]);
@@ -209,17 +182,10 @@ fn eviction_of_a_watched_key_aborts() {
     let value = vec![b'x'; 1000];
     let mut pipe = redis::pipe();
     for i in 0..10_000 {
-        pipe.cmd("SET")
-            .arg(format!("fill:{i}"))
-            .arg(&value)
-            .ignore();
+        pipe.cmd("SET").arg(format!("fill:{i}")).arg(&value).ignore();
     }
     let _: () = pipe.query(&mut c).unwrap();
-    assert_eq!(
-        me.cmd(&["EXISTS", "victim"]),
-        ":0\r\n",
-        "the watched key should have been evicted"
-    );
+    assert_eq!(me.cmd(&["EXISTS", "victim"]), ":0\r\n", "the watched key should have been evicted");
     me.cmd(&["MULTI"]);
     me.cmd(&["PING"]);
     assert_eq!(me.cmd(&["EXEC"]), "*-1\r\n");
@@ -236,26 +202,15 @@ fn oom_while_queueing_aborts_the_transaction() {
     let mut r = s.raw();
     let value = "v".repeat(50_000);
     for i in 0..100 {
-        if r.cmd(&["SET", &format!("k{i}"), &value])
-            .starts_with("-OOM")
-        {
+        if r.cmd(&["SET", &format!("k{i}"), &value]).starts_with("-OOM") {
             break;
         }
     }
     r.cmd(&["MULTI"]);
-    assert_eq!(
-        r.cmd(&["SET", "more", "x"]),
-        "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
-    );
+    assert_eq!(r.cmd(&["SET", "more", "x"]), "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
     // while over the limit, Redis refuses to queue anything, reads included
-    assert_eq!(
-        r.cmd(&["GET", "k0"]),
-        "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
-    );
-    assert_eq!(
-        r.cmd(&["EXEC"]),
-        "-EXECABORT Transaction discarded because of previous errors.\r\n"
-    );
+    assert_eq!(r.cmd(&["GET", "k0"]), "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+    assert_eq!(r.cmd(&["EXEC"]), "-EXECABORT Transaction discarded because of previous errors.\r\n");
 }
 
 #[test]
@@ -267,11 +222,7 @@ fn disconnect_unwatches() {
     let mut c = s.conn();
     let watched = |c: &mut redis::Connection| -> String {
         let info: String = redis::cmd("INFO").arg("clients").query(c).unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("total_watched_keys:"))
-            .unwrap()
-            .trim()
-            .to_string()
+        info.lines().find_map(|l| l.strip_prefix("total_watched_keys:")).unwrap().trim().to_string()
     };
     {
         let mut w = s.raw();
@@ -303,16 +254,9 @@ fn check_and_set_counter_is_exact() {
                 for _ in 0..per_client {
                     loop {
                         let _: () = redis::cmd("WATCH").arg("counter").query(&mut c).unwrap();
-                        let v: Option<i64> =
-                            redis::cmd("GET").arg("counter").query(&mut c).unwrap();
+                        let v: Option<i64> = redis::cmd("GET").arg("counter").query(&mut c).unwrap();
                         let next = v.unwrap_or(0) + 1;
-                        let res: Option<(String,)> = redis::pipe()
-                            .atomic()
-                            .cmd("SET")
-                            .arg("counter")
-                            .arg(next)
-                            .query(&mut c)
-                            .unwrap();
+                        let res: Option<(String,)> = redis::pipe().atomic().cmd("SET").arg("counter").arg(next).query(&mut c).unwrap();
                         if res.is_some() {
                             break;
                         }
@@ -327,10 +271,7 @@ fn check_and_set_counter_is_exact() {
     let mut c = s.conn();
     let v: i64 = redis::cmd("GET").arg("counter").query(&mut c).unwrap();
     assert_eq!(v, clients * per_client);
-    eprintln!(
-        "check-and-set: {} increments, {retries} retries",
-        clients * per_client
-    );
+    eprintln!("check-and-set: {} increments, {retries} retries", clients * per_client);
 }
 
 /// While EXEC of 1,000 SETs over many shards runs, a concurrent reader never
@@ -340,14 +281,7 @@ fn exec_is_atomic_for_concurrent_readers() {
     let s = TestServer::start(&[]);
     let keys: Vec<String> = (0..1000).map(|i| format!("atom:{i}")).collect();
     let mut w = s.conn();
-    let _: () = redis::cmd("MSET")
-        .arg(
-            keys.iter()
-                .flat_map(|k| [k.clone(), "gen0".into()])
-                .collect::<Vec<_>>(),
-        )
-        .query(&mut w)
-        .unwrap();
+    let _: () = redis::cmd("MSET").arg(keys.iter().flat_map(|k| [k.clone(), "gen0".into()]).collect::<Vec<_>>()).query(&mut w).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..3)
         .map(|_| {
@@ -359,19 +293,10 @@ fn exec_is_atomic_for_concurrent_readers() {
                 let mut reads = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let vals: Vec<String> = redis::cmd("MGET").arg(&sample).query(&mut c).unwrap();
-                    assert!(
-                        vals.iter().all(|v| *v == vals[0]),
-                        "saw a partial transaction: {vals:?}"
-                    );
+                    assert!(vals.iter().all(|v| *v == vals[0]), "saw a partial transaction: {vals:?}");
                     // single-key reads, one at a time, in a MULTI so they are one snapshot
-                    let (a, b): (String, String) = redis::pipe()
-                        .atomic()
-                        .cmd("GET")
-                        .arg(&sample[0])
-                        .cmd("GET")
-                        .arg(&sample[sample.len() - 1])
-                        .query(&mut c)
-                        .unwrap();
+                    let (a, b): (String, String) =
+                        redis::pipe().atomic().cmd("GET").arg(&sample[0]).cmd("GET").arg(&sample[sample.len() - 1]).query(&mut c).unwrap();
                     assert_eq!(a, b, "saw a partial transaction");
                     reads += 1;
                 }
@@ -383,10 +308,7 @@ fn exec_is_atomic_for_concurrent_readers() {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for k in &keys {
-            pipe.cmd("SET")
-                .arg(k)
-                .arg(format!("gen{generation}"))
-                .ignore();
+            pipe.cmd("SET").arg(k).arg(format!("gen{generation}")).ignore();
         }
         let _: () = pipe.query(&mut w).unwrap();
     }

@@ -45,9 +45,7 @@ pub fn auth(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         _ => return syntax_error(),
     };
     if user.is_none() && ctx.server.config.requirepass().is_none() {
-        return Reply::error(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        );
+        return Reply::error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
     }
     if check_password(ctx, user, pass) {
         ctx.client.authenticated = true;
@@ -84,10 +82,7 @@ pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             setname = Some(&args[i + 1]);
             i += 2;
         } else {
-            return Reply::error(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&args[i])
-            ));
+            return Reply::error(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&args[i])));
         }
     }
     if let Some((user, pass)) = auth {
@@ -103,13 +98,9 @@ pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     if let Some(name) = setname {
         if !valid_name(name) {
-            return Reply::error(
-                "ERR Client names cannot contain spaces, newlines or special characters.",
-            );
+            return Reply::error("ERR Client names cannot contain spaces, newlines or special characters.");
         }
-        ctx.client
-            .info
-            .set_name(String::from_utf8_lossy(name).into_owned());
+        ctx.client.info.set_name(String::from_utf8_lossy(name).into_owned());
     }
     if let Some(resp3) = proto {
         ctx.client.set_resp(resp3);
@@ -117,10 +108,7 @@ pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Map(vec![
         (Reply::bulk("server"), Reply::bulk("redis")),
         (Reply::bulk("version"), Reply::bulk(REDIS_VERSION)),
-        (
-            Reply::bulk("proto"),
-            Reply::Int(if ctx.client.resp3 { 3 } else { 2 }),
-        ),
+        (Reply::bulk("proto"), Reply::Int(if ctx.client.resp3 { 3 } else { 2 })),
         (Reply::bulk("id"), Reply::Int(ctx.client.id as i64)),
         (Reply::bulk("mode"), Reply::bulk("standalone")),
         (Reply::bulk("role"), Reply::bulk("master")),
@@ -166,23 +154,15 @@ pub fn client_id(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 
 pub fn client_setname(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !valid_name(&args[2]) {
-        return Reply::error(
-            "ERR Client names cannot contain spaces, newlines or special characters.",
-        );
+        return Reply::error("ERR Client names cannot contain spaces, newlines or special characters.");
     }
-    ctx.client
-        .info
-        .set_name(String::from_utf8_lossy(&args[2]).into_owned());
+    ctx.client.info.set_name(String::from_utf8_lossy(&args[2]).into_owned());
     Reply::Ok
 }
 
 pub fn client_getname(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     let name = ctx.client.info.name();
-    if name.is_empty() {
-        Reply::Nil
-    } else {
-        Reply::bulk(name)
-    }
+    if name.is_empty() { Reply::Nil } else { Reply::bulk(name) }
 }
 
 /// One CLIENT LIST / CLIENT INFO line, fields as Redis 7.2 prints them.
@@ -222,10 +202,7 @@ pub fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if is(&args[i], "type") && i + 1 < args.len() {
             let t = &args[i + 1];
             if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "pubsub")) {
-                return Reply::error(format!(
-                    "ERR Unknown client type '{}'",
-                    String::from_utf8_lossy(t)
-                ));
+                return Reply::error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t)));
             }
             if !is(t, "normal") {
                 return Reply::Verbatim(Bytes::new());
@@ -247,11 +224,7 @@ pub fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let mut clients: Vec<_> = ctx.server.clients().values().cloned().collect();
     clients.sort_by_key(|c| c.id);
-    let text: String = clients
-        .iter()
-        .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
-        .map(|c| client_line(ctx.server, c))
-        .collect();
+    let text: String = clients.iter().filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id))).map(|c| client_line(ctx.server, c)).collect();
     Reply::Verbatim(Bytes::from(text))
 }
 
@@ -314,10 +287,7 @@ pub fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let mut killed = 0;
     for c in &clients {
-        if id.is_some_and(|id| id != c.id)
-            || addr.as_ref().is_some_and(|a| *a != c.addr)
-            || laddr.as_ref().is_some_and(|a| *a != c.laddr)
-        {
+        if id.is_some_and(|id| id != c.id) || addr.as_ref().is_some_and(|a| *a != c.addr) || laddr.as_ref().is_some_and(|a| *a != c.laddr) {
             continue;
         }
         if skipme && c.id == ctx.client.id {
@@ -340,16 +310,10 @@ pub fn client_setinfo(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else if is(&args[2], "lib-ver") {
         &ctx.client.info.lib_ver
     } else {
-        return Reply::error(format!(
-            "ERR Unrecognized option '{}'",
-            String::from_utf8_lossy(&args[2])
-        ));
+        return Reply::error(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&args[2])));
     };
     if !valid_name(value) {
-        return Reply::error(format!(
-            "ERR {} cannot contain spaces, newlines or special characters.",
-            String::from_utf8_lossy(&args[2]).to_ascii_lowercase()
-        ));
+        return Reply::error(format!("ERR {} cannot contain spaces, newlines or special characters.", String::from_utf8_lossy(&args[2]).to_ascii_lowercase()));
     }
     *slot.lock().unwrap_or_else(|p| p.into_inner()) = String::from_utf8_lossy(value).into_owned();
     Reply::Ok

@@ -32,28 +32,14 @@ pub fn type_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    Reply::Array(
-        ctx.server
-            .keyspace
-            .keys(ctx.client.db, &args[1])
-            .into_iter()
-            .map(|k| Reply::Bulk(Bytes::from(k.into_vec())))
-            .collect(),
-    )
+    Reply::Array(ctx.server.keyspace.keys(ctx.client.db, &args[1]).into_iter().map(|k| Reply::Bulk(Bytes::from(k.into_vec()))).collect())
 }
 
 pub fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let Some(cursor) = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    else {
+    let Some(cursor) = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<u64>().ok()) else {
         return Reply::error("ERR invalid cursor");
     };
-    let mut opts = ScanArgs {
-        count: 10,
-        pattern: None,
-        type_name: None,
-    };
+    let mut opts = ScanArgs { count: 10, pattern: None, type_name: None };
     let mut type_arg = String::new();
     let mut i = 2;
     while i < args.len() {
@@ -80,14 +66,7 @@ pub fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         opts.type_name = Some(&type_arg);
     }
     let (next, keys) = ctx.server.keyspace.scan(ctx.client.db, cursor, &opts);
-    Reply::Array(vec![
-        Reply::bulk(next.to_string()),
-        Reply::Array(
-            keys.into_iter()
-                .map(|k| Reply::Bulk(Bytes::from(k.into_vec())))
-                .collect(),
-        ),
-    ])
+    Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(keys.into_iter().map(|k| Reply::Bulk(Bytes::from(k.into_vec()))).collect())])
 }
 
 fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
@@ -154,14 +133,8 @@ pub fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if src_db == dst_db && src == dst {
         return Reply::error("ERR source and destination objects are the same");
     }
-    let mut l = ctx
-        .server
-        .keyspace
-        .lock_dbs_many(&[(src_db, src), (dst_db, dst)]);
-    let Some((value, expire_at)) = l
-        .lookup_in(src_db, src)
-        .map(|e| (e.value.to_vec(), e.expire_at))
-    else {
+    let mut l = ctx.server.keyspace.lock_dbs_many(&[(src_db, src), (dst_db, dst)]);
+    let Some((value, expire_at)) = l.lookup_in(src_db, src).map(|e| (e.value.to_vec(), e.expire_at)) else {
         return Reply::Int(0);
     };
     if l.peek_in(dst_db, dst).is_some() {
@@ -249,9 +222,7 @@ pub fn object_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 
 /// The reply shape of every `... HELP` subcommand.
 pub fn help_reply(cmd: &str, lines: &[&str]) -> Reply {
-    let mut out = vec![Reply::Status(
-        format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").into(),
-    )];
+    let mut out = vec![Reply::Status(format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").into())];
     out.extend(lines.iter().map(|l| Reply::Status(l.to_string().into())));
     out.push(Reply::status("HELP"));
     out.push(Reply::status("    Print this help."));
@@ -287,10 +258,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: i64, absolute: bool) -> R
         } else if is(a, "lt") {
             f.lt = true;
         } else {
-            return Reply::error(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(a)
-            ));
+            return Reply::error(format!("ERR Unsupported option {}", String::from_utf8_lossy(a)));
         }
     }
     if f.nx && (f.xx || f.gt || f.lt) {

@@ -21,10 +21,7 @@ use std::time::{Duration, Instant};
 fn positive_ms(cmd: &[u8], arg: &[u8]) -> Result<u64, Reply> {
     match arg_i64(arg)? {
         n if n > 0 => Ok(n as u64),
-        _ => Err(Reply::error(format!(
-            "ERR invalid ttl in '{}' command",
-            String::from_utf8_lossy(cmd).to_ascii_lowercase()
-        ))),
+        _ => Err(Reply::error(format!("ERR invalid ttl in '{}' command", String::from_utf8_lossy(cmd).to_ascii_lowercase()))),
     }
 }
 
@@ -69,10 +66,7 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let waiter = mine.unwrap_or_default();
     locks.enqueue(db, key, &waiter);
     drop(l);
-    let wake_at = holder
-        .map(|(_, expire_at)| expire_at)
-        .filter(|at| *at > 0)
-        .map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now) + 1));
+    let wake_at = holder.map(|(_, expire_at)| expire_at).filter(|at| *at > 0).map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now) + 1));
     ctx.client.blocked = Some(Blocked {
         db,
         key: key[..].into(),

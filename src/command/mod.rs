@@ -72,10 +72,7 @@ pub struct CommandStat {
 // ---- error replies shared by the command families -------------------------
 
 pub fn wrong_arity(name: &str) -> Reply {
-    Reply::error(format!(
-        "ERR wrong number of arguments for '{}' command",
-        name.to_ascii_lowercase()
-    ))
+    Reply::error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase()))
 }
 
 pub fn syntax_error() -> Reply {
@@ -109,10 +106,7 @@ pub fn is(arg: &[u8], name: &str) -> bool {
 }
 
 fn unknown_command(args: &[Bytes]) -> Reply {
-    let mut msg = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        sanitize(&args[0], 128)
-    );
+    let mut msg = format!("ERR unknown command '{}', with args beginning with: ", sanitize(&args[0], 128));
     for a in &args[1..] {
         if msg.len() >= 128 + 60 {
             break;
@@ -128,11 +122,7 @@ fn sanitize(b: &[u8], max: usize) -> String {
 }
 
 fn arity_ok(arity: i32, n: usize) -> bool {
-    if arity >= 0 {
-        n == arity as usize
-    } else {
-        n >= (-arity) as usize
-    }
+    if arity >= 0 { n == arity as usize } else { n >= (-arity) as usize }
 }
 
 /// Runs one request and returns its reply. The single entry point from the
@@ -186,11 +176,7 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         queue.push(args.to_vec());
         return Ok(Reply::status("QUEUED"));
     }
-    let _gate = if cmd.flags & flags::EXCLUSIVE != 0 {
-        server.gate_exclusive()
-    } else {
-        server.gate_shared()
-    };
+    let _gate = if cmd.flags & flags::EXCLUSIVE != 0 { server.gate_exclusive() } else { server.gate_shared() };
     if cmd.flags & flags::DENYOOM != 0 && server.keyspace.evict_if_needed().is_err() {
         return reject(oom());
     }
@@ -202,21 +188,14 @@ fn oom() -> Reply {
 }
 
 /// Runs a checked command and counts it in INFO commandstats.
-fn execute(
-    ctx: &mut Ctx,
-    idx: usize,
-    sub: Option<usize>,
-    cmd: &'static Command,
-    args: &[Bytes],
-) -> Reply {
+fn execute(ctx: &mut Ctx, idx: usize, sub: Option<usize>, cmd: &'static Command, args: &[Bytes]) -> Reply {
     let stat = &ctx.server.command_stats[idx];
     ctx.client.info.set_last_command(idx, sub);
     let start = Instant::now();
     crate::util::refresh_clock(start);
     let reply = (cmd.handler)(ctx, args);
     stat.calls.fetch_add(1, Ordering::Relaxed);
-    stat.usec
-        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    stat.usec.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
     if reply.is_error() {
         stat.failed_calls.fetch_add(1, Ordering::Relaxed);
     }
@@ -236,28 +215,17 @@ fn execute_queued(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// For container commands (CONFIG, CLIENT, ...) finds the subcommand entry
 /// and its index; other commands resolve to themselves.
-fn resolve_subcommand(
-    cmd: &'static Command,
-    args: &[Bytes],
-) -> Result<(&'static Command, Option<usize>), Reply> {
+fn resolve_subcommand(cmd: &'static Command, args: &[Bytes]) -> Result<(&'static Command, Option<usize>), Reply> {
     if cmd.subcommands.is_empty() {
         return Ok((cmd, None));
     }
     if args.len() < 2 {
         // COMMAND alone is a command of its own; CONFIG alone is not.
-        return if arity_ok(cmd.arity, args.len()) {
-            Ok((cmd, None))
-        } else {
-            Err(wrong_arity(cmd.name))
-        };
+        return if arity_ok(cmd.arity, args.len()) { Ok((cmd, None)) } else { Err(wrong_arity(cmd.name)) };
     }
     match cmd.subcommands.iter().position(|s| is(&args[1], s.name)) {
         Some(i) => Ok((&cmd.subcommands[i], Some(i))),
-        None => Err(Reply::error(format!(
-            "ERR unknown subcommand '{}'. Try {} HELP.",
-            sanitize(&args[1], 128),
-            cmd.name.to_ascii_uppercase()
-        ))),
+        None => Err(Reply::error(format!("ERR unknown subcommand '{}'. Try {} HELP.", sanitize(&args[1], 128), cmd.name.to_ascii_uppercase()))),
     }
 }
 

@@ -54,13 +54,8 @@ pub fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn time(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Reply::Array(vec![
-        Reply::bulk(now.as_secs().to_string()),
-        Reply::bulk(now.subsec_micros().to_string()),
-    ])
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Reply::Array(vec![Reply::bulk(now.as_secs().to_string()), Reply::bulk(now.subsec_micros().to_string())])
 }
 
 pub fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
@@ -76,11 +71,7 @@ pub fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn role(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    Reply::Array(vec![
-        Reply::bulk("master"),
-        Reply::Int(0),
-        Reply::Array(vec![]),
-    ])
+    Reply::Array(vec![Reply::bulk("master"), Reply::Int(0), Reply::Array(vec![])])
 }
 
 pub fn wait(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -135,10 +126,7 @@ pub fn function_stats(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
             Reply::bulk("engines"),
             Reply::Map(vec![(
                 Reply::bulk("LUA"),
-                Reply::Map(vec![
-                    (Reply::bulk("libraries_count"), Reply::Int(0)),
-                    (Reply::bulk("functions_count"), Reply::Int(0)),
-                ]),
+                Reply::Map(vec![(Reply::bulk("libraries_count"), Reply::Int(0)), (Reply::bulk("functions_count"), Reply::Int(0))]),
             )]),
         ),
     ])
@@ -157,27 +145,14 @@ pub fn memory(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
     }
     if is(&args[1], "help") {
-        return help_reply(
-            "MEMORY",
-            &[
-                "USAGE <key> [SAMPLES <count>]",
-                "    Return memory in bytes used by <key> and its value.",
-            ],
-        );
+        return help_reply("MEMORY", &["USAGE <key> [SAMPLES <count>]", "    Return memory in bytes used by <key> and its value."]);
     }
-    Reply::error(format!(
-        "ERR unknown subcommand '{}'. Try MEMORY HELP.",
-        String::from_utf8_lossy(&args[1])
-    ))
+    Reply::error(format!("ERR unknown subcommand '{}'. Try MEMORY HELP.", String::from_utf8_lossy(&args[1])))
 }
 
 /// mimalloc's size class for `n` bytes (8-byte steps to 64, then 16).
 fn alloc_size(n: usize) -> usize {
-    if n <= 64 {
-        n.div_ceil(8) * 8
-    } else {
-        n.div_ceil(16) * 16
-    }
+    if n <= 64 { n.div_ceil(8) * 8 } else { n.div_ceil(16) * 16 }
 }
 
 pub fn slowlog(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -188,10 +163,7 @@ pub fn slowlog(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else if is(&args[1], "reset") {
         Reply::Ok
     } else {
-        Reply::error(format!(
-            "ERR unknown subcommand '{}'. Try SLOWLOG HELP.",
-            String::from_utf8_lossy(&args[1])
-        ))
+        Reply::error(format!("ERR unknown subcommand '{}'. Try SLOWLOG HELP.", String::from_utf8_lossy(&args[1])))
     }
 }
 
@@ -206,10 +178,7 @@ pub fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let p = pattern.to_ascii_lowercase();
         for name in &names {
             if util::glob_match(&p, name.as_bytes(), true) && seen.insert(name.clone()) {
-                out.push((
-                    Reply::bulk(name),
-                    Reply::bulk(cfg.get(name).unwrap_or_default()),
-                ));
+                out.push((Reply::bulk(name), Reply::bulk(cfg.get(name).unwrap_or_default())));
             }
         }
     }
@@ -226,14 +195,10 @@ pub fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         match ctx.server.config.set(&name, &value) {
             Ok(()) => {}
             Err(ConfigError::Unknown) => {
-                return Reply::error(format!(
-                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-                ));
+                return Reply::error(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
             }
             Err(ConfigError::Invalid(why)) => {
-                return Reply::error(format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-                ));
+                return Reply::error(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
             }
         }
     }
@@ -244,12 +209,7 @@ pub fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     let s = ctx.server;
-    for c in [
-        &s.keyspace.stats.keyspace_hits,
-        &s.keyspace.stats.keyspace_misses,
-        &s.keyspace.stats.expired_keys,
-        &s.keyspace.stats.evicted_keys,
-    ] {
+    for c in [&s.keyspace.stats.keyspace_hits, &s.keyspace.stats.keyspace_misses, &s.keyspace.stats.expired_keys, &s.keyspace.stats.evicted_keys] {
         c.store(0, Ordering::Relaxed);
     }
     for c in [
@@ -322,29 +282,15 @@ fn command_entry(c: &Command, parent: Option<&str>) -> Reply {
         Some(p) => format!("{p}|{}", c.name),
         None => c.name.to_string(),
     };
-    let flag_names = flags::NAMES
-        .iter()
-        .filter(|(f, _)| c.flags & f != 0)
-        .map(|(_, n)| Reply::status(n))
-        .collect();
+    let flag_names = flags::NAMES.iter().filter(|(f, _)| c.flags & f != 0).map(|(_, n)| Reply::status(n)).collect();
     let key_specs = if c.first_key > 0 {
         vec![Reply::Map(vec![
-            (
-                Reply::bulk("flags"),
-                Reply::Set(vec![Reply::status(if c.flags & flags::WRITE != 0 {
-                    "RW"
-                } else {
-                    "RO"
-                })]),
-            ),
+            (Reply::bulk("flags"), Reply::Set(vec![Reply::status(if c.flags & flags::WRITE != 0 { "RW" } else { "RO" })])),
             (
                 Reply::bulk("begin_search"),
                 Reply::Map(vec![
                     (Reply::bulk("type"), Reply::bulk("index")),
-                    (
-                        Reply::bulk("spec"),
-                        Reply::Map(vec![(Reply::bulk("index"), Reply::Int(c.first_key as i64))]),
-                    ),
+                    (Reply::bulk("spec"), Reply::Map(vec![(Reply::bulk("index"), Reply::Int(c.first_key as i64))])),
                 ]),
             ),
             (
@@ -354,14 +300,7 @@ fn command_entry(c: &Command, parent: Option<&str>) -> Reply {
                     (
                         Reply::bulk("spec"),
                         Reply::Map(vec![
-                            (
-                                Reply::bulk("lastkey"),
-                                Reply::Int(if c.last_key < 0 {
-                                    c.last_key as i64
-                                } else {
-                                    (c.last_key - c.first_key) as i64
-                                }),
-                            ),
+                            (Reply::bulk("lastkey"), Reply::Int(if c.last_key < 0 { c.last_key as i64 } else { (c.last_key - c.first_key) as i64 })),
                             (Reply::bulk("keystep"), Reply::Int(c.step as i64)),
                             (Reply::bulk("limit"), Reply::Int(0)),
                         ]),
@@ -382,35 +321,17 @@ fn command_entry(c: &Command, parent: Option<&str>) -> Reply {
         Reply::Set(acl_categories(c)),
         Reply::Set(vec![]),
         Reply::Array(key_specs),
-        Reply::Array(
-            c.subcommands
-                .iter()
-                .map(|s| command_entry(s, Some(c.name)))
-                .collect(),
-        ),
+        Reply::Array(c.subcommands.iter().map(|s| command_entry(s, Some(c.name))).collect()),
     ])
 }
 
 fn command_docs_entry(c: &Command) -> Reply {
-    let mut doc = vec![
-        (Reply::bulk("summary"), Reply::bulk(c.summary)),
-        (Reply::bulk("since"), Reply::bulk(c.since)),
-        (Reply::bulk("group"), Reply::bulk(c.group)),
-    ];
+    let mut doc =
+        vec![(Reply::bulk("summary"), Reply::bulk(c.summary)), (Reply::bulk("since"), Reply::bulk(c.since)), (Reply::bulk("group"), Reply::bulk(c.group))];
     if !c.subcommands.is_empty() {
         doc.push((
             Reply::bulk("subcommands"),
-            Reply::Map(
-                c.subcommands
-                    .iter()
-                    .map(|s| {
-                        (
-                            Reply::bulk(format!("{}|{}", c.name, s.name)),
-                            command_docs_entry(s),
-                        )
-                    })
-                    .collect(),
-            ),
+            Reply::Map(c.subcommands.iter().map(|s| (Reply::bulk(format!("{}|{}", c.name, s.name)), command_docs_entry(s))).collect()),
         ));
     }
     Reply::Map(doc)
@@ -430,44 +351,20 @@ pub fn command_info(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if args.len() == 2 {
         return Reply::Array(COMMANDS.iter().map(|c| command_entry(c, None)).collect());
     }
-    Reply::Array(
-        args[2..]
-            .iter()
-            .map(|n| {
-                lookup(n)
-                    .map(|(_, c)| command_entry(c, None))
-                    .unwrap_or(Reply::Nil)
-            })
-            .collect(),
-    )
+    Reply::Array(args[2..].iter().map(|n| lookup(n).map(|(_, c)| command_entry(c, None)).unwrap_or(Reply::Nil)).collect())
 }
 
 pub fn command_docs(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let selected: Vec<&Command> = if args.len() == 2 {
-        COMMANDS.iter().collect()
-    } else {
-        args[2..]
-            .iter()
-            .filter_map(|n| lookup(n).map(|(_, c)| c))
-            .collect()
-    };
-    Reply::Map(
-        selected
-            .into_iter()
-            .map(|c| (Reply::bulk(c.name), command_docs_entry(c)))
-            .collect(),
-    )
+    let selected: Vec<&Command> =
+        if args.len() == 2 { COMMANDS.iter().collect() } else { args[2..].iter().filter_map(|n| lookup(n).map(|(_, c)| c)).collect() };
+    Reply::Map(selected.into_iter().map(|c| (Reply::bulk(c.name), command_docs_entry(c))).collect())
 }
 
 pub fn command_list(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut names: Vec<String> = Vec::new();
     for c in COMMANDS.iter() {
         names.push(c.name.to_string());
-        names.extend(
-            c.subcommands
-                .iter()
-                .map(|s| format!("{}|{}", c.name, s.name)),
-        );
+        names.extend(c.subcommands.iter().map(|s| format!("{}|{}", c.name, s.name)));
     }
     match args.len() {
         2 => {}
@@ -478,9 +375,8 @@ pub fn command_list(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             } else if is(&args[3], "aclcat") {
                 let cat = format!("@{}", String::from_utf8_lossy(v).to_ascii_lowercase());
                 names.retain(|n| {
-                    lookup(n.split('|').next().unwrap_or_default().as_bytes()).is_some_and(
-                        |(_, c)| acl_categories(c).contains(&Reply::Status(cat.clone().into())),
-                    )
+                    lookup(n.split('|').next().unwrap_or_default().as_bytes())
+                        .is_some_and(|(_, c)| acl_categories(c).contains(&Reply::Status(cat.clone().into())))
                 });
             } else if is(&args[3], "module") {
                 names.clear();
@@ -498,11 +394,7 @@ pub fn command_getkeys(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some((_, c)) = lookup(&target[0]) else {
         return Reply::error("ERR Invalid command specified");
     };
-    let arity_ok = if c.arity >= 0 {
-        target.len() == c.arity as usize
-    } else {
-        target.len() >= (-c.arity) as usize
-    };
+    let arity_ok = if c.arity >= 0 { target.len() == c.arity as usize } else { target.len() >= (-c.arity) as usize };
     if !arity_ok {
         return Reply::error("ERR Invalid number of arguments specified for command");
     }
@@ -510,11 +402,7 @@ pub fn command_getkeys(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if keys.is_empty() {
         return Reply::error("ERR The command has no key arguments");
     }
-    Reply::Array(
-        keys.into_iter()
-            .map(|i| Reply::Bulk(target[i].clone()))
-            .collect(),
-    )
+    Reply::Array(keys.into_iter().map(|i| Reply::Bulk(target[i].clone())).collect())
 }
 
 pub fn command_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
@@ -539,33 +427,10 @@ pub fn command_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 
 // ---- INFO -------------------------------------------------------------------
 
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
-];
-const ALL_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "commandstats",
-    "errorstats",
-    "cluster",
-    "keyspace",
-];
+const DEFAULT_SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
+const ALL_SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "cluster", "keyspace"];
 
 fn human_bytes(n: u64) -> String {
     let n = n as f64;
@@ -585,22 +450,13 @@ fn cpu_times() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 100.0
-    };
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
     // utime and stime are fields 14 and 15; `after` starts at field 3.
     (ticks(11), ticks(12))
 }
 
 pub fn info(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut sections: Vec<String> = args[1..]
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
-        .collect();
+    let mut sections: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
     if sections.is_empty() || sections.iter().any(|s| s == "default") {
         sections.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
     }
@@ -637,19 +493,14 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
     };
     match name {
         "server" => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             kv("redis_version", REDIS_VERSION.into());
             kv("shardis_version", env!("CARGO_PKG_VERSION").into());
             kv("redis_git_sha1", "00000000".into());
             kv("redis_git_dirty", "0".into());
             kv("redis_build_id", "0".into());
             kv("redis_mode", "standalone".into());
-            kv(
-                "os",
-                format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-            );
+            kv("os", format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
             kv("arch_bits", "64".into());
             kv("multiplexing_api", "epoll".into());
             kv("atomicvar_api", "c11-builtin".into());
@@ -663,22 +514,14 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("hz", "10".into());
             kv("configured_hz", "10".into());
             kv("lru_clock", ((now.as_secs()) & ((1 << 24) - 1)).to_string());
-            kv(
-                "executable",
-                std::env::current_exe()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            );
+            kv("executable", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
             kv("config_file", String::new());
             kv("io_threads_active", "0".into());
         }
         "clients" => {
             kv("connected_clients", s.clients().len().to_string());
             kv("cluster_connections", "0".into());
-            kv(
-                "maxclients",
-                cfg.maxclients.load(Ordering::Relaxed).to_string(),
-            );
+            kv("maxclients", cfg.maxclients.load(Ordering::Relaxed).to_string());
             kv("client_recent_max_input_buffer", "0".into());
             kv("client_recent_max_output_buffer", "0".into());
             kv("blocked_clients", ks.locks.waiting().to_string());
@@ -700,17 +543,7 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("maxmemory", max.to_string());
             kv("maxmemory_human", human_bytes(max));
             kv("maxmemory_policy", cfg.policy().name().into());
-            kv(
-                "mem_fragmentation_ratio",
-                format!(
-                    "{:.2}",
-                    if used > 0 {
-                        rss as f64 / used as f64
-                    } else {
-                        0.0
-                    }
-                ),
-            );
+            kv("mem_fragmentation_ratio", format!("{:.2}", if used > 0 { rss as f64 / used as f64 } else { 0.0 }));
             kv("mem_allocator", "libc".into());
             kv("lazyfree_pending_objects", "0".into());
         }
@@ -719,10 +552,7 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("async_loading", "0".into());
             kv("rdb_changes_since_last_save", "0".into());
             kv("rdb_bgsave_in_progress", "0".into());
-            kv(
-                "rdb_last_save_time",
-                s.lastsave.load(Ordering::Relaxed).to_string(),
-            );
+            kv("rdb_last_save_time", s.lastsave.load(Ordering::Relaxed).to_string());
             kv("rdb_last_bgsave_status", "ok".into());
             kv("aof_enabled", "0".into());
             kv("aof_rewrite_in_progress", "0".into());
@@ -731,62 +561,19 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
         }
         "stats" => {
             let st = &ks.stats;
-            let failed: u64 = s
-                .command_stats
-                .iter()
-                .map(|c| {
-                    c.failed_calls.load(Ordering::Relaxed)
-                        + c.rejected_calls.load(Ordering::Relaxed)
-                })
-                .sum();
-            kv(
-                "total_connections_received",
-                s.stats
-                    .total_connections_received
-                    .load(Ordering::Relaxed)
-                    .to_string(),
-            );
-            kv(
-                "total_commands_processed",
-                s.stats
-                    .total_commands_processed
-                    .load(Ordering::Relaxed)
-                    .to_string(),
-            );
+            let failed: u64 = s.command_stats.iter().map(|c| c.failed_calls.load(Ordering::Relaxed) + c.rejected_calls.load(Ordering::Relaxed)).sum();
+            kv("total_connections_received", s.stats.total_connections_received.load(Ordering::Relaxed).to_string());
+            kv("total_commands_processed", s.stats.total_commands_processed.load(Ordering::Relaxed).to_string());
             kv("instantaneous_ops_per_sec", "0".into());
-            kv(
-                "total_net_input_bytes",
-                s.stats.net_input_bytes.load(Ordering::Relaxed).to_string(),
-            );
-            kv(
-                "total_net_output_bytes",
-                s.stats.net_output_bytes.load(Ordering::Relaxed).to_string(),
-            );
-            kv(
-                "rejected_connections",
-                s.stats
-                    .rejected_connections
-                    .load(Ordering::Relaxed)
-                    .to_string(),
-            );
-            kv(
-                "expired_keys",
-                st.expired_keys.load(Ordering::Relaxed).to_string(),
-            );
+            kv("total_net_input_bytes", s.stats.net_input_bytes.load(Ordering::Relaxed).to_string());
+            kv("total_net_output_bytes", s.stats.net_output_bytes.load(Ordering::Relaxed).to_string());
+            kv("rejected_connections", s.stats.rejected_connections.load(Ordering::Relaxed).to_string());
+            kv("expired_keys", st.expired_keys.load(Ordering::Relaxed).to_string());
             kv("expired_stale_perc", "0.00".into());
-            kv(
-                "evicted_keys",
-                st.evicted_keys.load(Ordering::Relaxed).to_string(),
-            );
+            kv("evicted_keys", st.evicted_keys.load(Ordering::Relaxed).to_string());
             kv("evicted_clients", "0".into());
-            kv(
-                "keyspace_hits",
-                st.keyspace_hits.load(Ordering::Relaxed).to_string(),
-            );
-            kv(
-                "keyspace_misses",
-                st.keyspace_misses.load(Ordering::Relaxed).to_string(),
-            );
+            kv("keyspace_hits", st.keyspace_hits.load(Ordering::Relaxed).to_string());
+            kv("keyspace_misses", st.keyspace_misses.load(Ordering::Relaxed).to_string());
             kv("pubsub_channels", "0".into());
             kv("pubsub_patterns", "0".into());
             kv("latest_fork_usec", "0".into());
@@ -817,11 +604,7 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
                     &format!("cmdstat_{}", c.name),
                     format!(
                         "calls={calls},usec={usec},usec_per_call={:.2},rejected_calls={rejected},failed_calls={}",
-                        if calls > 0 {
-                            usec as f64 / calls as f64
-                        } else {
-                            0.0
-                        },
+                        if calls > 0 { usec as f64 / calls as f64 } else { 0.0 },
                         st.failed_calls.load(Ordering::Relaxed)
                     ),
                 );
@@ -832,10 +615,7 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             for db in 0..NUM_DBS {
                 let keys = ks.dbsize(db);
                 if keys > 0 {
-                    kv(
-                        &format!("db{db}"),
-                        format!("keys={keys},expires={},avg_ttl=0", ks.volatile_count(db)),
-                    );
+                    kv(&format!("db{db}"), format!("keys={keys},expires={},avg_ttl=0", ks.volatile_count(db)));
                 }
             }
         }

@@ -44,13 +44,7 @@ struct SetOptions {
 
 /// Reads the expiry options SET and GETEX accept. `allow` says which
 /// keywords the command takes. Conflicts are a syntax error, as in Redis.
-fn parse_expiry(
-    args: &[Bytes],
-    i: &mut usize,
-    current: &mut Option<Expiry>,
-    allow_keepttl: bool,
-    allow_persist: bool,
-) -> Result<bool, Reply> {
+fn parse_expiry(args: &[Bytes], i: &mut usize, current: &mut Option<Expiry>, allow_keepttl: bool, allow_persist: bool) -> Result<bool, Reply> {
     let a = &args[*i];
     let unit: Option<(bool, i64)> = if is(a, "ex") {
         Some((false, 1000))
@@ -74,11 +68,7 @@ fn parse_expiry(
             return Err(invalid());
         }
         let ms = n.checked_mul(mul).ok_or_else(invalid)?;
-        *current = Some(if absolute {
-            Expiry::At(ms)
-        } else {
-            Expiry::In(ms)
-        });
+        *current = Some(if absolute { Expiry::At(ms) } else { Expiry::In(ms) });
         *i += 2;
         return Ok(true);
     }
@@ -86,11 +76,7 @@ fn parse_expiry(
         if current.is_some() {
             return Err(syntax_error());
         }
-        *current = Some(if is(a, "keepttl") {
-            Expiry::KeepTtl
-        } else {
-            Expiry::Persist
-        });
+        *current = Some(if is(a, "keepttl") { Expiry::KeepTtl } else { Expiry::Persist });
         *i += 1;
         return Ok(true);
     }
@@ -100,12 +86,7 @@ fn parse_expiry(
 /// The absolute expiry for `e` at `now`; `Err` on overflow. `old` is the
 /// key's current expiry (for KEEPTTL).
 fn resolve_expiry(cmd: &[u8], e: Option<Expiry>, now: u64, old: u64) -> Result<u64, Reply> {
-    let invalid = || {
-        Reply::error(format!(
-            "ERR invalid expire time in '{}' command",
-            String::from_utf8_lossy(cmd).to_ascii_lowercase()
-        ))
-    };
+    let invalid = || Reply::error(format!("ERR invalid expire time in '{}' command", String::from_utf8_lossy(cmd).to_ascii_lowercase()));
     Ok(match e {
         None | Some(Expiry::Persist) => 0,
         Some(Expiry::KeepTtl) => old,
@@ -127,11 +108,7 @@ fn parse_set_options(args: &[Bytes]) -> Result<SetOptions, Reply> {
                 return Err(syntax_error());
             }
             let v = args[i + 1].clone();
-            o.condition = Some(if is(a, "ifeq") {
-                Condition::IfEq(v)
-            } else {
-                Condition::IfNe(v)
-            });
+            o.condition = Some(if is(a, "ifeq") { Condition::IfEq(v) } else { Condition::IfNe(v) });
             i += 2;
             continue;
         }
@@ -139,11 +116,7 @@ fn parse_set_options(args: &[Bytes]) -> Result<SetOptions, Reply> {
             if o.condition.is_some() {
                 return Err(syntax_error());
             }
-            o.condition = Some(if is(a, "nx") {
-                Condition::Nx
-            } else {
-                Condition::Xx
-            });
+            o.condition = Some(if is(a, "nx") { Condition::Nx } else { Condition::Xx });
         } else if is(a, "get") {
             o.get = true;
         } else {
@@ -176,18 +149,9 @@ fn set_generic(ctx: &mut Ctx, cmd: &[u8], key: &[u8], value: &[u8], o: &SetOptio
         Some(Condition::IfNe(m)) => holds(m),
         None => false,
     };
-    let old_value = if o.get {
-        old.as_ref().and_then(|(v, _)| v.clone())
-    } else {
-        None
-    };
+    let old_value = if o.get { old.as_ref().and_then(|(v, _)| v.clone()) } else { None };
     if !blocked {
-        let expire_at = match resolve_expiry(
-            cmd,
-            o.expiry,
-            now,
-            old.as_ref().map(|(_, e)| *e).unwrap_or(0),
-        ) {
+        let expire_at = match resolve_expiry(cmd, o.expiry, now, old.as_ref().map(|(_, e)| *e).unwrap_or(0)) {
             Ok(at) => at,
             Err(r) => return r,
         };
@@ -220,10 +184,7 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let o = SetOptions {
-        condition: Some(Condition::Nx),
-        ..Default::default()
-    };
+    let o = SetOptions { condition: Some(Condition::Nx), ..Default::default() };
     match set_generic(ctx, &args[0], &args[1], &args[2], &o) {
         Reply::Ok => Reply::Int(1),
         Reply::Nil => Reply::Int(0),
@@ -236,22 +197,14 @@ fn setex_generic(ctx: &mut Ctx, args: &[Bytes], mul: i64) -> Reply {
         Ok(n) => n,
         Err(r) => return r,
     };
-    let invalid = || {
-        Reply::error(format!(
-            "ERR invalid expire time in '{}' command",
-            String::from_utf8_lossy(&args[0]).to_ascii_lowercase()
-        ))
-    };
+    let invalid = || Reply::error(format!("ERR invalid expire time in '{}' command", String::from_utf8_lossy(&args[0]).to_ascii_lowercase()));
     if n <= 0 {
         return invalid();
     }
     let Some(ms) = n.checked_mul(mul) else {
         return invalid();
     };
-    let o = SetOptions {
-        expiry: Some(Expiry::In(ms)),
-        ..Default::default()
-    };
+    let o = SetOptions { expiry: Some(Expiry::In(ms)), ..Default::default() };
     set_generic(ctx, &args[0], &args[1], &args[3], &o)
 }
 
@@ -264,10 +217,7 @@ pub fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let o = SetOptions {
-        get: true,
-        ..Default::default()
-    };
+    let o = SetOptions { get: true, ..Default::default() };
     set_generic(ctx, &args[0], &args[1], &args[2], &o)
 }
 
@@ -430,9 +380,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn check_size(ctx: &Ctx, total: u64) -> Result<(), Reply> {
     if total > ctx.server.config.proto_max_bulk_len.load(Ordering::Relaxed) as u64 {
-        return Err(Reply::error(
-            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
-        ));
+        return Err(Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)"));
     }
     Ok(())
 }

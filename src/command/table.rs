@@ -1,9 +1,7 @@
 //! The one command table. A command is added here and nowhere else.
 
 use super::flags::*;
-use super::{
-    Handler, connection as conn, keys, lock, server as srv, string as s, transaction as tx,
-};
+use super::{Handler, connection as conn, keys, lock, server as srv, string as s, transaction as tx};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -30,31 +28,14 @@ impl Command {
         if self.first_key <= 0 {
             return Vec::new();
         }
-        let last = if self.last_key < 0 {
-            nargs as i32 + self.last_key
-        } else {
-            self.last_key.min(nargs as i32 - 1)
-        };
-        (self.first_key..=last)
-            .step_by(self.step.max(1) as usize)
-            .map(|i| i as usize)
-            .collect()
+        let last = if self.last_key < 0 { nargs as i32 + self.last_key } else { self.last_key.min(nargs as i32 - 1) };
+        (self.first_key..=last).step_by(self.step.max(1) as usize).map(|i| i as usize).collect()
     }
 }
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:literal, $since:literal, $summary:literal, $handler:expr) => {
-        cmd!(
-            $name,
-            $arity,
-            $flags,
-            $keys,
-            $group,
-            $since,
-            $summary,
-            $handler,
-            &[]
-        )
+        cmd!($name, $arity, $flags, $keys, $group, $since, $summary, $handler, &[])
     };
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:literal, $since:literal, $summary:literal, $handler:expr, $subs:expr) => {
         Command {
@@ -86,76 +67,13 @@ fn container(ctx: &mut super::Ctx, args: &[bytes::Bytes]) -> crate::resp::Reply 
 }
 
 static CLIENT_SUBS: [Command; 12] = [
-    cmd!(
-        "id",
-        2,
-        CONN,
-        NOKEYS,
-        "connection",
-        "5.0.0",
-        "Returns the unique client ID of the connection.",
-        conn::client_id
-    ),
-    cmd!(
-        "setname",
-        3,
-        CONN,
-        NOKEYS,
-        "connection",
-        "2.6.9",
-        "Sets the connection name.",
-        conn::client_setname
-    ),
-    cmd!(
-        "getname",
-        2,
-        CONN,
-        NOKEYS,
-        "connection",
-        "2.6.9",
-        "Returns the name of the connection.",
-        conn::client_getname
-    ),
-    cmd!(
-        "list",
-        -2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NOKEYS,
-        "connection",
-        "2.4.0",
-        "Lists open connections.",
-        conn::client_list
-    ),
-    cmd!(
-        "info",
-        2,
-        CONN,
-        NOKEYS,
-        "connection",
-        "6.2.0",
-        "Returns information about the connection.",
-        conn::client_info
-    ),
-    cmd!(
-        "kill",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NOKEYS,
-        "connection",
-        "2.4.0",
-        "Terminates open connections.",
-        conn::client_kill
-    ),
-    cmd!(
-        "setinfo",
-        4,
-        CONN,
-        NOKEYS,
-        "connection",
-        "7.2.0",
-        "Sets information specific to the client or connection.",
-        conn::client_setinfo
-    ),
+    cmd!("id", 2, CONN, NOKEYS, "connection", "5.0.0", "Returns the unique client ID of the connection.", conn::client_id),
+    cmd!("setname", 3, CONN, NOKEYS, "connection", "2.6.9", "Sets the connection name.", conn::client_setname),
+    cmd!("getname", 2, CONN, NOKEYS, "connection", "2.6.9", "Returns the name of the connection.", conn::client_getname),
+    cmd!("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", "2.4.0", "Lists open connections.", conn::client_list),
+    cmd!("info", 2, CONN, NOKEYS, "connection", "6.2.0", "Returns information about the connection.", conn::client_info),
+    cmd!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", "2.4.0", "Terminates open connections.", conn::client_kill),
+    cmd!("setinfo", 4, CONN, NOKEYS, "connection", "7.2.0", "Sets information specific to the client or connection.", conn::client_setinfo),
     cmd!(
         "no-evict",
         3,
@@ -176,26 +94,8 @@ static CLIENT_SUBS: [Command; 12] = [
         "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
         conn::client_no_touch
     ),
-    cmd!(
-        "reply",
-        3,
-        NOSCRIPT | LOADING | STALE,
-        NOKEYS,
-        "connection",
-        "3.2.0",
-        "Instructs the server whether to reply to commands.",
-        conn::client_reply
-    ),
-    cmd!(
-        "help",
-        2,
-        LOADING | STALE,
-        NOKEYS,
-        "connection",
-        "5.0.0",
-        "Returns helpful text about the different subcommands.",
-        conn::client_help
-    ),
+    cmd!("reply", 3, NOSCRIPT | LOADING | STALE, NOKEYS, "connection", "3.2.0", "Instructs the server whether to reply to commands.", conn::client_reply),
+    cmd!("help", 2, LOADING | STALE, NOKEYS, "connection", "5.0.0", "Returns helpful text about the different subcommands.", conn::client_help),
     cmd!(
         "unpause",
         2,
@@ -219,221 +119,42 @@ static CONFIG_SUBS: [Command; 5] = [
         "Returns the effective values of configuration parameters.",
         srv::config_get
     ),
-    cmd!(
-        "set",
-        -4,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NOKEYS,
-        "server",
-        "2.0.0",
-        "Sets configuration parameters in-flight.",
-        srv::config_set
-    ),
-    cmd!(
-        "resetstat",
-        2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NOKEYS,
-        "server",
-        "2.0.0",
-        "Resets the server's statistics.",
-        srv::config_resetstat
-    ),
-    cmd!(
-        "rewrite",
-        2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NOKEYS,
-        "server",
-        "2.8.0",
-        "Persists the effective configuration to file.",
-        srv::config_rewrite
-    ),
-    cmd!(
-        "help",
-        2,
-        LOADING | STALE,
-        NOKEYS,
-        "server",
-        "5.0.0",
-        "Returns helpful text about the different subcommands.",
-        srv::config_help
-    ),
+    cmd!("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "2.0.0", "Sets configuration parameters in-flight.", srv::config_set),
+    cmd!("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "2.0.0", "Resets the server's statistics.", srv::config_resetstat),
+    cmd!("rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "2.8.0", "Persists the effective configuration to file.", srv::config_rewrite),
+    cmd!("help", 2, LOADING | STALE, NOKEYS, "server", "5.0.0", "Returns helpful text about the different subcommands.", srv::config_help),
 ];
 
 static COMMAND_SUBS: [Command; 6] = [
-    cmd!(
-        "count",
-        2,
-        LOADING | STALE,
-        NOKEYS,
-        "server",
-        "2.8.13",
-        "Returns a count of commands.",
-        srv::command_count
-    ),
-    cmd!(
-        "info",
-        -2,
-        LOADING | STALE,
-        NOKEYS,
-        "server",
-        "2.8.13",
-        "Returns information about one, multiple or all commands.",
-        srv::command_info
-    ),
-    cmd!(
-        "docs",
-        -2,
-        LOADING | STALE,
-        NOKEYS,
-        "server",
-        "7.0.0",
-        "Returns documentary information about one, multiple or all commands.",
-        srv::command_docs
-    ),
-    cmd!(
-        "list",
-        -2,
-        LOADING | STALE,
-        NOKEYS,
-        "server",
-        "7.0.0",
-        "Returns a list of command names.",
-        srv::command_list
-    ),
-    cmd!(
-        "getkeys",
-        -4,
-        LOADING | STALE,
-        NOKEYS,
-        "server",
-        "2.8.13",
-        "Extracts the key names from an arbitrary command.",
-        srv::command_getkeys
-    ),
-    cmd!(
-        "help",
-        2,
-        LOADING | STALE,
-        NOKEYS,
-        "server",
-        "5.0.0",
-        "Returns helpful text about the different subcommands.",
-        srv::command_help
-    ),
+    cmd!("count", 2, LOADING | STALE, NOKEYS, "server", "2.8.13", "Returns a count of commands.", srv::command_count),
+    cmd!("info", -2, LOADING | STALE, NOKEYS, "server", "2.8.13", "Returns information about one, multiple or all commands.", srv::command_info),
+    cmd!("docs", -2, LOADING | STALE, NOKEYS, "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", srv::command_docs),
+    cmd!("list", -2, LOADING | STALE, NOKEYS, "server", "7.0.0", "Returns a list of command names.", srv::command_list),
+    cmd!("getkeys", -4, LOADING | STALE, NOKEYS, "server", "2.8.13", "Extracts the key names from an arbitrary command.", srv::command_getkeys),
+    cmd!("help", 2, LOADING | STALE, NOKEYS, "server", "5.0.0", "Returns helpful text about the different subcommands.", srv::command_help),
 ];
 
 static OBJECT_SUBS: [Command; 5] = [
-    cmd!(
-        "encoding",
-        3,
-        READONLY,
-        (2, 2, 1),
-        "generic",
-        "2.2.3",
-        "Returns the internal encoding of a Redis object.",
-        keys::object_encoding
-    ),
-    cmd!(
-        "idletime",
-        3,
-        READONLY,
-        (2, 2, 1),
-        "generic",
-        "2.2.3",
-        "Returns the time since the last access to a Redis object.",
-        keys::object_idletime
-    ),
-    cmd!(
-        "freq",
-        3,
-        READONLY,
-        (2, 2, 1),
-        "generic",
-        "4.0.0",
-        "Returns the logarithmic access frequency counter of a Redis object.",
-        keys::object_freq
-    ),
-    cmd!(
-        "refcount",
-        3,
-        READONLY,
-        (2, 2, 1),
-        "generic",
-        "2.2.3",
-        "Returns the reference count of a value of a key.",
-        keys::object_refcount
-    ),
-    cmd!(
-        "help",
-        2,
-        LOADING | STALE,
-        NOKEYS,
-        "generic",
-        "6.2.0",
-        "Returns helpful text about the different subcommands.",
-        keys::object_help
-    ),
+    cmd!("encoding", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the internal encoding of a Redis object.", keys::object_encoding),
+    cmd!("idletime", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the time since the last access to a Redis object.", keys::object_idletime),
+    cmd!("freq", 3, READONLY, (2, 2, 1), "generic", "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", keys::object_freq),
+    cmd!("refcount", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the reference count of a value of a key.", keys::object_refcount),
+    cmd!("help", 2, LOADING | STALE, NOKEYS, "generic", "6.2.0", "Returns helpful text about the different subcommands.", keys::object_help),
 ];
 
 static FUNCTION_SUBS: [Command; 3] = [
-    cmd!(
-        "flush",
-        -2,
-        WRITE | NOSCRIPT,
-        NOKEYS,
-        "scripting",
-        "7.0.0",
-        "Deletes all libraries and functions.",
-        srv::function_flush
-    ),
-    cmd!(
-        "list",
-        -2,
-        NOSCRIPT,
-        NOKEYS,
-        "scripting",
-        "7.0.0",
-        "Returns information about all libraries.",
-        srv::function_list
-    ),
-    cmd!(
-        "stats",
-        2,
-        NOSCRIPT,
-        NOKEYS,
-        "scripting",
-        "7.0.0",
-        "Returns information about a function during execution.",
-        srv::function_stats
-    ),
+    cmd!("flush", -2, WRITE | NOSCRIPT, NOKEYS, "scripting", "7.0.0", "Deletes all libraries and functions.", srv::function_flush),
+    cmd!("list", -2, NOSCRIPT, NOKEYS, "scripting", "7.0.0", "Returns information about all libraries.", srv::function_list),
+    cmd!("stats", 2, NOSCRIPT, NOKEYS, "scripting", "7.0.0", "Returns information about a function during execution.", srv::function_stats),
 ];
 
-static DEBUG_SUBS: [Command; 1] = [cmd!(
-    "sleep",
-    3,
-    ADMIN | NOSCRIPT | LOADING | STALE,
-    NOKEYS,
-    "server",
-    "1.0.0",
-    "Blocks the server for the given seconds.",
-    srv::debug_sleep
-)];
+static DEBUG_SUBS: [Command; 1] =
+    [cmd!("sleep", 3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "Blocks the server for the given seconds.", srv::debug_sleep)];
 
 /// Every command the node serves.
 pub static COMMANDS: &[Command] = &[
     // strings
-    cmd!(
-        "get",
-        2,
-        READONLY | FAST,
-        KEY1,
-        "string",
-        "1.0.0",
-        "Returns the string value of a key.",
-        s::get
-    ),
+    cmd!("get", 2, READONLY | FAST, KEY1, "string", "1.0.0", "Returns the string value of a key.", s::get),
     cmd!(
         "set",
         -3,
@@ -444,16 +165,7 @@ pub static COMMANDS: &[Command] = &[
         "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
         s::set
     ),
-    cmd!(
-        "setnx",
-        3,
-        WRITE | DENYOOM | FAST,
-        KEY1,
-        "string",
-        "1.0.0",
-        "Set the string value of a key only when the key doesn't exist.",
-        s::setnx
-    ),
+    cmd!("setnx", 3, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.", s::setnx),
     cmd!(
         "setex",
         4,
@@ -484,46 +196,10 @@ pub static COMMANDS: &[Command] = &[
         "Returns the previous string value of a key after setting it to a new value.",
         s::getset
     ),
-    cmd!(
-        "getdel",
-        2,
-        WRITE | FAST,
-        KEY1,
-        "string",
-        "6.2.0",
-        "Returns the string value of a key after deleting the key.",
-        s::getdel
-    ),
-    cmd!(
-        "getex",
-        -2,
-        WRITE | FAST,
-        KEY1,
-        "string",
-        "6.2.0",
-        "Returns the string value of a key after setting its expiration time.",
-        s::getex
-    ),
-    cmd!(
-        "mget",
-        -2,
-        READONLY | FAST,
-        KEYS_ALL,
-        "string",
-        "1.0.0",
-        "Atomically returns the string values of one or more keys.",
-        s::mget
-    ),
-    cmd!(
-        "mset",
-        -3,
-        WRITE | DENYOOM,
-        (1, -1, 2),
-        "string",
-        "1.0.1",
-        "Atomically creates or modifies the string values of one or more keys.",
-        s::mset
-    ),
+    cmd!("getdel", 2, WRITE | FAST, KEY1, "string", "6.2.0", "Returns the string value of a key after deleting the key.", s::getdel),
+    cmd!("getex", -2, WRITE | FAST, KEY1, "string", "6.2.0", "Returns the string value of a key after setting its expiration time.", s::getex),
+    cmd!("mget", -2, READONLY | FAST, KEYS_ALL, "string", "1.0.0", "Atomically returns the string values of one or more keys.", s::mget),
+    cmd!("mset", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", s::mset),
     cmd!(
         "msetnx",
         -3,
@@ -594,36 +270,9 @@ pub static COMMANDS: &[Command] = &[
         "Appends a string to the value of a key. Creates the key if it doesn't exist.",
         s::append
     ),
-    cmd!(
-        "strlen",
-        2,
-        READONLY | FAST,
-        KEY1,
-        "string",
-        "2.2.0",
-        "Returns the length of a string value.",
-        s::strlen
-    ),
-    cmd!(
-        "getrange",
-        4,
-        READONLY,
-        KEY1,
-        "string",
-        "2.4.0",
-        "Returns a substring of the string stored at a key.",
-        s::getrange
-    ),
-    cmd!(
-        "substr",
-        4,
-        READONLY,
-        KEY1,
-        "string",
-        "1.0.0",
-        "Returns a substring from a string value.",
-        s::getrange
-    ),
+    cmd!("strlen", 2, READONLY | FAST, KEY1, "string", "2.2.0", "Returns the length of a string value.", s::strlen),
+    cmd!("getrange", 4, READONLY, KEY1, "string", "2.4.0", "Returns a substring of the string stored at a key.", s::getrange),
+    cmd!("substr", 4, READONLY, KEY1, "string", "1.0.0", "Returns a substring from a string value.", s::getrange),
     cmd!(
         "setrange",
         4,
@@ -634,117 +283,18 @@ pub static COMMANDS: &[Command] = &[
         "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
         s::setrange
     ),
-    cmd!(
-        "delex",
-        -2,
-        WRITE | FAST,
-        KEY1,
-        "string",
-        "8.4.0",
-        "Conditionally removes the specified key based on value comparison.",
-        s::delex
-    ),
-    cmd!(
-        "delifeq",
-        3,
-        WRITE | FAST,
-        KEY1,
-        "string",
-        "9.0.0",
-        "Deletes the key if its value equals the given value.",
-        s::delifeq
-    ),
+    cmd!("delex", -2, WRITE | FAST, KEY1, "string", "8.4.0", "Conditionally removes the specified key based on value comparison.", s::delex),
+    cmd!("delifeq", 3, WRITE | FAST, KEY1, "string", "9.0.0", "Deletes the key if its value equals the given value.", s::delifeq),
     // keys
-    cmd!(
-        "del",
-        -2,
-        WRITE,
-        KEYS_ALL,
-        "generic",
-        "1.0.0",
-        "Deletes one or more keys.",
-        keys::del
-    ),
-    cmd!(
-        "unlink",
-        -2,
-        WRITE | FAST,
-        KEYS_ALL,
-        "generic",
-        "4.0.0",
-        "Asynchronously deletes one or more keys.",
-        keys::del
-    ),
-    cmd!(
-        "exists",
-        -2,
-        READONLY | FAST,
-        KEYS_ALL,
-        "generic",
-        "1.0.0",
-        "Determines whether one or more keys exist.",
-        keys::exists
-    ),
-    cmd!(
-        "type",
-        2,
-        READONLY | FAST,
-        KEY1,
-        "generic",
-        "1.0.0",
-        "Determines the type of value stored at a key.",
-        keys::type_
-    ),
-    cmd!(
-        "keys",
-        2,
-        READONLY,
-        NOKEYS,
-        "generic",
-        "1.0.0",
-        "Returns all key names that match a pattern.",
-        keys::keys
-    ),
-    cmd!(
-        "scan",
-        -2,
-        READONLY,
-        NOKEYS,
-        "generic",
-        "2.8.0",
-        "Iterates over the key names in the database.",
-        keys::scan
-    ),
-    cmd!(
-        "rename",
-        3,
-        WRITE,
-        KEY12,
-        "generic",
-        "1.0.0",
-        "Renames a key and overwrites the destination.",
-        keys::rename
-    ),
-    cmd!(
-        "renamenx",
-        3,
-        WRITE | FAST,
-        KEY12,
-        "generic",
-        "1.0.0",
-        "Renames a key only when the target key name doesn't exist.",
-        keys::renamenx
-    ),
-    cmd!(
-        "randomkey",
-        1,
-        READONLY,
-        NOKEYS,
-        "generic",
-        "1.0.0",
-        "Returns a random key name from the database.",
-        keys::randomkey
-    ),
+    cmd!("del", -2, WRITE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", keys::del),
+    cmd!("unlink", -2, WRITE | FAST, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", keys::del),
+    cmd!("exists", -2, READONLY | FAST, KEYS_ALL, "generic", "1.0.0", "Determines whether one or more keys exist.", keys::exists),
+    cmd!("type", 2, READONLY | FAST, KEY1, "generic", "1.0.0", "Determines the type of value stored at a key.", keys::type_),
+    cmd!("keys", 2, READONLY, NOKEYS, "generic", "1.0.0", "Returns all key names that match a pattern.", keys::keys),
+    cmd!("scan", -2, READONLY, NOKEYS, "generic", "2.8.0", "Iterates over the key names in the database.", keys::scan),
+    cmd!("rename", 3, WRITE, KEY12, "generic", "1.0.0", "Renames a key and overwrites the destination.", keys::rename),
+    cmd!("renamenx", 3, WRITE | FAST, KEY12, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", keys::renamenx),
+    cmd!("randomkey", 1, READONLY, NOKEYS, "generic", "1.0.0", "Returns a random key name from the database.", keys::randomkey),
     cmd!(
         "touch",
         -2,
@@ -755,97 +305,15 @@ pub static COMMANDS: &[Command] = &[
         "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
         keys::touch
     ),
-    cmd!(
-        "copy",
-        -3,
-        WRITE | DENYOOM,
-        KEY12,
-        "generic",
-        "6.2.0",
-        "Copies the value of a key to a new key.",
-        keys::copy
-    ),
-    cmd!(
-        "object",
-        -2,
-        0,
-        NOKEYS,
-        "generic",
-        "2.2.3",
-        "A container for object introspection commands.",
-        container,
-        &OBJECT_SUBS
-    ),
-    cmd!(
-        "expire",
-        -3,
-        WRITE | FAST,
-        KEY1,
-        "generic",
-        "1.0.0",
-        "Sets the expiration time of a key in seconds.",
-        keys::expire
-    ),
-    cmd!(
-        "pexpire",
-        -3,
-        WRITE | FAST,
-        KEY1,
-        "generic",
-        "2.6.0",
-        "Sets the expiration time of a key in milliseconds.",
-        keys::pexpire
-    ),
-    cmd!(
-        "expireat",
-        -3,
-        WRITE | FAST,
-        KEY1,
-        "generic",
-        "1.2.0",
-        "Sets the expiration time of a key to a Unix timestamp.",
-        keys::expireat
-    ),
-    cmd!(
-        "pexpireat",
-        -3,
-        WRITE | FAST,
-        KEY1,
-        "generic",
-        "2.6.0",
-        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
-        keys::pexpireat
-    ),
-    cmd!(
-        "ttl",
-        2,
-        READONLY | FAST,
-        KEY1,
-        "generic",
-        "1.0.0",
-        "Returns the expiration time in seconds of a key.",
-        keys::ttl
-    ),
-    cmd!(
-        "pttl",
-        2,
-        READONLY | FAST,
-        KEY1,
-        "generic",
-        "2.6.0",
-        "Returns the expiration time in milliseconds of a key.",
-        keys::pttl
-    ),
-    cmd!(
-        "expiretime",
-        2,
-        READONLY | FAST,
-        KEY1,
-        "generic",
-        "7.0.0",
-        "Returns the expiration time of a key as a Unix timestamp.",
-        keys::expiretime
-    ),
+    cmd!("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", keys::copy),
+    cmd!("object", -2, 0, NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", container, &OBJECT_SUBS),
+    cmd!("expire", -3, WRITE | FAST, KEY1, "generic", "1.0.0", "Sets the expiration time of a key in seconds.", keys::expire),
+    cmd!("pexpire", -3, WRITE | FAST, KEY1, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", keys::pexpire),
+    cmd!("expireat", -3, WRITE | FAST, KEY1, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", keys::expireat),
+    cmd!("pexpireat", -3, WRITE | FAST, KEY1, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", keys::pexpireat),
+    cmd!("ttl", 2, READONLY | FAST, KEY1, "generic", "1.0.0", "Returns the expiration time in seconds of a key.", keys::ttl),
+    cmd!("pttl", 2, READONLY | FAST, KEY1, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.", keys::pttl),
+    cmd!("expiretime", 2, READONLY | FAST, KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", keys::expiretime),
     cmd!(
         "pexpiretime",
         2,
@@ -856,129 +324,20 @@ pub static COMMANDS: &[Command] = &[
         "Returns the expiration time of a key as a Unix milliseconds timestamp.",
         keys::pexpiretime
     ),
-    cmd!(
-        "persist",
-        2,
-        WRITE | FAST,
-        KEY1,
-        "generic",
-        "2.2.0",
-        "Removes the expiration time of a key.",
-        keys::persist
-    ),
+    cmd!("persist", 2, WRITE | FAST, KEY1, "generic", "2.2.0", "Removes the expiration time of a key.", keys::persist),
     // connection
-    cmd!(
-        "ping",
-        -1,
-        FAST | STALE,
-        NOKEYS,
-        "connection",
-        "1.0.0",
-        "Returns the server's liveliness response.",
-        conn::ping
-    ),
-    cmd!(
-        "echo",
-        2,
-        FAST | LOADING | STALE,
-        NOKEYS,
-        "connection",
-        "1.0.0",
-        "Returns the given string.",
-        conn::echo
-    ),
-    cmd!(
-        "hello",
-        -1,
-        NO_AUTH | CONN,
-        NOKEYS,
-        "connection",
-        "6.0.0",
-        "Handshakes with the Redis server.",
-        conn::hello
-    ),
-    cmd!(
-        "auth",
-        -2,
-        NO_AUTH | CONN,
-        NOKEYS,
-        "connection",
-        "1.0.0",
-        "Authenticates the connection.",
-        conn::auth
-    ),
-    cmd!(
-        "select",
-        2,
-        CONN,
-        NOKEYS,
-        "connection",
-        "1.0.0",
-        "Changes the selected database.",
-        conn::select
-    ),
-    cmd!(
-        "quit",
-        -1,
-        NO_QUEUE | NO_AUTH | CONN,
-        NOKEYS,
-        "connection",
-        "1.0.0",
-        "Closes the connection.",
-        conn::quit
-    ),
-    cmd!(
-        "reset",
-        1,
-        NO_QUEUE | NO_AUTH | CONN,
-        NOKEYS,
-        "connection",
-        "6.2.0",
-        "Resets the connection.",
-        conn::reset
-    ),
-    cmd!(
-        "client",
-        -2,
-        0,
-        NOKEYS,
-        "connection",
-        "2.4.0",
-        "A container for client connection commands.",
-        container,
-        &CLIENT_SUBS
-    ),
+    cmd!("ping", -1, FAST | STALE, NOKEYS, "connection", "1.0.0", "Returns the server's liveliness response.", conn::ping),
+    cmd!("echo", 2, FAST | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Returns the given string.", conn::echo),
+    cmd!("hello", -1, NO_AUTH | CONN, NOKEYS, "connection", "6.0.0", "Handshakes with the Redis server.", conn::hello),
+    cmd!("auth", -2, NO_AUTH | CONN, NOKEYS, "connection", "1.0.0", "Authenticates the connection.", conn::auth),
+    cmd!("select", 2, CONN, NOKEYS, "connection", "1.0.0", "Changes the selected database.", conn::select),
+    cmd!("quit", -1, NO_QUEUE | NO_AUTH | CONN, NOKEYS, "connection", "1.0.0", "Closes the connection.", conn::quit),
+    cmd!("reset", 1, NO_QUEUE | NO_AUTH | CONN, NOKEYS, "connection", "6.2.0", "Resets the connection.", conn::reset),
+    cmd!("client", -2, 0, NOKEYS, "connection", "2.4.0", "A container for client connection commands.", container, &CLIENT_SUBS),
     // transactions
-    cmd!(
-        "multi",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST | NO_QUEUE,
-        NOKEYS,
-        "transactions",
-        "1.2.0",
-        "Starts a transaction.",
-        tx::multi
-    ),
-    cmd!(
-        "exec",
-        1,
-        NOSCRIPT | LOADING | STALE | NO_QUEUE | EXCLUSIVE,
-        NOKEYS,
-        "transactions",
-        "1.2.0",
-        "Executes all commands in a transaction.",
-        tx::exec
-    ),
-    cmd!(
-        "discard",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST | NO_QUEUE,
-        NOKEYS,
-        "transactions",
-        "2.0.0",
-        "Discards a transaction.",
-        tx::discard
-    ),
+    cmd!("multi", 1, NOSCRIPT | LOADING | STALE | FAST | NO_QUEUE, NOKEYS, "transactions", "1.2.0", "Starts a transaction.", tx::multi),
+    cmd!("exec", 1, NOSCRIPT | LOADING | STALE | NO_QUEUE | EXCLUSIVE, NOKEYS, "transactions", "1.2.0", "Executes all commands in a transaction.", tx::exec),
+    cmd!("discard", 1, NOSCRIPT | LOADING | STALE | FAST | NO_QUEUE, NOKEYS, "transactions", "2.0.0", "Discards a transaction.", tx::discard),
     cmd!(
         "watch",
         -2,
@@ -989,16 +348,7 @@ pub static COMMANDS: &[Command] = &[
         "Monitors changes to keys to determine the execution of a transaction.",
         tx::watch
     ),
-    cmd!(
-        "unwatch",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST,
-        NOKEYS,
-        "transactions",
-        "2.2.0",
-        "Forgets about watched keys of a transaction.",
-        tx::unwatch
-    ),
+    cmd!("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, NOKEYS, "transactions", "2.2.0", "Forgets about watched keys of a transaction.", tx::unwatch),
     // blocking locks with fencing tokens
     cmd!(
         "lock.acquire",
@@ -1010,129 +360,19 @@ pub static COMMANDS: &[Command] = &[
         "Takes a lease lock, waiting in FIFO order if asked; returns a fencing token.",
         lock::acquire
     ),
-    cmd!(
-        "lock.release",
-        3,
-        WRITE | FAST,
-        KEY1,
-        "lock",
-        "0.1.0",
-        "Releases a lease lock held by the given owner.",
-        lock::release
-    ),
-    cmd!(
-        "lock.extend",
-        4,
-        WRITE | FAST,
-        KEY1,
-        "lock",
-        "0.1.0",
-        "Extends a lease lock held by the given owner.",
-        lock::extend
-    ),
+    cmd!("lock.release", 3, WRITE | FAST, KEY1, "lock", "0.1.0", "Releases a lease lock held by the given owner.", lock::release),
+    cmd!("lock.extend", 4, WRITE | FAST, KEY1, "lock", "0.1.0", "Extends a lease lock held by the given owner.", lock::extend),
     // server
-    cmd!(
-        "info",
-        -1,
-        LOADING | STALE,
-        NOKEYS,
-        "server",
-        "1.0.0",
-        "Returns information and statistics about the server.",
-        srv::info
-    ),
-    cmd!(
-        "dbsize",
-        1,
-        READONLY | FAST,
-        NOKEYS,
-        "server",
-        "1.0.0",
-        "Returns the number of keys in the database.",
-        srv::dbsize
-    ),
-    cmd!(
-        "flushdb",
-        -1,
-        WRITE,
-        NOKEYS,
-        "server",
-        "1.0.0",
-        "Removes all keys from the current database.",
-        srv::flushdb
-    ),
-    cmd!(
-        "flushall",
-        -1,
-        WRITE,
-        NOKEYS,
-        "server",
-        "1.0.0",
-        "Removes all keys from all databases.",
-        srv::flushall
-    ),
-    cmd!(
-        "config",
-        -2,
-        0,
-        NOKEYS,
-        "server",
-        "2.0.0",
-        "A container for server configuration commands.",
-        container,
-        &CONFIG_SUBS
-    ),
-    cmd!(
-        "command",
-        -1,
-        LOADING | STALE,
-        NOKEYS,
-        "server",
-        "2.8.13",
-        "Returns detailed information about all commands.",
-        srv::command,
-        &COMMAND_SUBS
-    ),
-    cmd!(
-        "time",
-        1,
-        LOADING | STALE | FAST,
-        NOKEYS,
-        "server",
-        "2.6.0",
-        "Returns the server time.",
-        srv::time
-    ),
-    cmd!(
-        "lastsave",
-        1,
-        LOADING | STALE | FAST,
-        NOKEYS,
-        "server",
-        "1.0.0",
-        "Returns the Unix timestamp of the last successful save to disk.",
-        srv::lastsave
-    ),
-    cmd!(
-        "save",
-        1,
-        ADMIN | NOSCRIPT,
-        NOKEYS,
-        "server",
-        "1.0.0",
-        "Synchronously saves the database(s) to disk.",
-        srv::save
-    ),
-    cmd!(
-        "bgsave",
-        -1,
-        ADMIN | NOSCRIPT,
-        NOKEYS,
-        "server",
-        "1.0.0",
-        "Asynchronously saves the database(s) to disk.",
-        srv::bgsave
-    ),
+    cmd!("info", -1, LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", srv::info),
+    cmd!("dbsize", 1, READONLY | FAST, NOKEYS, "server", "1.0.0", "Returns the number of keys in the database.", srv::dbsize),
+    cmd!("flushdb", -1, WRITE, NOKEYS, "server", "1.0.0", "Removes all keys from the current database.", srv::flushdb),
+    cmd!("flushall", -1, WRITE, NOKEYS, "server", "1.0.0", "Removes all keys from all databases.", srv::flushall),
+    cmd!("config", -2, 0, NOKEYS, "server", "2.0.0", "A container for server configuration commands.", container, &CONFIG_SUBS),
+    cmd!("command", -1, LOADING | STALE, NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", srv::command, &COMMAND_SUBS),
+    cmd!("time", 1, LOADING | STALE | FAST, NOKEYS, "server", "2.6.0", "Returns the server time.", srv::time),
+    cmd!("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", srv::lastsave),
+    cmd!("save", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", srv::save),
+    cmd!("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", srv::bgsave),
     cmd!(
         "shutdown",
         -1,
@@ -1143,38 +383,9 @@ pub static COMMANDS: &[Command] = &[
         "Synchronously saves the database(s) to disk and shuts down the Redis server.",
         srv::shutdown
     ),
-    cmd!(
-        "function",
-        -2,
-        0,
-        NOKEYS,
-        "scripting",
-        "7.0.0",
-        "A container for function commands.",
-        container,
-        &FUNCTION_SUBS
-    ),
-    cmd!(
-        "debug",
-        -2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NOKEYS,
-        "server",
-        "1.0.0",
-        "A container for debugging commands.",
-        container,
-        &DEBUG_SUBS
-    ),
-    cmd!(
-        "role",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST,
-        NOKEYS,
-        "server",
-        "2.8.12",
-        "Returns the replication role.",
-        srv::role
-    ),
+    cmd!("function", -2, 0, NOKEYS, "scripting", "7.0.0", "A container for function commands.", container, &FUNCTION_SUBS),
+    cmd!("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "A container for debugging commands.", container, &DEBUG_SUBS),
+    cmd!("role", 1, NOSCRIPT | LOADING | STALE | FAST, NOKEYS, "server", "2.8.12", "Returns the replication role.", srv::role),
     cmd!(
         "readonly",
         1,
@@ -1205,35 +416,11 @@ pub static COMMANDS: &[Command] = &[
         "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
         srv::wait
     ),
-    cmd!(
-        "memory",
-        -2,
-        READONLY,
-        NOKEYS,
-        "server",
-        "4.0.0",
-        "A container for memory diagnostics commands.",
-        srv::memory
-    ),
-    cmd!(
-        "slowlog",
-        -2,
-        ADMIN | LOADING | STALE,
-        NOKEYS,
-        "server",
-        "2.2.12",
-        "A container for slow log commands.",
-        srv::slowlog
-    ),
+    cmd!("memory", -2, READONLY, NOKEYS, "server", "4.0.0", "A container for memory diagnostics commands.", srv::memory),
+    cmd!("slowlog", -2, ADMIN | LOADING | STALE, NOKEYS, "server", "2.2.12", "A container for slow log commands.", srv::slowlog),
 ];
 
-static INDEX: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
-    COMMANDS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name, i))
-        .collect()
-});
+static INDEX: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| COMMANDS.iter().enumerate().map(|(i, c)| (c.name, i)).collect());
 
 /// Finds a command by name, case-insensitively, without allocating.
 pub fn lookup(name: &[u8]) -> Option<(usize, &'static Command)> {

@@ -29,19 +29,11 @@ pub fn watch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let db = ctx.client.db;
     for key in &args[1..] {
-        if ctx
-            .client
-            .watched
-            .iter()
-            .any(|(d, k, _)| *d == db && **k == **key)
-        {
+        if ctx.client.watched.iter().any(|(d, k, _)| *d == db && **k == **key) {
             continue;
         }
         let expired = ctx.server.keyspace.is_logically_expired(db, key);
-        ctx.server
-            .keyspace
-            .watches
-            .add(db, key, &ctx.client.watch_state);
+        ctx.server.keyspace.watches.add(db, key, &ctx.client.watch_state);
         ctx.client.watched.push((db, key[..].into(), expired));
     }
     Reply::Ok
@@ -58,8 +50,7 @@ pub fn unwatch_all(server: &Server, client: &mut Client) {
     if client.watched.is_empty() {
         return;
     }
-    let keys: Vec<(usize, crate::store::Key)> =
-        client.watched.drain(..).map(|(db, k, _)| (db, k)).collect();
+    let keys: Vec<(usize, crate::store::Key)> = client.watched.drain(..).map(|(db, k, _)| (db, k)).collect();
     server.keyspace.watches.remove(&keys, &client.watch_state);
     client.watch_state.reset();
 }
@@ -82,13 +73,7 @@ pub fn discard(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 /// True if a watched key was touched, or expired after it was watched.
 fn watch_failed(ctx: &Ctx) -> bool {
     ctx.client.watch_state.is_dirty()
-        || ctx
-            .client
-            .watched
-            .iter()
-            .any(|(db, key, expired_at_watch)| {
-                !expired_at_watch && ctx.server.keyspace.is_logically_expired(*db, key)
-            })
+        || ctx.client.watched.iter().any(|(db, key, expired_at_watch)| !expired_at_watch && ctx.server.keyspace.is_logically_expired(*db, key))
 }
 
 /// Runs the queue. The dispatcher holds the exclusive gate for EXEC.
@@ -107,10 +92,7 @@ pub fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     // Unwatch first: the transaction's own writes must not count.
     discard_state(ctx.server, ctx.client);
     ctx.client.in_exec = true;
-    let replies = queue
-        .iter()
-        .map(|args| super::execute_queued(ctx, args))
-        .collect();
+    let replies = queue.iter().map(|args| super::execute_queued(ctx, args)).collect();
     ctx.client.in_exec = false;
     Reply::Array(replies)
 }

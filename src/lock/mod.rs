@@ -56,17 +56,11 @@ impl LockManager {
 
     /// The next fencing token: strictly increasing, close to wall-clock µs.
     pub fn next_token(&self) -> u64 {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0);
+        let now_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
         let mut prev = self.last_token.load(Ordering::SeqCst);
         loop {
             let next = (prev + 1).max(now_us);
-            match self
-                .last_token
-                .compare_exchange(prev, next, Ordering::SeqCst, Ordering::SeqCst)
-            {
+            match self.last_token.compare_exchange(prev, next, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => return next,
                 Err(actual) => prev = actual,
             }
@@ -125,11 +119,7 @@ impl LockManager {
         if self.waiting.load(Ordering::SeqCst) == 0 {
             return;
         }
-        if let Some(head) = self
-            .lock()
-            .get(&(db, Key::from(key)))
-            .and_then(|q| q.front())
-        {
+        if let Some(head) = self.lock().get(&(db, Key::from(key))).and_then(|q| q.front()) {
             head.wake.notify_one();
         }
     }
@@ -150,9 +140,7 @@ impl LockManager {
 
     /// Waiters queued on `key` (tests, INFO).
     pub fn queue_len(&self, db: usize, key: &[u8]) -> usize {
-        self.lock()
-            .get(&(db, Key::from(key)))
-            .map_or(0, |q| q.len())
+        self.lock().get(&(db, Key::from(key))).map_or(0, |q| q.len())
     }
 
     /// Waiters queued on all keys (INFO clients `blocked_clients`).

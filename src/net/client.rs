@@ -107,9 +107,7 @@ impl Client {
 
     pub fn set_resp(&mut self, resp3: bool) {
         self.resp3 = resp3;
-        self.info
-            .resp
-            .store(if resp3 { 3 } else { 2 }, Ordering::Relaxed);
+        self.info.resp.store(if resp3 { 3 } else { 2 }, Ordering::Relaxed);
     }
 }
 
@@ -163,8 +161,7 @@ impl ClientInfo {
 
     /// Records the command just dispatched (table index, subcommand index).
     pub fn set_last_command(&self, idx: usize, sub: Option<usize>) {
-        self.last_cmd
-            .store(idx << 8 | sub.map_or(0, |s| s + 1), Ordering::Relaxed);
+        self.last_cmd.store(idx << 8 | sub.map_or(0, |s| s + 1), Ordering::Relaxed);
     }
 
     /// The last command's full name (`get`, `client|list`), if any.
@@ -174,8 +171,7 @@ impl ClientInfo {
     }
 
     pub fn touch(&self, server_start: Instant) {
-        self.last_interaction_ms
-            .store(server_start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_interaction_ms.store(server_start.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Seconds since the last read from this client.

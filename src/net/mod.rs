@@ -64,18 +64,11 @@ pub struct Server {
 
 impl Server {
     pub fn new(config: Arc<RuntimeConfig>) -> Arc<Server> {
-        let run_id: String = (0..40)
-            .map(|_| {
-                std::char::from_digit((crate::util::random_u64() % 16) as u32, 16).unwrap_or('0')
-            })
-            .collect();
+        let run_id: String = (0..40).map(|_| std::char::from_digit((crate::util::random_u64() % 16) as u32, 16).unwrap_or('0')).collect();
         Arc::new(Server {
             keyspace: Keyspace::new(config.clone()),
             config,
-            command_stats: command::COMMANDS
-                .iter()
-                .map(|_| CommandStat::default())
-                .collect(),
+            command_stats: command::COMMANDS.iter().map(|_| CommandStat::default()).collect(),
             clients: Mutex::new(HashMap::new()),
             next_client_id: AtomicU64::new(1),
             stats: NetStats::default(),
@@ -147,32 +140,20 @@ impl Server {
     }
 
     fn accept(self: Arc<Self>, stream: TcpStream) {
-        self.stats
-            .total_connections_received
-            .fetch_add(1, Ordering::Relaxed);
+        self.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let max = self.config.maxclients.load(Ordering::Relaxed) as usize;
         if self.clients().len() >= max {
-            self.stats
-                .rejected_connections
-                .fetch_add(1, Ordering::Relaxed);
+            self.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 let mut stream = stream;
-                let _ = stream
-                    .write_all(b"-ERR max number of clients reached\r\n")
-                    .await;
+                let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
             });
             return;
         }
         let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
-        let addr = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let laddr = stream
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let info = Arc::new(ClientInfo::new(id, addr, laddr));
         self.clients().insert(id, info.clone());
         tokio::spawn(async move {
@@ -204,35 +185,24 @@ async fn active_expiry(server: Arc<Server>) {
     }
 }
 
-async fn serve_connection(
-    server: &Arc<Server>,
-    mut stream: TcpStream,
-    client: &mut Client,
-) -> std::io::Result<()> {
+async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &mut Client) -> std::io::Result<()> {
     let info = client.info.clone();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     loop {
         // Answer every complete request already buffered.
         loop {
-            let limits = Limits {
-                max_bulk_len: server.config.proto_max_bulk_len.load(Ordering::Relaxed),
-                authenticated: client.authenticated,
-            };
+            let limits = Limits { max_bulk_len: server.config.proto_max_bulk_len.load(Ordering::Relaxed), authenticated: client.authenticated };
             match parse_request(&mut inbuf, limits) {
                 Ok(Some(args)) => {
                     if args.is_empty() {
                         continue;
                     }
-                    server
-                        .stats
-                        .total_commands_processed
-                        .fetch_add(1, Ordering::Relaxed);
+                    server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
                     let mut reply = command::dispatch(&mut Ctx { server, client }, &args);
                     if let Some(blocked) = client.blocked.take() {
                         flush(server, &mut stream, &mut out).await?;
-                        match wait_blocked(server, &mut stream, &mut inbuf, client, blocked).await?
-                        {
+                        match wait_blocked(server, &mut stream, &mut inbuf, client, blocked).await? {
                             Some(r) => reply = r,
                             None => return Ok(()),
                         }
@@ -250,8 +220,7 @@ async fn serve_connection(
                 Ok(None) => break,
                 Err(e) => {
                     tracing::debug!(client = client.id, error = %e.0, "protocol error");
-                    Reply::error(format!("ERR Protocol error: {}", e.0))
-                        .encode(&mut out, client.resp3);
+                    Reply::error(format!("ERR Protocol error: {}", e.0)).encode(&mut out, client.resp3);
                     flush(server, &mut stream, &mut out).await?;
                     return Ok(());
                 }
@@ -270,10 +239,7 @@ async fn serve_connection(
         if read == 0 {
             return Ok(());
         }
-        server
-            .stats
-            .net_input_bytes
-            .fetch_add(read as u64, Ordering::Relaxed);
+        server.stats.net_input_bytes.fetch_add(read as u64, Ordering::Relaxed);
         info.touch(server.started);
     }
 }
@@ -340,10 +306,7 @@ async fn flush(server: &Server, stream: &mut TcpStream, out: &mut BytesMut) -> s
         return Ok(());
     }
     stream.write_all(out).await?;
-    server
-        .stats
-        .net_output_bytes
-        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    server.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
     out.clear();
     Ok(())
 }

@@ -77,15 +77,9 @@ impl Backend {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let i = (client % self.conns.len() as u64) as usize;
-        let request = Request {
-            frame: encode_command(args),
-            reply: tx,
-        };
+        let request = Request { frame: encode_command(args), reply: tx };
         if let Err(mpsc::error::SendError(r)) = self.conns[i].send(request) {
-            let _ = r.reply.send(Err(BackendError(format!(
-                "backend {} is shut down",
-                self.addr
-            ))));
+            let _ = r.reply.send(Err(BackendError(format!("backend {} is shut down", self.addr))));
         }
         rx
     }
@@ -110,9 +104,7 @@ pub fn encode_command(args: &[impl AsRef<[u8]>]) -> Bytes {
 pub fn frame_to_reply(frame: BytesFrame) -> Reply {
     match frame {
         BytesFrame::SimpleString(s) if &s[..] == b"OK" => Reply::Ok,
-        BytesFrame::SimpleString(s) => {
-            Reply::Status(String::from_utf8_lossy(&s).into_owned().into())
-        }
+        BytesFrame::SimpleString(s) => Reply::Status(String::from_utf8_lossy(&s).into_owned().into()),
         BytesFrame::Error(e) => Reply::Error(e.to_string().into()),
         BytesFrame::Integer(i) => Reply::Int(i),
         BytesFrame::BulkString(b) => Reply::Bulk(b),
@@ -121,25 +113,17 @@ pub fn frame_to_reply(frame: BytesFrame) -> Reply {
     }
 }
 
-async fn run_connection(
-    addr: String,
-    mut rx: mpsc::UnboundedReceiver<Request>,
-    timeout: Option<Duration>,
-    stats: Arc<BackendStats>,
-) {
-    let mut pending: VecDeque<(oneshot::Sender<Result<Reply, BackendError>>, Instant)> =
-        VecDeque::new();
+async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, timeout: Option<Duration>, stats: Arc<BackendStats>) {
+    let mut pending: VecDeque<(oneshot::Sender<Result<Reply, BackendError>>, Instant)> = VecDeque::new();
     let mut conn: Option<TcpStream> = None;
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::new();
-    let fail_all =
-        |pending: &mut VecDeque<(oneshot::Sender<Result<Reply, BackendError>>, Instant)>,
-         why: &str| {
-            for (tx, _) in pending.drain(..) {
-                stats.errors.fetch_add(1, Ordering::Relaxed);
-                let _ = tx.send(Err(BackendError(format!("backend {addr} {why}"))));
-            }
-        };
+    let fail_all = |pending: &mut VecDeque<(oneshot::Sender<Result<Reply, BackendError>>, Instant)>, why: &str| {
+        for (tx, _) in pending.drain(..) {
+            stats.errors.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send(Err(BackendError(format!("backend {addr} {why}"))));
+        }
+    };
     loop {
         // Wait for work when idle.
         if pending.is_empty() {
@@ -158,12 +142,9 @@ async fn run_connection(
         if conn.is_none() {
             let connect = TcpStream::connect(&addr);
             let result = match timeout {
-                Some(t) => tokio::time::timeout(t, connect).await.unwrap_or_else(|_| {
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "connect timed out",
-                    ))
-                }),
+                Some(t) => {
+                    tokio::time::timeout(t, connect).await.unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))
+                }
                 None => connect.await,
             };
             match result {

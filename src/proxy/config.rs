@@ -42,27 +42,15 @@ impl ServerSpec {
         }
         let parts: Vec<&str> = addr.rsplitn(3, ':').collect();
         let (host, port, weight) = match parts.as_slice() {
-            [w, p, h] => (
-                *h,
-                *p,
-                w.parse::<u32>()
-                    .map_err(|_| format!("server '{s}': bad weight"))?,
-            ),
+            [w, p, h] => (*h, *p, w.parse::<u32>().map_err(|_| format!("server '{s}': bad weight"))?),
             [p, h] => (*h, *p, 1),
             _ => return Err(format!("server '{s}': expected host:port:weight [name]")),
         };
-        let port = port
-            .parse::<u16>()
-            .map_err(|_| format!("server '{s}': bad port"))?;
+        let port = port.parse::<u16>().map_err(|_| format!("server '{s}': bad port"))?;
         if weight == 0 {
             return Err(format!("server '{s}': weight must be positive"));
         }
-        Ok(ServerSpec {
-            host: host.to_string(),
-            port,
-            weight,
-            name,
-        })
+        Ok(ServerSpec { host: host.to_string(), port, weight, name })
     }
 
     pub fn addr(&self) -> String {
@@ -78,10 +66,7 @@ impl ServerSpec {
             None if self.port == 11211 => self.host.clone(),
             None => self.addr(),
         };
-        RingServer {
-            name,
-            weight: self.weight,
-        }
+        RingServer { name, weight: self.weight }
     }
 }
 
@@ -118,29 +103,19 @@ impl PoolConfig {
 
 fn unquote(v: &str) -> &str {
     let v = v.trim();
-    if v.len() >= 2
-        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
-    {
-        &v[1..v.len() - 1]
-    } else {
-        v
-    }
+    if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) { &v[1..v.len() - 1] } else { v }
 }
 
 fn parse_bool(v: &str, line: usize) -> Result<bool, String> {
     match unquote(v) {
         "true" | "yes" => Ok(true),
         "false" | "no" => Ok(false),
-        other => Err(format!(
-            "line {line}: expected true or false, got '{other}'"
-        )),
+        other => Err(format!("line {line}: expected true or false, got '{other}'")),
     }
 }
 
 fn parse_num(v: &str, line: usize) -> Result<u64, String> {
-    unquote(v)
-        .parse()
-        .map_err(|_| format!("line {line}: expected a number, got '{v}'"))
+    unquote(v).parse().map_err(|_| format!("line {line}: expected a number, got '{v}'"))
 }
 
 /// Parses a twemproxy YAML file into its pools.
@@ -156,36 +131,26 @@ pub fn parse_yaml(text: &str) -> Result<Vec<PoolConfig>, String> {
         let indented = content.starts_with([' ', '\t']);
         let t = content.trim();
         if !indented {
-            let name = t
-                .strip_suffix(':')
-                .ok_or_else(|| format!("line {line}: expected 'pool_name:'"))?;
+            let name = t.strip_suffix(':').ok_or_else(|| format!("line {line}: expected 'pool_name:'"))?;
             pools.push(PoolConfig::new(name.trim(), Vec::new()));
             in_servers = false;
             continue;
         }
-        let pool = pools
-            .last_mut()
-            .ok_or_else(|| format!("line {line}: setting outside a pool"))?;
+        let pool = pools.last_mut().ok_or_else(|| format!("line {line}: setting outside a pool"))?;
         if let Some(item) = t.strip_prefix('-') {
             if !in_servers {
                 return Err(format!("line {line}: list item outside 'servers:'"));
             }
-            pool.servers
-                .push(ServerSpec::parse(unquote(item)).map_err(|e| format!("line {line}: {e}"))?);
+            pool.servers.push(ServerSpec::parse(unquote(item)).map_err(|e| format!("line {line}: {e}"))?);
             continue;
         }
-        let (key, value) = t
-            .split_once(':')
-            .ok_or_else(|| format!("line {line}: expected 'key: value'"))?;
+        let (key, value) = t.split_once(':').ok_or_else(|| format!("line {line}: expected 'key: value'"))?;
         let value = value.trim();
         in_servers = false;
         match key.trim() {
             "servers" => in_servers = true,
             "listen" => pool.listen = Some(unquote(value).to_string()),
-            "hash" => {
-                pool.hash =
-                    KeyHash::parse(unquote(value)).map_err(|e| format!("line {line}: {e}"))?
-            }
+            "hash" => pool.hash = KeyHash::parse(unquote(value)).map_err(|e| format!("line {line}: {e}"))?,
             "hash_tag" => {
                 let tag = unquote(value).as_bytes();
                 if tag.len() != 2 {
@@ -195,9 +160,7 @@ pub fn parse_yaml(text: &str) -> Result<Vec<PoolConfig>, String> {
             }
             "distribution" => {
                 if unquote(value) != "ketama" {
-                    return Err(format!(
-                        "line {line}: only 'distribution: ketama' is supported"
-                    ));
+                    return Err(format!("line {line}: only 'distribution: ketama' is supported"));
                 }
             }
             "timeout" => pool.timeout_ms = Some(parse_num(value, line)?),
@@ -205,8 +168,7 @@ pub fn parse_yaml(text: &str) -> Result<Vec<PoolConfig>, String> {
             "server_retry_timeout" => pool.server_retry_timeout_ms = parse_num(value, line)?,
             "server_failure_limit" => pool.server_failure_limit = parse_num(value, line)? as u32,
             // Accepted twemproxy settings that do not change routing here.
-            "redis" | "preconnect" | "server_connections" | "backlog" | "client_connections"
-            | "redis_auth" | "redis_db" => {}
+            "redis" | "preconnect" | "server_connections" | "backlog" | "client_connections" | "redis_auth" | "redis_db" => {}
             other => return Err(format!("line {line}: unknown setting '{other}'")),
         }
     }
@@ -223,17 +185,8 @@ mod tests {
     #[test]
     fn server_specs() {
         let s = ServerSpec::parse("127.0.0.1:7401:2 alpha").unwrap();
-        assert_eq!(
-            (s.host.as_str(), s.port, s.weight, s.name.as_deref()),
-            ("127.0.0.1", 7401, 2, Some("alpha"))
-        );
-        assert_eq!(
-            ServerSpec::parse("10.0.0.1:11211:1")
-                .unwrap()
-                .ring_server()
-                .name,
-            "10.0.0.1"
-        );
+        assert_eq!((s.host.as_str(), s.port, s.weight, s.name.as_deref()), ("127.0.0.1", 7401, 2, Some("alpha")));
+        assert_eq!(ServerSpec::parse("10.0.0.1:11211:1").unwrap().ring_server().name, "10.0.0.1");
         assert_eq!(ServerSpec::parse("h:6379").unwrap().weight, 1);
         assert!(ServerSpec::parse("h:notaport:1").is_err());
     }
@@ -246,22 +199,10 @@ mod tests {
         .unwrap();
         assert_eq!(pools.len(), 1);
         let p = &pools[0];
-        assert_eq!(
-            (
-                p.hash,
-                p.hash_tag,
-                p.timeout_ms,
-                p.auto_eject_hosts,
-                p.servers.len()
-            ),
-            (KeyHash::Md5, Some(*b"{}"), Some(400), true, 2)
-        );
+        assert_eq!((p.hash, p.hash_tag, p.timeout_ms, p.auto_eject_hosts, p.servers.len()), (KeyHash::Md5, Some(*b"{}"), Some(400), true, 2));
         assert!(parse_yaml("p:\n  hash: crc32\n").is_err());
         assert!(parse_yaml("p:\n  bogus: 1\n").is_err());
         // twemproxy's default hash is fnv1a_64
-        assert_eq!(
-            parse_yaml("p:\n  servers:\n   - h:1:1\n").unwrap()[0].hash,
-            KeyHash::Fnv1a64
-        );
+        assert_eq!(parse_yaml("p:\n  servers:\n   - h:1:1\n").unwrap()[0].hash, KeyHash::Fnv1a64);
     }
 }

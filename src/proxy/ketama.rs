@@ -33,14 +33,10 @@ impl KeyHash {
             "fnv1_32" => KeyHash::Fnv132,
             "one_at_a_time" => KeyHash::OneAtATime,
             "crc32" | "crc32a" => {
-                return Err(format!(
-                    "hash '{name}' is broken with ketama in twemproxy (15-bit values); use md5 or fnv1a_64"
-                ));
+                return Err(format!("hash '{name}' is broken with ketama in twemproxy (15-bit values); use md5 or fnv1a_64"));
             }
             other => {
-                return Err(format!(
-                    "unsupported hash '{other}' (supported: md5, fnv1a_64, fnv1_64, fnv1a_32, fnv1_32, one_at_a_time)"
-                ));
+                return Err(format!("unsupported hash '{other}' (supported: md5, fnv1a_64, fnv1_64, fnv1a_32, fnv1_32, one_at_a_time)"));
             }
         })
     }
@@ -56,18 +52,10 @@ impl KeyHash {
                 u32::from_le_bytes([d[0], d[1], d[2], d[3]])
             }
             // The 64-bit FNV constants truncated to 32 bits, as twemproxy does.
-            KeyHash::Fnv1a64 => key.iter().fold(0xcbf2_9ce4_8422_2325u64 as u32, |h, &b| {
-                (h ^ signed(b)).wrapping_mul(0x0000_0100_0000_01b3u64 as u32)
-            }),
-            KeyHash::Fnv164 => key.iter().fold(0xcbf2_9ce4_8422_2325u64 as u32, |h, &b| {
-                h.wrapping_mul(0x0000_0100_0000_01b3u64 as u32) ^ signed(b)
-            }),
-            KeyHash::Fnv1a32 => key.iter().fold(0x811c_9dc5u32, |h, &b| {
-                (h ^ signed(b)).wrapping_mul(0x0100_0193)
-            }),
-            KeyHash::Fnv132 => key.iter().fold(0x811c_9dc5u32, |h, &b| {
-                h.wrapping_mul(0x0100_0193) ^ signed(b)
-            }),
+            KeyHash::Fnv1a64 => key.iter().fold(0xcbf2_9ce4_8422_2325u64 as u32, |h, &b| (h ^ signed(b)).wrapping_mul(0x0000_0100_0000_01b3u64 as u32)),
+            KeyHash::Fnv164 => key.iter().fold(0xcbf2_9ce4_8422_2325u64 as u32, |h, &b| h.wrapping_mul(0x0000_0100_0000_01b3u64 as u32) ^ signed(b)),
+            KeyHash::Fnv1a32 => key.iter().fold(0x811c_9dc5u32, |h, &b| (h ^ signed(b)).wrapping_mul(0x0100_0193)),
+            KeyHash::Fnv132 => key.iter().fold(0x811c_9dc5u32, |h, &b| h.wrapping_mul(0x0100_0193) ^ signed(b)),
             KeyHash::OneAtATime => {
                 let mut h = key.iter().fold(0u32, |mut h, &b| {
                     h = h.wrapping_add(signed(b));
@@ -113,12 +101,7 @@ impl Ring {
             for p in 0..per_server / 4 {
                 let digest = Md5::digest(format!("{}-{}", servers[i].name, p).as_bytes());
                 for x in 0..4 {
-                    let v = u32::from_le_bytes([
-                        digest[4 * x],
-                        digest[4 * x + 1],
-                        digest[4 * x + 2],
-                        digest[4 * x + 3],
-                    ]);
+                    let v = u32::from_le_bytes([digest[4 * x], digest[4 * x + 1], digest[4 * x + 2], digest[4 * x + 3]]);
                     points.push((v, i));
                 }
             }
@@ -170,11 +153,7 @@ impl Distribution {
     /// empty key hashes to 0.
     pub fn server_for_key(&self, key: &[u8]) -> Option<usize> {
         let part = hashed_part(key, self.tag);
-        let h = if part.is_empty() {
-            0
-        } else {
-            self.hash.hash(part)
-        };
+        let h = if part.is_empty() { 0 } else { self.hash.hash(part) };
         self.ring.server_for_hash(h)
     }
 }
@@ -185,22 +164,10 @@ mod tests {
 
     #[test]
     fn points_per_server() {
-        let servers: Vec<RingServer> = (0..4)
-            .map(|i| RingServer {
-                name: format!("127.0.0.1:{}", 7401 + i),
-                weight: 1,
-            })
-            .collect();
+        let servers: Vec<RingServer> = (0..4).map(|i| RingServer { name: format!("127.0.0.1:{}", 7401 + i), weight: 1 }).collect();
         let ring = Ring::build(&servers, &[true; 4]);
         assert_eq!(ring.points.len(), 4 * 160);
-        let weighted: Vec<RingServer> = [1, 2, 1, 3]
-            .iter()
-            .enumerate()
-            .map(|(i, w)| RingServer {
-                name: format!("s{i}"),
-                weight: *w,
-            })
-            .collect();
+        let weighted: Vec<RingServer> = [1, 2, 1, 3].iter().enumerate().map(|(i, w)| RingServer { name: format!("s{i}"), weight: *w }).collect();
         let ring = Ring::build(&weighted, &[true; 4]);
         let count = |s: usize| ring.points.iter().filter(|p| p.1 == s).count();
         // floor(w/7 * 40 * 4) * 4

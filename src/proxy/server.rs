@@ -56,10 +56,7 @@ enum Pending {
 enum Merge {
     /// MGET: `positions[i]` lists, for request i, the indexes in the
     /// client's key order of the keys it carried.
-    Mget {
-        positions: Vec<Vec<usize>>,
-        total: usize,
-    },
+    Mget { positions: Vec<Vec<usize>>, total: usize },
     /// DEL, UNLINK, EXISTS, TOUCH, DBSIZE: integers added up.
     Sum,
     /// MSET, FLUSHALL, FLUSHDB: OK when every part says OK.
@@ -71,25 +68,15 @@ enum Merge {
 }
 
 fn crossslot() -> Reply {
-    Reply::error(
-        "CROSSSLOT Keys in request don't hash to the same node (a hash tag such as {user1} keeps keys together)",
-    )
+    Reply::error("CROSSSLOT Keys in request don't hash to the same node (a hash tag such as {user1} keeps keys together)")
 }
 
 impl Proxy {
     pub fn new(pool: PoolConfig) -> Arc<Proxy> {
         let timeout = pool.timeout_ms.map(Duration::from_millis);
-        let backends = pool
-            .servers
-            .iter()
-            .map(|s| Backend::new(s.addr(), 2, timeout))
-            .collect();
+        let backends = pool.servers.iter().map(|s| Backend::new(s.addr(), 2, timeout)).collect();
         let ring_servers: Vec<_> = pool.servers.iter().map(|s| s.ring_server()).collect();
-        let dist = Distribution {
-            hash: pool.hash,
-            tag: pool.hash_tag,
-            ring: Ring::build(&ring_servers, &vec![true; ring_servers.len()]),
-        };
+        let dist = Distribution { hash: pool.hash, tag: pool.hash_tag, ring: Ring::build(&ring_servers, &vec![true; ring_servers.len()]) };
         Arc::new(Proxy {
             pool,
             backends,
@@ -104,10 +91,7 @@ impl Proxy {
 
     /// The backend index owning `key`.
     pub fn node_for(&self, key: &[u8]) -> Option<usize> {
-        self.dist
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .server_for_key(key)
+        self.dist.read().unwrap_or_else(|p| p.into_inner()).server_for_key(key)
     }
 
     /// Serves clients until `signal` completes.
@@ -140,25 +124,14 @@ impl Proxy {
 
     async fn serve(&self, mut stream: TcpStream) -> std::io::Result<()> {
         let _ = stream.set_nodelay(true);
-        let mut session = Session {
-            id: self.next_client_id.fetch_add(1, Ordering::Relaxed),
-            resp3: false,
-            name: None,
-            close: false,
-        };
+        let mut session = Session { id: self.next_client_id.fetch_add(1, Ordering::Relaxed), resp3: false, name: None, close: false };
         let mut inbuf = BytesMut::with_capacity(16 * 1024);
         let mut out = BytesMut::with_capacity(16 * 1024);
         let mut batch: Vec<(Pending, Option<&'static str>)> = Vec::new();
         loop {
             let mut full = false;
             loop {
-                match parse_request(
-                    &mut inbuf,
-                    Limits {
-                        max_bulk_len: 512 * 1024 * 1024,
-                        authenticated: true,
-                    },
-                ) {
+                match parse_request(&mut inbuf, Limits { max_bulk_len: 512 * 1024 * 1024, authenticated: true }) {
                     Ok(Some(args)) if args.is_empty() => continue,
                     Ok(Some(args)) => {
                         self.commands.fetch_add(1, Ordering::Relaxed);
@@ -172,8 +145,7 @@ impl Proxy {
                     Ok(None) => break,
                     Err(e) => {
                         self.answer(&mut batch, &mut out, session.resp3).await;
-                        Reply::error(format!("ERR Protocol error: {}", e.0))
-                            .encode(&mut out, session.resp3);
+                        Reply::error(format!("ERR Protocol error: {}", e.0)).encode(&mut out, session.resp3);
                         stream.write_all(&out).await?;
                         return Ok(());
                     }
@@ -200,12 +172,7 @@ impl Proxy {
     }
 
     /// Awaits the batch's replies in order and encodes them.
-    async fn answer(
-        &self,
-        batch: &mut Vec<(Pending, Option<&'static str>)>,
-        out: &mut BytesMut,
-        resp3: bool,
-    ) {
+    async fn answer(&self, batch: &mut Vec<(Pending, Option<&'static str>)>, out: &mut BytesMut, resp3: bool) {
         for (pending, name) in batch.drain(..) {
             let reply = resolve(pending).await;
             // A null array from EXEC comes back from RESP2 as a plain null.
@@ -237,12 +204,8 @@ impl Proxy {
             return Pending::One(self.backends[nodes[0]].send(session.id, args));
         }
         match cmd.name {
-            "mget" => self.split(session.id, args, &keys, &nodes, 1, |positions, total| {
-                Merge::Mget { positions, total }
-            }),
-            "del" | "unlink" | "exists" | "touch" => {
-                self.split(session.id, args, &keys, &nodes, 1, |_, _| Merge::Sum)
-            }
+            "mget" => self.split(session.id, args, &keys, &nodes, 1, |positions, total| Merge::Mget { positions, total }),
+            "del" | "unlink" | "exists" | "touch" => self.split(session.id, args, &keys, &nodes, 1, |_, _| Merge::Sum),
             "mset" => self.split(session.id, args, &keys, &nodes, 2, |_, _| Merge::AllOk),
             _ => Pending::Ready(crossslot()),
         }
@@ -261,9 +224,7 @@ impl Proxy {
     ) -> Pending {
         let mut per_node: HashMap<usize, (Vec<Bytes>, Vec<usize>)> = HashMap::new();
         for (order, (&pos, &node)) in keys.iter().zip(nodes).enumerate() {
-            let entry = per_node
-                .entry(node)
-                .or_insert_with(|| (vec![args[0].clone()], Vec::new()));
+            let entry = per_node.entry(node).or_insert_with(|| (vec![args[0].clone()], Vec::new()));
             entry.0.extend(args[pos..pos + width].iter().cloned());
             entry.1.push(order);
         }
@@ -279,18 +240,10 @@ impl Proxy {
     }
 
     fn fan_out(&self, client: u64, args: &[Bytes], merge: Merge) -> Pending {
-        Pending::Many(
-            self.backends.iter().map(|b| b.send(client, args)).collect(),
-            merge,
-        )
+        Pending::Many(self.backends.iter().map(|b| b.send(client, args)).collect(), merge)
     }
 
-    fn route_keyless(
-        &self,
-        session: &mut Session,
-        cmd: &'static Command,
-        args: &[Bytes],
-    ) -> Pending {
+    fn route_keyless(&self, session: &mut Session, cmd: &'static Command, args: &[Bytes]) -> Pending {
         let ready = |r: Reply| Pending::Ready(r);
         match cmd.name {
             "ping" => ready(match args.len() {
@@ -306,11 +259,7 @@ impl Proxy {
                 session.resp3 = false;
                 ready(Reply::status("RESET"))
             }
-            "select" => ready(if &args[1][..] == b"0" {
-                Reply::Ok
-            } else {
-                Reply::error("ERR SELECT is not allowed in proxy mode: only database 0")
-            }),
+            "select" => ready(if &args[1][..] == b"0" { Reply::Ok } else { Reply::error("ERR SELECT is not allowed in proxy mode: only database 0") }),
             "hello" => ready(self.hello(session, args)),
             "auth" => ready(Reply::error(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
@@ -318,13 +267,8 @@ impl Proxy {
             "client" => ready(self.client_command(session, args)),
             "info" => ready(Reply::Verbatim(Bytes::from(self.info()))),
             "time" => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                ready(Reply::Array(vec![
-                    Reply::bulk(now.as_secs().to_string()),
-                    Reply::bulk(now.subsec_micros().to_string()),
-                ]))
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                ready(Reply::Array(vec![Reply::bulk(now.as_secs().to_string()), Reply::bulk(now.subsec_micros().to_string())]))
             }
             "command" => ready(self.local_command(args)),
             "dbsize" => self.fan_out(session.id, args, Merge::Sum),
@@ -336,32 +280,19 @@ impl Proxy {
                 Pending::One(self.backends[i].send(session.id, args))
             }
             "function" if args.len() >= 2 && (is(&args[1], "flush") || is(&args[1], "list")) => {
-                ready(if is(&args[1], "flush") {
-                    Reply::Ok
-                } else {
-                    Reply::Array(vec![])
-                })
+                ready(if is(&args[1], "flush") { Reply::Ok } else { Reply::Array(vec![]) })
             }
             // Client libraries and redis-benchmark read settings on connect.
-            "config" if args.len() >= 2 && is(&args[1], "get") => {
-                Pending::One(self.backends[0].send(session.id, args))
-            }
-            "multi" | "exec" | "discard" | "watch" | "unwatch" => ready(Reply::error(
-                "ERR transactions are not supported by shardis proxy yet",
-            )),
-            other => ready(Reply::error(format!(
-                "ERR command '{other}' is not supported by shardis proxy"
-            ))),
+            "config" if args.len() >= 2 && is(&args[1], "get") => Pending::One(self.backends[0].send(session.id, args)),
+            "multi" | "exec" | "discard" | "watch" | "unwatch" => ready(Reply::error("ERR transactions are not supported by shardis proxy yet")),
+            other => ready(Reply::error(format!("ERR command '{other}' is not supported by shardis proxy"))),
         }
     }
 
     /// SCAN over all nodes: the cursor's top byte is the node index, the
     /// rest the node's own cursor (shardis and Redis cursors fit 56 bits).
     fn scan(&self, client: u64, args: &[Bytes]) -> Pending {
-        let Some(cursor) = std::str::from_utf8(&args[1])
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-        else {
+        let Some(cursor) = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<u64>().ok()) else {
             return Pending::Ready(Reply::error("ERR invalid cursor"));
         };
         let node = (cursor >> 56) as usize;
@@ -371,13 +302,7 @@ impl Proxy {
         }
         let mut forwarded = args.to_vec();
         forwarded[1] = Bytes::from(node_cursor.to_string());
-        Pending::Many(
-            vec![self.backends[node].send(client, &forwarded)],
-            Merge::Scan {
-                node,
-                nodes: self.backends.len(),
-            },
-        )
+        Pending::Many(vec![self.backends[node].send(client, &forwarded)], Merge::Scan { node, nodes: self.backends.len() })
     }
 
     fn hello(&self, session: &mut Session, args: &[Bytes]) -> Reply {
@@ -393,14 +318,8 @@ impl Proxy {
         }
         Reply::Map(vec![
             (Reply::bulk("server"), Reply::bulk("redis")),
-            (
-                Reply::bulk("version"),
-                Reply::bulk(command::connection::REDIS_VERSION),
-            ),
-            (
-                Reply::bulk("proto"),
-                Reply::Int(if session.resp3 { 3 } else { 2 }),
-            ),
+            (Reply::bulk("version"), Reply::bulk(command::connection::REDIS_VERSION)),
+            (Reply::bulk("proto"), Reply::Int(if session.resp3 { 3 } else { 2 })),
             (Reply::bulk("id"), Reply::Int(session.id as i64)),
             (Reply::bulk("mode"), Reply::bulk("proxy")),
             (Reply::bulk("role"), Reply::bulk("master")),
@@ -420,10 +339,7 @@ impl Proxy {
         } else if is(sub, "setinfo") {
             Reply::Ok
         } else {
-            Reply::error(format!(
-                "ERR CLIENT {} is not supported by shardis proxy",
-                String::from_utf8_lossy(sub).to_ascii_uppercase()
-            ))
+            Reply::error(format!("ERR CLIENT {} is not supported by shardis proxy", String::from_utf8_lossy(sub).to_ascii_uppercase()))
         }
     }
 
@@ -441,12 +357,15 @@ impl Proxy {
     fn info(&self) -> String {
         let mut s = String::new();
         s.push_str("# Server\r\n");
-        s.push_str(&format!("redis_version:{}\r\nshardis_version:{}\r\nredis_mode:proxy\r\nprocess_id:{}\r\nuptime_in_seconds:{}\r\n", command::connection::REDIS_VERSION, env!("CARGO_PKG_VERSION"), std::process::id(), self.started.elapsed().as_secs()));
-        s.push_str("\r\n# Clients\r\n");
         s.push_str(&format!(
-            "connected_clients:{}\r\n",
-            self.clients.load(Ordering::Relaxed)
+            "redis_version:{}\r\nshardis_version:{}\r\nredis_mode:proxy\r\nprocess_id:{}\r\nuptime_in_seconds:{}\r\n",
+            command::connection::REDIS_VERSION,
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            self.started.elapsed().as_secs()
         ));
+        s.push_str("\r\n# Clients\r\n");
+        s.push_str(&format!("connected_clients:{}\r\n", self.clients.load(Ordering::Relaxed)));
         s.push_str("\r\n# Stats\r\n");
         s.push_str(&format!(
             "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n",
@@ -476,18 +395,11 @@ struct Session {
 }
 
 fn arity_ok(cmd: &Command, n: usize) -> bool {
-    if cmd.arity >= 0 {
-        n == cmd.arity as usize
-    } else {
-        n >= (-cmd.arity) as usize
-    }
+    if cmd.arity >= 0 { n == cmd.arity as usize } else { n >= (-cmd.arity) as usize }
 }
 
 fn unknown(args: &[Bytes]) -> Reply {
-    let mut msg = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        String::from_utf8_lossy(&args[0])
-    );
+    let mut msg = format!("ERR unknown command '{}', with args beginning with: ", String::from_utf8_lossy(&args[0]));
     for a in args.iter().skip(1).take(8) {
         msg.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
     }
@@ -495,8 +407,7 @@ fn unknown(args: &[Bytes]) -> Reply {
 }
 
 async fn recv(rx: ReplyRx) -> Result<Reply, BackendError> {
-    rx.await
-        .unwrap_or_else(|_| Err(BackendError("backend connection task ended".into())))
+    rx.await.unwrap_or_else(|_| Err(BackendError("backend connection task ended".into())))
 }
 
 async fn resolve(pending: Pending) -> Reply {
@@ -519,28 +430,9 @@ async fn resolve(pending: Pending) -> Reply {
 
 fn merge_replies(parts: Vec<Reply>, merge: Merge) -> Reply {
     match merge {
-        Merge::Sum => Reply::Int(
-            parts
-                .iter()
-                .map(|p| if let Reply::Int(i) = p { *i } else { 0 })
-                .sum(),
-        ),
-        Merge::AllOk => parts
-            .into_iter()
-            .find(|p| *p != Reply::Ok)
-            .unwrap_or(Reply::Ok),
-        Merge::Concat => Reply::Array(
-            parts
-                .into_iter()
-                .flat_map(|p| {
-                    if let Reply::Array(items) = p {
-                        items
-                    } else {
-                        vec![]
-                    }
-                })
-                .collect(),
-        ),
+        Merge::Sum => Reply::Int(parts.iter().map(|p| if let Reply::Int(i) = p { *i } else { 0 }).sum()),
+        Merge::AllOk => parts.into_iter().find(|p| *p != Reply::Ok).unwrap_or(Reply::Ok),
+        Merge::Concat => Reply::Array(parts.into_iter().flat_map(|p| if let Reply::Array(items) = p { items } else { vec![] }).collect()),
         Merge::Mget { positions, total } => {
             let mut out = vec![Reply::Nil; total];
             for (part, order) in parts.into_iter().zip(positions) {

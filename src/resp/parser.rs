@@ -41,18 +41,11 @@ pub struct Limits {
 /// `Ok(None)` means more bytes are needed; `buf` is left untouched then. An
 /// empty inline line or `*0` is consumed and yields an empty argument list,
 /// which the caller skips, as Redis does.
-pub fn parse_request(
-    buf: &mut BytesMut,
-    limits: Limits,
-) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+pub fn parse_request(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     if buf.is_empty() {
         return Ok(None);
     }
-    if buf[0] == b'*' {
-        parse_multibulk(buf, limits)
-    } else {
-        parse_inline(buf)
-    }
+    if buf[0] == b'*' { parse_multibulk(buf, limits) } else { parse_inline(buf) }
 }
 
 /// Finds `\r\n` at or after `from`; returns the index of `\r`.
@@ -81,10 +74,7 @@ fn parse_header_int(bytes: &[u8]) -> Option<i64> {
     crate::util::parse_i64(bytes)
 }
 
-fn parse_multibulk(
-    buf: &mut BytesMut,
-    limits: Limits,
-) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+fn parse_multibulk(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     let Some(end) = find_crlf(buf, 1) else {
         if buf.len() > INLINE_MAX {
             return Err(ProtocolError("too big mbulk count string".into()));
@@ -111,10 +101,7 @@ fn parse_multibulk(
             return Ok(None);
         }
         if buf[pos] != b'$' {
-            return Err(ProtocolError(format!(
-                "expected '$', got '{}'",
-                buf[pos] as char
-            )));
+            return Err(ProtocolError(format!("expected '$', got '{}'", buf[pos] as char)));
         }
         let Some(hend) = find_crlf(buf, pos + 1) else {
             if buf.len() - pos > INLINE_MAX {
@@ -146,9 +133,7 @@ fn parse_multibulk(
         pos = need;
     }
     let frame = buf.split_to(pos).freeze();
-    Ok(Some(
-        spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect(),
-    ))
+    Ok(Some(spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect()))
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
@@ -192,12 +177,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     return None;
                 }
                 let c = line[i];
-                if c == b'\\'
-                    && i + 3 < n
-                    && line[i + 1] == b'x'
-                    && line[i + 2].is_ascii_hexdigit()
-                    && line[i + 3].is_ascii_hexdigit()
-                {
+                if c == b'\\' && i + 3 < n && line[i + 1] == b'x' && line[i + 2].is_ascii_hexdigit() && line[i + 3].is_ascii_hexdigit() {
                     cur.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
                     i += 3;
                 } else if c == b'\\' && i + 1 < n {
@@ -265,10 +245,7 @@ fn hex(c: u8) -> u8 {
 mod tests {
     use super::*;
 
-    const L: Limits = Limits {
-        max_bulk_len: 512 * 1024 * 1024,
-        authenticated: true,
-    };
+    const L: Limits = Limits { max_bulk_len: 512 * 1024 * 1024, authenticated: true };
 
     fn parse(s: &[u8]) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         parse_request(&mut BytesMut::from(s), L)
@@ -277,49 +254,22 @@ mod tests {
     #[test]
     fn multibulk_and_partial() {
         let mut b = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPI"[..]);
-        assert_eq!(
-            parse_request(&mut b, L).unwrap().unwrap(),
-            vec![Bytes::from("GET"), Bytes::from("k")]
-        );
+        assert_eq!(parse_request(&mut b, L).unwrap().unwrap(), vec![Bytes::from("GET"), Bytes::from("k")]);
         assert_eq!(parse_request(&mut b, L).unwrap(), None);
         b.extend_from_slice(b"NG\r\n");
-        assert_eq!(
-            parse_request(&mut b, L).unwrap().unwrap(),
-            vec![Bytes::from("PING")]
-        );
+        assert_eq!(parse_request(&mut b, L).unwrap().unwrap(), vec![Bytes::from("PING")]);
         assert!(b.is_empty());
     }
 
     #[test]
     fn protocol_errors() {
-        assert_eq!(
-            parse(b"*abc\r\n").unwrap_err().0,
-            "invalid multibulk length"
-        );
-        assert_eq!(
-            parse(b"*1\r\n$-1\r\n").unwrap_err().0,
-            "invalid bulk length"
-        );
-        assert_eq!(
-            parse(b"*1\r\n$1073741824\r\n").unwrap_err().0,
-            "invalid bulk length"
-        );
-        assert_eq!(
-            parse(b"*1\r\nfoo\r\n").unwrap_err().0,
-            "expected '$', got 'f'"
-        );
-        assert_eq!(
-            parse(b"*1\r\n$3\r\nfooXX").unwrap_err().0,
-            "expected CRLF after bulk data"
-        );
-        assert_eq!(
-            parse(b"set \"a b\n").unwrap_err().0,
-            "unbalanced quotes in request"
-        );
-        let unauth = Limits {
-            authenticated: false,
-            ..L
-        };
+        assert_eq!(parse(b"*abc\r\n").unwrap_err().0, "invalid multibulk length");
+        assert_eq!(parse(b"*1\r\n$-1\r\n").unwrap_err().0, "invalid bulk length");
+        assert_eq!(parse(b"*1\r\n$1073741824\r\n").unwrap_err().0, "invalid bulk length");
+        assert_eq!(parse(b"*1\r\nfoo\r\n").unwrap_err().0, "expected '$', got 'f'");
+        assert_eq!(parse(b"*1\r\n$3\r\nfooXX").unwrap_err().0, "expected CRLF after bulk data");
+        assert_eq!(parse(b"set \"a b\n").unwrap_err().0, "unbalanced quotes in request");
+        let unauth = Limits { authenticated: false, ..L };
         assert!(parse_request(&mut BytesMut::from(&b"*11\r\n"[..]), unauth).is_err());
     }
 
@@ -327,12 +277,7 @@ mod tests {
     fn inline() {
         assert_eq!(
             parse(b"set k \"a\\x41 b\" 'c d'\r\n").unwrap().unwrap(),
-            vec![
-                Bytes::from("set"),
-                Bytes::from("k"),
-                Bytes::from("aA b"),
-                Bytes::from("c d")
-            ]
+            vec![Bytes::from("set"), Bytes::from("k"), Bytes::from("aA b"), Bytes::from("c d")]
         );
         assert_eq!(parse(b"\r\n").unwrap().unwrap(), Vec::<Bytes>::new());
         assert_eq!(parse(b"PING").unwrap(), None);

@@ -201,10 +201,7 @@ mod tests {
 
     #[test]
     fn encodings() {
-        assert_eq!(
-            enc(Reply::Int(i64::MIN), false),
-            ":-9223372036854775808\r\n"
-        );
+        assert_eq!(enc(Reply::Int(i64::MIN), false), ":-9223372036854775808\r\n");
         assert_eq!(enc(Reply::Nil, false), "$-1\r\n");
         assert_eq!(enc(Reply::Nil, true), "_\r\n");
         assert_eq!(enc(Reply::NilArray, false), "*-1\r\n");
@@ -213,9 +210,6 @@ mod tests {
         assert_eq!(enc(m, true), "%1\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(enc(Reply::Double(1.5), true), ",1.5\r\n");
         assert_eq!(enc(Reply::Double(1.5), false), "$3\r\n1.5\r\n");
-        assert_eq!(
-            enc(Reply::Verbatim(Bytes::from("x")), true),
-            "=5\r\ntxt:x\r\n"
-        );
+        assert_eq!(enc(Reply::Verbatim(Bytes::from("x")), true), "=5\r\ntxt:x\r\n");
     }
 }

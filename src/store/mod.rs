@@ -45,11 +45,7 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     fn new(record: &'a Record, meta: Meta) -> Entry<'a> {
-        Entry {
-            value: record.value(),
-            expire_at: meta.expire_at(),
-            meta,
-        }
+        Entry { value: record.value(), expire_at: meta.expire_at(), meta }
     }
 }
 
@@ -78,11 +74,7 @@ struct Shard {
 
 impl Shard {
     fn new() -> Shard {
-        Shard {
-            map: LruCache::unbounded(),
-            volatile: 0,
-            ttl_heap: BinaryHeap::new(),
-        }
+        Shard { map: LruCache::unbounded(), volatile: 0, ttl_heap: BinaryHeap::new() }
     }
 
     fn note_expire(&mut self, key: &[u8], old: u64, new: u64) {
@@ -100,12 +92,7 @@ impl Shard {
     }
 
     fn rebuild_heap(&mut self) {
-        self.ttl_heap = self
-            .map
-            .iter()
-            .filter(|(_, m)| m.expire_at() != 0)
-            .map(|(r, m)| Reverse((m.expire_at(), r.key().into())))
-            .collect();
+        self.ttl_heap = self.map.iter().filter(|(_, m)| m.expire_at() != 0).map(|(r, m)| Reverse((m.expire_at(), r.key().into()))).collect();
     }
 
     fn remove(&mut self, key: &[u8]) -> bool {
@@ -144,12 +131,7 @@ pub struct Db {
 
 impl Db {
     fn new() -> Db {
-        Db {
-            shards: (0..SHARDS_PER_DB)
-                .map(|_| Mutex::new(Shard::new()))
-                .collect(),
-            keys: AtomicUsize::new(0),
-        }
+        Db { shards: (0..SHARDS_PER_DB).map(|_| Mutex::new(Shard::new())).collect(), keys: AtomicUsize::new(0) }
     }
 
     fn shard(&self, i: usize) -> MutexGuard<'_, Shard> {
@@ -210,13 +192,7 @@ impl Keyspace {
     /// Locks the shard holding `key` in database `db`.
     pub fn lock<'a>(&'a self, db: usize, key: &[u8]) -> Locked<'a> {
         let i = shard_of(key);
-        Locked {
-            ks: self,
-            db,
-            guards: Guards::One(i, self.dbs[db].shard(i)),
-            now: util::clock_ms(),
-            touch: true,
-        }
+        Locked { ks: self, db, guards: Guards::One(i, self.dbs[db].shard(i)), now: util::clock_ms(), touch: true }
     }
 
     /// Locks every shard holding one of `keys` (ascending order).
@@ -230,17 +206,8 @@ impl Keyspace {
         idx.sort_unstable();
         idx.dedup();
         let db = keys.first().map(|k| k.0).unwrap_or(0);
-        let guards = idx
-            .into_iter()
-            .map(|(d, i)| ((d, i), self.dbs[d].shard(i)))
-            .collect();
-        Locked {
-            ks: self,
-            db,
-            guards: Guards::Many(guards),
-            now: util::clock_ms(),
-            touch: true,
-        }
+        let guards = idx.into_iter().map(|(d, i)| ((d, i), self.dbs[d].shard(i))).collect();
+        Locked { ks: self, db, guards: Guards::Many(guards), now: util::clock_ms(), touch: true }
     }
 
     pub fn dbsize(&self, db: usize) -> usize {
@@ -249,9 +216,7 @@ impl Keyspace {
 
     /// Keys with an expiry in `db` (INFO keyspace `expires=`).
     pub fn volatile_count(&self, db: usize) -> usize {
-        (0..SHARDS_PER_DB)
-            .map(|i| self.dbs[db].shard(i).volatile)
-            .sum()
+        (0..SHARDS_PER_DB).map(|i| self.dbs[db].shard(i).volatile).sum()
     }
 
     /// Removes every key of `db`; returns them for watchers and stats.
@@ -263,8 +228,7 @@ impl Keyspace {
             let old = std::mem::replace(&mut *s, Shard::new());
             d.keys.fetch_sub(old.map.len(), Ordering::Relaxed);
             // WATCH: a flush touches the watched keys that existed.
-            self.watches
-                .touch_existing(db, |k| shard_of(k) == i && old.map.contains(k));
+            self.watches.touch_existing(db, |k| shard_of(k) == i && old.map.contains(k));
             self.locks.db_flushed(db);
             if lazy {
                 garbage.push(old);
@@ -301,13 +265,7 @@ impl Keyspace {
             let start = util::random_u64() as usize;
             for j in 0..SHARDS_PER_DB {
                 let i = (start + j) % SHARDS_PER_DB;
-                let mut locked = Locked {
-                    ks: self,
-                    db,
-                    guards: Guards::One(i, self.dbs[db].shard(i)),
-                    now: util::clock_ms(),
-                    touch: false,
-                };
+                let mut locked = Locked { ks: self, db, guards: Guards::One(i, self.dbs[db].shard(i)), now: util::clock_ms(), touch: false };
                 let shard = locked.shard_at(i);
                 let len = shard.map.len();
                 if len == 0 {
@@ -352,9 +310,7 @@ impl Keyspace {
                 removed += n;
             }
         }
-        self.stats
-            .expired_keys
-            .fetch_add(removed as u64, Ordering::Relaxed);
+        self.stats.expired_keys.fetch_add(removed as u64, Ordering::Relaxed);
         removed
     }
 
@@ -427,13 +383,7 @@ fn evict_one(s: &mut Shard, policy: EvictionPolicy) -> Option<Key> {
             }
             return Some(r.key().into());
         }
-        EvictionPolicy::VolatileLru => s
-            .map
-            .iter()
-            .rev()
-            .take(WINDOW)
-            .find(|(_, m)| m.expire_at() != 0)
-            .map(|(r, _)| r.key().into())?,
+        EvictionPolicy::VolatileLru => s.map.iter().rev().take(WINDOW).find(|(_, m)| m.expire_at() != 0).map(|(r, _)| r.key().into())?,
         EvictionPolicy::AllKeysRandom => {
             let len = s.map.len().min(WINDOW);
             if len == 0 {
@@ -446,21 +396,11 @@ fn evict_one(s: &mut Shard, policy: EvictionPolicy) -> Option<Key> {
             if s.volatile == 0 {
                 return None;
             }
-            let candidates: Vec<&Record> = s
-                .map
-                .iter()
-                .rev()
-                .take(WINDOW)
-                .filter(|(_, m)| m.expire_at() != 0)
-                .map(|(r, _)| r)
-                .take(16)
-                .collect();
+            let candidates: Vec<&Record> = s.map.iter().rev().take(WINDOW).filter(|(_, m)| m.expire_at() != 0).map(|(r, _)| r).take(16).collect();
             if candidates.is_empty() {
                 return None;
             }
-            candidates[util::random_u64() as usize % candidates.len()]
-                .key()
-                .into()
+            candidates[util::random_u64() as usize % candidates.len()].key().into()
         }
         EvictionPolicy::VolatileTtl => s.pop_due(u64::MAX)?,
     };
@@ -507,10 +447,7 @@ impl<'a> Locked<'a> {
             Guards::One(j, g) if *j == i => g,
             Guards::One(..) => panic!("shard {i} not locked"),
             Guards::Many(gs) => {
-                let pos = gs
-                    .iter()
-                    .position(|(k, _)| *k == (db, i))
-                    .expect("shard not locked");
+                let pos = gs.iter().position(|(k, _)| *k == (db, i)).expect("shard not locked");
                 &mut gs[pos].1
             }
         }
@@ -544,11 +481,7 @@ impl<'a> Locked<'a> {
     pub fn read_in(&mut self, db: usize, key: &[u8]) -> Option<Entry<'_>> {
         let stats = &self.ks.stats;
         let found = self.lookup_in(db, key);
-        let counter = if found.is_some() {
-            &stats.keyspace_hits
-        } else {
-            &stats.keyspace_misses
-        };
+        let counter = if found.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
@@ -714,14 +647,8 @@ mod tests {
         sh.map.put(Record::new(b"ttl", b"v"), Meta::new(5, 0));
         sh.note_expire(b"ttl", 0, 5);
         sh.map.put(Record::new(b"new", b"v"), Meta::new(0, 0));
-        assert_eq!(
-            &*evict_one(&mut sh, EvictionPolicy::VolatileLru).unwrap(),
-            b"ttl"
-        );
+        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::VolatileLru).unwrap(), b"ttl");
         assert_eq!(evict_one(&mut sh, EvictionPolicy::VolatileTtl), None);
-        assert_eq!(
-            &*evict_one(&mut sh, EvictionPolicy::AllKeysLru).unwrap(),
-            b"old"
-        );
+        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLru).unwrap(), b"old");
     }
 }

@@ -42,10 +42,7 @@ impl Record {
     /// If the key or the value is longer than [`MAX_PART`]; the protocol
     /// limit (`proto-max-bulk-len`) keeps them below.
     pub fn new(key: &[u8], value: &[u8]) -> Record {
-        assert!(
-            key.len() <= MAX_PART && value.len() <= MAX_PART,
-            "record part over 4 GiB"
-        );
+        assert!(key.len() <= MAX_PART && value.len() <= MAX_PART, "record part over 4 GiB");
         let len = key.len() + value.len();
         let ptr = if len == 0 {
             NonNull::dangling()
@@ -53,26 +50,16 @@ impl Record {
             let layout = Layout::array::<u8>(len).expect("record layout");
             // SAFETY: `layout` has a non-zero size.
             let raw = unsafe { alloc(layout) };
-            let Some(ptr) = NonNull::new(raw) else {
-                std::alloc::handle_alloc_error(layout)
-            };
+            let Some(ptr) = NonNull::new(raw) else { std::alloc::handle_alloc_error(layout) };
             // SAFETY: `ptr` points to `len` writable bytes that do not
             // overlap the sources.
             unsafe {
                 std::ptr::copy_nonoverlapping(key.as_ptr(), ptr.as_ptr(), key.len());
-                std::ptr::copy_nonoverlapping(
-                    value.as_ptr(),
-                    ptr.as_ptr().add(key.len()),
-                    value.len(),
-                );
+                std::ptr::copy_nonoverlapping(value.as_ptr(), ptr.as_ptr().add(key.len()), value.len());
             }
             ptr
         };
-        Record {
-            ptr,
-            key_len: key.len() as u32,
-            value_len: value.len() as u32,
-        }
+        Record { ptr, key_len: key.len() as u32, value_len: value.len() as u32 }
     }
 
     fn len(&self) -> usize {
@@ -108,12 +95,7 @@ impl Drop for Record {
         let len = self.len();
         if len > 0 {
             // SAFETY: allocated in `new` with exactly this layout.
-            unsafe {
-                dealloc(
-                    self.ptr.as_ptr(),
-                    Layout::array::<u8>(len).expect("record layout"),
-                )
-            };
+            unsafe { dealloc(self.ptr.as_ptr(), Layout::array::<u8>(len).expect("record layout")) };
         }
     }
 }
@@ -141,12 +123,7 @@ impl Borrow<[u8]> for Record {
 
 impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Record({:?} => {} bytes)",
-            String::from_utf8_lossy(self.key()),
-            self.value_len
-        )
+        write!(f, "Record({:?} => {} bytes)", String::from_utf8_lossy(self.key()), self.value_len)
     }
 }
 

@@ -70,10 +70,7 @@ impl Keyspace {
                 if args.pattern.is_some_and(|p| !util::glob_match(p, k, false)) {
                     continue;
                 }
-                if args
-                    .type_name
-                    .is_some_and(|t| s.map.peek(k).is_none_or(|m| m.type_name() != t))
-                {
+                if args.type_name.is_some_and(|t| s.map.peek(k).is_none_or(|m| m.type_name() != t)) {
                     continue;
                 }
                 out.push(k.into());
@@ -90,11 +87,7 @@ impl Keyspace {
                 }
             }
         }
-        if shard >= SHARDS_PER_DB {
-            (0, out)
-        } else {
-            (((shard as u64) << POS_BITS) | pos, out)
-        }
+        if shard >= SHARDS_PER_DB { (0, out) } else { (((shard as u64) << POS_BITS) | pos, out) }
     }
 }
 
@@ -116,15 +109,7 @@ mod tests {
         let mut cursor = 0;
         let mut round = 0;
         loop {
-            let (next, keys) = ks.scan(
-                0,
-                cursor,
-                &ScanArgs {
-                    count: 10,
-                    pattern: None,
-                    type_name: None,
-                },
-            );
+            let (next, keys) = ks.scan(0, cursor, &ScanArgs { count: 10, pattern: None, type_name: None });
             for k in keys {
                 assert!(seen.insert(k), "duplicate key returned");
             }
@@ -143,10 +128,7 @@ mod tests {
             }
         }
         for i in 0..2000 {
-            assert!(
-                seen.contains(format!("stable{i}").as_bytes()),
-                "missed stable{i}"
-            );
+            assert!(seen.contains(format!("stable{i}").as_bytes()), "missed stable{i}");
         }
     }
 }

@@ -56,9 +56,7 @@ impl WatchRegistry {
             return;
         }
         if let Some(list) = self.lock().get(key) {
-            list.iter()
-                .filter(|(d, _)| *d == db)
-                .for_each(|(_, w)| w.mark());
+            list.iter().filter(|(d, _)| *d == db).for_each(|(_, w)| w.mark());
         }
     }
 
@@ -70,9 +68,7 @@ impl WatchRegistry {
         }
         for (key, list) in self.lock().iter() {
             if list.iter().any(|(d, _)| *d == db) && exists(key) {
-                list.iter()
-                    .filter(|(d, _)| *d == db)
-                    .for_each(|(_, w)| w.mark());
+                list.iter().filter(|(d, _)| *d == db).for_each(|(_, w)| w.mark());
             }
         }
     }
@@ -112,9 +108,7 @@ impl Keyspace {
     /// EXEC treats such a watched key as touched, as Redis 7 does.
     pub fn is_logically_expired(&self, db: usize, key: &[u8]) -> bool {
         let now = crate::util::now_ms();
-        self.lock(db, key)
-            .peek_raw(key)
-            .is_some_and(|m| m.is_expired(now))
+        self.lock(db, key).peek_raw(key).is_some_and(|m| m.is_expired(now))
     }
 }
 

@@ -75,38 +75,20 @@ impl TestServer {
                 }
                 if let Some(rest) = line.split("addr=").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap_or_default();
-                    if let (Some(tx), Some(port)) = (
-                        tx.take(),
-                        addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()),
-                    ) {
+                    if let (Some(tx), Some(port)) = (tx.take(), addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())) {
                         let _ = tx.send(port);
                     }
                 }
             }
         });
-        let port = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("shardis did not report its address");
+        let port = rx.recv_timeout(Duration::from_secs(20)).expect("shardis did not report its address");
         TestServer { child, port }
     }
 
     fn start_redis(args: &[&str]) -> TestServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--enable-debug-command",
-                "yes",
-            ])
+            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -170,13 +152,8 @@ pub struct Raw {
 impl Raw {
     pub fn connect(port: u16) -> Raw {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Raw {
-            stream,
-            buf: Vec::new(),
-        }
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw { stream, buf: Vec::new() }
     }
 
     pub fn send_bytes(&mut self, bytes: &[u8]) {
@@ -203,11 +180,7 @@ impl Raw {
             }
             let mut chunk = [0u8; 65536];
             let n = self.stream.read(&mut chunk).expect("read reply");
-            assert!(
-                n > 0,
-                "connection closed while waiting for a reply; have {:?}",
-                String::from_utf8_lossy(&self.buf)
-            );
+            assert!(n > 0, "connection closed while waiting for a reply; have {:?}", String::from_utf8_lossy(&self.buf));
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
@@ -236,12 +209,7 @@ impl Raw {
 /// Hand-written so that any reply shape (sets of arrays, attributes,
 /// RESP2 nulls) can be framed without interpreting it.
 pub fn frame_len(buf: &[u8], pos: usize) -> Option<usize> {
-    let line_end = |from: usize| {
-        buf[from..]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .map(|i| from + i)
-    };
+    let line_end = |from: usize| buf[from..].windows(2).position(|w| w == b"\r\n").map(|i| from + i);
     let end = line_end(pos)?;
     let header = std::str::from_utf8(&buf[pos + 1..end]).ok()?;
     let after = end + 2;
@@ -257,11 +225,7 @@ pub fn frame_len(buf: &[u8], pos: usize) -> Option<usize> {
         }
         b'*' | b'~' | b'>' | b'%' | b'|' => {
             let n: i64 = header.parse().ok()?;
-            let items = if matches!(buf[pos], b'%' | b'|') {
-                n * 2
-            } else {
-                n
-            };
+            let items = if matches!(buf[pos], b'%' | b'|') { n * 2 } else { n };
             let mut cur = after;
             for _ in 0..items.max(0) {
                 cur += frame_len(buf, cur)?;
