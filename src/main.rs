@@ -46,6 +46,14 @@ struct ProxyArgs {
     /// Milliseconds to wait for a backend before failing its requests.
     #[arg(long)]
     timeout: Option<u64>,
+    /// Take a backend off the ring after --server-failure-limit failures.
+    #[arg(long = "auto-eject-hosts")]
+    auto_eject_hosts: bool,
+    #[arg(long = "server-failure-limit")]
+    server_failure_limit: Option<u32>,
+    /// Milliseconds before an ejected backend is tried again.
+    #[arg(long = "server-retry-timeout")]
+    server_retry_timeout: Option<u64>,
     #[arg(long)]
     threads: Option<usize>,
 }
@@ -74,6 +82,15 @@ fn build_pool(args: &ProxyArgs) -> Result<shardis::proxy::config::PoolConfig, St
     }
     if args.timeout.is_some() {
         pool.timeout_ms = args.timeout;
+    }
+    if args.auto_eject_hosts {
+        pool.auto_eject_hosts = true;
+    }
+    if let Some(n) = args.server_failure_limit {
+        pool.server_failure_limit = n;
+    }
+    if let Some(ms) = args.server_retry_timeout {
+        pool.server_retry_timeout_ms = ms;
     }
     if pool.servers.is_empty() {
         return Err("no backend: give --node host:port (repeatable) or --config file.yml".into());

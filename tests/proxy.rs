@@ -225,3 +225,46 @@ fn a_dead_node_fails_only_its_own_requests() {
     let mut info = c.proxy.raw();
     assert!(info.cmd(&["INFO"]).contains("errors="));
 }
+
+/// With auto_eject_hosts, a dead node leaves the ring: its keys move to the
+/// remaining nodes; after server_retry_timeout it is tried again and, back
+/// up, owns its keys again.
+#[test]
+fn auto_eject_moves_keys_and_the_node_comes_back() {
+    let mut c =
+        cluster(3, false, &["--hash", "md5", "--timeout", "1000", "--auto-eject-hosts", "--server-failure-limit", "1", "--server-retry-timeout", "1500"]);
+    let all = addrs(&c.nodes);
+    let full = ring_for(&all, KeyHash::Md5);
+    let dead = 2;
+    let dead_port = c.nodes[dead].port;
+    let key = (0..1000).map(|i| format!("eject:{i}")).find(|k| full.server_for_key(k.as_bytes()) == Some(dead)).unwrap();
+    drop(c.nodes.remove(dead));
+    let mut r = c.proxy.raw();
+    // the first request fails, then the node is ejected and the key lives elsewhere
+    let mut moved = false;
+    for _ in 0..100 {
+        if r.cmd(&["SET", &key, "moved"]) == "+OK\r\n" {
+            moved = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(moved, "the dead node was never ejected");
+    assert_eq!(r.cmd(&["GET", &key]), "$5\r\nmoved\r\n");
+    let survivors = ring_for(&all[..dead], KeyHash::Md5);
+    let holder = survivors.server_for_key(key.as_bytes()).unwrap();
+    let mut direct = c.nodes[holder].raw();
+    assert_eq!(direct.cmd(&["GET", &key]), "$5\r\nmoved\r\n", "the key should now live on the ring's next node");
+    assert!(r.cmd(&["INFO"]).contains("ejected=1"));
+    // the node comes back on its port; after the retry timeout it owns its keys again
+    let back = TestServer::start_on_port(dead_port);
+    let mut returned = false;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        if r.cmd(&["SET", &key, "home"]) == "+OK\r\n" && back.raw().cmd(&["GET", &key]) == "$4\r\nhome\r\n" {
+            returned = true;
+            break;
+        }
+    }
+    assert!(returned, "the node did not rejoin the ring");
+}

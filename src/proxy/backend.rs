@@ -47,6 +47,9 @@ pub struct BackendStats {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
     pub timeouts: AtomicU64,
+    /// Failures (refused connect, lost connection, timeout) since the last
+    /// reply; drives auto-ejection.
+    pub consecutive_failures: AtomicU64,
 }
 
 /// One backend node: a small pool of pipelined connections.
@@ -119,6 +122,7 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::new();
     let fail_all = |pending: &mut VecDeque<(oneshot::Sender<Result<Reply, BackendError>>, Instant)>, why: &str| {
+        stats.consecutive_failures.fetch_add(1, Ordering::Relaxed);
         for (tx, _) in pending.drain(..) {
             stats.errors.fetch_add(1, Ordering::Relaxed);
             let _ = tx.send(Err(BackendError(format!("backend {addr} {why}"))));
@@ -211,6 +215,7 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
             match decode_bytes_mut(&mut inbuf) {
                 Ok(Some((frame, _, _))) => match pending.pop_front() {
                     Some((tx, _)) => {
+                        stats.consecutive_failures.store(0, Ordering::Relaxed);
                         let _ = tx.send(Ok(frame_to_reply(frame)));
                     }
                     None => {

@@ -37,6 +37,8 @@ pub struct Proxy {
     pub pool: PoolConfig,
     pub backends: Vec<Backend>,
     dist: RwLock<Distribution>,
+    /// Per backend: ejected from the ring until this instant.
+    ejected_until: std::sync::Mutex<Vec<Option<Instant>>>,
     started: Instant,
     clients: AtomicU64,
     total_connections: AtomicU64,
@@ -74,11 +76,12 @@ fn crossslot() -> Reply {
 impl Proxy {
     pub fn new(pool: PoolConfig) -> Arc<Proxy> {
         let timeout = pool.timeout_ms.map(Duration::from_millis);
-        let backends = pool.servers.iter().map(|s| Backend::new(s.addr(), 2, timeout)).collect();
+        let backends: Vec<Backend> = pool.servers.iter().map(|s| Backend::new(s.addr(), 2, timeout)).collect();
         let ring_servers: Vec<_> = pool.servers.iter().map(|s| s.ring_server()).collect();
         let dist = Distribution { hash: pool.hash, tag: pool.hash_tag, ring: Ring::build(&ring_servers, &vec![true; ring_servers.len()]) };
         Arc::new(Proxy {
             pool,
+            ejected_until: std::sync::Mutex::new(vec![None; backends.len()]),
             backends,
             dist: RwLock::new(dist),
             started: Instant::now(),
@@ -94,8 +97,52 @@ impl Proxy {
         self.dist.read().unwrap_or_else(|p| p.into_inner()).server_for_key(key)
     }
 
+    /// twemproxy's auto_eject_hosts: a backend that failed
+    /// `server_failure_limit` times in a row leaves the ring, which is
+    /// rebuilt from the live backends, and rejoins after
+    /// `server_retry_timeout` (to be ejected again if it still fails).
+    /// Returns true if the ring changed.
+    pub fn update_health(&self) -> bool {
+        if !self.pool.auto_eject_hosts {
+            return false;
+        }
+        let now = Instant::now();
+        let mut ejected = self.ejected_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut changed = false;
+        for (i, b) in self.backends.iter().enumerate() {
+            match ejected[i] {
+                Some(until) if now >= until => {
+                    tracing::info!(backend = %b.addr, "retrying ejected backend");
+                    ejected[i] = None;
+                    b.stats.consecutive_failures.store(0, Ordering::Relaxed);
+                    changed = true;
+                }
+                None if b.stats.consecutive_failures.load(Ordering::Relaxed) >= self.pool.server_failure_limit.max(1) as u64 => {
+                    tracing::warn!(backend = %b.addr, "ejecting backend after repeated failures");
+                    ejected[i] = Some(now + Duration::from_millis(self.pool.server_retry_timeout_ms));
+                    changed = true;
+                }
+                _ => {}
+            }
+        }
+        if changed {
+            let live: Vec<bool> = ejected.iter().map(Option::is_none).collect();
+            let servers: Vec<_> = self.pool.servers.iter().map(|s| s.ring_server()).collect();
+            self.dist.write().unwrap_or_else(|p| p.into_inner()).ring = Ring::build(&servers, &live);
+        }
+        changed
+    }
+
     /// Serves clients until `signal` completes.
     pub async fn run(self: Arc<Self>, listener: TcpListener, signal: impl Future<Output = ()>) {
+        let proxy = self.clone();
+        let _health = AbortOnDrop(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            loop {
+                tick.tick().await;
+                proxy.update_health();
+            }
+        }));
         tokio::pin!(signal);
         loop {
             tokio::select! {
@@ -375,14 +422,23 @@ impl Proxy {
         s.push_str("\r\n# Backends\r\n");
         for (i, b) in self.backends.iter().enumerate() {
             s.push_str(&format!(
-                "backend{i}:addr={},requests={},errors={},timeouts={}\r\n",
+                "backend{i}:addr={},ejected={},requests={},errors={},timeouts={}\r\n",
                 b.addr,
+                u8::from(self.ejected_until.lock().unwrap_or_else(|p| p.into_inner())[i].is_some()),
                 b.stats.requests.load(Ordering::Relaxed),
                 b.stats.errors.load(Ordering::Relaxed),
                 b.stats.timeouts.load(Ordering::Relaxed)
             ));
         }
         s
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -31,6 +31,11 @@ impl TestServer {
         Self::spawn_logged("proxy", &all)
     }
 
+    /// Starts a shardis node on a given port (to restart a killed one).
+    pub fn start_on_port(port: u16) -> TestServer {
+        Self::spawn_logged("server", &["--port".to_string(), port.to_string()])
+    }
+
     /// Starts `redis-server` on a free port, whatever SHARDIS_TEST_REDIS says.
     pub fn start_redis_server(args: &[&str]) -> TestServer {
         Self::start_redis(args)
