@@ -268,3 +268,100 @@ fn auto_eject_moves_keys_and_the_node_comes_back() {
     }
     assert!(returned, "the node did not rejoin the ring");
 }
+
+fn transactions_through_the_proxy(redis_backends: bool) {
+    let c = cluster(3, redis_backends, &["--hash", "md5", "--hash-tag", "{}"]);
+    let mut r = c.proxy.raw();
+    let mut other = c.proxy.raw();
+    // one node (hash tag): applied atomically
+    assert_eq!(r.cmd(&["MULTI"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["SET", "{acct}:alice", "100"]), "+QUEUED\r\n");
+    assert_eq!(r.cmd(&["SET", "{acct}:bob", "50"]), "+QUEUED\r\n");
+    assert_eq!(r.cmd(&["INCRBY", "{acct}:bob", "10"]), "+QUEUED\r\n");
+    assert_eq!(r.cmd(&["EXEC"]), "*3\r\n+OK\r\n+OK\r\n:60\r\n");
+    assert_eq!(r.cmd(&["MGET", "{acct}:alice", "{acct}:bob"]), "*2\r\n$3\r\n100\r\n$2\r\n60\r\n");
+    // WATCH: touched by another client -> null, nothing applied
+    assert_eq!(r.cmd(&["WATCH", "{acct}:alice"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["GET", "{acct}:alice"]), "$3\r\n100\r\n");
+    assert_eq!(other.cmd(&["SET", "{acct}:alice", "90"]), "+OK\r\n");
+    r.cmd(&["MULTI"]);
+    r.cmd(&["DECRBY", "{acct}:alice", "10"]);
+    assert_eq!(r.cmd(&["EXEC"]), "*-1\r\n");
+    assert_eq!(r.cmd(&["GET", "{acct}:alice"]), "$2\r\n90\r\n");
+    // WATCH untouched -> applied
+    r.cmd(&["WATCH", "{acct}:alice", "{acct}:bob"]);
+    r.cmd(&["MULTI"]);
+    r.cmd(&["DECRBY", "{acct}:alice", "10"]);
+    r.cmd(&["INCRBY", "{acct}:bob", "10"]);
+    assert_eq!(r.cmd(&["EXEC"]), "*2\r\n:80\r\n:70\r\n");
+    // queueing errors -> EXECABORT; DISCARD
+    r.cmd(&["MULTI"]);
+    assert_eq!(r.cmd(&["SET", "x"]), "-ERR wrong number of arguments for 'set' command\r\n");
+    r.cmd(&["SET", "{acct}:alice", "0"]);
+    assert_eq!(r.cmd(&["EXEC"]), "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    r.cmd(&["MULTI"]);
+    r.cmd(&["SET", "{acct}:alice", "0"]);
+    assert_eq!(r.cmd(&["DISCARD"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["GET", "{acct}:alice"]), "$2\r\n80\r\n");
+    // keys on two nodes: refused at EXEC, nothing applied
+    let dist = {
+        let servers: Vec<_> = addrs(&c.nodes).iter().map(|a| ServerSpec::parse(a).unwrap().ring_server()).collect();
+        Distribution { hash: KeyHash::Md5, tag: Some(*b"{}"), ring: Ring::build(&servers, &[true; 3]) }
+    };
+    let (k1, k2) =
+        (0..1000).map(|i| (format!("p{i}"), format!("q{i}"))).find(|(a, b)| dist.server_for_key(a.as_bytes()) != dist.server_for_key(b.as_bytes())).unwrap();
+    r.cmd(&["MULTI"]);
+    r.cmd(&["SET", &k1, "1"]);
+    r.cmd(&["SET", &k2, "1"]);
+    assert!(r.cmd(&["EXEC"]).starts_with("-CROSSSLOT"));
+    assert_eq!(r.cmd(&["EXISTS", &k1, &k2]), ":0\r\n");
+    let mut w = c.proxy.raw();
+    assert!(w.cmd(&["WATCH", &k1, &k2]).starts_with("-CROSSSLOT"));
+    // a pipelined transaction followed by a read sees its result
+    let mut p = c.proxy.conn();
+    let (v,): (i64,) = redis::pipe().atomic().cmd("INCR").arg("{acct}:n").ignore().cmd("INCR").arg("{acct}:n").query(&mut p).unwrap();
+    assert_eq!(v, 2);
+    let n: i64 = redis::cmd("GET").arg("{acct}:n").query(&mut p).unwrap();
+    assert_eq!(n, 2);
+}
+
+#[test]
+fn single_node_transactions_with_shardis_nodes() {
+    transactions_through_the_proxy(false);
+}
+
+#[test]
+fn single_node_transactions_with_redis_server_nodes() {
+    transactions_through_the_proxy(true);
+}
+
+/// Check-and-set through the proxy: 10 clients increment one key 50 times
+/// each with WATCH/GET/MULTI/SET/EXEC; no increment is lost.
+#[test]
+fn check_and_set_through_the_proxy() {
+    let c = cluster(3, false, &["--hash", "md5"]);
+    let threads: Vec<_> = (0..10)
+        .map(|_| {
+            let client = c.proxy.client();
+            std::thread::spawn(move || {
+                let mut conn = client.get_connection().unwrap();
+                for _ in 0..50 {
+                    loop {
+                        let _: () = redis::cmd("WATCH").arg("cas").query(&mut conn).unwrap();
+                        let v: Option<i64> = redis::cmd("GET").arg("cas").query(&mut conn).unwrap();
+                        let res: Option<(String,)> = redis::pipe().atomic().cmd("SET").arg("cas").arg(v.unwrap_or(0) + 1).query(&mut conn).unwrap();
+                        if res.is_some() {
+                            break;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut p = c.proxy.conn();
+    let v: i64 = redis::cmd("GET").arg("cas").query(&mut p).unwrap();
+    assert_eq!(v, 500);
+}

@@ -10,3 +10,4 @@ pub mod backend;
 pub mod config;
 pub mod ketama;
 pub mod server;
+pub mod txn;

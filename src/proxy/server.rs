@@ -49,6 +49,9 @@ pub struct Proxy {
 /// A reply still to come: from one backend, from several to merge, or ready.
 enum Pending {
     Ready(Reply),
+    /// Work done when the reply is due (transactions on a pinned
+    /// connection); the batch ends after it so later commands wait for it.
+    Deferred(std::pin::Pin<Box<dyn Future<Output = Reply> + Send>>),
     One(ReplyRx),
     /// Replies from several requests, merged by `merge`.
     Many(Vec<ReplyRx>, Merge),
@@ -171,7 +174,8 @@ impl Proxy {
 
     async fn serve(&self, mut stream: TcpStream) -> std::io::Result<()> {
         let _ = stream.set_nodelay(true);
-        let mut session = Session { id: self.next_client_id.fetch_add(1, Ordering::Relaxed), resp3: false, name: None, close: false };
+        let mut session =
+            Session { id: self.next_client_id.fetch_add(1, Ordering::Relaxed), resp3: false, name: None, close: false, multi: None, pinned: None };
         let mut inbuf = BytesMut::with_capacity(16 * 1024);
         let mut out = BytesMut::with_capacity(16 * 1024);
         let mut batch: Vec<(Pending, Option<&'static str>)> = Vec::new();
@@ -183,8 +187,10 @@ impl Proxy {
                     Ok(Some(args)) => {
                         self.commands.fetch_add(1, Ordering::Relaxed);
                         let name = command::lookup(&args[0]).map(|(_, c)| c.name);
-                        batch.push((self.route(&mut session, &args), name));
-                        if session.close || batch.len() >= 1024 {
+                        let pending = self.route(&mut session, &args);
+                        let deferred = matches!(pending, Pending::Deferred(_));
+                        batch.push((pending, name));
+                        if session.close || deferred || batch.len() >= 1024 {
                             full = !session.close;
                             break;
                         }
@@ -233,10 +239,19 @@ impl Proxy {
 
     fn route(&self, session: &mut Session, args: &[Bytes]) -> Pending {
         let Some((_, cmd)) = command::lookup(&args[0]) else {
+            if let Some(q) = session.multi.as_mut() {
+                q.error = true;
+            }
             return Pending::Ready(unknown(args));
         };
         if !arity_ok(cmd, args.len()) {
+            if let Some(q) = session.multi.as_mut() {
+                q.error = true;
+            }
             return Pending::Ready(command::wrong_arity(cmd.name));
+        }
+        if let Some(p) = self.route_transaction(session, cmd, args) {
+            return p;
         }
         let keys = cmd.key_positions(args.len());
         if keys.is_empty() {
@@ -304,6 +319,8 @@ impl Proxy {
             }
             "reset" => {
                 session.resp3 = false;
+                session.multi = None;
+                session.pinned = None;
                 ready(Reply::status("RESET"))
             }
             "select" => ready(if &args[1][..] == b"0" { Reply::Ok } else { Reply::error("ERR SELECT is not allowed in proxy mode: only database 0") }),
@@ -331,8 +348,87 @@ impl Proxy {
             }
             // Client libraries and redis-benchmark read settings on connect.
             "config" if args.len() >= 2 && is(&args[1], "get") => Pending::One(self.backends[0].send(session.id, args)),
-            "multi" | "exec" | "discard" | "watch" | "unwatch" => ready(Reply::error("ERR transactions are not supported by shardis proxy yet")),
             other => ready(Reply::error(format!("ERR command '{other}' is not supported by shardis proxy"))),
+        }
+    }
+
+    /// WATCH, MULTI, EXEC, DISCARD, UNWATCH, and queueing inside MULTI.
+    /// `None` when the command is not part of a transaction.
+    fn route_transaction(&self, session: &mut Session, cmd: &'static Command, args: &[Bytes]) -> Option<Pending> {
+        use super::txn::{PinnedConn, Queued, call_one, exec_on};
+        let ready = |r: Reply| Some(Pending::Ready(r));
+        let keys = cmd.key_positions(args.len());
+        let nodes: Vec<usize> = keys.iter().filter_map(|&i| self.node_for(&args[i])).collect();
+        match cmd.name {
+            "multi" => {
+                if session.multi.is_some() {
+                    return ready(Reply::error("ERR MULTI calls can not be nested"));
+                }
+                let mut q = Queued::default();
+                if let Some((node, _)) = &session.pinned {
+                    q.node = Some(*node);
+                }
+                session.multi = Some(q);
+                ready(Reply::Ok)
+            }
+            "watch" => {
+                if session.multi.is_some() {
+                    return ready(Reply::error("ERR WATCH inside MULTI is not allowed"));
+                }
+                let node = nodes[0];
+                if nodes.iter().any(|&n| n != node) || session.pinned.as_ref().is_some_and(|(n, _)| *n != node) {
+                    return ready(Reply::error("CROSSSLOT WATCH keys don't hash to the same node (cross-node WATCH is not supported yet)"));
+                }
+                let pinned = session.pinned.get_or_insert_with(|| (node, PinnedConn::new(self.backends[node].addr.clone()))).1.clone();
+                Some(Pending::Deferred(Box::pin(call_one(pinned, args.to_vec()))))
+            }
+            "unwatch" if session.multi.is_none() => {
+                // Dropping the dedicated connection unwatches on the node.
+                session.pinned = None;
+                ready(Reply::Ok)
+            }
+            "discard" => {
+                if session.multi.take().is_none() {
+                    return ready(Reply::error("ERR DISCARD without MULTI"));
+                }
+                session.pinned = None;
+                ready(Reply::Ok)
+            }
+            "exec" => {
+                let Some(q) = session.multi.take() else {
+                    return ready(Reply::error("ERR EXEC without MULTI"));
+                };
+                let pinned = session.pinned.take();
+                if q.error {
+                    return ready(Reply::error("EXECABORT Transaction discarded because of previous errors."));
+                }
+                if q.cross_node {
+                    return ready(Reply::error(
+                        "CROSSSLOT Keys in the transaction don't hash to the same node (cross-node transactions are not supported yet); nothing was applied",
+                    ));
+                }
+                let node = q.node.unwrap_or(0);
+                let conn = match pinned {
+                    Some((_, conn)) => conn,
+                    None => PinnedConn::new(self.backends[node].addr.clone()),
+                };
+                Some(Pending::Deferred(Box::pin(exec_on(conn, q.commands))))
+            }
+            _ => {
+                let q = session.multi.as_mut()?;
+                if matches!(cmd.name, "quit" | "reset") {
+                    return None;
+                }
+                if cmd.name == "select" && &args[1][..] != b"0" {
+                    q.error = true;
+                    return ready(Reply::error("ERR SELECT is not allowed in proxy mode: only database 0"));
+                }
+                for n in nodes {
+                    q.touch_node(n);
+                }
+                q.commands.push(args.to_vec());
+                ready(Reply::status("QUEUED"))
+            }
         }
     }
 
@@ -448,6 +544,10 @@ struct Session {
     resp3: bool,
     name: Option<String>,
     close: bool,
+    /// MULTI state: the queued transaction.
+    multi: Option<super::txn::Queued>,
+    /// WATCH state: the node and the dedicated connection holding it.
+    pinned: Option<(usize, super::txn::Pinned)>,
 }
 
 fn arity_ok(cmd: &Command, n: usize) -> bool {
@@ -469,6 +569,7 @@ async fn recv(rx: ReplyRx) -> Result<Reply, BackendError> {
 async fn resolve(pending: Pending) -> Reply {
     match pending {
         Pending::Ready(r) => r,
+        Pending::Deferred(f) => f.await,
         Pending::One(rx) => recv(rx).await.unwrap_or_else(|e| e.to_reply()),
         Pending::Many(rxs, merge) => {
             let mut parts = Vec::with_capacity(rxs.len());

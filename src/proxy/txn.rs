@@ -1,0 +1,132 @@
+//! Single-node transactions through the proxy: WATCH, MULTI, EXEC,
+//! DISCARD, UNWATCH.
+//!
+//! The proxy queues a transaction itself (checking each command against the
+//! command table, as Redis does at queue time) and, at EXEC, sends
+//! `MULTI ... EXEC` in one go on a connection of its own to the one node
+//! that owns every key. WATCH pins the client to a dedicated connection to
+//! the watched keys' node, so the node's own WATCH machinery applies with
+//! Redis's semantics; EXEC runs on that connection. A transaction whose
+//! keys span nodes is refused at EXEC and applies nothing (cross-node
+//! transactions are the 2PC coordinator's job). Works with shardis and
+//! redis-server backends alike.
+
+use super::backend::{BackendError, encode_command, frame_to_reply};
+use crate::resp::Reply;
+use bytes::{Bytes, BytesMut};
+use redis_protocol::resp2::decode::decode_bytes_mut;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+/// A connection owned by one client (WATCH state lives in it on the node).
+pub struct PinnedConn {
+    addr: String,
+    stream: Option<TcpStream>,
+    buf: BytesMut,
+}
+
+/// Shared so that a deferred reply future can use it after routing.
+pub type Pinned = Arc<Mutex<PinnedConn>>;
+
+impl PinnedConn {
+    pub fn new(addr: String) -> Pinned {
+        Arc::new(Mutex::new(PinnedConn { addr, stream: None, buf: BytesMut::new() }))
+    }
+
+    /// Sends `commands` pipelined and returns their replies in order.
+    pub async fn call(&mut self, commands: &[Vec<Bytes>]) -> Result<Vec<Reply>, BackendError> {
+        let fail = |what: &str, e: std::io::Error| BackendError(format!("backend {} {what} ({e})", self.addr));
+        if self.stream.is_none() {
+            let s = TcpStream::connect(&self.addr).await.map_err(|e| fail("unavailable", e))?;
+            let _ = s.set_nodelay(true);
+            self.stream = Some(s);
+        }
+        let stream = self.stream.as_mut().expect("connected");
+        let mut out = BytesMut::new();
+        for c in commands {
+            out.extend_from_slice(&encode_command(c));
+        }
+        if let Err(e) = stream.write_all(&out).await {
+            self.stream = None;
+            return Err(fail("connection lost", e));
+        }
+        let mut replies = Vec::with_capacity(commands.len());
+        while replies.len() < commands.len() {
+            match decode_bytes_mut(&mut self.buf) {
+                Ok(Some((frame, _, _))) => {
+                    replies.push(frame_to_reply(frame));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.stream = None;
+                    return Err(BackendError(format!("backend {} sent a malformed reply ({e:?})", self.addr)));
+                }
+            }
+            match stream.read_buf(&mut self.buf).await {
+                Ok(0) => {
+                    self.stream = None;
+                    return Err(BackendError(format!("backend {} closed the connection", self.addr)));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.stream = None;
+                    return Err(fail("connection lost", e));
+                }
+            }
+        }
+        Ok(replies)
+    }
+}
+
+/// A transaction being queued by the proxy for one client.
+#[derive(Default)]
+pub struct Queued {
+    pub commands: Vec<Vec<Bytes>>,
+    /// A command was refused while queueing: EXEC answers EXECABORT.
+    pub error: bool,
+    /// The node every key so far lives on.
+    pub node: Option<usize>,
+    /// Keys on more than one node were queued.
+    pub cross_node: bool,
+}
+
+impl Queued {
+    /// Records that a queued command touches `node`.
+    pub fn touch_node(&mut self, node: usize) {
+        match self.node {
+            None => self.node = Some(node),
+            Some(n) if n != node => self.cross_node = true,
+            _ => {}
+        }
+    }
+}
+
+/// Runs a queued transaction on `conn`: MULTI, the commands, EXEC; returns
+/// EXEC's reply (a null array when a watched key was touched).
+pub async fn exec_on(conn: Pinned, commands: Vec<Vec<Bytes>>) -> Reply {
+    let mut all = Vec::with_capacity(commands.len() + 2);
+    all.push(vec![Bytes::from_static(b"MULTI")]);
+    all.extend(commands);
+    all.push(vec![Bytes::from_static(b"EXEC")]);
+    let mut c = conn.lock().await;
+    match c.call(&all).await {
+        Ok(mut replies) => match replies.pop() {
+            Some(Reply::Nil) => Reply::NilArray,
+            Some(r) => r,
+            None => Reply::error("ERR no reply to EXEC"),
+        },
+        Err(e) => e.to_reply(),
+    }
+}
+
+/// Runs one command (WATCH, UNWATCH) on the pinned connection.
+pub async fn call_one(conn: Pinned, args: Vec<Bytes>) -> Reply {
+    let mut c = conn.lock().await;
+    match c.call(&[args]).await {
+        Ok(mut r) => r.pop().unwrap_or_else(|| Reply::error("ERR no reply")),
+        Err(e) => e.to_reply(),
+    }
+}
