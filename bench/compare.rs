@@ -6,6 +6,7 @@
 //! cargo bench --bench compare -- memory             # bytes per key, 1M keys
 //! cargo bench --bench compare -- hitratio           # Zipf read-through cache
 //! cargo bench --bench compare -- locks              # lock and check-and-set rates
+//! cargo bench --bench compare -- proxy              # shardis proxy vs nutcracker
 //! cargo bench --bench compare -- throughput --rounds 5 --requests 500000
 //! ```
 //!
@@ -438,6 +439,90 @@ fn locks(secs: f64) {
     println!("(redis-server 7.0 has no DELEX or LOCK.*: its lease release is the usual Lua script)");
 }
 
+// ---- proxy vs nutcracker ------------------------------------------------------
+
+fn start_shardis_proxy(backends: &[u16]) -> Server {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardis"));
+    cmd.arg("proxy").args(["--port", &port.to_string()]);
+    for b in backends {
+        cmd.args(["--node", &format!("127.0.0.1:{b}:1")]);
+    }
+    let child = cmd.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start shardis proxy");
+    wait_port(port);
+    Server { child, port }
+}
+
+fn start_nutcracker(backends: &[u16]) -> Server {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("shardis-bench-nutcracker-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("nutcracker.yml");
+    let servers: String = backends.iter().map(|b| format!("   - 127.0.0.1:{b}:1\n")).collect();
+    std::fs::write(
+        &conf,
+        format!("bench:\n  listen: 127.0.0.1:{port}\n  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n  preconnect: true\n  server_connections: 1\n  servers:\n{servers}"),
+    )
+    .unwrap();
+    let child = Command::new("nutcracker")
+        .args(["-c", conf.to_str().unwrap(), "-s", &free_port().to_string(), "-o", dir.join("nutcracker.log").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nutcracker (apt-get install nutcracker)");
+    wait_port(port);
+    Server { child, port }
+}
+
+fn wait_port(port: u16) {
+    for _ in 0..500 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("port {port} never opened");
+}
+
+fn proxy_bench(rounds: usize, requests: usize) {
+    println!("== proxy: shardis proxy vs nutcracker (twemproxy 0.5.0), both in front of the same 3 redis-server nodes");
+    println!("   redis-benchmark -c 50 -r 100000 -d 64, {requests} requests, {rounds} rounds A B A B");
+    let nodes: Vec<Server> = (0..3).map(|_| start(Kind::Redis, &[])).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    let proxies = [start_shardis_proxy(&ports), start_nutcracker(&ports)];
+    println!("{:<8} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}", "test", "P", "shardis op/s", "twemproxy", "ratio", "shardis us", "twem us", "ratio");
+    for pipeline in [1, 16] {
+        for test in ["set", "get"] {
+            let mut ops = [Vec::new(), Vec::new()];
+            let mut cpu = [Vec::new(), Vec::new()];
+            for _ in 0..rounds {
+                for (i, p) in proxies.iter().enumerate() {
+                    let before = cpu_secs(p.child.id());
+                    let out = Command::new("redis-benchmark")
+                        .args(["-p", &p.port.to_string(), "-t", test, "-n", &requests.to_string(), "-c", "50", "-r", "100000", "-d", "64"])
+                        .args(["-P", &pipeline.to_string(), "--csv"])
+                        .output()
+                        .expect("redis-benchmark");
+                    let after = cpu_secs(p.child.id());
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    let rps: f64 = text
+                        .lines()
+                        .find(|l| l.to_ascii_lowercase().starts_with(&format!("\"{test}\"")))
+                        .and_then(|l| l.split(',').nth(1))
+                        .and_then(|v| v.trim_matches('"').parse().ok())
+                        .unwrap_or_else(|| panic!("cannot parse redis-benchmark output: {text}"));
+                    ops[i].push(rps);
+                    cpu[i].push((after - before) * 1e6 / requests as f64);
+                }
+            }
+            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
+            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
+            println!("{:<8} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", test.to_uppercase(), pipeline, a, b, a / b, ca, cb, ca / cb);
+        }
+    }
+    println!("(us = proxy CPU microseconds per operation)");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let flag = |name: &str, default: usize| -> usize {
@@ -447,7 +532,7 @@ fn main() {
     let requests = flag("--requests", 300_000);
     let keys = flag("--keys", 1_000_000);
     let gets = flag("--gets", 2_000_000);
-    let selected: Vec<&str> = args.iter().map(|s| s.as_str()).filter(|a| ["throughput", "memory", "hitratio", "locks"].contains(a)).collect();
+    let selected: Vec<&str> = args.iter().map(|s| s.as_str()).filter(|a| ["throughput", "memory", "hitratio", "locks", "proxy"].contains(a)).collect();
     let all = selected.is_empty();
     if all || selected.contains(&"throughput") {
         throughput(rounds, requests);
@@ -457,6 +542,9 @@ fn main() {
     }
     if all || selected.contains(&"hitratio") {
         hitratio(gets, gets);
+    }
+    if all || selected.contains(&"proxy") {
+        proxy_bench(rounds, requests);
     }
     if all || selected.contains(&"locks") {
         locks(flag("--secs", 2) as f64);
