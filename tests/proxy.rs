@@ -365,3 +365,35 @@ fn check_and_set_through_the_proxy() {
     let v: i64 = redis::cmd("GET").arg("cas").query(&mut p).unwrap();
     assert_eq!(v, 500);
 }
+
+/// A twemproxy user's YAML config runs unchanged (`--config`).
+#[test]
+fn twemproxy_yaml_config() {
+    let nodes: Vec<TestServer> = (0..2).map(|_| TestServer::start(&[])).collect();
+    let dir = std::env::temp_dir().join(format!("shardis-proxy-yml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nutcracker.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "alpha:\n  listen: 127.0.0.1:0\n  hash: md5\n  distribution: ketama\n  hash_tag: \"{{}}\"\n  redis: true\n  timeout: 400\n  auto_eject_hosts: false\n  server_retry_timeout: 2000\n  server_failure_limit: 1\n  servers:\n   - {}:1 one\n   - {}:1 two\n",
+            nodes[0].addr(),
+            nodes[1].addr()
+        ),
+    )
+    .unwrap();
+    let proxy = TestServer::start_proxy_with(&["--config", path.to_str().unwrap()]);
+    let mut r = proxy.raw();
+    assert_eq!(r.cmd(&["SET", "{tag}:a", "1"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["SET", "{tag}:b", "2"]), "+OK\r\n");
+    // named servers and the hash tag: both keys on the node the ring names
+    let servers = vec![
+        ServerSpec::parse(&format!("{}:1 one", nodes[0].addr())).unwrap().ring_server(),
+        ServerSpec::parse(&format!("{}:1 two", nodes[1].addr())).unwrap().ring_server(),
+    ];
+    let dist = Distribution { hash: KeyHash::Md5, tag: Some(*b"{}"), ring: Ring::build(&servers, &[true, true]) };
+    let owner = dist.server_for_key(b"{tag}:a").unwrap();
+    assert_eq!(dist.server_for_key(b"{tag}:b"), Some(owner));
+    assert_eq!(nodes[owner].raw().cmd(&["MGET", "{tag}:a", "{tag}:b"]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
+    std::fs::remove_dir_all(&dir).ok();
+}

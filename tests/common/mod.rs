@@ -31,6 +31,11 @@ impl TestServer {
         Self::spawn_logged("proxy", &all)
     }
 
+    /// Starts `shardis proxy <args>` as given (e.g. `--config file.yml`).
+    pub fn start_proxy_with(args: &[&str]) -> TestServer {
+        Self::spawn_logged("proxy", &args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
     /// Starts a shardis node on a given port (to restart a killed one).
     pub fn start_on_port(port: u16) -> TestServer {
         Self::spawn_logged("server", &["--port".to_string(), port.to_string()])
