@@ -484,43 +484,81 @@ fn wait_port(port: u16) {
     panic!("port {port} never opened");
 }
 
+/// One redis-benchmark run: (op/s, p50 ms, p99 ms).
+fn redis_benchmark(port: u16, test: &str, pipeline: usize, requests: usize) -> (f64, f64, f64) {
+    let mut cmd = Command::new("redis-benchmark");
+    cmd.args(["-p", &port.to_string(), "-n", &requests.to_string(), "-c", "50", "-r", "100000", "-d", "64", "-P", &pipeline.to_string(), "--csv"]);
+    if test == "mget" {
+        cmd.arg("MGET");
+        for _ in 0..10 {
+            cmd.arg("key:__rand_int__");
+        }
+    } else {
+        cmd.args(["-t", test]);
+    }
+    let out = cmd.output().expect("redis-benchmark (apt-get install redis-tools)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with(&format!("\"{test}")))
+        .unwrap_or_else(|| panic!("cannot parse redis-benchmark output: {text}"));
+    let cols: Vec<f64> = line.split(',').skip(1).map(|v| v.trim_matches('"').parse().unwrap_or(0.0)).collect();
+    // "test","rps","avg","min","p50","p95","p99","max"
+    (cols[0], cols.get(3).copied().unwrap_or(0.0), cols.get(5).copied().unwrap_or(0.0))
+}
+
 fn proxy_bench(rounds: usize, requests: usize) {
-    println!("== proxy: shardis proxy vs nutcracker (twemproxy 0.5.0), both in front of the same 3 redis-server nodes");
-    println!("   redis-benchmark -c 50 -r 100000 -d 64, {requests} requests, {rounds} rounds A B A B");
+    println!("== proxy: shardis proxy vs nutcracker (twemproxy 0.5.0) in front of the same 3 redis-server nodes, same ring");
+    println!("   redis-benchmark -c 50 -r 100000 -d 64, {requests} requests, {rounds} rounds alternating; direct = one redis-server");
     let nodes: Vec<Server> = (0..3).map(|_| start(Kind::Redis, &[])).collect();
     let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
     let proxies = [start_shardis_proxy(&ports), start_nutcracker(&ports)];
-    println!("{:<8} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}", "test", "P", "shardis op/s", "twemproxy", "ratio", "shardis us", "twem us", "ratio");
+    let targets = [(proxies[0].port, Some(proxies[0].child.id())), (proxies[1].port, Some(proxies[1].child.id())), (ports[0], None)];
+    println!(
+        "{:<5} {:>3} | {:>9} {:>9} {:>9} {:>6} | {:>11} {:>11} | {:>7} {:>7} | {:>6} {:>6}",
+        "test", "P", "shardis", "twemproxy", "direct", "ratio", "shd p50/p99", "twm p50/p99", "shd/dir", "twm/dir", "shd us", "twm us"
+    );
     for pipeline in [1, 16] {
-        for test in ["set", "get"] {
-            let mut ops = [Vec::new(), Vec::new()];
-            let mut cpu = [Vec::new(), Vec::new()];
+        for test in ["set", "get", "mget"] {
+            let mut ops = [Vec::new(), Vec::new(), Vec::new()];
+            let mut p50 = [Vec::new(), Vec::new(), Vec::new()];
+            let mut p99 = [Vec::new(), Vec::new(), Vec::new()];
+            let mut cpu = [Vec::new(), Vec::new(), Vec::new()];
             for _ in 0..rounds {
-                for (i, p) in proxies.iter().enumerate() {
-                    let before = cpu_secs(p.child.id());
-                    let out = Command::new("redis-benchmark")
-                        .args(["-p", &p.port.to_string(), "-t", test, "-n", &requests.to_string(), "-c", "50", "-r", "100000", "-d", "64"])
-                        .args(["-P", &pipeline.to_string(), "--csv"])
-                        .output()
-                        .expect("redis-benchmark");
-                    let after = cpu_secs(p.child.id());
-                    let text = String::from_utf8_lossy(&out.stdout);
-                    let rps: f64 = text
-                        .lines()
-                        .find(|l| l.to_ascii_lowercase().starts_with(&format!("\"{test}\"")))
-                        .and_then(|l| l.split(',').nth(1))
-                        .and_then(|v| v.trim_matches('"').parse().ok())
-                        .unwrap_or_else(|| panic!("cannot parse redis-benchmark output: {text}"));
-                    ops[i].push(rps);
+                for (i, (port, pid)) in targets.iter().enumerate() {
+                    let before = pid.map(cpu_secs).unwrap_or(0.0);
+                    let (r, a, b) = redis_benchmark(*port, test, pipeline, requests);
+                    let after = pid.map(cpu_secs).unwrap_or(0.0);
+                    ops[i].push(r);
+                    p50[i].push(a);
+                    p99[i].push(b);
                     cpu[i].push((after - before) * 1e6 / requests as f64);
                 }
             }
-            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
-            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
-            println!("{:<8} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", test.to_uppercase(), pipeline, a, b, a / b, ca, cb, ca / cb);
+            let m: Vec<f64> = ops.iter_mut().map(|v| median(v)).collect();
+            let l50: Vec<f64> = p50.iter_mut().map(|v| median(v)).collect();
+            let l99: Vec<f64> = p99.iter_mut().map(|v| median(v)).collect();
+            let c: Vec<f64> = cpu.iter_mut().map(|v| median(v)).collect();
+            println!(
+                "{:<5} {:>3} | {:>9.0} {:>9.0} {:>9.0} {:>6.2} | {:>5.2}/{:<5.2} {:>5.2}/{:<5.2} | {:>7.2} {:>7.2} | {:>6.2} {:>6.2}",
+                test.to_uppercase(),
+                pipeline,
+                m[0],
+                m[1],
+                m[2],
+                m[0] / m[1],
+                l50[0],
+                l99[0],
+                l50[1],
+                l99[1],
+                m[0] / m[2],
+                m[1] / m[2],
+                c[0],
+                c[1]
+            );
         }
     }
-    println!("(us = proxy CPU microseconds per operation)");
+    println!("(op/s; ratio = shardis/twemproxy, target >= 1.5; p50/p99 in ms; us = proxy CPU per operation; MGET = 10 keys)");
 }
 
 fn main() {

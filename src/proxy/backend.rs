@@ -139,6 +139,12 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
                 None => return,
             }
         }
+        if !out.is_empty() {
+            // Let the other ready tasks (clients routing requests here) run
+            // first, so one write carries every request that is ready, as an
+            // event loop iteration would.
+            tokio::task::yield_now().await;
+        }
         while let Ok(r) = rx.try_recv() {
             out.extend_from_slice(&r.frame);
             pending.push_back((r.reply, Instant::now()));
