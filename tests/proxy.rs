@@ -83,6 +83,10 @@ fn placement_and_multikey(redis_backends: bool, hash: KeyHash) {
     assert_eq!(r.cmd(&["GET"]), "-ERR wrong number of arguments for 'get' command\r\n");
     assert!(r.cmd(&["NOSUCH", "x"]).starts_with("-ERR unknown command 'NOSUCH'"));
     assert_eq!(r.cmd(&["SELECT", "0"]), "+OK\r\n");
+    // COMMAND from the same table the node uses
+    assert!(r.cmd(&["COMMAND", "INFO", "get"]).starts_with("*1\r\n*10\r\n$3\r\nget\r\n:2\r\n"));
+    assert_eq!(r.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]), "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    assert!(r.cmd(&["COMMAND", "DOCS", "set"]).starts_with("*2\r\n$3\r\nset\r\n"));
     assert!(r.cmd(&["SELECT", "1"]).starts_with("-ERR"));
     // a multi-key command that cannot be split atomically is refused
     let owner = |k: &str| dist.server_for_key(k.as_bytes()).unwrap();

@@ -337,30 +337,30 @@ fn command_docs_entry(c: &Command) -> Reply {
     Reply::Map(doc)
 }
 
-pub fn command(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+pub fn command_reply(args: &[Bytes]) -> Reply {
     // Bare COMMAND (subcommands are resolved by the dispatcher).
     debug_assert_eq!(args.len(), 1);
     Reply::Array(COMMANDS.iter().map(|c| command_entry(c, None)).collect())
 }
 
-pub fn command_count(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+pub fn command_count_reply(_args: &[Bytes]) -> Reply {
     Reply::Int(COMMANDS.len() as i64)
 }
 
-pub fn command_info(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+pub fn command_info_reply(args: &[Bytes]) -> Reply {
     if args.len() == 2 {
         return Reply::Array(COMMANDS.iter().map(|c| command_entry(c, None)).collect());
     }
     Reply::Array(args[2..].iter().map(|n| lookup(n).map(|(_, c)| command_entry(c, None)).unwrap_or(Reply::Nil)).collect())
 }
 
-pub fn command_docs(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+pub fn command_docs_reply(args: &[Bytes]) -> Reply {
     let selected: Vec<&Command> =
         if args.len() == 2 { COMMANDS.iter().collect() } else { args[2..].iter().filter_map(|n| lookup(n).map(|(_, c)| c)).collect() };
     Reply::Map(selected.into_iter().map(|c| (Reply::bulk(c.name), command_docs_entry(c))).collect())
 }
 
-pub fn command_list(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+pub fn command_list_reply(args: &[Bytes]) -> Reply {
     let mut names: Vec<String> = Vec::new();
     for c in COMMANDS.iter() {
         names.push(c.name.to_string());
@@ -389,7 +389,7 @@ pub fn command_list(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Array(names.into_iter().map(Reply::bulk).collect())
 }
 
-pub fn command_getkeys(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+pub fn command_getkeys_reply(args: &[Bytes]) -> Reply {
     let target = &args[2..];
     let Some((_, c)) = lookup(&target[0]) else {
         return Reply::error("ERR Invalid command specified");
@@ -405,7 +405,7 @@ pub fn command_getkeys(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Array(keys.into_iter().map(|i| Reply::Bulk(target[i].clone())).collect())
 }
 
-pub fn command_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+pub fn command_help_reply(_args: &[Bytes]) -> Reply {
     help_reply(
         "COMMAND",
         &[
@@ -423,6 +423,58 @@ pub fn command_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
             "    Return the keys from a full Redis command.",
         ],
     )
+}
+
+/// COMMAND and its subcommands without a connection: the proxy answers
+/// them from the same table.
+pub fn introspect(args: &[Bytes]) -> Reply {
+    if args.len() < 2 {
+        return command_reply(args);
+    }
+    let sub = &args[1];
+    if is(sub, "count") {
+        command_count_reply(args)
+    } else if is(sub, "info") {
+        command_info_reply(args)
+    } else if is(sub, "docs") {
+        command_docs_reply(args)
+    } else if is(sub, "list") {
+        command_list_reply(args)
+    } else if is(sub, "getkeys") && args.len() >= 3 {
+        command_getkeys_reply(args)
+    } else if is(sub, "help") {
+        command_help_reply(args)
+    } else {
+        Reply::error(format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", String::from_utf8_lossy(sub)))
+    }
+}
+
+pub fn command(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    command_reply(args)
+}
+
+pub fn command_count(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    command_count_reply(args)
+}
+
+pub fn command_info(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    command_info_reply(args)
+}
+
+pub fn command_docs(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    command_docs_reply(args)
+}
+
+pub fn command_list(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    command_list_reply(args)
+}
+
+pub fn command_getkeys(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    command_getkeys_reply(args)
+}
+
+pub fn command_help(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    command_help_reply(args)
 }
 
 // ---- INFO -------------------------------------------------------------------

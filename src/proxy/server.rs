@@ -334,7 +334,7 @@ impl Proxy {
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
                 ready(Reply::Array(vec![Reply::bulk(now.as_secs().to_string()), Reply::bulk(now.subsec_micros().to_string())]))
             }
-            "command" => ready(self.local_command(args)),
+            "command" => ready(command::server::introspect(args)),
             "dbsize" => self.fan_out(session.id, args, Merge::Sum),
             "flushall" | "flushdb" => self.fan_out(session.id, args, Merge::AllOk),
             "keys" => self.fan_out(session.id, args, Merge::Concat),
@@ -484,17 +484,6 @@ impl Proxy {
         } else {
             Reply::error(format!("ERR CLIENT {} is not supported by shardis proxy", String::from_utf8_lossy(sub).to_ascii_uppercase()))
         }
-    }
-
-    /// COMMAND and its subcommands, from the same table the node uses.
-    fn local_command(&self, args: &[Bytes]) -> Reply {
-        if args.len() >= 2 && is(&args[1], "count") {
-            return Reply::Int(command::COMMANDS.len() as i64);
-        }
-        if args.len() >= 2 && is(&args[1], "docs") {
-            return Reply::Map(vec![]);
-        }
-        Reply::Array(vec![])
     }
 
     fn info(&self) -> String {
