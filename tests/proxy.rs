@@ -113,9 +113,8 @@ fn placement_and_multikey_with_redis_server_nodes() {
     placement_and_multikey(true, KeyHash::Fnv1a64);
 }
 
-#[test]
-fn pipeline_of_1000_mixed_commands() {
-    let c = cluster(3, false, &[]);
+fn pipeline_of_1000_mixed_commands_with(redis_backends: bool) {
+    let c = cluster(3, redis_backends, &[]);
     let mut p = c.proxy.conn();
     let mut pipe = redis::pipe();
     for i in 0..250 {
@@ -135,9 +134,8 @@ fn pipeline_of_1000_mixed_commands() {
     }
 }
 
-#[test]
-fn fifty_concurrent_clients_get_their_own_replies() {
-    let c = cluster(3, false, &[]);
+fn fifty_concurrent_clients_get_their_own_replies_with(redis_backends: bool) {
+    let c = cluster(3, redis_backends, &[]);
     let threads: Vec<_> = (0..50)
         .map(|t| {
             let client = c.proxy.client();
@@ -194,11 +192,10 @@ fn adding_a_fourth_node_moves_about_a_quarter_of_the_keys() {
     assert_eq!(moved, to_new);
 }
 
-#[test]
-fn a_dead_node_fails_only_its_own_requests() {
+fn a_dead_node_fails_only_its_own_requests_with(redis_backends: bool) {
     // md5 spreads these short, similar keys better than twemproxy's
     // truncated fnv1a_64 does
-    let mut c = cluster(3, false, &["--timeout", "2000", "--hash", "md5"]);
+    let mut c = cluster(3, redis_backends, &["--timeout", "2000", "--hash", "md5"]);
     let dist = ring_for(&addrs(&c.nodes), KeyHash::Md5);
     let keys: Vec<String> = (0..60).map(|i| format!("f{i}")).collect();
     let mut p = c.proxy.conn();
@@ -400,4 +397,34 @@ fn twemproxy_yaml_config() {
     assert_eq!(dist.server_for_key(b"{tag}:b"), Some(owner));
     assert_eq!(nodes[owner].raw().cmd(&["MGET", "{tag}:a", "{tag}:b"]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn pipeline_of_1000_mixed_commands() {
+    pipeline_of_1000_mixed_commands_with(false);
+}
+
+#[test]
+fn pipeline_of_1000_mixed_commands_redis_server_nodes() {
+    pipeline_of_1000_mixed_commands_with(true);
+}
+
+#[test]
+fn fifty_concurrent_clients_get_their_own_replies() {
+    fifty_concurrent_clients_get_their_own_replies_with(false);
+}
+
+#[test]
+fn fifty_concurrent_clients_get_their_own_replies_redis_server_nodes() {
+    fifty_concurrent_clients_get_their_own_replies_with(true);
+}
+
+#[test]
+fn a_dead_node_fails_only_its_own_requests() {
+    a_dead_node_fails_only_its_own_requests_with(false);
+}
+
+#[test]
+fn a_dead_node_fails_only_its_own_requests_redis_server_nodes() {
+    a_dead_node_fails_only_its_own_requests_with(true);
 }
