@@ -90,6 +90,7 @@ pub struct RuntimeConfig {
     pub proto_max_bulk_len: AtomicI64,
     pub port: AtomicU64,
     requirepass: Mutex<Option<String>>,
+    cluster_secret: Mutex<Option<String>>,
     bind: Mutex<String>,
     passive: Mutex<BTreeMap<String, String>>,
 }
@@ -105,6 +106,7 @@ impl Default for RuntimeConfig {
             proto_max_bulk_len: AtomicI64::new(512 * 1024 * 1024),
             port: AtomicU64::new(6379),
             requirepass: Mutex::new(None),
+            cluster_secret: Mutex::new(None),
             bind: Mutex::new("127.0.0.1".into()),
             passive: Mutex::new(PASSIVE.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
         }
@@ -127,6 +129,11 @@ impl RuntimeConfig {
 
     pub fn requirepass(&self) -> Option<String> {
         self.requirepass.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The secret TXN.HELLO must present; `None` = TXN.* open to all.
+    pub fn cluster_secret(&self) -> Option<String> {
+        self.cluster_secret.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn bind(&self) -> String {
@@ -156,6 +163,7 @@ impl RuntimeConfig {
             "proto-max-bulk-len" => self.proto_max_bulk_len.load(Ordering::Relaxed).to_string(),
             "port" => self.port.load(Ordering::Relaxed).to_string(),
             "requirepass" => self.requirepass().unwrap_or_default(),
+            "cluster-secret" => String::new(),
             "bind" => self.bind(),
             _ => {
                 return self.passive.lock().unwrap_or_else(|p| p.into_inner()).get(&n).cloned();
@@ -192,6 +200,7 @@ impl RuntimeConfig {
             "port" => self.port.store(parse_ranged(value, 0, 65535)?, Ordering::Relaxed),
             "requirepass" => *self.requirepass.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },
             "bind" => *self.bind.lock().unwrap_or_else(|p| p.into_inner()) = value.to_string(),
+            "cluster-secret" => *self.cluster_secret.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },
             _ => {
                 let mut passive = self.passive.lock().unwrap_or_else(|p| p.into_inner());
                 let Some(slot) = passive.get_mut(&n) else {

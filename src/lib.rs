@@ -13,6 +13,7 @@
 //! - [`proxy`]: the proxy role: ketama ring, twemproxy config, routing.
 //! - [`config`]: flags, config files and the live CONFIG GET/SET view.
 //! - [`alloc`]: the counting allocator behind `used_memory` and eviction.
+//! - [`txn`]: the participant side of cross-node transactions (2PC).
 //! - [`util`]: Redis's number parsing and formatting rules, glob matching.
 //!
 //! The binary (`src/main.rs`) parses the command line and runs a node.
@@ -25,4 +26,5 @@ pub mod net;
 pub mod proxy;
 pub mod resp;
 pub mod store;
+pub mod txn;
 pub mod util;

@@ -153,6 +153,10 @@ struct ServerArgs {
     timeout: Option<String>,
     #[arg(long = "proto-max-bulk-len")]
     proto_max_bulk_len: Option<String>,
+    /// Shared secret the 2PC coordinator must present (TXN.HELLO) before
+    /// any TXN.* command; without it TXN.* is open to every client.
+    #[arg(long = "cluster-secret")]
+    cluster_secret: Option<String>,
     /// Worker threads serving connections. Default: one less than the
     /// cores (at least 1), leaving a core to the kernel's network stack and
     /// to clients on the same machine.
@@ -172,7 +176,7 @@ fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         config.load_file(&text)?;
     }
-    let flags: [(&str, Option<String>); 11] = [
+    let flags: [(&str, Option<String>); 12] = [
         ("port", args.port.map(|p| p.to_string())),
         ("bind", args.bind.clone()),
         ("maxmemory", args.maxmemory.clone()),
@@ -184,6 +188,7 @@ fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
         ("proto-max-bulk-len", args.proto_max_bulk_len.clone()),
         ("save", args.save.clone()),
         ("appendonly", args.appendonly.clone()),
+        ("cluster-secret", args.cluster_secret.clone()),
     ];
     for (name, value) in flags {
         if let Some(v) = value {

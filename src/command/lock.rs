@@ -68,8 +68,7 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     drop(l);
     let wake_at = holder.map(|(_, expire_at)| expire_at).filter(|at| *at > 0).map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now) + 1));
     ctx.client.blocked = Some(Blocked {
-        db,
-        key: key[..].into(),
+        queue: Some((db, key[..].into())),
         waiter: Arc::clone(&waiter),
         deadline: (wait_ms > 0).then(|| Instant::now() + Duration::from_millis(wait_ms)),
         wake_at,

@@ -13,6 +13,7 @@ pub mod server;
 pub mod string;
 pub mod table;
 pub mod transaction;
+pub mod txn;
 
 use crate::net::{Client, Server};
 use crate::resp::Reply;
@@ -39,6 +40,8 @@ pub mod flags {
     /// Runs with the server's exclusive gate: nothing else runs meanwhile
     /// (EXEC).
     pub const EXCLUSIVE: u32 = 1 << 10;
+    /// A 2PC participant command (never waits for transaction key locks).
+    pub const TXN: u32 = 1 << 11;
     pub const NAMES: [(u32, &str); 9] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
@@ -121,7 +124,7 @@ fn sanitize(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&b[..b.len().min(max)]).replace(['\r', '\n'], " ")
 }
 
-fn arity_ok(arity: i32, n: usize) -> bool {
+pub(crate) fn arity_ok(arity: i32, n: usize) -> bool {
     if arity >= 0 { n == arity as usize } else { n >= (-arity) as usize }
 }
 
@@ -161,6 +164,11 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         return reject(Reply::status_err("NOAUTH Authentication required."));
     }
     let server = ctx.server;
+    // Isolation from prepared cross-node transactions: a command touching a
+    // key they hold waits until they are decided.
+    if !server.keyspace.txns.is_idle() && cmd.flags & flags::TXN == 0 && must_wait_for_txn(ctx, cmd, args) {
+        return Ok(Reply::NoReply);
+    }
     if cmd.flags & flags::NO_QUEUE == 0
         && let Some(queue) = ctx.client.multi.as_mut()
     {
@@ -183,6 +191,40 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     Ok(execute(ctx, idx, sub, cmd, args))
 }
 
+/// True (and the client set to wait) if `args` touches a key locked by a
+/// prepared transaction; for EXEC, any key of the queued commands.
+fn must_wait_for_txn(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> bool {
+    let db = ctx.client.db;
+    let txns = &ctx.server.keyspace.txns;
+    let keys_of = |cmd: &'static Command, args: &[Bytes]| -> bool { cmd.key_positions(args.len()).into_iter().any(|i| txns.locked_by(db, &args[i]).is_some()) };
+    let locked = if cmd.name == "exec" {
+        ctx.client.multi.as_ref().is_some_and(|q| {
+            q.iter().any(|a| {
+                lookup(&a[0]).is_some_and(|(_, c)| match resolve_subcommand(c, a) {
+                    Ok((c, _)) => keys_of(c, a),
+                    Err(_) => false,
+                })
+            })
+        })
+    } else {
+        keys_of(cmd, args)
+    };
+    if !locked {
+        return false;
+    }
+    let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
+    txns.add_waiter(&waiter);
+    ctx.client.blocked = Some(crate::net::Blocked {
+        queue: None,
+        waiter,
+        deadline: None,
+        // A safety net against a missed wake-up; decisions wake waiters.
+        wake_at: Some(Instant::now() + std::time::Duration::from_millis(50)),
+        args: args.to_vec(),
+    });
+    true
+}
+
 fn oom() -> Reply {
     Reply::status_err("OOM command not allowed when used memory > 'maxmemory'.")
 }
@@ -203,7 +245,7 @@ fn execute(ctx: &mut Ctx, idx: usize, sub: Option<usize>, cmd: &'static Command,
 }
 
 /// Runs a command queued by MULTI; it was checked when it was queued.
-fn execute_queued(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+pub(crate) fn execute_queued(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some((idx, cmd)) = lookup(&args[0]) else {
         return unknown_command(args);
     };

@@ -1,7 +1,7 @@
 //! The one command table. A command is added here and nowhere else.
 
 use super::flags::*;
-use super::{Handler, connection as conn, keys, lock, server as srv, string as s, transaction as tx};
+use super::{Handler, connection as conn, keys, lock, server as srv, string as s, transaction as tx, txn};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -362,6 +362,50 @@ pub static COMMANDS: &[Command] = &[
     ),
     cmd!("lock.release", 3, WRITE | FAST, KEY1, "lock", "0.1.0", "Releases a lease lock held by the given owner.", lock::release),
     cmd!("lock.extend", 4, WRITE | FAST, KEY1, "lock", "0.1.0", "Extends a lease lock held by the given owner.", lock::extend),
+    // cross-node transactions: the 2PC participant (internal)
+    cmd!(
+        "txn.hello",
+        2,
+        TXN | NO_AUTH | FAST | NO_QUEUE,
+        NOKEYS,
+        "transactions",
+        "0.1.0",
+        "Authorises TXN commands on this connection with the cluster secret.",
+        txn::hello
+    ),
+    cmd!(
+        "txn.prepare",
+        -6,
+        TXN | WRITE | NO_QUEUE,
+        NOKEYS,
+        "transactions",
+        "0.1.0",
+        "Phase 1 of a cross-node transaction: lock keys, check watches, vote.",
+        txn::prepare
+    ),
+    cmd!(
+        "txn.commit",
+        2,
+        TXN | WRITE | NO_QUEUE | EXCLUSIVE,
+        NOKEYS,
+        "transactions",
+        "0.1.0",
+        "Phase 2: apply a prepared transaction and record the commit.",
+        txn::commit
+    ),
+    cmd!("txn.abort", 2, TXN | WRITE | NO_QUEUE, NOKEYS, "transactions", "0.1.0", "Abort a prepared or unknown transaction.", txn::abort),
+    cmd!("txn.status", -2, TXN | NO_QUEUE, NOKEYS, "transactions", "0.1.0", "The state of a transaction on this node.", txn::status),
+    cmd!("txn.list", 1, TXN | NO_QUEUE | ADMIN, NOKEYS, "transactions", "0.1.0", "Lists in-doubt (prepared) transactions.", txn::list),
+    cmd!(
+        "txn.resolve",
+        3,
+        TXN | NO_QUEUE | ADMIN | EXCLUSIVE,
+        NOKEYS,
+        "transactions",
+        "0.1.0",
+        "Commits or aborts an in-doubt transaction by hand.",
+        txn::resolve
+    ),
     // server
     cmd!("info", -1, LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", srv::info),
     cmd!("dbsize", 1, READONLY | FAST, NOKEYS, "server", "1.0.0", "Returns the number of keys in the database.", srv::dbsize),

@@ -71,7 +71,7 @@ pub fn discard(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 }
 
 /// True if a watched key was touched, or expired after it was watched.
-fn watch_failed(ctx: &Ctx) -> bool {
+pub fn watch_failed(ctx: &Ctx) -> bool {
     ctx.client.watch_state.is_dirty()
         || ctx.client.watched.iter().any(|(db, key, expired_at_watch)| !expired_at_watch && ctx.server.keyspace.is_logically_expired(*db, key))
 }

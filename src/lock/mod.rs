@@ -32,6 +32,11 @@ pub struct Waiter {
 }
 
 impl Waiter {
+    /// Wakes the command waiting here (it then checks again).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     /// Completes when the key this waiter waits for may have become free.
     pub async fn woken(&self) {
         self.wake.notified().await

@@ -44,14 +44,17 @@ pub struct Client {
     /// Set by a command that must wait (LOCK.ACQUIRE ... WAIT); the
     /// connection waits, then runs the command again.
     pub blocked: Option<Blocked>,
+    /// TXN.HELLO succeeded (needed when the node has a cluster secret).
+    pub txn_authorized: bool,
     /// While a blocked command is retried: its place in the wait queue.
     pub lock_waiter: Option<std::sync::Arc<crate::lock::Waiter>>,
 }
 
 /// A command waiting for a key (LOCK.ACQUIRE ... WAIT).
 pub struct Blocked {
-    pub db: usize,
-    pub key: crate::store::Key,
+    /// The lock wait queue this command stands in, if any (left when it
+    /// gives up); `None` for a wait on a transaction's key lock.
+    pub queue: Option<(usize, crate::store::Key)>,
     pub waiter: std::sync::Arc<crate::lock::Waiter>,
     /// When to give up and answer nil; `None` = never.
     pub deadline: Option<std::time::Instant>,
@@ -79,6 +82,7 @@ impl Client {
             in_exec: false,
             blocked: None,
             lock_waiter: None,
+            txn_authorized: false,
         }
     }
 

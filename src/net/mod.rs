@@ -174,6 +174,7 @@ async fn active_expiry(server: Arc<Server>) {
         tick.tick().await;
         crate::util::resync_clock();
         crate::alloc::update_peak();
+        crate::txn::recovery::recover(&server);
         // A full budget means more keys are due: go again at once.
         while {
             let _gate = server.gate_shared();
@@ -276,18 +277,24 @@ async fn wait_blocked(
             _ = timer => {}
             n = stream.read_buf(inbuf) => {
                 if n? == 0 {
-                    locks.dequeue(b.db, &b.key, &b.waiter);
+                    if let Some((db, key)) = &b.queue {
+                        locks.dequeue(*db, key, &b.waiter);
+                    }
                     return Ok(None);
                 }
                 continue;
             }
             _ = info.killed() => {
-                locks.dequeue(b.db, &b.key, &b.waiter);
+                if let Some((db, key)) = &b.queue {
+                        locks.dequeue(*db, key, &b.waiter);
+                    }
                 return Ok(None);
             }
         }
         if b.deadline.is_some_and(|d| Instant::now() >= d) {
-            locks.dequeue(b.db, &b.key, &b.waiter);
+            if let Some((db, key)) = &b.queue {
+                locks.dequeue(*db, key, &b.waiter);
+            }
             return Ok(Some(Reply::Nil));
         }
         client.lock_waiter = Some(b.waiter.clone());

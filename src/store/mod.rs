@@ -171,6 +171,8 @@ pub struct Keyspace {
     pub watches: watch::WatchRegistry,
     /// Wait queues and fencing tokens of LOCK.ACQUIRE.
     pub locks: crate::lock::LockManager,
+    /// Prepared cross-node transactions, their key locks and decisions.
+    pub txns: crate::txn::TxnTable,
 }
 
 /// Why a write was refused before it ran.
@@ -186,6 +188,7 @@ impl Keyspace {
             evict_cursor: AtomicUsize::new(0),
             watches: watch::WatchRegistry::default(),
             locks: crate::lock::LockManager::default(),
+            txns: crate::txn::TxnTable::default(),
         }
     }
 

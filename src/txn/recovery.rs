@@ -1,0 +1,95 @@
+//! Recovery of prepared transactions whose coordinator went quiet.
+//!
+//! Every 100 ms the node looks for prepared transactions past their
+//! timeout. The primary decides alone: its prepare timed out without a
+//! commit, so the coordinator is gone and it records "aborted" (the commit
+//! point was never reached). A secondary asks the primary with
+//! `TXN.STATUS txid FINAL` and applies the answer; a primary that never saw
+//! the transaction records and answers "aborted". Without an answer
+//! (primary unreachable, or still undecided) it asks again later; the
+//! transaction stays in doubt, visible in INFO and TXN.LIST, where an
+//! operator can resolve it with TXN.RESOLVE.
+
+use crate::command::Ctx;
+use crate::net::{Client, ClientInfo, Server};
+use crate::txn::{Decision, TxId};
+use bytes::BytesMut;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// One recovery round; spawns the queries to primaries.
+pub fn recover(server: &Arc<Server>) {
+    for (txid, is_primary, primary) in server.keyspace.txns.due_for_recovery(Instant::now()) {
+        if is_primary {
+            tracing::warn!(txid = %String::from_utf8_lossy(&txid), "prepared transaction timed out at its primary: aborting");
+            let _ = server.keyspace.txns.abort(&txid);
+            continue;
+        }
+        let server = server.clone();
+        tokio::spawn(async move {
+            let answer = tokio::time::timeout(Duration::from_secs(2), ask_primary(&primary, server.config.cluster_secret(), &txid)).await;
+            match answer {
+                Ok(Some(s)) if s == "committed" => {
+                    tracing::info!(txid = %String::from_utf8_lossy(&txid), "recovered: committed at the primary");
+                    apply(&server, &txid, Decision::Committed);
+                }
+                Ok(Some(s)) if s == "aborted" => {
+                    tracing::info!(txid = %String::from_utf8_lossy(&txid), "recovered: aborted at the primary");
+                    apply(&server, &txid, Decision::Aborted);
+                }
+                other => {
+                    tracing::debug!(txid = %String::from_utf8_lossy(&txid), ?other, "primary gave no decision yet");
+                    server.keyspace.txns.retry_later(&txid);
+                }
+            }
+        });
+    }
+}
+
+/// Applies a decision learnt from the primary.
+fn apply(server: &Arc<Server>, txid: &TxId, decision: Decision) {
+    match decision {
+        Decision::Aborted => {
+            let _ = server.keyspace.txns.abort(txid);
+        }
+        Decision::Committed => {
+            let mut client = Client::new(Arc::new(ClientInfo::new(0, "recovery".into(), String::new())), true);
+            let _gate = server.gate_exclusive();
+            crate::command::txn::apply_commit(&mut Ctx { server, client: &mut client }, txid);
+        }
+    }
+}
+
+/// `TXN.STATUS txid FINAL` at the primary: its answer, or `None`.
+async fn ask_primary(addr: &str, secret: Option<String>, txid: &TxId) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    let mut commands = Vec::new();
+    if let Some(s) = secret {
+        commands.push(vec![bytes::Bytes::from_static(b"TXN.HELLO"), bytes::Bytes::from(s)]);
+    }
+    commands.push(vec![bytes::Bytes::from_static(b"TXN.STATUS"), txid.clone(), bytes::Bytes::from_static(b"FINAL")]);
+    let mut out = Vec::new();
+    for c in &commands {
+        out.extend_from_slice(&crate::proxy::backend::encode_command(c));
+    }
+    stream.write_all(&out).await.ok()?;
+    let mut buf = BytesMut::new();
+    let mut replies = Vec::new();
+    while replies.len() < commands.len() {
+        match redis_protocol::resp2::decode::decode_bytes_mut(&mut buf) {
+            Ok(Some((frame, _, _))) => replies.push(frame),
+            Ok(None) => {
+                if stream.read_buf(&mut buf).await.ok()? == 0 {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+    match replies.pop()? {
+        redis_protocol::resp2::types::BytesFrame::SimpleString(s) => Some(String::from_utf8_lossy(&s).into_owned()),
+        _ => None,
+    }
+}
