@@ -54,6 +54,12 @@ struct ProxyArgs {
     /// Milliseconds before an ejected backend is tried again.
     #[arg(long = "server-retry-timeout")]
     server_retry_timeout: Option<u64>,
+    /// Secret presented to the nodes' --cluster-secret for TXN.* commands.
+    #[arg(long = "cluster-secret")]
+    cluster_secret: Option<String>,
+    /// Milliseconds a prepared cross-node transaction waits for its commit.
+    #[arg(long = "txn-timeout")]
+    txn_timeout: Option<u64>,
     #[arg(long)]
     threads: Option<usize>,
 }
@@ -91,6 +97,12 @@ fn build_pool(args: &ProxyArgs) -> Result<shardis::proxy::config::PoolConfig, St
     }
     if let Some(ms) = args.server_retry_timeout {
         pool.server_retry_timeout_ms = ms;
+    }
+    if args.cluster_secret.is_some() {
+        pool.cluster_secret = args.cluster_secret.clone();
+    }
+    if let Some(ms) = args.txn_timeout {
+        pool.txn_timeout_ms = ms;
     }
     if pool.servers.is_empty() {
         return Err("no backend: give --node host:port (repeatable) or --config file.yml".into());

@@ -83,6 +83,11 @@ pub struct PoolConfig {
     pub server_retry_timeout_ms: u64,
     pub server_failure_limit: u32,
     pub servers: Vec<ServerSpec>,
+    /// Presented to nodes (TXN.HELLO) before 2PC commands.
+    pub cluster_secret: Option<String>,
+    /// How long a prepared cross-node transaction may wait for its commit
+    /// before the nodes presume the coordinator gone.
+    pub txn_timeout_ms: u64,
 }
 
 impl PoolConfig {
@@ -97,6 +102,8 @@ impl PoolConfig {
             server_retry_timeout_ms: 30_000,
             server_failure_limit: 2,
             servers,
+            cluster_secret: None,
+            txn_timeout_ms: 5000,
         }
     }
 }
@@ -167,6 +174,8 @@ pub fn parse_yaml(text: &str) -> Result<Vec<PoolConfig>, String> {
             "auto_eject_hosts" => pool.auto_eject_hosts = parse_bool(value, line)?,
             "server_retry_timeout" => pool.server_retry_timeout_ms = parse_num(value, line)?,
             "server_failure_limit" => pool.server_failure_limit = parse_num(value, line)? as u32,
+            "cluster_secret" => pool.cluster_secret = Some(unquote(value).to_string()),
+            "txn_timeout" => pool.txn_timeout_ms = parse_num(value, line)?,
             // Accepted twemproxy settings that do not change routing here.
             "redis" | "preconnect" | "server_connections" | "backlog" | "client_connections" | "redis_auth" | "redis_db" => {}
             other => return Err(format!("line {line}: unknown setting '{other}'")),

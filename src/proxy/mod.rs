@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod coordinator;
 pub mod ketama;
 pub mod server;
 pub mod txn;

@@ -44,6 +44,9 @@ pub struct Proxy {
     total_connections: AtomicU64,
     commands: AtomicU64,
     next_client_id: AtomicU64,
+    /// Transaction ids: "<random per process>:<counter>".
+    txid_prefix: Arc<str>,
+    txid_counter: Arc<AtomicU64>,
 }
 
 /// A reply still to come: from one backend, from several to merge, or ready.
@@ -92,6 +95,8 @@ impl Proxy {
             total_connections: AtomicU64::new(0),
             commands: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
+            txid_prefix: format!("{:016x}", crate::util::random_u64() ^ std::process::id() as u64).into(),
+            txid_counter: Arc::new(AtomicU64::new(1)),
         })
     }
 
@@ -174,8 +179,14 @@ impl Proxy {
 
     async fn serve(&self, mut stream: TcpStream) -> std::io::Result<()> {
         let _ = stream.set_nodelay(true);
-        let mut session =
-            Session { id: self.next_client_id.fetch_add(1, Ordering::Relaxed), resp3: false, name: None, close: false, multi: None, pinned: None };
+        let mut session = Session {
+            id: self.next_client_id.fetch_add(1, Ordering::Relaxed),
+            resp3: false,
+            name: None,
+            close: false,
+            multi: None,
+            watched: Default::default(),
+        };
         let mut inbuf = BytesMut::with_capacity(16 * 1024);
         let mut out = BytesMut::with_capacity(16 * 1024);
         let mut batch: Vec<(Pending, Option<&'static str>)> = Vec::new();
@@ -320,7 +331,7 @@ impl Proxy {
             "reset" => {
                 session.resp3 = false;
                 session.multi = None;
-                session.pinned = None;
+                session.watched.clear();
                 ready(Reply::status("RESET"))
             }
             "select" => ready(if &args[1][..] == b"0" { Reply::Ok } else { Reply::error("ERR SELECT is not allowed in proxy mode: only database 0") }),
@@ -355,7 +366,7 @@ impl Proxy {
     /// WATCH, MULTI, EXEC, DISCARD, UNWATCH, and queueing inside MULTI.
     /// `None` when the command is not part of a transaction.
     fn route_transaction(&self, session: &mut Session, cmd: &'static Command, args: &[Bytes]) -> Option<Pending> {
-        use super::txn::{PinnedConn, Queued, call_one, exec_on};
+        use super::txn::{Queued, call_one, exec_on};
         let ready = |r: Reply| Some(Pending::Ready(r));
         let keys = cmd.key_positions(args.len());
         let nodes: Vec<usize> = keys.iter().filter_map(|&i| self.node_for(&args[i])).collect();
@@ -364,55 +375,83 @@ impl Proxy {
                 if session.multi.is_some() {
                     return ready(Reply::error("ERR MULTI calls can not be nested"));
                 }
-                let mut q = Queued::default();
-                if let Some((node, _)) = &session.pinned {
-                    q.node = Some(*node);
-                }
-                session.multi = Some(q);
+                session.multi = Some(Queued::default());
                 ready(Reply::Ok)
             }
             "watch" => {
                 if session.multi.is_some() {
                     return ready(Reply::error("ERR WATCH inside MULTI is not allowed"));
                 }
-                let node = nodes[0];
-                if nodes.iter().any(|&n| n != node) || session.pinned.as_ref().is_some_and(|(n, _)| *n != node) {
-                    return ready(Reply::error("CROSSSLOT WATCH keys don't hash to the same node (cross-node WATCH is not supported yet)"));
+                // Each node watches its keys on the client's dedicated connection.
+                let mut per_node: std::collections::BTreeMap<usize, Vec<Bytes>> = std::collections::BTreeMap::new();
+                for (&pos, &node) in keys.iter().zip(&nodes) {
+                    per_node.entry(node).or_insert_with(|| vec![args[0].clone()]).push(args[pos].clone());
                 }
-                let pinned = session.pinned.get_or_insert_with(|| (node, PinnedConn::new(self.backends[node].addr.clone()))).1.clone();
-                Some(Pending::Deferred(Box::pin(call_one(pinned, args.to_vec()))))
+                let calls: Vec<_> = per_node.into_iter().map(|(node, cmd)| (self.pinned(session, node), cmd)).collect();
+                Some(Pending::Deferred(Box::pin(async move {
+                    for (conn, cmd) in calls {
+                        let r = call_one(conn, cmd).await;
+                        if r != Reply::Ok {
+                            return r;
+                        }
+                    }
+                    Reply::Ok
+                })))
             }
             "unwatch" if session.multi.is_none() => {
-                // Dropping the dedicated connection unwatches on the node.
-                session.pinned = None;
+                // Dropping the dedicated connections unwatches on the nodes.
+                session.watched.clear();
                 ready(Reply::Ok)
             }
             "discard" => {
                 if session.multi.take().is_none() {
                     return ready(Reply::error("ERR DISCARD without MULTI"));
                 }
-                session.pinned = None;
+                session.watched.clear();
                 ready(Reply::Ok)
             }
             "exec" => {
                 let Some(q) = session.multi.take() else {
                     return ready(Reply::error("ERR EXEC without MULTI"));
                 };
-                let pinned = session.pinned.take();
                 if q.error {
+                    session.watched.clear();
                     return ready(Reply::error("EXECABORT Transaction discarded because of previous errors."));
                 }
-                if q.cross_node {
-                    return ready(Reply::error(
-                        "CROSSSLOT Keys in the transaction don't hash to the same node (cross-node transactions are not supported yet); nothing was applied",
-                    ));
+                // Participants: nodes with commands, and nodes with watches.
+                let mut participants: std::collections::BTreeSet<usize> = session.watched.keys().copied().collect();
+                participants.extend(q.nodes.iter().flatten().copied());
+                if participants.len() <= 1 {
+                    let node = participants.into_iter().next().unwrap_or(0);
+                    let conn = self.pinned(session, node);
+                    session.watched.clear();
+                    return Some(Pending::Deferred(Box::pin(exec_on(conn, q.commands))));
                 }
-                let node = q.node.unwrap_or(0);
-                let conn = match pinned {
-                    Some((_, conn)) => conn,
-                    None => PinnedConn::new(self.backends[node].addr.clone()),
+                let primary = *participants.iter().next().expect("two or more");
+                let mut parts: Vec<super::coordinator::Part> = participants
+                    .iter()
+                    .map(|&node| super::coordinator::Part {
+                        node,
+                        addr: self.backends[node].addr.clone(),
+                        conn: self.pinned(session, node),
+                        commands: Vec::new(),
+                    })
+                    .collect();
+                let total = q.commands.len();
+                for (pos, (cmd, node)) in q.commands.into_iter().zip(q.nodes).enumerate() {
+                    // key-less commands run at the primary
+                    let node = node.unwrap_or(primary);
+                    parts.iter_mut().find(|p| p.node == node).expect("participant").commands.push((pos, cmd));
+                }
+                session.watched.clear();
+                let plan = super::coordinator::Plan {
+                    txid_prefix: self.txid_prefix.clone(),
+                    counter: self.txid_counter.clone(),
+                    timeout_ms: self.pool.txn_timeout_ms,
+                    parts,
+                    total,
                 };
-                Some(Pending::Deferred(Box::pin(exec_on(conn, q.commands))))
+                Some(Pending::Deferred(Box::pin(super::coordinator::run(plan))))
             }
             _ => {
                 let q = session.multi.as_mut()?;
@@ -423,13 +462,20 @@ impl Proxy {
                     q.error = true;
                     return ready(Reply::error("ERR SELECT is not allowed in proxy mode: only database 0"));
                 }
-                for n in nodes {
-                    q.touch_node(n);
+                if nodes.iter().any(|&n| n != nodes[0]) {
+                    q.error = true;
+                    return ready(Reply::error("CROSSSLOT Keys of one command in a transaction must be on one node (a hash tag keeps them together)"));
                 }
                 q.commands.push(args.to_vec());
+                q.nodes.push(nodes.first().copied());
                 ready(Reply::status("QUEUED"))
             }
         }
+    }
+
+    /// The client's dedicated connection to `node` (made on first use).
+    fn pinned(&self, session: &mut Session, node: usize) -> super::txn::Pinned {
+        session.watched.entry(node).or_insert_with(|| super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone())).clone()
     }
 
     /// SCAN over all nodes: the cursor's top byte is the node index, the
@@ -535,8 +581,8 @@ struct Session {
     close: bool,
     /// MULTI state: the queued transaction.
     multi: Option<super::txn::Queued>,
-    /// WATCH state: the node and the dedicated connection holding it.
-    pinned: Option<(usize, super::txn::Pinned)>,
+    /// Dedicated connections per node (WATCH state lives in them).
+    watched: std::collections::BTreeMap<usize, super::txn::Pinned>,
 }
 
 fn arity_ok(cmd: &Command, n: usize) -> bool {

@@ -23,6 +23,8 @@ use tokio::sync::Mutex;
 /// A connection owned by one client (WATCH state lives in it on the node).
 pub struct PinnedConn {
     addr: String,
+    /// Presented with TXN.HELLO on connect, for nodes with a cluster secret.
+    secret: Option<String>,
     stream: Option<TcpStream>,
     buf: BytesMut,
 }
@@ -31,17 +33,25 @@ pub struct PinnedConn {
 pub type Pinned = Arc<Mutex<PinnedConn>>;
 
 impl PinnedConn {
-    pub fn new(addr: String) -> Pinned {
-        Arc::new(Mutex::new(PinnedConn { addr, stream: None, buf: BytesMut::new() }))
+    pub fn new(addr: String, secret: Option<String>) -> Pinned {
+        Arc::new(Mutex::new(PinnedConn { addr, secret, stream: None, buf: BytesMut::new() }))
     }
 
     /// Sends `commands` pipelined and returns their replies in order.
     pub async fn call(&mut self, commands: &[Vec<Bytes>]) -> Result<Vec<Reply>, BackendError> {
-        let fail = |what: &str, e: std::io::Error| BackendError(format!("backend {} {what} ({e})", self.addr));
+        let addr = self.addr.clone();
+        let fail = move |what: &str, e: std::io::Error| BackendError(format!("backend {addr} {what} ({e})"));
         if self.stream.is_none() {
             let s = TcpStream::connect(&self.addr).await.map_err(|e| fail("unavailable", e))?;
             let _ = s.set_nodelay(true);
             self.stream = Some(s);
+            if let Some(secret) = self.secret.clone() {
+                let hello = [vec![Bytes::from_static(b"TXN.HELLO"), Bytes::from(secret)]];
+                match Box::pin(self.call(&hello)).await?.pop() {
+                    Some(Reply::Ok) => {}
+                    other => return Err(BackendError(format!("backend {} refused TXN.HELLO: {other:?}", self.addr))),
+                }
+            }
         }
         let stream = self.stream.as_mut().expect("connected");
         let mut out = BytesMut::new();
@@ -87,21 +97,8 @@ pub struct Queued {
     pub commands: Vec<Vec<Bytes>>,
     /// A command was refused while queueing: EXEC answers EXECABORT.
     pub error: bool,
-    /// The node every key so far lives on.
-    pub node: Option<usize>,
-    /// Keys on more than one node were queued.
-    pub cross_node: bool,
-}
-
-impl Queued {
-    /// Records that a queued command touches `node`.
-    pub fn touch_node(&mut self, node: usize) {
-        match self.node {
-            None => self.node = Some(node),
-            Some(n) if n != node => self.cross_node = true,
-            _ => {}
-        }
-    }
+    /// Per queued command: the node of its keys (`None`: no key).
+    pub nodes: Vec<Option<usize>>,
 }
 
 /// Runs a queued transaction on `conn`: MULTI, the commands, EXEC; returns
