@@ -31,6 +31,17 @@ impl TestServer {
         Self::spawn_logged("proxy", &all)
     }
 
+    /// Starts a proxy with extra environment (e.g. SHARDIS_FAULT).
+    pub fn start_proxy_env(nodes: &[String], args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let mut all: Vec<String> = vec!["--port".into(), "0".into()];
+        for n in nodes {
+            all.push("--node".into());
+            all.push(n.clone());
+        }
+        all.extend(args.iter().map(|a| a.to_string()));
+        Self::spawn_logged_env("proxy", &all, env)
+    }
+
     /// Starts `shardis proxy <args>` as given (e.g. `--config file.yml`).
     pub fn start_proxy_with(args: &[&str]) -> TestServer {
         Self::spawn_logged("proxy", &args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
@@ -64,9 +75,14 @@ impl TestServer {
 
     /// Runs `shardis <role> <args>` and learns its port from the log.
     fn spawn_logged(role: &str, args: &[String]) -> TestServer {
+        Self::spawn_logged_env(role, args, &[])
+    }
+
+    fn spawn_logged_env(role: &str, args: &[String], env: &[(&str, &str)]) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shardis"))
             .arg(role)
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

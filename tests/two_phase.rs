@@ -1,0 +1,287 @@
+//! Cross-node MULTI/EXEC through the proxy (two-phase commit): replies,
+//! WATCH on either node, the bank invariant under concurrency with two
+//! proxies, and crashes of the coordinator at each step.
+
+mod common;
+use common::TestServer;
+use shardis::proxy::config::ServerSpec;
+use shardis::proxy::ketama::{Distribution, KeyHash, Ring};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+fn addrs(nodes: &[TestServer]) -> Vec<String> {
+    nodes.iter().map(|n| n.addr()).collect()
+}
+
+fn dist(nodes: &[TestServer]) -> Distribution {
+    let servers: Vec<_> = addrs(nodes).iter().map(|a| ServerSpec::parse(a).unwrap().ring_server()).collect();
+    Distribution { hash: KeyHash::Md5, tag: None, ring: Ring::build(&servers, &vec![true; servers.len()]) }
+}
+
+/// Keys named `prefix:N`, one per node in node order.
+fn keys_per_node(d: &Distribution, prefix: &str, nodes: usize) -> Vec<String> {
+    (0..nodes).map(|n| (0..10_000).map(|i| format!("{prefix}:{i}")).find(|k| d.server_for_key(k.as_bytes()) == Some(n)).unwrap()).collect()
+}
+
+fn nodes(n: usize, args: &[&str]) -> Vec<TestServer> {
+    (0..n).map(|_| TestServer::start(args)).collect()
+}
+
+fn proxy(nodes: &[TestServer], extra: &[&str]) -> TestServer {
+    let mut args = vec!["--hash", "md5"];
+    args.extend_from_slice(extra);
+    TestServer::start_proxy(&addrs(nodes), &args)
+}
+
+#[test]
+fn cross_node_exec_replies_in_order_and_watch() {
+    let n = nodes(3, &[]);
+    let p = proxy(&n, &[]);
+    let d = dist(&n);
+    let k = keys_per_node(&d, "acct", 3);
+    let mut r = p.raw();
+    let mut other = p.raw();
+    r.cmd(&["MSET", &k[0], "100", &k[1], "100", &k[2], "100"]);
+    // a transfer touching three nodes; replies in the client's order
+    assert_eq!(r.cmd(&["MULTI"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["DECRBY", &k[2], "30"]), "+QUEUED\r\n");
+    assert_eq!(r.cmd(&["INCRBY", &k[0], "10"]), "+QUEUED\r\n");
+    assert_eq!(r.cmd(&["PING"]), "+QUEUED\r\n");
+    assert_eq!(r.cmd(&["INCRBY", &k[1], "20"]), "+QUEUED\r\n");
+    assert_eq!(r.cmd(&["GET", &k[2]]), "+QUEUED\r\n");
+    assert_eq!(r.cmd(&["EXEC"]), "*5\r\n:70\r\n:110\r\n+PONG\r\n:120\r\n$2\r\n70\r\n");
+    // each node holds its part
+    for (i, node) in n.iter().enumerate() {
+        let expect = ["110", "120", "70"][i];
+        assert_eq!(node.raw().cmd(&["GET", &k[i]]), format!("${}\r\n{expect}\r\n", expect.len()));
+    }
+    // runtime errors sit inside the reply, the rest applies
+    r.cmd(&["SET", "text", "abc"]);
+    let text_node = d.server_for_key(b"text").unwrap();
+    let other_key = &k[(text_node + 1) % 3];
+    r.cmd(&["MULTI"]);
+    r.cmd(&["INCR", "text"]);
+    r.cmd(&["INCR", other_key]);
+    let exec = r.cmd(&["EXEC"]);
+    assert!(exec.starts_with("*2\r\n-ERR value is not an integer or out of range\r\n:"), "{exec}");
+    // WATCH on either node: touched -> nil, nothing applied
+    for touched in 0..2 {
+        let before: Vec<String> = k.iter().map(|key| r.cmd(&["GET", key])).collect();
+        assert_eq!(r.cmd(&["WATCH", &k[0], &k[1]]), "+OK\r\n");
+        assert_eq!(other.cmd(&["INCR", &k[touched]]), format!(":{}\r\n", before[touched].lines().nth(1).unwrap().parse::<i64>().unwrap() + 1));
+        r.cmd(&["MULTI"]);
+        r.cmd(&["SET", &k[0], "0"]);
+        r.cmd(&["SET", &k[2], "0"]);
+        assert_eq!(r.cmd(&["EXEC"]), "*-1\r\n", "a write on node {touched} must abort the transaction");
+        assert_ne!(r.cmd(&["GET", &k[2]]), "$1\r\n0\r\n", "nothing may be applied");
+    }
+    // WATCH untouched on two nodes: applied
+    r.cmd(&["WATCH", &k[0], &k[1]]);
+    r.cmd(&["MULTI"]);
+    r.cmd(&["SET", &k[0], "1"]);
+    r.cmd(&["SET", &k[1], "2"]);
+    assert_eq!(r.cmd(&["EXEC"]), "*2\r\n+OK\r\n+OK\r\n");
+    // EXECABORT and DISCARD still behave as in Redis
+    r.cmd(&["MULTI"]);
+    r.cmd(&["SET", &k[0], "x"]);
+    r.cmd(&["SET", &k[1]]);
+    assert_eq!(r.cmd(&["EXEC"]), "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    r.cmd(&["MULTI"]);
+    r.cmd(&["SET", &k[0], "y"]);
+    r.cmd(&["SET", &k[1], "y"]);
+    assert_eq!(r.cmd(&["DISCARD"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["MGET", &k[0], &k[1]]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
+    // nothing stays locked
+    for node in &n {
+        assert_eq!(node.raw().cmd(&["TXN.LIST"]), "*0\r\n");
+    }
+}
+
+/// 8 accounts over 3 nodes; 16 clients transfer at random through two
+/// proxies at once (WATCH/GET/MULTI/EXEC or plain MULTI/EXEC), while readers
+/// read every balance in one MULTI: the total never changes, and every
+/// reader sees it.
+#[test]
+fn bank_invariant_with_two_proxies() {
+    let n = nodes(3, &[]);
+    let proxies = [proxy(&n, &[]), proxy(&n, &[])];
+    let accounts: Vec<String> = (0..8).map(|i| format!("bank:acct:{i}")).collect();
+    let mut setup = proxies[0].conn();
+    for a in &accounts {
+        let _: () = redis::cmd("SET").arg(a).arg(1000).query(&mut setup).unwrap();
+    }
+    let total = 8 * 1000;
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicU64::new(0));
+    let aborted = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    for t in 0..16 {
+        let client = proxies[t % 2].client();
+        let accounts = accounts.clone();
+        let (committed, aborted) = (committed.clone(), aborted.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut c = client.get_connection().unwrap();
+            for i in 0..25 {
+                let from = &accounts[(t * 7 + i * 3) % 8];
+                let to = &accounts[(t * 5 + i * 11 + 1) % 8];
+                if from == to {
+                    continue;
+                }
+                if t % 2 == 0 {
+                    // optimistic: read, check, write
+                    let _: () = redis::cmd("WATCH").arg(from).arg(to).query(&mut c).unwrap();
+                    let balance: i64 = redis::cmd("GET").arg(from).query(&mut c).unwrap();
+                    let amount = (balance.min(50)).max(0);
+                    let res: Option<(i64, i64)> =
+                        redis::pipe().atomic().cmd("DECRBY").arg(from).arg(amount).cmd("INCRBY").arg(to).arg(amount).query(&mut c).unwrap();
+                    if res.is_some() { &committed } else { &aborted }.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    let _: (i64, i64) = redis::pipe().atomic().cmd("DECRBY").arg(from).arg(7).cmd("INCRBY").arg(to).arg(7).query(&mut c).unwrap();
+                    committed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let readers: Vec<_> = (0..2)
+        .map(|i| {
+            let client = proxies[i].client();
+            let accounts = accounts.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut c = client.get_connection().unwrap();
+                let mut reads = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut pipe = redis::pipe();
+                    pipe.atomic();
+                    for a in &accounts {
+                        pipe.cmd("GET").arg(a);
+                    }
+                    let balances: Vec<i64> = pipe.query(&mut c).unwrap();
+                    assert_eq!(balances.iter().sum::<i64>(), total, "a reader saw a partial transfer: {balances:?}");
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reads: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    let sum: i64 = accounts.iter().map(|a| redis::cmd("GET").arg(a).query::<i64>(&mut setup).unwrap()).sum();
+    assert_eq!(sum, total);
+    for node in &n {
+        assert_eq!(node.raw().cmd(&["TXN.LIST"]), "*0\r\n", "a key stayed locked");
+    }
+    eprintln!("bank: {} committed, {} aborted by WATCH, {reads} consistent snapshots", committed.load(Ordering::Relaxed), aborted.load(Ordering::Relaxed));
+}
+
+/// The coordinator dies after every participant voted yes: the keys are
+/// locked (readers wait), then the primary's timeout aborts the
+/// transaction, the secondaries learn it from the primary, and nothing is
+/// applied or left locked.
+#[test]
+fn coordinator_crash_after_prepare_aborts() {
+    let n = nodes(2, &[]);
+    let d = dist(&n);
+    let k = keys_per_node(&d, "crash", 2);
+    let good = proxy(&n, &[]);
+    good.raw().cmd(&["MSET", &k[0], "old", &k[1], "old"]);
+    let mut crashing = TestServer::start_proxy_env(&addrs(&n), &["--hash", "md5", "--txn-timeout", "500"], &[("SHARDIS_FAULT", "exit-after-prepare")]);
+    let mut c = crashing.raw();
+    c.cmd(&["MULTI"]);
+    c.cmd(&["SET", &k[0], "new"]);
+    c.cmd(&["SET", &k[1], "new"]);
+    c.send(&["EXEC"]);
+    assert!(c.is_closed(), "the coordinator should have died");
+    assert!(crashing.wait_exit(Duration::from_secs(5)).is_some());
+    // both nodes hold it prepared for a moment, then resolve it
+    let mut reader = good.raw();
+    assert_eq!(reader.cmd(&["MGET", &k[0], &k[1]]), "*2\r\n$3\r\nold\r\n$3\r\nold\r\n");
+    for node in &n {
+        let mut r = node.raw();
+        for _ in 0..100 {
+            if r.cmd(&["TXN.LIST"]) == "*0\r\n" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(r.cmd(&["TXN.LIST"]), "*0\r\n", "still in doubt");
+    }
+    assert_eq!(reader.cmd(&["MGET", &k[0], &k[1]]), "*2\r\n$3\r\nold\r\n$3\r\nold\r\n");
+}
+
+/// The coordinator dies after the primary committed: the secondary learns
+/// "committed" from the primary and applies its part.
+#[test]
+fn coordinator_crash_after_primary_commit_commits_everywhere() {
+    let n = nodes(2, &[]);
+    let d = dist(&n);
+    let k = keys_per_node(&d, "half", 2);
+    let good = proxy(&n, &[]);
+    good.raw().cmd(&["MSET", &k[0], "old", &k[1], "old"]);
+    let mut crashing = TestServer::start_proxy_env(&addrs(&n), &["--hash", "md5", "--txn-timeout", "500"], &[("SHARDIS_FAULT", "exit-after-primary-commit")]);
+    let mut c = crashing.raw();
+    c.cmd(&["MULTI"]);
+    c.cmd(&["SET", &k[0], "new"]);
+    c.cmd(&["SET", &k[1], "new"]);
+    c.send(&["EXEC"]);
+    assert!(c.is_closed());
+    assert!(crashing.wait_exit(Duration::from_secs(5)).is_some());
+    // a reader never sees old + new: the secondary's key waits until resolved
+    let mut reader = good.raw();
+    let mut resolved = false;
+    for _ in 0..100 {
+        let v = reader.cmd(&["MGET", &k[0], &k[1]]);
+        assert_eq!(v, "*2\r\n$3\r\nnew\r\n$3\r\nnew\r\n", "a reader saw part of the transaction");
+        if n.iter().all(|node| node.raw().cmd(&["TXN.LIST"]) == "*0\r\n") {
+            resolved = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(resolved, "the secondary never learnt the decision");
+}
+
+/// TXN.* is not a way in: with a cluster secret, a connection must present
+/// it; bad input changes nothing.
+#[test]
+fn txn_commands_need_the_cluster_secret() {
+    let node = TestServer::start(&["--cluster-secret", "s3"]);
+    let mut r = node.raw();
+    assert_eq!(
+        r.cmd(&["TXN.PREPARE", "t1", "PRIMARY", "x:1", "1000", "1", "3", "SET", "k", "v"]),
+        "-NOPERM TXN commands need TXN.HELLO with the cluster secret\r\n"
+    );
+    assert_eq!(r.cmd(&["TXN.HELLO", "wrong"]), "-NOPERM wrong cluster secret\r\n");
+    assert_eq!(r.cmd(&["TXN.COMMIT", "t1"]), "-NOPERM TXN commands need TXN.HELLO with the cluster secret\r\n");
+    assert_eq!(r.cmd(&["TXN.HELLO", "s3"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["TXN.PREPARE", "t1", "PRIMARY", "x:1", "1000", "2", "3", "SET", "k"]), "-ERR TXN.PREPARE: malformed command list\r\n");
+    assert_eq!(r.cmd(&["TXN.PREPARE", "t1", "BOSS", "x:1", "1000", "0"]), "-ERR TXN.PREPARE: role must be PRIMARY or SECONDARY\r\n");
+    assert_eq!(r.cmd(&["TXN.COMMIT", "nope"]), "-TXNUNKNOWN transaction nope is not prepared here\r\n");
+    assert_eq!(r.cmd(&["EXISTS", "k"]), ":0\r\n");
+    // a proxy with the secret works
+    let n = vec![node];
+    let p = TestServer::start_proxy(&addrs(&n), &["--cluster-secret", "s3"]);
+    let other = TestServer::start(&["--cluster-secret", "s3"]);
+    drop(p);
+    let both = vec![n.into_iter().next().unwrap(), other];
+    let p = proxy(&both, &["--cluster-secret", "s3"]);
+    let d = dist(&both);
+    let k = keys_per_node(&d, "sec", 2);
+    let mut c = p.raw();
+    c.cmd(&["MULTI"]);
+    c.cmd(&["SET", &k[0], "1"]);
+    c.cmd(&["SET", &k[1], "2"]);
+    assert_eq!(c.cmd(&["EXEC"]), "*2\r\n+OK\r\n+OK\r\n");
+    // and without it the cross-node EXEC fails, applying nothing
+    let bad = proxy(&both, &[]);
+    let mut c = bad.raw();
+    c.cmd(&["MULTI"]);
+    c.cmd(&["SET", &k[0], "x"]);
+    c.cmd(&["SET", &k[1], "x"]);
+    assert!(c.cmd(&["EXEC"]).starts_with("-ERR cross-node transaction aborted, nothing was applied"));
+    assert_eq!(c.cmd(&["MGET", &k[0], &k[1]]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
+}
