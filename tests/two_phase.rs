@@ -132,7 +132,7 @@ fn bank_invariant_with_two_proxies() {
                     // optimistic: read, check, write
                     let _: () = redis::cmd("WATCH").arg(from).arg(to).query(&mut c).unwrap();
                     let balance: i64 = redis::cmd("GET").arg(from).query(&mut c).unwrap();
-                    let amount = (balance.min(50)).max(0);
+                    let amount = balance.clamp(0, 50);
                     let res: Option<(i64, i64)> =
                         redis::pipe().atomic().cmd("DECRBY").arg(from).arg(amount).cmd("INCRBY").arg(to).arg(amount).query(&mut c).unwrap();
                     if res.is_some() { &committed } else { &aborted }.fetch_add(1, Ordering::Relaxed);
