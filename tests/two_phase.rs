@@ -197,7 +197,12 @@ fn coordinator_crash_after_prepare_aborts() {
     c.send(&["EXEC"]);
     assert!(c.is_closed(), "the coordinator should have died");
     assert!(crashing.wait_exit(Duration::from_secs(5)).is_some());
-    // both nodes hold it prepared for a moment, then resolve it
+    // both nodes hold it prepared for a moment (visible to operators),
+    // then resolve it
+    for node in &n {
+        let info = node.raw().cmd(&["INFO", "transactions"]);
+        assert!(info.contains("txn_in_doubt:1") && info.contains("txn0:id="), "{info}");
+    }
     let mut reader = good.raw();
     assert_eq!(reader.cmd(&["MGET", &k[0], &k[1]]), "*2\r\n$3\r\nold\r\n$3\r\nold\r\n");
     for node in &n {

@@ -480,9 +480,22 @@ pub fn command_help(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 // ---- INFO -------------------------------------------------------------------
 
 const DEFAULT_SECTIONS: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
-const ALL_SECTIONS: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "cluster", "keyspace"];
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace", "transactions"];
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
+    "transactions",
+];
 
 fn human_bytes(n: u64) -> String {
     let n = n as f64;
@@ -663,6 +676,19 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             }
         }
         "cluster" => kv("cluster_enabled", "0".into()),
+        "transactions" => {
+            // Cross-node transactions prepared here and not yet decided.
+            let in_doubt = ks.txns.in_doubt();
+            let (_, decisions) = ks.txns.counts();
+            kv("txn_in_doubt", in_doubt.len().to_string());
+            kv("txn_decisions_kept", decisions.to_string());
+            for (i, (id, age, primary, is_primary)) in in_doubt.iter().enumerate() {
+                kv(
+                    &format!("txn{i}"),
+                    format!("id={},age={age},primary={primary},role={}", String::from_utf8_lossy(id), if *is_primary { "primary" } else { "secondary" }),
+                );
+            }
+        }
         "keyspace" => {
             for db in 0..NUM_DBS {
                 let keys = ks.dbsize(db);
