@@ -290,3 +290,23 @@ fn txn_commands_need_the_cluster_secret() {
     assert!(c.cmd(&["EXEC"]).starts_with("-ERR cross-node transaction aborted, nothing was applied"));
     assert_eq!(c.cmd(&["MGET", &k[0], &k[1]]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
 }
+
+/// MSETNX across nodes is all or nothing.
+#[test]
+fn msetnx_across_nodes_is_atomic() {
+    let n = nodes(3, &[]);
+    let p = proxy(&n, &[]);
+    let d = dist(&n);
+    let k = keys_per_node(&d, "nx", 3);
+    let mut r = p.raw();
+    assert_eq!(r.cmd(&["MSETNX", &k[0], "a", &k[1], "b", &k[2], "c"]), ":1\r\n");
+    assert_eq!(r.cmd(&["MGET", &k[0], &k[1], &k[2]]), "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+    // one existing key on one node: nothing is set anywhere
+    let fresh = keys_per_node(&d, "fresh", 3);
+    assert_eq!(r.cmd(&["MSETNX", &fresh[0], "x", &k[1], "x", &fresh[2], "x"]), ":0\r\n");
+    assert_eq!(r.cmd(&["EXISTS", &fresh[0], &fresh[2]]), ":0\r\n");
+    assert_eq!(r.cmd(&["GET", &k[1]]), "$1\r\nb\r\n");
+    for node in &n {
+        assert_eq!(node.raw().cmd(&["TXN.LIST"]), "*0\r\n");
+    }
+}

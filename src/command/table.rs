@@ -376,7 +376,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!(
         "txn.prepare",
         -6,
-        TXN | WRITE | NO_QUEUE,
+        TXN | WRITE | NO_QUEUE | EXCLUSIVE,
         NOKEYS,
         "transactions",
         "0.1.0",

@@ -4,8 +4,11 @@
 //! configured a connection must first send `TXN.HELLO <secret>`.
 //!
 //! - `TXN.HELLO secret`
-//! - `TXN.PREPARE txid PRIMARY|SECONDARY primary-addr timeout-ms n
-//!   argc arg... (n times)`: votes. `+PREPARED`, or `-TXNWATCH` (a key this
+//! - `TXN.PREPARE txid PRIMARY|SECONDARY primary-addr timeout-ms [NX] n
+//!   argc arg... (n times)`: votes. It locks the commands' keys and the keys
+//!   this connection WATCHes (two-phase locking: the transaction is
+//!   serialized at its prepare). With NX it votes `-TXNCOND` if any of the
+//!   keys exists (MSETNX across nodes). `+PREPARED`, or `-TXNWATCH` (a key this
 //!   connection WATCHes was touched: the transaction answers nil),
 //!   `-TXNLOCKED` (a key is held by another prepared transaction: abort and
 //!   retry), `-TXNSTALE` (already decided).
@@ -85,7 +88,8 @@ pub fn prepare(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(ms) if ms > 0 => Duration::from_millis(ms as u64),
         _ => return Reply::error("ERR TXN.PREPARE: timeout must be a positive integer"),
     };
-    let commands = match parse_commands(&args[5..]) {
+    let nx = is(&args[5], "nx");
+    let commands = match parse_commands(&args[if nx { 6 } else { 5 }..]) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -103,10 +107,19 @@ pub fn prepare(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if super::transaction::watch_failed(ctx) {
         return Reply::error("TXNWATCH a watched key was modified");
     }
+    let db = ctx.client.db;
+    let write_keys = keys.clone();
+    keys.extend(ctx.client.watched.iter().filter(|(d, _, _)| *d == db).map(|(_, k, _)| k.clone()));
     keys.sort();
     keys.dedup();
     let record = Prepared { db: ctx.client.db, keys, commands, is_primary, primary, prepared_at: Instant::now(), timeout, resolving: false };
     match ctx.server.keyspace.txns.prepare(txid.clone(), record) {
+        PrepareOutcome::Prepared if nx && write_keys.iter().any(|k| ctx.server.keyspace.lock(db, k).exists(k)) => {
+            // The keys are locked and no command is in flight (the gate is
+            // exclusive), so the answer holds until the decision.
+            let _ = ctx.server.keyspace.txns.abort(&txid);
+            Reply::error("TXNCOND a key exists")
+        }
         PrepareOutcome::Prepared | PrepareOutcome::AlreadyPrepared => Reply::status("PREPARED"),
         PrepareOutcome::Locked(other) => Reply::error(format!("TXNLOCKED a key is held by transaction {}", String::from_utf8_lossy(&other))),
         PrepareOutcome::Decided(d) => Reply::error(format!("TXNSTALE transaction {} is already {}", String::from_utf8_lossy(&txid), d.name())),

@@ -37,6 +37,8 @@ pub struct Plan {
     pub parts: Vec<Part>,
     /// Commands in the transaction (the EXEC reply's length).
     pub total: usize,
+    /// MSETNX: prepare only if none of the keys exists; the reply is 1 or 0.
+    pub nx: bool,
 }
 
 /// Deterministic fault points for tests (`SHARDIS_FAULT`): the proxy
@@ -54,6 +56,8 @@ enum Vote {
     Watch,
     /// A key is held by another prepared transaction: retry.
     Locked,
+    /// NX and a key exists: the answer is 0.
+    Cond,
     Failed(String),
 }
 
@@ -76,14 +80,12 @@ pub async fn run(plan: Plan) -> Reply {
         // Phase 1, in parallel.
         let mut handles = Vec::new();
         for (i, p) in plan.parts.iter().enumerate() {
-            let mut cmd = vec![
-                b("TXN.PREPARE"),
-                txid.clone(),
-                b(if i == 0 { "PRIMARY" } else { "SECONDARY" }),
-                b(primary_addr.clone()),
-                b(plan.timeout_ms.to_string()),
-                b(p.commands.len().to_string()),
-            ];
+            let mut cmd =
+                vec![b("TXN.PREPARE"), txid.clone(), b(if i == 0 { "PRIMARY" } else { "SECONDARY" }), b(primary_addr.clone()), b(plan.timeout_ms.to_string())];
+            if plan.nx {
+                cmd.push(b("NX"));
+            }
+            cmd.push(b(p.commands.len().to_string()));
             for (_, c) in &p.commands {
                 cmd.push(b(c.len().to_string()));
                 cmd.extend(c.iter().cloned());
@@ -94,6 +96,7 @@ pub async fn run(plan: Plan) -> Reply {
                     Ok(Reply::Status(s)) if s == "PREPARED" => Vote::Yes,
                     Ok(Reply::Error(e)) if e.starts_with("TXNWATCH") => Vote::Watch,
                     Ok(Reply::Error(e)) if e.starts_with("TXNLOCKED") => Vote::Locked,
+                    Ok(Reply::Error(e)) if e.starts_with("TXNCOND") => Vote::Cond,
                     Ok(other) => Vote::Failed(format!("{other:?}")),
                     Err(e) => Vote::Failed(e),
                 }
@@ -105,12 +108,19 @@ pub async fn run(plan: Plan) -> Reply {
         }
         if votes.iter().all(|v| matches!(v, Vote::Yes)) {
             fault("exit-after-prepare");
-            return commit(&plan, txid).await;
+            let reply = commit(&plan, txid).await;
+            return match (plan.nx, reply) {
+                (true, Reply::Array(_)) => Reply::Int(1),
+                (_, r) => r,
+            };
         }
         // Abort wherever the vote was yes (and harmlessly elsewhere).
         abort_all(&plan, &txid).await;
         if votes.iter().any(|v| matches!(v, Vote::Watch)) {
             return Reply::NilArray;
+        }
+        if votes.iter().any(|v| matches!(v, Vote::Cond)) {
+            return Reply::Int(0);
         }
         if let Some(Vote::Failed(why)) = votes.iter().find(|v| matches!(v, Vote::Failed(_))) {
             return Reply::error(format!("ERR cross-node transaction aborted, nothing was applied: {why}"));

@@ -280,6 +280,7 @@ impl Proxy {
             "mget" => self.split(session.id, args, &keys, &nodes, 1, |positions, total| Merge::Mget { positions, total }),
             "del" | "unlink" | "exists" | "touch" => self.split(session.id, args, &keys, &nodes, 1, |_, _| Merge::Sum),
             "mset" => self.split(session.id, args, &keys, &nodes, 2, |_, _| Merge::AllOk),
+            "msetnx" => self.msetnx_across_nodes(args, &keys, &nodes),
             _ => Pending::Ready(crossslot()),
         }
     }
@@ -450,6 +451,7 @@ impl Proxy {
                     timeout_ms: self.pool.txn_timeout_ms,
                     parts,
                     total,
+                    nx: false,
                 };
                 Some(Pending::Deferred(Box::pin(super::coordinator::run(plan))))
             }
@@ -471,6 +473,36 @@ impl Proxy {
                 ready(Reply::status("QUEUED"))
             }
         }
+    }
+
+    /// MSETNX over several nodes, atomic through 2PC: each node prepares
+    /// its part only if none of its keys exists.
+    fn msetnx_across_nodes(&self, args: &[Bytes], keys: &[usize], nodes: &[usize]) -> Pending {
+        let mut parts: Vec<super::coordinator::Part> = Vec::new();
+        let mut sorted: Vec<(usize, usize)> = keys.iter().copied().zip(nodes.iter().copied()).collect();
+        sorted.sort_by_key(|&(_, n)| n);
+        for (pos, node) in sorted {
+            if parts.last().is_none_or(|p| p.node != node) {
+                parts.push(super::coordinator::Part {
+                    node,
+                    addr: self.backends[node].addr.clone(),
+                    conn: super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone()),
+                    commands: vec![(parts.len(), vec![Bytes::from_static(b"MSET")])],
+                });
+            }
+            let part = parts.last_mut().expect("pushed");
+            part.commands[0].1.extend([args[pos].clone(), args[pos + 1].clone()]);
+        }
+        let total = parts.len();
+        let plan = super::coordinator::Plan {
+            txid_prefix: self.txid_prefix.clone(),
+            counter: self.txid_counter.clone(),
+            timeout_ms: self.pool.txn_timeout_ms,
+            parts,
+            total,
+            nx: true,
+        };
+        Pending::Deferred(Box::pin(super::coordinator::run(plan)))
     }
 
     /// The client's dedicated connection to `node` (made on first use).
