@@ -7,6 +7,7 @@
 //! cargo bench --bench compare -- hitratio           # Zipf read-through cache
 //! cargo bench --bench compare -- locks              # lock and check-and-set rates
 //! cargo bench --bench compare -- proxy              # shardis proxy vs nutcracker
+//! cargo bench --bench compare -- txn                # cross-node vs single-node EXEC
 //! cargo bench --bench compare -- throughput --rounds 5 --requests 500000
 //! ```
 //!
@@ -561,6 +562,101 @@ fn proxy_bench(rounds: usize, requests: usize) {
     println!("(op/s; ratio = shardis/twemproxy, target >= 1.5; p50/p99 in ms; us = proxy CPU per operation; MGET = 10 keys)");
 }
 
+// ---- cross-node transactions ---------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq)]
+enum TxnWork {
+    PlainSets,
+    SingleNodeExec,
+    CrossNodeExec,
+}
+
+/// (ops/s, p50 µs, p99 µs) of `work` with `clients` clients for `secs`.
+fn txn_rate(port: u16, work: TxnWork, keys: (String, String), clients: usize, secs: f64) -> (f64, f64, f64) {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let threads: Vec<_> = (0..clients)
+        .map(|id| {
+            let (k1, k2) = (format!("{}:{id}", keys.0), format!("{}:{id}", keys.1));
+            std::thread::spawn(move || {
+                let mut c = Conn::new(port);
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    match work {
+                        TxnWork::PlainSets => {
+                            assert_eq!(c.call(&[b"SET", k1.as_bytes(), b"v"]), Resp::Ok);
+                            assert_eq!(c.call(&[b"SET", k2.as_bytes(), b"v"]), Resp::Ok);
+                        }
+                        _ => {
+                            let mut out = Vec::new();
+                            Conn::encode(&mut out, &[b"MULTI"]);
+                            Conn::encode(&mut out, &[b"SET", k1.as_bytes(), b"v"]);
+                            Conn::encode(&mut out, &[b"SET", k2.as_bytes(), b"v"]);
+                            Conn::encode(&mut out, &[b"EXEC"]);
+                            c.send(&out);
+                            for _ in 0..3 {
+                                c.read();
+                            }
+                            match c.read() {
+                                Resp::Array(r) => assert_eq!(r.len(), 2),
+                                other => panic!("EXEC: {other:?}"),
+                            }
+                        }
+                    }
+                    lat.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all: Vec<f64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    (all.len() as f64 / secs, pct(0.5), pct(0.99))
+}
+
+fn txn_bench(secs: f64) {
+    println!("== cross-node transactions through shardis proxy (3 shardis nodes), {secs}s per cell");
+    let nodes: Vec<Server> = (0..3).map(|_| start(Kind::Shardis, &[])).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    let proxy = {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardis"));
+        cmd.arg("proxy").args(["--port", &port.to_string(), "--hash", "md5", "--hash-tag", "{}"]);
+        for p in &ports {
+            cmd.args(["--node", &format!("127.0.0.1:{p}")]);
+        }
+        let child = cmd.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("proxy");
+        wait_port(port);
+        Server { child, port }
+    };
+    // Two keys on different nodes: hash tags {a..} chosen by asking the proxy's ring via the nodes.
+    let mut probe = Conn::new(proxy.port);
+    let owner = |c: &mut Conn, key: &str| -> usize {
+        c.call(&[b"SET", key.as_bytes(), b"x"]);
+        ports.iter().position(|p| Conn::new(*p).call(&[b"EXISTS", key.as_bytes()]) == Resp::Int(1)).unwrap()
+    };
+    let first = owner(&mut probe, "{t0}");
+    let other = (1..100).map(|i| format!("{{t{i}}}")).find(|k| owner(&mut probe, k) != first).unwrap();
+    let cross = ("{t0}".to_string(), other);
+    let single = ("{t0}:a".to_string(), "{t0}:b".to_string());
+    println!("{:<26} {:>3} | {:>9} {:>9} {:>9}", "workload", "cl", "op/s", "p50 us", "p99 us");
+    let mut p50s = std::collections::HashMap::new();
+    for clients in [1, 50] {
+        for (label, work, keys) in [
+            ("2 plain SETs", TxnWork::PlainSets, single.clone()),
+            ("single-node EXEC of 2 SETs", TxnWork::SingleNodeExec, single.clone()),
+            ("cross-node EXEC of 2 SETs", TxnWork::CrossNodeExec, cross.clone()),
+        ] {
+            let (ops, p50, p99) = txn_rate(proxy.port, work, keys, clients, secs);
+            p50s.insert((clients, label), p50);
+            println!("{label:<26} {clients:>3} | {ops:>9.0} {p50:>9.0} {p99:>9.0}");
+        }
+        let ratio = p50s[&(clients, "cross-node EXEC of 2 SETs")] / p50s[&(clients, "single-node EXEC of 2 SETs")];
+        println!("  cross-node / single-node EXEC p50 at {clients} clients: {ratio:.2} (target <= 3)");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let flag = |name: &str, default: usize| -> usize {
@@ -570,7 +666,7 @@ fn main() {
     let requests = flag("--requests", 300_000);
     let keys = flag("--keys", 1_000_000);
     let gets = flag("--gets", 2_000_000);
-    let selected: Vec<&str> = args.iter().map(|s| s.as_str()).filter(|a| ["throughput", "memory", "hitratio", "locks", "proxy"].contains(a)).collect();
+    let selected: Vec<&str> = args.iter().map(|s| s.as_str()).filter(|a| ["throughput", "memory", "hitratio", "locks", "proxy", "txn"].contains(a)).collect();
     let all = selected.is_empty();
     if all || selected.contains(&"throughput") {
         throughput(rounds, requests);
@@ -583,6 +679,9 @@ fn main() {
     }
     if all || selected.contains(&"proxy") {
         proxy_bench(rounds, requests);
+    }
+    if all || selected.contains(&"txn") {
+        txn_bench(flag("--secs", 2) as f64);
     }
     if all || selected.contains(&"locks") {
         locks(flag("--secs", 2) as f64);

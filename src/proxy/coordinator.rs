@@ -71,7 +71,21 @@ fn b(s: impl Into<Vec<u8>>) -> Bytes {
 }
 
 /// Runs the transaction; the reply is what the client's EXEC answers.
+/// Afterwards the participants' connections drop their WATCHes (an UNWATCH
+/// sent with the connection's next command), as EXEC does.
 pub async fn run(plan: Plan) -> Reply {
+    let reply = run_attempts(&plan).await;
+    for p in &plan.parts {
+        let mut c = p.conn.lock().await;
+        if c.watching {
+            c.watching = false;
+            c.unwatch_first = true;
+        }
+    }
+    reply
+}
+
+async fn run_attempts(plan: &Plan) -> Reply {
     let deadline = Instant::now() + Duration::from_millis(plan.timeout_ms.max(1000));
     let primary_addr = plan.parts[0].addr.clone();
     let mut attempt = 0u32;
@@ -108,14 +122,14 @@ pub async fn run(plan: Plan) -> Reply {
         }
         if votes.iter().all(|v| matches!(v, Vote::Yes)) {
             fault("exit-after-prepare");
-            let reply = commit(&plan, txid).await;
+            let reply = commit(plan, txid).await;
             return match (plan.nx, reply) {
                 (true, Reply::Array(_)) => Reply::Int(1),
                 (_, r) => r,
             };
         }
         // Abort wherever the vote was yes (and harmlessly elsewhere).
-        abort_all(&plan, &txid).await;
+        abort_all(plan, &txid).await;
         if votes.iter().any(|v| matches!(v, Vote::Watch)) {
             return Reply::NilArray;
         }

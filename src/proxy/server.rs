@@ -185,7 +185,8 @@ impl Proxy {
             name: None,
             close: false,
             multi: None,
-            watched: Default::default(),
+            conns: Default::default(),
+            watching: Default::default(),
         };
         let mut inbuf = BytesMut::with_capacity(16 * 1024);
         let mut out = BytesMut::with_capacity(16 * 1024);
@@ -332,7 +333,10 @@ impl Proxy {
             "reset" => {
                 session.resp3 = false;
                 session.multi = None;
-                session.watched.clear();
+                // Fresh connections next time: the old ones (and their
+                // WATCHes) go away.
+                session.conns.clear();
+                session.watching.clear();
                 ready(Reply::status("RESET"))
             }
             "select" => ready(if &args[1][..] == b"0" { Reply::Ok } else { Reply::error("ERR SELECT is not allowed in proxy mode: only database 0") }),
@@ -388,7 +392,13 @@ impl Proxy {
                 for (&pos, &node) in keys.iter().zip(&nodes) {
                     per_node.entry(node).or_insert_with(|| vec![args[0].clone()]).push(args[pos].clone());
                 }
-                let calls: Vec<_> = per_node.into_iter().map(|(node, cmd)| (self.pinned(session, node), cmd)).collect();
+                let calls: Vec<_> = per_node
+                    .into_iter()
+                    .map(|(node, cmd)| {
+                        session.watching.insert(node);
+                        (self.pinned(session, node), cmd)
+                    })
+                    .collect();
                 Some(Pending::Deferred(Box::pin(async move {
                     for (conn, cmd) in calls {
                         let r = call_one(conn, cmd).await;
@@ -399,33 +409,26 @@ impl Proxy {
                     Reply::Ok
                 })))
             }
-            "unwatch" if session.multi.is_none() => {
-                // Dropping the dedicated connections unwatches on the nodes.
-                session.watched.clear();
-                ready(Reply::Ok)
-            }
+            "unwatch" if session.multi.is_none() => Some(self.unwatch_all(session, Reply::Ok)),
             "discard" => {
                 if session.multi.take().is_none() {
                     return ready(Reply::error("ERR DISCARD without MULTI"));
                 }
-                session.watched.clear();
-                ready(Reply::Ok)
+                Some(self.unwatch_all(session, Reply::Ok))
             }
             "exec" => {
                 let Some(q) = session.multi.take() else {
                     return ready(Reply::error("ERR EXEC without MULTI"));
                 };
                 if q.error {
-                    session.watched.clear();
-                    return ready(Reply::error("EXECABORT Transaction discarded because of previous errors."));
+                    return Some(self.unwatch_all(session, Reply::error("EXECABORT Transaction discarded because of previous errors.")));
                 }
                 // Participants: nodes with commands, and nodes with watches.
-                let mut participants: std::collections::BTreeSet<usize> = session.watched.keys().copied().collect();
+                let mut participants: std::collections::BTreeSet<usize> = std::mem::take(&mut session.watching);
                 participants.extend(q.nodes.iter().flatten().copied());
                 if participants.len() <= 1 {
                     let node = participants.into_iter().next().unwrap_or(0);
                     let conn = self.pinned(session, node);
-                    session.watched.clear();
                     return Some(Pending::Deferred(Box::pin(exec_on(conn, q.commands))));
                 }
                 let primary = *participants.iter().next().expect("two or more");
@@ -444,7 +447,6 @@ impl Proxy {
                     let node = node.unwrap_or(primary);
                     parts.iter_mut().find(|p| p.node == node).expect("participant").commands.push((pos, cmd));
                 }
-                session.watched.clear();
                 let plan = super::coordinator::Plan {
                     txid_prefix: self.txid_prefix.clone(),
                     counter: self.txid_counter.clone(),
@@ -505,9 +507,24 @@ impl Proxy {
         Pending::Deferred(Box::pin(super::coordinator::run(plan)))
     }
 
+    /// Forgets the client's WATCHes on every node (UNWATCH on each
+    /// dedicated connection), then answers `reply`.
+    fn unwatch_all(&self, session: &mut Session, reply: Reply) -> Pending {
+        let conns: Vec<_> = std::mem::take(&mut session.watching).into_iter().map(|n| self.pinned(session, n)).collect();
+        if conns.is_empty() {
+            return Pending::Ready(reply);
+        }
+        Pending::Deferred(Box::pin(async move {
+            for c in conns {
+                super::txn::call_one(c, vec![Bytes::from_static(b"UNWATCH")]).await;
+            }
+            reply
+        }))
+    }
+
     /// The client's dedicated connection to `node` (made on first use).
     fn pinned(&self, session: &mut Session, node: usize) -> super::txn::Pinned {
-        session.watched.entry(node).or_insert_with(|| super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone())).clone()
+        session.conns.entry(node).or_insert_with(|| super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone())).clone()
     }
 
     /// SCAN over all nodes: the cursor's top byte is the node index, the
@@ -613,8 +630,11 @@ struct Session {
     close: bool,
     /// MULTI state: the queued transaction.
     multi: Option<super::txn::Queued>,
-    /// Dedicated connections per node (WATCH state lives in them).
-    watched: std::collections::BTreeMap<usize, super::txn::Pinned>,
+    /// Dedicated connections per node, kept for the session (WATCH state
+    /// lives in them; transactions run on them).
+    conns: std::collections::BTreeMap<usize, super::txn::Pinned>,
+    /// Nodes where this client has WATCHes right now.
+    watching: std::collections::BTreeSet<usize>,
 }
 
 fn arity_ok(cmd: &Command, n: usize) -> bool {

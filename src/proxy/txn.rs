@@ -27,6 +27,11 @@ pub struct PinnedConn {
     secret: Option<String>,
     stream: Option<TcpStream>,
     buf: BytesMut,
+    /// WATCHes are registered on this connection; losing it loses them.
+    pub watching: bool,
+    /// Send UNWATCH before the next command (leftover watches of a finished
+    /// cross-node transaction), in the same write.
+    pub unwatch_first: bool,
 }
 
 /// Shared so that a deferred reply future can use it after routing.
@@ -34,14 +39,21 @@ pub type Pinned = Arc<Mutex<PinnedConn>>;
 
 impl PinnedConn {
     pub fn new(addr: String, secret: Option<String>) -> Pinned {
-        Arc::new(Mutex::new(PinnedConn { addr, secret, stream: None, buf: BytesMut::new() }))
+        Arc::new(Mutex::new(PinnedConn { addr, secret, stream: None, buf: BytesMut::new(), watching: false, unwatch_first: false }))
     }
 
     /// Sends `commands` pipelined and returns their replies in order.
     pub async fn call(&mut self, commands: &[Vec<Bytes>]) -> Result<Vec<Reply>, BackendError> {
         let addr = self.addr.clone();
         let fail = move |what: &str, e: std::io::Error| BackendError(format!("backend {addr} {what} ({e})"));
+        if self.stream.is_none() && self.watching {
+            // The node forgot this client's WATCHes with the old connection:
+            // a transaction relying on them must not run.
+            self.watching = false;
+            return Err(BackendError(format!("backend {} connection lost while watching keys", self.addr)));
+        }
         if self.stream.is_none() {
+            self.unwatch_first = false;
             let s = TcpStream::connect(&self.addr).await.map_err(|e| fail("unavailable", e))?;
             let _ = s.set_nodelay(true);
             self.stream = Some(s);
@@ -55,6 +67,10 @@ impl PinnedConn {
         }
         let stream = self.stream.as_mut().expect("connected");
         let mut out = BytesMut::new();
+        let skip = usize::from(std::mem::take(&mut self.unwatch_first));
+        if skip == 1 {
+            out.extend_from_slice(&encode_command(&[&b"UNWATCH"[..]]));
+        }
         for c in commands {
             out.extend_from_slice(&encode_command(c));
         }
@@ -62,8 +78,8 @@ impl PinnedConn {
             self.stream = None;
             return Err(fail("connection lost", e));
         }
-        let mut replies = Vec::with_capacity(commands.len());
-        while replies.len() < commands.len() {
+        let mut replies = Vec::with_capacity(commands.len() + skip);
+        while replies.len() < commands.len() + skip {
             match decode_bytes_mut(&mut self.buf) {
                 Ok(Some((frame, _, _))) => {
                     replies.push(frame_to_reply(frame));
@@ -87,6 +103,7 @@ impl PinnedConn {
                 }
             }
         }
+        replies.drain(..skip);
         Ok(replies)
     }
 }
@@ -109,7 +126,10 @@ pub async fn exec_on(conn: Pinned, commands: Vec<Vec<Bytes>>) -> Reply {
     all.extend(commands);
     all.push(vec![Bytes::from_static(b"EXEC")]);
     let mut c = conn.lock().await;
-    match c.call(&all).await {
+    let result = c.call(&all).await;
+    // EXEC unwatches on the node
+    c.watching = false;
+    match result {
         Ok(mut replies) => match replies.pop() {
             Some(Reply::Nil) => Reply::NilArray,
             Some(r) => r,
@@ -122,7 +142,10 @@ pub async fn exec_on(conn: Pinned, commands: Vec<Vec<Bytes>>) -> Reply {
 /// Runs one command (WATCH, UNWATCH) on the pinned connection.
 pub async fn call_one(conn: Pinned, args: Vec<Bytes>) -> Reply {
     let mut c = conn.lock().await;
-    match c.call(&[args]).await {
+    let is_watch = args[0].eq_ignore_ascii_case(b"watch");
+    let result = c.call(&[args]).await;
+    c.watching = is_watch && matches!(result, Ok(ref r) if r.first() == Some(&Reply::Ok));
+    match result {
         Ok(mut r) => r.pop().unwrap_or_else(|| Reply::error("ERR no reply")),
         Err(e) => e.to_reply(),
     }
