@@ -682,6 +682,8 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             let (_, decisions) = ks.txns.counts();
             kv("txn_in_doubt", in_doubt.len().to_string());
             kv("txn_decisions_kept", decisions.to_string());
+            kv("txn_recovered_commits", ks.txns.recovered_commits.load(Ordering::Relaxed).to_string());
+            kv("txn_recovered_aborts", ks.txns.recovered_aborts.load(Ordering::Relaxed).to_string());
             for (i, (id, age, primary, is_primary)) in in_doubt.iter().enumerate() {
                 kv(
                     &format!("txn{i}"),

@@ -122,6 +122,12 @@ async fn run_attempts(plan: &Plan) -> Reply {
         }
         if votes.iter().all(|v| matches!(v, Vote::Yes)) {
             fault("exit-after-prepare");
+            if std::env::var("SHARDIS_FAULT").is_ok_and(|f| f == "drop-after-prepare") {
+                // The connections to the secondaries drop between the phases.
+                for p in &plan.parts[1..] {
+                    p.conn.lock().await.disconnect();
+                }
+            }
             let reply = commit(plan, txid).await;
             return match (plan.nx, reply) {
                 (true, Reply::Array(_)) => Reply::Int(1),

@@ -34,6 +34,9 @@ pub struct PinnedConn {
     pub unwatch_first: bool,
 }
 
+/// How long a dedicated connection waits for replies before giving up.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Shared so that a deferred reply future can use it after routing.
 pub type Pinned = Arc<Mutex<PinnedConn>>;
 
@@ -42,8 +45,26 @@ impl PinnedConn {
         Arc::new(Mutex::new(PinnedConn { addr, secret, stream: None, buf: BytesMut::new(), watching: false, unwatch_first: false }))
     }
 
-    /// Sends `commands` pipelined and returns their replies in order.
+    /// Closes the connection (fault injection; the next call reconnects).
+    pub fn disconnect(&mut self) {
+        self.stream = None;
+        self.buf.clear();
+    }
+
+    /// Sends `commands` pipelined and returns their replies in order; gives
+    /// up (dropping the connection) after `CALL_TIMEOUT`.
     pub async fn call(&mut self, commands: &[Vec<Bytes>]) -> Result<Vec<Reply>, BackendError> {
+        match tokio::time::timeout(CALL_TIMEOUT, self.call_inner(commands)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.stream = None;
+                self.buf.clear();
+                Err(BackendError(format!("backend {} timed out", self.addr)))
+            }
+        }
+    }
+
+    async fn call_inner(&mut self, commands: &[Vec<Bytes>]) -> Result<Vec<Reply>, BackendError> {
         let addr = self.addr.clone();
         let fail = move |what: &str, e: std::io::Error| BackendError(format!("backend {addr} {what} ({e})"));
         if self.stream.is_none() && self.watching {

@@ -98,6 +98,10 @@ struct Inner {
 #[derive(Default)]
 pub struct TxnTable {
     inner: Mutex<Inner>,
+    /// Transactions this node resolved by itself after the coordinator went
+    /// quiet: committed (learnt from the primary), aborted.
+    pub recovered_commits: std::sync::atomic::AtomicU64,
+    pub recovered_aborts: std::sync::atomic::AtomicU64,
     /// Keys locked right now; read without the lock on every command.
     locked: AtomicUsize,
 }

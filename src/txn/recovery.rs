@@ -25,6 +25,7 @@ pub fn recover(server: &Arc<Server>) {
         if is_primary {
             tracing::warn!(txid = %String::from_utf8_lossy(&txid), "prepared transaction timed out at its primary: aborting");
             let _ = server.keyspace.txns.abort(&txid);
+            server.keyspace.txns.recovered_aborts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             continue;
         }
         let server = server.clone();
@@ -50,6 +51,11 @@ pub fn recover(server: &Arc<Server>) {
 
 /// Applies a decision learnt from the primary.
 fn apply(server: &Arc<Server>, txid: &TxId, decision: Decision) {
+    let counter = match decision {
+        Decision::Committed => &server.keyspace.txns.recovered_commits,
+        Decision::Aborted => &server.keyspace.txns.recovered_aborts,
+    };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match decision {
         Decision::Aborted => {
             let _ = server.keyspace.txns.abort(txid);
