@@ -98,7 +98,7 @@ fn cross_node_exec_replies_in_order_and_watch() {
     }
 }
 
-/// 8 accounts over 3 nodes; 16 clients transfer at random through two
+/// 8 accounts over 3 nodes; 20 clients transfer at random through two
 /// proxies at once (WATCH/GET/MULTI/EXEC or plain MULTI/EXEC), while readers
 /// read every balance in one MULTI: the total never changes, and every
 /// reader sees it.
@@ -116,7 +116,7 @@ fn bank_invariant_with_two_proxies() {
     let committed = Arc::new(AtomicU64::new(0));
     let aborted = Arc::new(AtomicU64::new(0));
     let mut threads = Vec::new();
-    for t in 0..16 {
+    for t in 0..20 {
         let client = proxies[t % 2].client();
         let accounts = accounts.clone();
         let (committed, aborted) = (committed.clone(), aborted.clone());
