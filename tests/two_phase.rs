@@ -310,3 +310,25 @@ fn msetnx_across_nodes_is_atomic() {
         assert_eq!(node.raw().cmd(&["TXN.LIST"]), "*0\r\n");
     }
 }
+
+/// An operator sees in-doubt transactions and resolves them by hand.
+#[test]
+fn operator_lists_and_resolves_in_doubt_transactions() {
+    let node = TestServer::start(&[]);
+    let mut r = node.raw();
+    // prepared as a secondary of a primary that does not exist: in doubt
+    assert_eq!(r.cmd(&["TXN.PREPARE", "op:1", "SECONDARY", "127.0.0.1:1", "100", "1", "3", "SET", "k", "v"]), "+PREPARED\r\n");
+    assert_eq!(r.cmd(&["TXN.PREPARE", "op:2", "SECONDARY", "127.0.0.1:1", "100", "1", "3", "SET", "j", "v"]), "+PREPARED\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let list = r.cmd(&["TXN.LIST"]);
+    assert!(list.starts_with("*2\r\n") && list.contains("op:1") && list.contains("secondary"), "{list}");
+    assert!(r.cmd(&["INFO", "transactions"]).contains("txn_in_doubt:2"));
+    assert_eq!(r.cmd(&["TXN.STATUS", "op:1"]), "+prepared\r\n");
+    assert_eq!(r.cmd(&["TXN.RESOLVE", "op:1", "COMMIT"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["TXN.RESOLVE", "op:2", "ABORT"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["TXN.RESOLVE", "op:2", "COMMIT"]), "-ERR TXN.RESOLVE: the transaction is not in doubt here\r\n");
+    assert_eq!(r.cmd(&["MGET", "k", "j"]), "*2\r\n$1\r\nv\r\n$-1\r\n");
+    assert_eq!(r.cmd(&["TXN.STATUS", "op:1"]), "+committed\r\n");
+    assert_eq!(r.cmd(&["TXN.STATUS", "op:2"]), "+aborted\r\n");
+    assert_eq!(r.cmd(&["TXN.LIST"]), "*0\r\n");
+}
