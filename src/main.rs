@@ -122,21 +122,30 @@ fn run_proxy(args: ProxyArgs) {
         (bind, port, Some(listen)) if bind.is_none() && port.is_none() => listen.clone(),
         (bind, port, _) => format!("{}:{}", bind.clone().unwrap_or_else(|| "127.0.0.1".into()), port.unwrap_or(6380)),
     };
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let threads = args.threads.unwrap_or(cores.saturating_sub(1)).max(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("tokio runtime");
-    runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(&addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(%addr, error = %e, "cannot listen");
-                std::process::exit(1);
-            }
-        };
+    runtime(args.threads).block_on(async move {
+        let listener = listen_or_exit(&addr).await;
         let local = listener.local_addr().expect("local addr");
         tracing::info!(addr = %local, backends = pool.servers.len(), "shardis proxy ready to accept connections");
         shardis::proxy::server::Proxy::new(pool).run(listener, shutdown_signal()).await;
     });
+}
+
+/// The tokio runtime: `threads` workers, by default one less than the
+/// cores (at least one), leaving a core to the kernel and local clients.
+fn runtime(threads: Option<usize>) -> tokio::runtime::Runtime {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = threads.unwrap_or(cores.saturating_sub(1)).max(1);
+    tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("tokio runtime")
+}
+
+async fn listen_or_exit(addr: &str) -> tokio::net::TcpListener {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%addr, error = %e, "cannot listen");
+            std::process::exit(1);
+        }
+    }
 }
 
 /// Flags mirror redis-server's option names.
@@ -238,18 +247,9 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let threads = args.threads.unwrap_or(cores.saturating_sub(1)).max(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("tokio runtime");
-    runtime.block_on(async move {
+    runtime(args.threads).block_on(async move {
         let addr = format!("{}:{}", config.bind(), config.get("port").unwrap_or_default());
-        let listener = match tokio::net::TcpListener::bind(&addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(%addr, error = %e, "cannot listen");
-                std::process::exit(1);
-            }
-        };
+        let listener = listen_or_exit(&addr).await;
         let local = listener.local_addr().expect("local addr");
         config.set("port", &local.port().to_string()).ok();
         tracing::info!(addr = %local, "shardis node ready to accept connections");

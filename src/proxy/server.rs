@@ -447,15 +447,7 @@ impl Proxy {
                     let node = node.unwrap_or(primary);
                     parts.iter_mut().find(|p| p.node == node).expect("participant").commands.push((pos, cmd));
                 }
-                let plan = super::coordinator::Plan {
-                    txid_prefix: self.txid_prefix.clone(),
-                    counter: self.txid_counter.clone(),
-                    timeout_ms: self.pool.txn_timeout_ms,
-                    parts,
-                    total,
-                    nx: false,
-                };
-                Some(Pending::Deferred(Box::pin(super::coordinator::run(plan))))
+                Some(self.two_phase(parts, total, false))
             }
             _ => {
                 let q = session.multi.as_mut()?;
@@ -496,15 +488,7 @@ impl Proxy {
             part.commands[0].1.extend([args[pos].clone(), args[pos + 1].clone()]);
         }
         let total = parts.len();
-        let plan = super::coordinator::Plan {
-            txid_prefix: self.txid_prefix.clone(),
-            counter: self.txid_counter.clone(),
-            timeout_ms: self.pool.txn_timeout_ms,
-            parts,
-            total,
-            nx: true,
-        };
-        Pending::Deferred(Box::pin(super::coordinator::run(plan)))
+        self.two_phase(parts, total, true)
     }
 
     /// Forgets the client's WATCHes on every node (UNWATCH on each
@@ -520,6 +504,19 @@ impl Proxy {
             }
             reply
         }))
+    }
+
+    /// A cross-node transaction run by the coordinator when its reply is due.
+    fn two_phase(&self, parts: Vec<super::coordinator::Part>, total: usize, nx: bool) -> Pending {
+        let plan = super::coordinator::Plan {
+            txid_prefix: self.txid_prefix.clone(),
+            counter: self.txid_counter.clone(),
+            timeout_ms: self.pool.txn_timeout_ms,
+            parts,
+            total,
+            nx,
+        };
+        Pending::Deferred(Box::pin(super::coordinator::run(plan)))
     }
 
     /// The client's dedicated connection to `node` (made on first use).
