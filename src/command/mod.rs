@@ -108,7 +108,7 @@ pub fn is(arg: &[u8], name: &str) -> bool {
     arg.eq_ignore_ascii_case(name.as_bytes())
 }
 
-fn unknown_command(args: &[Bytes]) -> Reply {
+pub fn unknown_command(args: &[Bytes]) -> Reply {
     let mut msg = format!("ERR unknown command '{}', with args beginning with: ", sanitize(&args[0], 128));
     for a in &args[1..] {
         if msg.len() >= 128 + 60 {

@@ -254,9 +254,9 @@ impl Proxy {
             if let Some(q) = session.multi.as_mut() {
                 q.error = true;
             }
-            return Pending::Ready(unknown(args));
+            return Pending::Ready(command::unknown_command(args));
         };
-        if !arity_ok(cmd, args.len()) {
+        if !command::arity_ok(cmd.arity, args.len()) {
             if let Some(q) = session.multi.as_mut() {
                 q.error = true;
             }
@@ -632,18 +632,6 @@ struct Session {
     conns: std::collections::BTreeMap<usize, super::txn::Pinned>,
     /// Nodes where this client has WATCHes right now.
     watching: std::collections::BTreeSet<usize>,
-}
-
-fn arity_ok(cmd: &Command, n: usize) -> bool {
-    if cmd.arity >= 0 { n == cmd.arity as usize } else { n >= (-cmd.arity) as usize }
-}
-
-fn unknown(args: &[Bytes]) -> Reply {
-    let mut msg = format!("ERR unknown command '{}', with args beginning with: ", String::from_utf8_lossy(&args[0]));
-    for a in args.iter().skip(1).take(8) {
-        msg.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
-    }
-    Reply::error(msg)
 }
 
 async fn recv(rx: ReplyRx) -> Result<Reply, BackendError> {
