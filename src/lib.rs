@@ -6,6 +6,7 @@
 //!   encoding (RESP2 and RESP3).
 //! - [`command`]: the command table (name, arity, flags, key positions,
 //!   docs, handler) and the dispatcher; one module per command family.
+//! - [`script`]: Lua scripting (EVAL), sandboxed, atomic.
 //! - [`store`]: the keyspace: 16 databases of LRU-ordered shards, TTLs (lazy
 //!   and active expiry), eviction under `maxmemory`, SCAN.
 //! - [`lock`]: wait queues and fencing tokens of the blocking lock.
@@ -25,6 +26,7 @@ pub mod lock;
 pub mod net;
 pub mod proxy;
 pub mod resp;
+pub mod script;
 pub mod store;
 pub mod txn;
 pub mod util;

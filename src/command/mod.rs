@@ -9,6 +9,7 @@
 pub mod connection;
 pub mod keys;
 pub mod lock;
+pub mod scripting;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -164,6 +165,29 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         return reject(Reply::status_err("NOAUTH Authentication required."));
     }
     let server = ctx.server;
+    // A script is running (on another thread, holding the exclusive gate):
+    // SCRIPT KILL acts at once; others wait, or hear BUSY past the threshold.
+    if let Some(ms) = server.scripting.run.running_for_ms() {
+        if cmd.name == "kill" && is(&args[0], "script") {
+            return Ok(script_kill_now(ctx));
+        }
+        if cmd.name != "shutdown" {
+            let threshold = scripting::busy_threshold_ms(ctx);
+            if ms >= threshold {
+                return reject(Reply::status_err("BUSY Redis is busy running a script. You can only call SCRIPT KILL or FUNCTION KILL or SHUTDOWN NOSAVE."));
+            }
+            let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
+            server.scripting.run.park(&waiter);
+            ctx.client.blocked = Some(crate::net::Blocked {
+                queue: None,
+                waiter,
+                deadline: None,
+                wake_at: Some(Instant::now() + std::time::Duration::from_millis(threshold - ms)),
+                args: args.to_vec(),
+            });
+            return Ok(Reply::NoReply);
+        }
+    }
     // Isolation from prepared cross-node transactions: a command touching a
     // key they hold waits until they are decided.
     if !server.keyspace.txns.is_idle() && cmd.flags & flags::TXN == 0 && must_wait_for_txn(ctx, cmd, args) {
@@ -223,6 +247,13 @@ fn must_wait_for_txn(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> bo
         args: args.to_vec(),
     });
     true
+}
+
+fn script_kill_now(ctx: &Ctx) -> Reply {
+    match ctx.server.scripting.run.request_kill() {
+        Ok(()) => Reply::Ok,
+        Err(r) => r,
+    }
 }
 
 fn oom() -> Reply {

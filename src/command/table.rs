@@ -1,7 +1,7 @@
 //! The one command table. A command is added here and nowhere else.
 
 use super::flags::*;
-use super::{Handler, connection as conn, keys, lock, server as srv, string as s, transaction as tx, txn};
+use super::{Handler, connection as conn, keys, lock, scripting as lua, server as srv, string as s, transaction as tx, txn};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -146,6 +146,23 @@ static FUNCTION_SUBS: [Command; 3] = [
     cmd!("flush", -2, WRITE | NOSCRIPT, NOKEYS, "scripting", "7.0.0", "Deletes all libraries and functions.", srv::function_flush),
     cmd!("list", -2, NOSCRIPT, NOKEYS, "scripting", "7.0.0", "Returns information about all libraries.", srv::function_list),
     cmd!("stats", 2, NOSCRIPT, NOKEYS, "scripting", "7.0.0", "Returns information about a function during execution.", srv::function_stats),
+];
+
+static SCRIPT_SUBS: [Command; 5] = [
+    cmd!("load", 3, NOSCRIPT | STALE, NOKEYS, "scripting", "2.6.0", "Loads a server-side Lua script to the script cache.", lua::script_load),
+    cmd!(
+        "exists",
+        -3,
+        NOSCRIPT | STALE,
+        NOKEYS,
+        "scripting",
+        "2.6.0",
+        "Determines whether server-side Lua scripts exist in the script cache.",
+        lua::script_exists
+    ),
+    cmd!("flush", -2, NOSCRIPT, NOKEYS, "scripting", "2.6.0", "Removes all server-side Lua scripts from the script cache.", lua::script_flush),
+    cmd!("kill", 2, NOSCRIPT | STALE, NOKEYS, "scripting", "2.6.0", "Terminates a server-side Lua script during execution.", lua::script_kill),
+    cmd!("help", 2, LOADING | STALE, NOKEYS, "scripting", "5.0.0", "Returns helpful text about the different subcommands.", lua::script_help),
 ];
 
 static DEBUG_SUBS: [Command; 1] =
@@ -334,6 +351,21 @@ pub static COMMANDS: &[Command] = &[
     cmd!("quit", -1, NO_QUEUE | NO_AUTH | CONN, NOKEYS, "connection", "1.0.0", "Closes the connection.", conn::quit),
     cmd!("reset", 1, NO_QUEUE | NO_AUTH | CONN, NOKEYS, "connection", "6.2.0", "Resets the connection.", conn::reset),
     cmd!("client", -2, 0, NOKEYS, "connection", "2.4.0", "A container for client connection commands.", container, &CLIENT_SUBS),
+    // scripting (keys are declared by numkeys)
+    cmd!("eval", -3, NOSCRIPT | STALE | EXCLUSIVE, NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script.", lua::eval),
+    cmd!("evalsha", -3, NOSCRIPT | STALE | EXCLUSIVE, NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", lua::evalsha),
+    cmd!("eval_ro", -3, NOSCRIPT | STALE | READONLY | EXCLUSIVE, NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", lua::eval_ro),
+    cmd!(
+        "evalsha_ro",
+        -3,
+        NOSCRIPT | STALE | READONLY | EXCLUSIVE,
+        NOKEYS,
+        "scripting",
+        "7.0.0",
+        "Executes a read-only server-side Lua script by SHA1 digest.",
+        lua::evalsha_ro
+    ),
+    cmd!("script", -2, 0, NOKEYS, "scripting", "2.6.0", "A container for Lua scripts management commands.", container, &SCRIPT_SUBS),
     // transactions
     cmd!("multi", 1, NOSCRIPT | LOADING | STALE | FAST | NO_QUEUE, NOKEYS, "transactions", "1.2.0", "Starts a transaction.", tx::multi),
     cmd!("exec", 1, NOSCRIPT | LOADING | STALE | NO_QUEUE | EXCLUSIVE, NOKEYS, "transactions", "1.2.0", "Executes all commands in a transaction.", tx::exec),

@@ -46,6 +46,8 @@ pub enum Gate<'a> {
 pub struct Server {
     pub keyspace: Keyspace,
     pub config: Arc<RuntimeConfig>,
+    /// The Lua state, the script cache and the running script's state.
+    pub scripting: crate::script::Scripting,
     /// Parallel to [`command::COMMANDS`].
     pub command_stats: Vec<CommandStat>,
     pub clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
@@ -67,6 +69,7 @@ impl Server {
         let run_id: String = (0..40).map(|_| std::char::from_digit((crate::util::random_u64() % 16) as u32, 16).unwrap_or('0')).collect();
         Arc::new(Server {
             keyspace: Keyspace::new(config.clone()),
+            scripting: crate::script::Scripting::default(),
             config,
             command_stats: command::COMMANDS.iter().map(|_| CommandStat::default()).collect(),
             clients: Mutex::new(HashMap::new()),

@@ -1,0 +1,107 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (see [`crate::script`]).
+
+use super::keys::help_reply;
+use super::{Ctx, arg_i64, is};
+use crate::resp::Reply;
+use bytes::Bytes;
+
+fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) -> Reply {
+    let numkeys = match arg_i64(&args[2]) {
+        Ok(n) if n < 0 => return Reply::error("ERR Number of keys can't be negative"),
+        Ok(n) if n as usize > args.len() - 3 => return Reply::error("ERR Number of keys can't be greater than number of args"),
+        Ok(n) => n as usize,
+        Err(r) => return r,
+    };
+    let (keys, argv) = args[3..].split_at(numkeys);
+    let server = ctx.server;
+    let mut engine = server.scripting.engine();
+    let sha = if by_sha {
+        String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
+    } else {
+        match engine.load(&args[1]) {
+            Ok(sha) => sha,
+            Err(r) => return r,
+        }
+    };
+    let run = &server.scripting.run;
+    run.start();
+    ctx.client.in_exec = true;
+    // A long script keeps this thread; let another take over the other
+    // connections meanwhile (they are told BUSY past the threshold).
+    let reply = match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| engine.run(ctx, &sha, keys, argv, read_only))
+        }
+        _ => engine.run(ctx, &sha, keys, argv, read_only),
+    };
+    ctx.client.in_exec = false;
+    run.finish();
+    reply
+}
+
+pub fn eval(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    eval_generic(ctx, args, false, false)
+}
+
+pub fn evalsha(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    eval_generic(ctx, args, true, false)
+}
+
+pub fn eval_ro(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    eval_generic(ctx, args, false, true)
+}
+
+pub fn evalsha_ro(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    eval_generic(ctx, args, true, true)
+}
+
+pub fn script_load(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx.server.scripting.engine().load(&args[2]) {
+        Ok(sha) => Reply::bulk(sha),
+        Err(r) => r,
+    }
+}
+
+pub fn script_exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let engine = ctx.server.scripting.engine();
+    Reply::Array(args[2..].iter().map(|sha| Reply::Int(i64::from(engine.exists(&String::from_utf8_lossy(sha))))).collect())
+}
+
+pub fn script_flush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() > 3 || args.len() == 3 && !(is(&args[2], "async") || is(&args[2], "sync")) {
+        return super::syntax_error();
+    }
+    ctx.server.scripting.engine().flush();
+    Reply::Ok
+}
+
+/// Reached only when no script runs (the dispatcher answers SCRIPT KILL
+/// itself while one does).
+pub fn script_kill(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    match ctx.server.scripting.run.request_kill() {
+        Ok(()) => Reply::Ok,
+        Err(r) => r,
+    }
+}
+
+pub fn script_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    help_reply(
+        "SCRIPT",
+        &[
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+        ],
+    )
+}
+
+/// For the dispatcher: how long a running script may go before others get
+/// `-BUSY` (`busy-reply-threshold`, alias `lua-time-limit`, in ms).
+pub fn busy_threshold_ms(ctx: &Ctx) -> u64 {
+    ctx.server.config.get("busy-reply-threshold").and_then(|v| v.parse().ok()).unwrap_or(5000)
+}
