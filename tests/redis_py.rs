@@ -7,22 +7,9 @@ use common::TestServer;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn python_with_redis_py() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pyvenv");
-    let python = venv.join("bin/python");
-    let ready = python.exists() && Command::new(&python).args(["-c", "import redis"]).status().is_ok_and(|s| s.success());
-    if !ready {
-        let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 is installed").success();
-        assert!(ok, "python3 -m venv failed");
-        let ok = Command::new(&python).args(["-m", "pip", "install", "-q", "redis>=5,<7"]).status().expect("pip").success();
-        assert!(ok, "pip install redis failed");
-    }
-    python
-}
-
 #[test]
 fn redis_py_works_unchanged() {
-    let python = python_with_redis_py();
+    let python = common::python_with_redis_py();
     let s = TestServer::start(&[]);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/redis_py_smoke.py");
     let out = Command::new(python).arg(script).arg(s.port.to_string()).output().unwrap();

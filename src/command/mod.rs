@@ -171,7 +171,13 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         if cmd.name == "kill" && is(&args[0], "script") {
             return Ok(script_kill_now(ctx));
         }
-        if cmd.name != "shutdown" {
+        if cmd.name == "shutdown" {
+            // The only way out of an unkillable script, as in Redis: stop
+            // the process without waiting for it.
+            tracing::warn!("SHUTDOWN while a script runs: exiting at once");
+            std::process::exit(0);
+        }
+        {
             let threshold = scripting::busy_threshold_ms(ctx);
             if ms >= threshold {
                 return reject(Reply::status_err("BUSY Redis is busy running a script. You can only call SCRIPT KILL or FUNCTION KILL or SHUTDOWN NOSAVE."));

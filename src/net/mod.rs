@@ -93,6 +93,16 @@ impl Server {
         Gate::Shared(self.exec_gate.read().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// The shared gate if it is free now (background tasks must not block
+    /// a worker thread).
+    pub fn try_gate_shared(&self) -> Option<Gate<'_>> {
+        match self.exec_gate.try_read() {
+            Ok(g) => Some(Gate::Shared(g)),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(Gate::Shared(p.into_inner())),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Held while EXEC runs; nothing else runs meanwhile.
     pub fn gate_exclusive(&self) -> Gate<'_> {
         Gate::Exclusive(self.exec_gate.write().unwrap_or_else(|p| p.into_inner()))
@@ -179,9 +189,11 @@ async fn active_expiry(server: Arc<Server>) {
         crate::alloc::update_peak();
         crate::txn::recovery::recover(&server);
         // A full budget means more keys are due: go again at once.
-        while {
-            let _gate = server.gate_shared();
-            server.keyspace.active_expire(200)
+        // Never block a worker on the gate: while EXEC or a script holds it,
+        // skip this round.
+        while match server.try_gate_shared() {
+            Some(_gate) => server.keyspace.active_expire(200),
+            None => 0,
         } >= 200 * crate::store::SHARDS_PER_DB
         {
             tokio::task::yield_now().await;

@@ -34,7 +34,8 @@ pub fn recover(server: &Arc<Server>) {
             match answer {
                 Ok(Some(s)) if s == "committed" => {
                     tracing::info!(txid = %String::from_utf8_lossy(&txid), "recovered: committed at the primary");
-                    apply(&server, &txid, Decision::Committed);
+                    // Applying takes the exclusive gate: off the worker threads.
+                    let _ = tokio::task::spawn_blocking(move || apply(&server, &txid, Decision::Committed)).await;
                 }
                 Ok(Some(s)) if s == "aborted" => {
                     tracing::info!(txid = %String::from_utf8_lossy(&txid), "recovered: aborted at the primary");

@@ -265,3 +265,17 @@ pub fn frame_len(buf: &[u8], pos: usize) -> Option<usize> {
         _ => None,
     }
 }
+
+/// A Python with redis-py from PyPI, in a venv under target/ (made once).
+pub fn python_with_redis_py() -> std::path::PathBuf {
+    let venv = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pyvenv");
+    let python = venv.join("bin/python");
+    let ready = python.exists() && std::process::Command::new(&python).args(["-c", "import redis"]).status().is_ok_and(|s| s.success());
+    if !ready {
+        let ok = std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 is installed").success();
+        assert!(ok, "python3 -m venv failed");
+        let ok = std::process::Command::new(&python).args(["-m", "pip", "install", "-q", "redis>=5,<7"]).status().expect("pip").success();
+        assert!(ok, "pip install redis failed");
+    }
+    python
+}

