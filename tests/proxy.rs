@@ -444,3 +444,25 @@ fn a_dead_node_fails_only_its_own_requests() {
 fn a_dead_node_fails_only_its_own_requests_redis_server_nodes() {
     a_dead_node_fails_only_its_own_requests_with(true);
 }
+
+/// Scripts through the proxy: routed by their declared keys, SCRIPT LOAD on
+/// every node so EVALSHA works wherever the key lands, cross-node scripts
+/// refused.
+#[test]
+fn scripts_through_the_proxy() {
+    let c = cluster(3, false, &["--hash", "md5"]);
+    let d = ring_for(&addrs(&c.nodes), KeyHash::Md5);
+    let mut r = c.proxy.raw();
+    let sha = r.cmd(&["SCRIPT", "LOAD", "return redis.call('incr', KEYS[1])"]);
+    let sha = &sha[5..45];
+    let keys: Vec<String> = (0..3).map(|n| (0..1000).map(|i| format!("s{i}")).find(|k| d.server_for_key(k.as_bytes()) == Some(n)).unwrap()).collect();
+    for (n, k) in keys.iter().enumerate() {
+        assert_eq!(r.cmd(&["EVALSHA", sha, "1", k]), ":1\r\n");
+        assert_eq!(c.nodes[n].raw().cmd(&["GET", k]), "$1\r\n1\r\n", "the script ran on the key's node");
+    }
+    assert_eq!(r.cmd(&["EVAL", "return redis.call('get', KEYS[1])", "1", &keys[2]]), "$1\r\n1\r\n");
+    assert!(r.cmd(&["EVAL", "return 1", "2", &keys[0], &keys[1]]).starts_with("-CROSSSLOT"));
+    assert_eq!(r.cmd(&["EVAL", "return 'nokeys'", "0"]), "$6\r\nnokeys\r\n");
+    assert_eq!(r.cmd(&["SCRIPT", "FLUSH"]), "+OK\r\n");
+    assert!(r.cmd(&["EVALSHA", sha, "1", &keys[1]]).starts_with("-NOSCRIPT"));
+}

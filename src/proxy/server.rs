@@ -71,6 +71,8 @@ enum Merge {
     AllOk,
     /// KEYS: arrays concatenated.
     Concat,
+    /// SCRIPT LOAD on every node: the (identical) first reply.
+    First,
     /// SCAN on node `node` of `nodes`: the composite cursor.
     Scan { node: usize, nodes: usize },
 }
@@ -355,6 +357,24 @@ impl Proxy {
             "flushall" | "flushdb" => self.fan_out(session.id, args, Merge::AllOk),
             "keys" => self.fan_out(session.id, args, Merge::Concat),
             "scan" => self.scan(session.id, args),
+            // Scripts go to the node of their declared keys; SCRIPT LOAD and
+            // FLUSH go everywhere so EVALSHA works wherever a key lands.
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
+                let numkeys = crate::util::parse_i64(&args[2]).filter(|n| *n >= 0 && (*n as usize) <= args.len() - 3);
+                let Some(numkeys) = numkeys else {
+                    // let the node word the error
+                    return Pending::One(self.backends[0].send(session.id, args));
+                };
+                let nodes: Vec<usize> = args[3..3 + numkeys as usize].iter().filter_map(|k| self.node_for(k)).collect();
+                match nodes.first() {
+                    Some(&n) if nodes.iter().any(|&m| m != n) => ready(crossslot()),
+                    Some(&n) => Pending::One(self.backends[n].send(session.id, args)),
+                    None => Pending::One(self.backends[0].send(session.id, args)),
+                }
+            }
+            "script" if is(&args[1], "load") => self.fan_out(session.id, args, Merge::First),
+            "script" if is(&args[1], "flush") => self.fan_out(session.id, args, Merge::AllOk),
+            "script" => Pending::One(self.backends[0].send(session.id, args)),
             "randomkey" => {
                 let i = crate::util::random_u64() as usize % self.backends.len().max(1);
                 Pending::One(self.backends[i].send(session.id, args))
@@ -661,6 +681,7 @@ fn merge_replies(parts: Vec<Reply>, merge: Merge) -> Reply {
     match merge {
         Merge::Sum => Reply::Int(parts.iter().map(|p| if let Reply::Int(i) = p { *i } else { 0 }).sum()),
         Merge::AllOk => parts.into_iter().find(|p| *p != Reply::Ok).unwrap_or(Reply::Ok),
+        Merge::First => parts.into_iter().next().unwrap_or(Reply::Nil),
         Merge::Concat => Reply::Array(parts.into_iter().flat_map(|p| if let Reply::Array(items) = p { items } else { vec![] }).collect()),
         Merge::Mget { positions, total } => {
             let mut out = vec![Reply::Nil; total];
