@@ -173,3 +173,61 @@ fn redis_py_lock_works_unchanged() {
     assert!(out.status.success(), "redis-py Lock failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("redis-py lock ok"));
 }
+
+/// A short Redlock client written against the published algorithm: SET NX
+/// PX on each of three independent nodes, a majority within the validity
+/// time wins; release through the usual Lua script.
+struct Redlock {
+    conns: Vec<redis::Connection>,
+}
+
+const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+impl Redlock {
+    fn lock(&mut self, resource: &str, token: &str, ttl_ms: u64) -> bool {
+        let start = std::time::Instant::now();
+        let mut got = 0;
+        for c in &mut self.conns {
+            let r: redis::RedisResult<Option<String>> = redis::cmd("SET").arg(resource).arg(token).arg("NX").arg("PX").arg(ttl_ms).query(c);
+            if matches!(r, Ok(Some(_))) {
+                got += 1;
+            }
+        }
+        let validity = ttl_ms as i64 - start.elapsed().as_millis() as i64 - 2;
+        if got > self.conns.len() / 2 && validity > 0 {
+            return true;
+        }
+        self.unlock(resource, token);
+        false
+    }
+
+    fn unlock(&mut self, resource: &str, token: &str) {
+        for c in &mut self.conns {
+            let _: redis::RedisResult<i64> = redis::cmd("EVAL").arg(RELEASE).arg(1).arg(resource).arg(token).query(c);
+        }
+    }
+}
+
+#[test]
+fn redlock_across_three_nodes() {
+    let mut nodes: Vec<TestServer> = (0..3).map(|_| TestServer::start(&[])).collect();
+    let connect = |nodes: &[TestServer]| Redlock { conns: nodes.iter().map(|n| n.conn()).collect() };
+    let mut a = connect(&nodes);
+    let mut b = connect(&nodes);
+    assert!(a.lock("res", "token-a", 10_000));
+    assert!(!b.lock("res", "token-b", 10_000), "two holders at once");
+    // b's failed attempt released only its own keys: a still holds all three
+    for n in &nodes {
+        assert_eq!(n.raw().cmd(&["GET", "res"]), "$7\r\ntoken-a\r\n");
+    }
+    a.unlock("res", "token-a");
+    assert!(b.lock("res", "token-b", 10_000));
+    b.unlock("res", "token-b");
+    // one node down: a majority of two still grants the lock
+    drop(nodes.remove(2));
+    let mut c = Redlock { conns: nodes.iter().map(|n| n.conn()).collect() };
+    c.conns.push(a.conns.pop().unwrap()); // a connection to the dead node
+    assert!(c.lock("res", "token-c", 10_000));
+    let mut d = Redlock { conns: nodes.iter().map(|n| n.conn()).collect() };
+    assert!(!d.lock("res", "token-d", 10_000));
+}
