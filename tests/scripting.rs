@@ -68,6 +68,19 @@ fn conversions_and_errors() {
     assert_eq!(r.cmd(&["EVAL", "return redis.sha1hex('')", "0"]), "$40\r\nda39a3ee5e6b4b0d3255bfef95601890afd80709\r\n");
     assert_eq!(r.cmd(&["EVAL", "return bit.band(0xff, 0x0f)", "0"]), ":15\r\n");
     assert_eq!(r.cmd(&["EVAL", "return bit.tohex(255)", "0"]), "$8\r\n000000ff\r\n");
+    // cjson, as Redis bundles it
+    assert_eq!(r.cmd(&["EVAL", "return cjson.encode({1,2,'x'})", "0"]), "$9\r\n[1,2,\"x\"]\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return cjson.encode({a=1})", "0"]), "$7\r\n{\"a\":1}\r\n");
+    assert_eq!(
+        r.cmd(&[
+            "EVAL",
+            "local t = cjson.decode(ARGV[1]); return {t.a[2], t.c, tostring(t.a[3].b == cjson.null)}",
+            "0",
+            "{\"a\":[1,2,{\"b\":null}],\"c\":\"d\"}"
+        ]),
+        "*3\r\n:2\r\n$1\r\nd\r\n$4\r\ntrue\r\n"
+    );
+    assert_eq!(r.cmd(&["EVAL", "return cjson.encode(cjson.decode('[1.5,true,null]'))", "0"]), "$15\r\n[1.5,true,null]\r\n");
     assert_eq!(r.cmd(&["EVAL", "return string.format('%d-%s', 7, 'x') .. table.concat({'a','b'}, ',') .. math.floor(2.5)", "0"]), "$7\r\n7-xa,b2\r\n");
 }
 

@@ -14,6 +14,7 @@
 //! hook) unless it has written; meanwhile other clients get `-BUSY` once it
 //! has run longer than `busy-reply-threshold`.
 
+mod cjson;
 mod convert;
 
 use crate::command::Ctx;
@@ -177,6 +178,7 @@ impl Engine {
             g.raw_set(name, Value::Nil)?;
         }
         install_bit(&lua)?;
+        cjson::install(&lua)?;
         let redis = lua.create_table()?;
         redis.set("sha1hex", lua.create_function(|_, s: mlua::LuaString| Ok(sha1_hex(&s.as_bytes())))?)?;
         redis.set(
