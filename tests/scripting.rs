@@ -113,6 +113,10 @@ fn sandbox_refuses_the_host() {
         let reply = r.cmd(&["EVAL", escape, "0"]);
         assert!(reply.starts_with("-ERR user_script:1: Script attempted to access nonexistent global variable"), "{escape}: {reply}");
     }
+    // memory a script allocates is bounded; the server carries on
+    let reply = r.cmd(&["EVAL", "local t = {} for i = 1, 100000000 do t[i] = string.rep('x', 1000000) .. i end return #t", "0"]);
+    assert!(reply.starts_with("-ERR") && reply.contains("not enough memory"), "{reply}");
+    assert_eq!(r.cmd(&["EVAL", "return 'still here'", "0"]), "$10\r\nstill here\r\n");
     // scripts cannot open transactions or call scripts
     assert!(r.cmd(&["EVAL", "return redis.call('multi')", "0"]).starts_with("-ERR This Redis command is not allowed from script"));
     assert!(r.cmd(&["EVAL", "return redis.call('eval', 'return 1', '0')", "0"]).starts_with("-ERR This Redis command is not allowed from script"));

@@ -28,6 +28,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use convert::{lua_to_reply, reply_to_lua};
 
+/// Bytes the Lua state may hold (scripts, their data, the compiled cache).
+const SCRIPT_MEMORY_LIMIT: usize = 128 * 1024 * 1024;
+
 /// Lowercase hex SHA1, as SCRIPT LOAD returns and EVALSHA takes.
 pub fn sha1_hex(data: &[u8]) -> String {
     Sha1::digest(data).iter().map(|b| format!("{b:02x}")).collect()
@@ -179,6 +182,9 @@ impl Engine {
         }
         install_bit(&lua)?;
         cjson::install(&lua)?;
+        // A script's allocations are bounded: past this it gets "not enough
+        // memory" instead of growing the server without limit.
+        lua.set_memory_limit(SCRIPT_MEMORY_LIMIT)?;
         let redis = lua.create_table()?;
         redis.set("sha1hex", lua.create_function(|_, s: mlua::LuaString| Ok(sha1_hex(&s.as_bytes())))?)?;
         redis.set(
