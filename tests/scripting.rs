@@ -81,6 +81,14 @@ fn conversions_and_errors() {
         "*3\r\n:2\r\n$1\r\nd\r\n$4\r\ntrue\r\n"
     );
     assert_eq!(r.cmd(&["EVAL", "return cjson.encode(cjson.decode('[1.5,true,null]'))", "0"]), "$15\r\n[1.5,true,null]\r\n");
+    // cmsgpack, byte for byte as lua-cmsgpack packs
+    let mut c = s.conn();
+    let packed: Vec<u8> = redis::cmd("EVAL").arg("return cmsgpack.pack({1,2,'x'}, 'abc', 1.5, true)").arg(0).query(&mut c).unwrap();
+    assert_eq!(packed, vec![0x93, 0x01, 0x02, 0xa1, b'x', 0xa3, b'a', b'b', b'c', 0xca, 0x3f, 0xc0, 0x00, 0x00, 0xc3]);
+    assert_eq!(
+        r.cmd(&["EVAL", "local a, b, c, d = cmsgpack.unpack(cmsgpack.pack({1,2,'x'}, 'abc', 1.5, {k='v'})); return {a[3], b, tostring(c), d.k}", "0"]),
+        "*4\r\n$1\r\nx\r\n$3\r\nabc\r\n$3\r\n1.5\r\n$1\r\nv\r\n"
+    );
     assert_eq!(r.cmd(&["EVAL", "return string.format('%d-%s', 7, 'x') .. table.concat({'a','b'}, ',') .. math.floor(2.5)", "0"]), "$7\r\n7-xa,b2\r\n");
 }
 

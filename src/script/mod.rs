@@ -15,6 +15,7 @@
 //! has run longer than `busy-reply-threshold`.
 
 mod cjson;
+mod cmsgpack;
 mod convert;
 
 use crate::command::Ctx;
@@ -182,6 +183,7 @@ impl Engine {
         }
         install_bit(&lua)?;
         cjson::install(&lua)?;
+        cmsgpack::install(&lua)?;
         // A script's allocations are bounded: past this it gets "not enough
         // memory" instead of growing the server without limit.
         lua.set_memory_limit(SCRIPT_MEMORY_LIMIT)?;
