@@ -81,6 +81,16 @@ fn conversions_and_errors() {
         "*3\r\n:2\r\n$1\r\nd\r\n$4\r\ntrue\r\n"
     );
     assert_eq!(r.cmd(&["EVAL", "return cjson.encode(cjson.decode('[1.5,true,null]'))", "0"]), "$15\r\n[1.5,true,null]\r\n");
+    // struct, as lua-struct packs
+    let mut c0 = s.conn();
+    let packed: Vec<u8> = redis::cmd("EVAL").arg("return struct.pack('>hi2Bs', 1, -2, 255, 'ab')").arg(0).query(&mut c0).unwrap();
+    assert_eq!(packed, vec![0x00, 0x01, 0xff, 0xfe, 0xff, b'a', b'b', 0x00]);
+    assert_eq!(
+        r.cmd(&["EVAL", "return {struct.unpack('>hi2Bs', struct.pack('>hi2Bs', 1, -2, 255, 'ab'))}", "0"]),
+        "*5\r\n:1\r\n:-2\r\n:255\r\n$2\r\nab\r\n:9\r\n"
+    );
+    assert_eq!(r.cmd(&["EVAL", "return struct.size('<iHd')", "0"]), ":14\r\n");
+    assert_eq!(r.cmd(&["EVAL", "return {struct.unpack('<I4c0', struct.pack('<I4c0', 3, 'xyz'))}", "0"]), "*2\r\n$3\r\nxyz\r\n:8\r\n");
     // cmsgpack, byte for byte as lua-cmsgpack packs
     let mut c = s.conn();
     let packed: Vec<u8> = redis::cmd("EVAL").arg("return cmsgpack.pack({1,2,'x'}, 'abc', 1.5, true)").arg(0).query(&mut c).unwrap();

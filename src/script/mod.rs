@@ -17,6 +17,7 @@
 mod cjson;
 mod cmsgpack;
 mod convert;
+mod luastruct;
 
 use crate::command::Ctx;
 use crate::resp::Reply;
@@ -184,6 +185,7 @@ impl Engine {
         install_bit(&lua)?;
         cjson::install(&lua)?;
         cmsgpack::install(&lua)?;
+        luastruct::install(&lua)?;
         // A script's allocations are bounded: past this it gets "not enough
         // memory" instead of growing the server without limit.
         lua.set_memory_limit(SCRIPT_MEMORY_LIMIT)?;
