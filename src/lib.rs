@@ -1,5 +1,5 @@
-//! shardis: a Redis-protocol-compatible cache node and (later) a sharding
-//! proxy, in one crate.
+//! shardis: a Redis-protocol-compatible cache node and a sharding proxy
+//! with cross-node transactions, in one crate.
 //!
 //! # Layout
 //! - [`resp`]: request framing (RESP multibulk and inline) and reply
@@ -11,13 +11,15 @@
 //!   and active expiry), eviction under `maxmemory`, SCAN.
 //! - [`lock`]: wait queues and fencing tokens of the blocking lock.
 //! - [`net`]: the listener, per-connection tasks, client state, shutdown.
-//! - [`proxy`]: the proxy role: ketama ring, twemproxy config, routing.
+//! - [`proxy`]: the proxy role: ketama ring, twemproxy config, routing,
+//!   backend pools, and the 2PC coordinator for cross-node EXEC.
 //! - [`config`]: flags, config files and the live CONFIG GET/SET view.
 //! - [`alloc`]: the counting allocator behind `used_memory` and eviction.
 //! - [`txn`]: the participant side of cross-node transactions (2PC).
 //! - [`util`]: Redis's number parsing and formatting rules, glob matching.
 //!
-//! The binary (`src/main.rs`) parses the command line and runs a node.
+//! The binary (`src/main.rs`) parses the command line and runs a node
+//! (`shardis server`) or a proxy (`shardis proxy`).
 
 pub mod alloc;
 pub mod command;
