@@ -123,10 +123,11 @@ fn run_proxy(args: ProxyArgs) {
         (bind, port, _) => format!("{}:{}", bind.clone().unwrap_or_else(|| "127.0.0.1".into()), port.unwrap_or(6380)),
     };
     runtime(args.threads).block_on(async move {
+        let signal = shutdown_signal();
         let listener = listen_or_exit(&addr).await;
         let local = listener.local_addr().expect("local addr");
         tracing::info!(addr = %local, backends = pool.servers.len(), "shardis proxy ready to accept connections");
-        shardis::proxy::server::Proxy::new(pool).run(listener, shutdown_signal()).await;
+        shardis::proxy::server::Proxy::new(pool).run(listener, signal).await;
     });
 }
 
@@ -219,12 +220,18 @@ fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
     Ok(config)
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when first polled, so a signal that arrives right after the
+/// "ready" log line is not lost to the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
     }
 }
 
@@ -248,11 +255,12 @@ fn main() {
         }
     };
     runtime(args.threads).block_on(async move {
+        let signal = shutdown_signal();
         let addr = format!("{}:{}", config.bind(), config.get("port").unwrap_or_default());
         let listener = listen_or_exit(&addr).await;
         let local = listener.local_addr().expect("local addr");
         config.set("port", &local.port().to_string()).ok();
         tracing::info!(addr = %local, "shardis node ready to accept connections");
-        Server::new(config).run(listener, shutdown_signal()).await;
+        Server::new(config).run(listener, signal).await;
     });
 }
