@@ -133,15 +133,16 @@ pub(crate) fn arity_ok(arity: i32, n: usize) -> bool {
 /// connection layer: checks existence, arity, authentication and memory,
 /// queues inside MULTI, and runs the command under the server's gate.
 pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let reply = check_and_run(ctx, args);
-    // Inside MULTI a refused command dooms the transaction (EXECABORT).
-    if let Err(refused) = reply {
-        if ctx.client.multi.is_some() {
-            ctx.client.multi_error = true;
+    match check_and_run(ctx, args) {
+        Ok(reply) => reply,
+        Err(refused) => {
+            // Inside MULTI a refused command dooms the transaction (EXECABORT).
+            if ctx.client.multi.is_some() {
+                ctx.client.multi_error = true;
+            }
+            refused
         }
-        return refused;
     }
-    reply.unwrap_or_else(|r| r)
 }
 
 /// `Err` is a refusal before the command ran (Redis's `rejectCommand`).

@@ -192,7 +192,7 @@ impl Proxy {
         };
         let mut inbuf = BytesMut::with_capacity(16 * 1024);
         let mut out = BytesMut::with_capacity(16 * 1024);
-        let mut batch: Vec<(Pending, Option<&'static str>)> = Vec::new();
+        let mut batch: Vec<Pending> = Vec::new();
         loop {
             let mut full = false;
             loop {
@@ -200,10 +200,9 @@ impl Proxy {
                     Ok(Some(args)) if args.is_empty() => continue,
                     Ok(Some(args)) => {
                         self.commands.fetch_add(1, Ordering::Relaxed);
-                        let name = command::lookup(&args[0]).map(|(_, c)| c.name);
                         let pending = self.route(&mut session, &args);
                         let deferred = matches!(pending, Pending::Deferred(_));
-                        batch.push((pending, name));
+                        batch.push(pending);
                         if session.close || deferred || batch.len() >= 1024 {
                             full = !session.close;
                             break;
@@ -238,16 +237,11 @@ impl Proxy {
         }
     }
 
-    /// Awaits the batch's replies in order and encodes them.
-    async fn answer(&self, batch: &mut Vec<(Pending, Option<&'static str>)>, out: &mut BytesMut, resp3: bool) {
-        for (pending, name) in batch.drain(..) {
-            let reply = resolve(pending).await;
-            // A null array from EXEC comes back from RESP2 as a plain null.
-            let reply = match (reply, name) {
-                (Reply::Nil, Some("exec")) => Reply::NilArray,
-                (r, _) => r,
-            };
-            reply.encode(out, resp3);
+    /// Awaits the batch's replies in order and encodes them. (EXEC's null
+    /// array is restored where EXEC runs: `txn::exec_on`, the coordinator.)
+    async fn answer(&self, batch: &mut Vec<Pending>, out: &mut BytesMut, resp3: bool) {
+        for pending in batch.drain(..) {
+            resolve(pending).await.encode(out, resp3);
         }
     }
 

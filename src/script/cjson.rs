@@ -30,13 +30,7 @@ fn to_json(v: &Value, depth: usize) -> mlua::Result<Json> {
 }
 
 fn table_to_json(t: &Table, depth: usize) -> mlua::Result<Json> {
-    let len = t.raw_len();
-    let mut count = 0;
-    for pair in t.clone().pairs::<Value, Value>() {
-        pair?;
-        count += 1;
-    }
-    if count == len && (len > 0 || count == 0) {
+    if let Some(len) = super::array_len(t)? {
         let mut items = Vec::with_capacity(len);
         for i in 1..=len {
             items.push(to_json(&t.raw_get::<Value>(i)?, depth + 1)?);
@@ -67,13 +61,7 @@ fn to_lua(lua: &Lua, j: Json) -> mlua::Result<Value> {
             None => Value::Number(n.as_f64().unwrap_or(0.0)),
         },
         Json::String(s) => Value::String(lua.create_string(&s)?),
-        Json::Array(items) => {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.into_iter().enumerate() {
-                t.raw_set(i + 1, to_lua(lua, item)?)?;
-            }
-            Value::Table(t)
-        }
+        Json::Array(items) => super::list_table(lua, items.into_iter().map(|j| to_lua(lua, j)).collect::<mlua::Result<_>>()?)?,
         Json::Object(map) => {
             let t = lua.create_table_with_capacity(0, map.len())?;
             for (k, v) in map {

@@ -33,20 +33,14 @@ fn to_mp(v: &Value, depth: usize) -> mlua::Result<Mp> {
 }
 
 fn table_to_mp(t: &Table, depth: usize) -> mlua::Result<Mp> {
-    let len = t.raw_len();
-    let mut count = 0;
-    for pair in t.clone().pairs::<Value, Value>() {
-        pair?;
-        count += 1;
-    }
-    if count == len && len > 0 {
+    if let Some(len) = super::array_len(t)?.filter(|&n| n > 0) {
         let mut items = Vec::with_capacity(len);
         for i in 1..=len {
             items.push(to_mp(&t.raw_get::<Value>(i)?, depth + 1)?);
         }
         return Ok(Mp::Array(items));
     }
-    let mut pairs = Vec::with_capacity(count);
+    let mut pairs = Vec::new();
     for pair in t.clone().pairs::<Value, Value>() {
         let (k, v) = pair?;
         pairs.push((to_mp(&k, depth + 1)?, to_mp(&v, depth + 1)?));
@@ -66,13 +60,7 @@ fn to_lua(lua: &Lua, v: Mp) -> mlua::Result<Value> {
         Mp::F64(f) => Value::Number(f),
         Mp::String(s) => Value::String(lua.create_string(s.as_bytes())?),
         Mp::Binary(b) => Value::String(lua.create_string(&b)?),
-        Mp::Array(items) => {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.into_iter().enumerate() {
-                t.raw_set(i + 1, to_lua(lua, item)?)?;
-            }
-            Value::Table(t)
-        }
+        Mp::Array(items) => super::list_table(lua, items.into_iter().map(|v| to_lua(lua, v)).collect::<mlua::Result<_>>()?)?,
         Mp::Map(pairs) => {
             let t = lua.create_table_with_capacity(0, pairs.len())?;
             for (k, v) in pairs {

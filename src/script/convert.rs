@@ -24,13 +24,7 @@ pub fn reply_to_lua(lua: &Lua, reply: Reply) -> mlua::Result<Value> {
         Reply::Bulk(b) | Reply::Verbatim(b) => Value::String(lua.create_string(&b[..])?),
         Reply::Double(d) => Value::String(lua.create_string(crate::resp::reply::format_double(d))?),
         Reply::Nil | Reply::NilArray | Reply::NoReply => Value::Boolean(false),
-        Reply::Array(items) | Reply::Set(items) => {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.into_iter().enumerate() {
-                t.raw_set(i + 1, reply_to_lua(lua, item)?)?;
-            }
-            Value::Table(t)
-        }
+        Reply::Array(items) | Reply::Set(items) => super::list_table(lua, items.into_iter().map(|r| reply_to_lua(lua, r)).collect::<mlua::Result<_>>()?)?,
         Reply::Map(pairs) => {
             let t = lua.create_table_with_capacity(pairs.len() * 2, 0)?;
             for (i, (k, v)) in pairs.into_iter().enumerate() {

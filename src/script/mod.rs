@@ -30,6 +30,27 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use convert::{lua_to_reply, reply_to_lua};
 
+/// `Some(n)` when the table's keys are exactly 1..n (a Lua array; n may be
+/// 0), the rule cjson and cmsgpack use to choose array or object/map.
+pub(crate) fn array_len(t: &Table) -> mlua::Result<Option<usize>> {
+    let len = t.raw_len();
+    let mut count = 0;
+    for pair in t.clone().pairs::<Value, Value>() {
+        pair?;
+        count += 1;
+    }
+    Ok((count == len).then_some(len))
+}
+
+/// A Lua array (1..n) of `items`.
+pub(crate) fn list_table(lua: &Lua, items: Vec<Value>) -> mlua::Result<Value> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.into_iter().enumerate() {
+        t.raw_set(i + 1, item)?;
+    }
+    Ok(Value::Table(t))
+}
+
 /// Bytes the Lua state may hold (scripts, their data, the compiled cache).
 const SCRIPT_MEMORY_LIMIT: usize = 128 * 1024 * 1024;
 
