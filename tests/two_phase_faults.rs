@@ -118,6 +118,29 @@ fn start_load(ports: Arc<Mutex<Vec<u16>>>, stop: Arc<AtomicBool>, counts: Arc<Co
     threads
 }
 
+/// A running bank workload; `finish` stops it and returns its counts.
+struct Load {
+    stop: Arc<AtomicBool>,
+    counts: Arc<Counts>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(ports: Arc<Mutex<Vec<u16>>>, check_snapshots: bool) -> Load {
+        let (stop, counts) = (Arc::new(AtomicBool::new(false)), Arc::new(Counts::default()));
+        let threads = start_load(ports, stop.clone(), counts.clone(), check_snapshots);
+        Load { stop, counts, threads }
+    }
+
+    fn finish(self) -> Arc<Counts> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        self.counts
+    }
+}
+
 /// Waits until no node holds a prepared transaction; returns (recovered
 /// commits, recovered aborts) summed over the nodes.
 fn settle(nodes: &[&TestServer]) -> (u64, u64) {
@@ -174,8 +197,7 @@ fn proxy_killed_and_restarted_during_load() {
     let steady = setup(&a);
     let mut victim = proxy_for(&a);
     let ports = Arc::new(Mutex::new(vec![victim.port, steady.port]));
-    let (stop, counts) = (Arc::new(AtomicBool::new(false)), Arc::new(Counts::default()));
-    let threads = start_load(ports.clone(), stop.clone(), counts.clone(), true);
+    let load = Load::start(ports.clone(), true);
     for round in 0..3 {
         std::thread::sleep(Duration::from_millis(150 + 70 * round));
         drop(victim); // SIGKILL, mid-traffic
@@ -184,10 +206,7 @@ fn proxy_killed_and_restarted_during_load() {
         ports.lock().unwrap()[0] = victim.port;
     }
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
+    let counts = load.finish();
     let recovered = settle(&nodes.iter().collect::<Vec<_>>());
     assert_eq!(total(&steady), START * ACCOUNTS as i64);
     assert!(counts.committed.load(Ordering::Relaxed) > 0);
@@ -201,18 +220,14 @@ fn node_stopped_past_the_timeouts() {
     let p1 = setup(&a);
     let p2 = proxy_for(&a);
     let ports = Arc::new(Mutex::new(vec![p1.port, p2.port]));
-    let (stop, counts) = (Arc::new(AtomicBool::new(false)), Arc::new(Counts::default()));
-    let threads = start_load(ports, stop.clone(), counts.clone(), false);
+    let load = Load::start(ports, false);
     std::thread::sleep(Duration::from_millis(300));
     let pid = nodes[1].pid().to_string();
     std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
+    let counts = load.finish();
     let recovered = settle(&nodes.iter().collect::<Vec<_>>());
     assert_eq!(total(&p1), START * ACCOUNTS as i64);
     report("node SIGSTOP 1.5s", &counts, recovered);
@@ -256,15 +271,11 @@ fn participant_killed_during_load() {
     let p1 = setup(&a);
     let p2 = proxy_for(&a);
     let ports = Arc::new(Mutex::new(vec![p1.port, p2.port]));
-    let (stop, counts) = (Arc::new(AtomicBool::new(false)), Arc::new(Counts::default()));
-    let threads = start_load(ports, stop.clone(), counts.clone(), false);
+    let load = Load::start(ports, false);
     std::thread::sleep(Duration::from_millis(300));
     drop(nodes.remove(2)); // SIGKILL a participant mid-traffic
     std::thread::sleep(Duration::from_millis(700));
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
+    let counts = load.finish();
     // The survivors hold no transaction and serve every key they own.
     let recovered = settle(&nodes.iter().collect::<Vec<_>>());
     for n in &nodes {
