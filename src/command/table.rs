@@ -25,11 +25,16 @@ pub struct Command {
 impl Command {
     /// Positions of key arguments in `args` (COMMAND GETKEYS, routing).
     pub fn key_positions(&self, nargs: usize) -> Vec<usize> {
-        if self.first_key <= 0 {
-            return Vec::new();
-        }
-        let last = if self.last_key < 0 { nargs as i32 + self.last_key } else { self.last_key.min(nargs as i32 - 1) };
-        (self.first_key..=last).step_by(self.step.max(1) as usize).map(|i| i as usize).collect()
+        self.key_iter(nargs).collect()
+    }
+
+    /// [`Command::key_positions`] without allocating.
+    pub fn key_iter(&self, nargs: usize) -> impl Iterator<Item = usize> + use<> {
+        let (first, last) = match self.first_key {
+            f if f <= 0 => (1, 0),
+            f => (f, if self.last_key < 0 { nargs as i32 + self.last_key } else { self.last_key.min(nargs as i32 - 1) }),
+        };
+        (first..=last).step_by(self.step.max(1) as usize).map(|i| i as usize)
     }
 }
 

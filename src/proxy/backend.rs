@@ -34,11 +34,31 @@ impl BackendError {
 }
 
 pub type ReplyRx = oneshot::Receiver<Result<Reply, BackendError>>;
+/// The raw bytes of a run of replies, back to back (see [`reply_end`]).
+pub type RawRx = oneshot::Receiver<Result<Bytes, BackendError>>;
 
 struct Request {
-    /// The command, RESP-encoded.
+    /// One or more commands, RESP-encoded back to back.
     frame: Bytes,
-    reply: oneshot::Sender<Result<Reply, BackendError>>,
+    reply: ReplyTo,
+}
+
+/// Where the replies of a [`Request`] go.
+enum ReplyTo {
+    /// One reply, decoded.
+    Decoded(oneshot::Sender<Result<Reply, BackendError>>),
+    /// `count` replies as the node sent them, undecoded: the fast path
+    /// for commands forwarded as they are.
+    Raw { tx: oneshot::Sender<Result<Bytes, BackendError>>, count: usize, scanned: usize, end: usize },
+}
+
+impl ReplyTo {
+    fn fail(self, e: BackendError) {
+        match self {
+            ReplyTo::Decoded(tx) => drop(tx.send(Err(e))),
+            ReplyTo::Raw { tx, .. } => drop(tx.send(Err(e))),
+        }
+    }
 }
 
 /// Counters for the proxy's INFO.
@@ -79,27 +99,94 @@ impl Backend {
     pub fn send(&self, client: u64, args: &[impl AsRef<[u8]>]) -> ReplyRx {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        let i = (client % self.conns.len() as u64) as usize;
-        let request = Request { frame: encode_command(args), reply: tx };
-        if let Err(mpsc::error::SendError(r)) = self.conns[i].send(request) {
-            let _ = r.reply.send(Err(BackendError(format!("backend {} is shut down", self.addr))));
-        }
+        self.enqueue(client, Request { frame: encode_command(args), reply: ReplyTo::Decoded(tx) });
         rx
+    }
+
+    /// Sends `count` RESP-encoded commands for client `client` in one go;
+    /// the receiver yields their `count` replies undecoded, back to back.
+    /// Same ordering guarantee as [`Backend::send`], with which it may be
+    /// mixed.
+    pub fn send_raw(&self, client: u64, frames: Bytes, count: usize) -> RawRx {
+        self.stats.requests.fetch_add(count as u64, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(client, Request { frame: frames, reply: ReplyTo::Raw { tx, count, scanned: 0, end: 0 } });
+        rx
+    }
+
+    fn enqueue(&self, client: u64, request: Request) {
+        let i = (client % self.conns.len() as u64) as usize;
+        if let Err(mpsc::error::SendError(r)) = self.conns[i].send(request) {
+            r.reply.fail(BackendError(format!("backend {} is shut down", self.addr)));
+        }
     }
 }
 
 /// RESP-encodes a command.
 pub fn encode_command(args: &[impl AsRef<[u8]>]) -> Bytes {
-    use bytes::BufMut;
-    let mut out = BytesMut::new();
-    out.put_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        let a = a.as_ref();
-        out.put_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.put_slice(a);
-        out.put_slice(b"\r\n");
-    }
+    let mut out = BytesMut::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
+    encode_command_into(&mut out, args);
     out.freeze()
+}
+
+/// Appends the RESP encoding of a command to `out`.
+pub fn encode_command_into(out: &mut BytesMut, args: &[impl AsRef<[u8]>]) {
+    crate::resp::reply::header(out, b'*', args.len());
+    for a in args {
+        crate::resp::reply::bulk(out, b'$', a.as_ref());
+    }
+}
+
+/// A backend sent bytes that are not a RESP reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotResp;
+
+/// Where the reply frame starting at `buf[from]` ends (the index after its
+/// last byte): `Ok(None)` when `buf` does not hold all of it yet, `Err` when
+/// it is not RESP. Walks headers only: bulk payloads are skipped, nothing is
+/// copied or allocated. Knows RESP2 and the RESP3 types.
+pub fn reply_end(buf: &[u8], from: usize) -> Result<Option<usize>, NotResp> {
+    let mut pos = from;
+    // Frames still to walk: the one at `from` plus every aggregate's items.
+    let mut remaining: u64 = 1;
+    while remaining > 0 {
+        remaining -= 1;
+        let Some(&kind) = buf.get(pos) else { return Ok(None) };
+        let Some(cr) = buf[pos..].iter().position(|&b| b == b'\r').map(|i| pos + i) else { return Ok(None) };
+        if cr + 1 >= buf.len() {
+            return Ok(None);
+        }
+        let after = cr + 2;
+        match kind {
+            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => pos = after,
+            b'$' | b'!' | b'=' => match crate::util::parse_i64(&buf[pos + 1..cr]) {
+                Some(n) if n < 0 => pos = after,
+                Some(n) => {
+                    let end = after + n as usize + 2;
+                    if end > buf.len() {
+                        return Ok(None);
+                    }
+                    pos = end;
+                }
+                None => return Err(NotResp),
+            },
+            b'*' | b'~' | b'>' | b'%' | b'|' => match crate::util::parse_i64(&buf[pos + 1..cr]) {
+                Some(n) if n < 0 => pos = after,
+                Some(n) => {
+                    remaining = remaining.saturating_add(match kind {
+                        b'%' => 2 * n as u64,
+                        // An attribute map is followed by the reply it describes.
+                        b'|' => 2 * n as u64 + 1,
+                        _ => n as u64,
+                    });
+                    pos = after;
+                }
+                None => return Err(NotResp),
+            },
+            _ => return Err(NotResp),
+        }
+    }
+    Ok(Some(pos))
 }
 
 /// A decoded backend frame as a reply value. `Null` becomes a null bulk;
@@ -117,15 +204,15 @@ pub fn frame_to_reply(frame: BytesFrame) -> Reply {
 }
 
 async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, timeout: Option<Duration>, stats: Arc<BackendStats>) {
-    let mut pending: VecDeque<(oneshot::Sender<Result<Reply, BackendError>>, Instant)> = VecDeque::new();
+    let mut pending: VecDeque<(ReplyTo, Instant)> = VecDeque::new();
     let mut conn: Option<TcpStream> = None;
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::new();
-    let fail_all = |pending: &mut VecDeque<(oneshot::Sender<Result<Reply, BackendError>>, Instant)>, why: &str| {
+    let fail_all = |pending: &mut VecDeque<(ReplyTo, Instant)>, why: &str| {
         stats.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-        for (tx, _) in pending.drain(..) {
+        for (to, _) in pending.drain(..) {
             stats.errors.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.send(Err(BackendError(format!("backend {addr} {why}"))));
+            to.fail(BackendError(format!("backend {addr} {why}")));
         }
     };
     loop {
@@ -217,26 +304,98 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
                 continue;
             }
         }
-        loop {
-            match decode_bytes_mut(&mut inbuf) {
-                Ok(Some((frame, _, _))) => match pending.pop_front() {
-                    Some((tx, _)) => {
+        // Hand out every reply that is complete.
+        while !inbuf.is_empty() {
+            let Some((front, _)) = pending.front_mut() else {
+                tracing::warn!(backend = %addr, "reply without a request; dropping the connection");
+                conn = None;
+                break;
+            };
+            let malformed = match front {
+                ReplyTo::Decoded(_) => match decode_bytes_mut(&mut inbuf) {
+                    Ok(Some((frame, _, _))) => {
+                        let Some((ReplyTo::Decoded(tx), _)) = pending.pop_front() else { unreachable!("front is Decoded") };
                         stats.consecutive_failures.store(0, Ordering::Relaxed);
                         let _ = tx.send(Ok(frame_to_reply(frame)));
+                        continue;
                     }
-                    None => {
-                        tracing::warn!(backend = %addr, "reply without a request; dropping the connection");
-                        conn = None;
-                        break;
-                    }
+                    Ok(None) => break,
+                    Err(e) => format!("{e:?}"),
                 },
-                Ok(None) => break,
-                Err(e) => {
-                    fail_all(&mut pending, &format!("sent a malformed reply ({e:?})"));
-                    conn = None;
-                    break;
+                ReplyTo::Raw { count, scanned, end, .. } => {
+                    // Resume where the last read left off.
+                    let mut bad = None;
+                    while *scanned < *count {
+                        match reply_end(&inbuf, *end) {
+                            Ok(Some(e)) => {
+                                *end = e;
+                                *scanned += 1;
+                            }
+                            Ok(None) => break,
+                            Err(NotResp) => {
+                                bad = Some("not RESP".to_string());
+                                break;
+                            }
+                        }
+                    }
+                    match bad {
+                        Some(b) => b,
+                        None if *scanned < *count => break,
+                        None => {
+                            let n = *end;
+                            let Some((ReplyTo::Raw { tx, .. }, _)) = pending.pop_front() else { unreachable!("front is Raw") };
+                            stats.consecutive_failures.store(0, Ordering::Relaxed);
+                            let _ = tx.send(Ok(inbuf.split_to(n).freeze()));
+                            continue;
+                        }
+                    }
                 }
+            };
+            fail_all(&mut pending, &format!("sent a malformed reply ({malformed})"));
+            conn = None;
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NotResp, reply_end};
+
+    const FRAMES: &[&[u8]] = &[
+        b"+OK\r\n",
+        b"-ERR wrong number of arguments for 'get' command\r\n",
+        b":-42\r\n",
+        b"$-1\r\n",
+        b"*-1\r\n",
+        b"$0\r\n\r\n",
+        b"$5\r\na\r\nbc\r\n",
+        b"*0\r\n",
+        b"*3\r\n:1\r\n*2\r\n$1\r\nx\r\n*0\r\n$-1\r\n",
+        b"%1\r\n+k\r\n~2\r\n,1.5\r\n#t\r\n",
+        b"|1\r\n+ttl\r\n:3\r\n$2\r\nhi\r\n",
+        b"_\r\n",
+    ];
+
+    #[test]
+    fn finds_the_end_of_every_reply_shape_and_waits_for_partial_ones() {
+        for frame in FRAMES {
+            assert_eq!(reply_end(frame, 0), Ok(Some(frame.len())), "{}", String::from_utf8_lossy(frame));
+            for cut in 0..frame.len() {
+                assert_eq!(reply_end(&frame[..cut], 0), Ok(None), "{} cut at {cut}", String::from_utf8_lossy(frame));
             }
+            // followed by more replies, and starting mid-buffer
+            let mut buf = b"+PONG\r\n".to_vec();
+            buf.extend_from_slice(frame);
+            buf.extend_from_slice(b":1\r\n");
+            assert_eq!(reply_end(&buf, 7), Ok(Some(7 + frame.len())));
+        }
+    }
+
+    #[test]
+    fn rejects_what_is_not_resp() {
+        for bad in [&b"hello\r\n"[..], b"$x\r\n", b"*1x\r\n:1\r\n", b"*1\r\n?\r\n"] {
+            assert_eq!(reply_end(bad, 0), Err(NotResp), "{}", String::from_utf8_lossy(bad));
         }
     }
 }

@@ -18,11 +18,11 @@
 //! - DBSIZE, FLUSHDB, FLUSHALL, KEYS, SCAN, RANDOMKEY: fanned out;
 //! - anything else without keys: refused clearly.
 
-use super::backend::{Backend, BackendError, ReplyRx};
+use super::backend::{Backend, BackendError, RawRx, ReplyRx, reply_end};
 use super::config::PoolConfig;
 use super::ketama::{Distribution, Ring};
 use crate::command::{self, Command, is};
-use crate::resp::{Limits, Reply, parse_request};
+use crate::resp::{Limits, Reply, parse_request_frame};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::future::Future;
@@ -56,6 +56,9 @@ enum Pending {
     /// connection); the batch ends after it so later commands wait for it.
     Deferred(std::pin::Pin<Box<dyn Future<Output = Reply> + Send>>),
     One(ReplyRx),
+    /// A command forwarded as received to this backend; its reply comes
+    /// back undecoded, with the other forwarded ones (see [`RawOut`]).
+    Raw(usize),
     /// Replies from several requests, merged by `merge`.
     Many(Vec<ReplyRx>, Merge),
 }
@@ -189,6 +192,7 @@ impl Proxy {
             multi: None,
             conns: Default::default(),
             watching: Default::default(),
+            raw: (0..self.backends.len()).map(|_| RawOut::default()).collect(),
         };
         let mut inbuf = BytesMut::with_capacity(16 * 1024);
         let mut out = BytesMut::with_capacity(16 * 1024);
@@ -196,11 +200,11 @@ impl Proxy {
         loop {
             let mut full = false;
             loop {
-                match parse_request(&mut inbuf, Limits { max_bulk_len: 512 * 1024 * 1024, authenticated: true }) {
-                    Ok(Some(args)) if args.is_empty() => continue,
-                    Ok(Some(args)) => {
+                match parse_request_frame(&mut inbuf, Limits { max_bulk_len: 512 * 1024 * 1024, authenticated: true }) {
+                    Ok(Some((_, args))) if args.is_empty() => continue,
+                    Ok(Some((frame, args))) => {
                         self.commands.fetch_add(1, Ordering::Relaxed);
-                        let pending = self.route(&mut session, &args);
+                        let pending = self.route(&mut session, frame, &args);
                         let deferred = matches!(pending, Pending::Deferred(_));
                         batch.push(pending);
                         if session.close || deferred || batch.len() >= 1024 {
@@ -210,14 +214,14 @@ impl Proxy {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        self.answer(&mut batch, &mut out, session.resp3).await;
+                        self.answer(&mut session, &mut batch, &mut out).await;
                         Reply::error(format!("ERR Protocol error: {}", e.0)).encode(&mut out, session.resp3);
                         stream.write_all(&out).await?;
                         return Ok(());
                     }
                 }
             }
-            self.answer(&mut batch, &mut out, session.resp3).await;
+            self.answer(&mut session, &mut batch, &mut out).await;
             if !out.is_empty() {
                 stream.write_all(&out).await?;
                 out.clear();
@@ -239,13 +243,17 @@ impl Proxy {
 
     /// Awaits the batch's replies in order and encodes them. (EXEC's null
     /// array is restored where EXEC runs: `txn::exec_on`, the coordinator.)
-    async fn answer(&self, batch: &mut Vec<Pending>, out: &mut BytesMut, resp3: bool) {
+    async fn answer(&self, session: &mut Session, batch: &mut Vec<Pending>, out: &mut BytesMut) {
+        self.flush_raw(session);
         for pending in batch.drain(..) {
-            resolve(pending).await.encode(out, resp3);
+            match pending {
+                Pending::Raw(node) => session.raw[node].next_reply(out).await,
+                other => resolve(other).await.encode(out, session.resp3),
+            }
         }
     }
 
-    fn route(&self, session: &mut Session, args: &[Bytes]) -> Pending {
+    fn route(&self, session: &mut Session, frame: Option<Bytes>, args: &[Bytes]) -> Pending {
         let Some((_, cmd)) = command::lookup(&args[0]) else {
             if let Some(q) = session.multi.as_mut() {
                 q.error = true;
@@ -258,27 +266,60 @@ impl Proxy {
             }
             return Pending::Ready(command::wrong_arity(cmd.name));
         }
-        if let Some(p) = self.route_transaction(session, cmd, args) {
-            return p;
+        if session.multi.is_some() || matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec") {
+            self.flush_raw(session);
+            if let Some(p) = self.route_transaction(session, cmd, args) {
+                return p;
+            }
         }
-        let keys = cmd.key_positions(args.len());
-        if keys.is_empty() {
+        // The common case first: every key on one node.
+        let mut keys = cmd.key_iter(args.len());
+        let Some(first) = keys.next() else {
+            self.flush_raw(session);
             return self.route_keyless(session, cmd, args);
-        }
-        let nodes: Vec<Option<usize>> = keys.iter().map(|&i| self.node_for(&args[i])).collect();
-        if nodes.iter().any(Option::is_none) {
+        };
+        let Some(node) = self.node_for(&args[first]) else {
             return Pending::Ready(Reply::error("ERR no backend is available"));
+        };
+        let mut one_node = true;
+        for k in keys {
+            match self.node_for(&args[k]) {
+                Some(n) if n == node => {}
+                Some(_) => one_node = false,
+                None => return Pending::Ready(Reply::error("ERR no backend is available")),
+            }
         }
-        let nodes: Vec<usize> = nodes.into_iter().map(|n| n.expect("checked")).collect();
-        if nodes.iter().all(|&n| n == nodes[0]) {
-            return Pending::One(self.backends[nodes[0]].send(session.id, args));
+        if one_node {
+            // RESP3 clients need replies converted (nulls); RESP2 clients
+            // get the node's bytes as they are.
+            if let (false, Some(frame)) = (session.resp3, frame) {
+                session.raw[node].push(frame);
+                return Pending::Raw(node);
+            }
+            self.flush_raw(session);
+            return Pending::One(self.backends[node].send(session.id, args));
         }
+        self.flush_raw(session);
+        let keys = cmd.key_positions(args.len());
+        let nodes: Vec<usize> = keys.iter().map(|&i| self.node_for(&args[i]).unwrap_or(node)).collect();
         match cmd.name {
             "mget" => self.split(session.id, args, &keys, &nodes, 1, |positions, total| Merge::Mget { positions, total }),
             "del" | "unlink" | "exists" | "touch" => self.split(session.id, args, &keys, &nodes, 1, |_, _| Merge::Sum),
             "mset" => self.split(session.id, args, &keys, &nodes, 2, |_, _| Merge::AllOk),
             "msetnx" => self.msetnx_across_nodes(args, &keys, &nodes),
             _ => Pending::Ready(crossslot()),
+        }
+    }
+
+    /// Sends the forwarded commands gathered so far, one request per node.
+    /// Called before anything else is sent for the client, so that each
+    /// node sees the client's commands in the client's order.
+    fn flush_raw(&self, session: &mut Session) {
+        for (node, raw) in session.raw.iter_mut().enumerate() {
+            if let Some((frames, count)) = raw.take_frames() {
+                let rx = self.backends[node].send_raw(session.id, frames, count);
+                raw.flights.push_back(Flight { rx: Some(rx), data: None, left: count });
+            }
         }
     }
 
@@ -646,6 +687,76 @@ struct Session {
     conns: std::collections::BTreeMap<usize, super::txn::Pinned>,
     /// Nodes where this client has WATCHes right now.
     watching: std::collections::BTreeSet<usize>,
+    /// Per node: commands forwarded as received, and their replies.
+    raw: Vec<RawOut>,
+}
+
+/// The fast path for commands whose keys are all on one node: the request
+/// goes to the node as the client sent it and the reply comes back as the
+/// node sent it, with no decoding or re-encoding in between. A client's
+/// forwarded commands for one node are sent as one request (the client's
+/// pipeline, split by node), and the replies come back as one buffer.
+#[derive(Default)]
+struct RawOut {
+    /// The first command gathered (sent without copying when alone).
+    first: Option<Bytes>,
+    /// All commands gathered, once there are two or more.
+    more: BytesMut,
+    count: usize,
+    /// Requests sent, oldest first, with replies not all handed out yet.
+    flights: std::collections::VecDeque<Flight>,
+}
+
+struct Flight {
+    rx: Option<RawRx>,
+    /// The replies, once received; consumed from the front.
+    data: Option<Result<Bytes, BackendError>>,
+    /// Replies not handed out yet.
+    left: usize,
+}
+
+impl RawOut {
+    fn push(&mut self, frame: Bytes) {
+        match (self.count, &self.first) {
+            (0, _) => self.first = Some(frame),
+            (1, Some(first)) => {
+                self.more.extend_from_slice(first);
+                self.more.extend_from_slice(&frame);
+            }
+            _ => self.more.extend_from_slice(&frame),
+        }
+        self.count += 1;
+    }
+
+    fn take_frames(&mut self) -> Option<(Bytes, usize)> {
+        let count = std::mem::take(&mut self.count);
+        let first = self.first.take();
+        match count {
+            0 => None,
+            1 => first.map(|f| (f, 1)),
+            n => Some((self.more.split().freeze(), n)),
+        }
+    }
+
+    /// Appends the next reply for this node to `out`.
+    async fn next_reply(&mut self, out: &mut BytesMut) {
+        let flight = self.flights.front_mut().expect("a request was sent for every forwarded command");
+        if let Some(rx) = flight.rx.take() {
+            flight.data = Some(rx.await.unwrap_or_else(|_| Err(BackendError("backend connection task ended".into()))));
+        }
+        match flight.data.as_mut().expect("received") {
+            Ok(data) => {
+                // The backend task checked that `count` whole replies are here.
+                let end = reply_end(data, 0).ok().flatten().unwrap_or(data.len());
+                out.extend_from_slice(&data.split_to(end));
+            }
+            Err(e) => e.to_reply().encode(out, false),
+        }
+        flight.left -= 1;
+        if flight.left == 0 {
+            self.flights.pop_front();
+        }
+    }
 }
 
 async fn recv(rx: ReplyRx) -> Result<Reply, BackendError> {
@@ -657,6 +768,8 @@ async fn resolve(pending: Pending) -> Reply {
         Pending::Ready(r) => r,
         Pending::Deferred(f) => f.await,
         Pending::One(rx) => recv(rx).await.unwrap_or_else(|e| e.to_reply()),
+        // Answered by `Proxy::answer`, which owns the session's raw replies.
+        Pending::Raw(_) => Reply::error("ERR internal error: a forwarded reply was answered out of place"),
         Pending::Many(rxs, merge) => {
             let mut parts = Vec::with_capacity(rxs.len());
             for rx in rxs {

@@ -42,10 +42,19 @@ pub struct Limits {
 /// empty inline line or `*0` is consumed and yields an empty argument list,
 /// which the caller skips, as Redis does.
 pub fn parse_request(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    Ok(parse_request_frame(buf, limits)?.map(|(_, args)| args))
+}
+
+/// A request's bytes as received (multibulk form only) and its arguments.
+pub type Framed = (Option<Bytes>, Vec<Bytes>);
+
+/// [`parse_request`], also returning the request's bytes as received when it
+/// came in the multibulk form (what a proxy forwards without re-encoding).
+pub fn parse_request_frame(buf: &mut BytesMut, limits: Limits) -> Result<Option<Framed>, ProtocolError> {
     if buf.is_empty() {
         return Ok(None);
     }
-    if buf[0] == b'*' { parse_multibulk(buf, limits) } else { parse_inline(buf) }
+    if buf[0] == b'*' { parse_multibulk(buf, limits) } else { Ok(parse_inline(buf)?.map(|args| (None, args))) }
 }
 
 /// Finds `\r\n` at or after `from`; returns the index of `\r`.
@@ -74,7 +83,7 @@ fn parse_header_int(bytes: &[u8]) -> Option<i64> {
     crate::util::parse_i64(bytes)
 }
 
-fn parse_multibulk(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+fn parse_multibulk(buf: &mut BytesMut, limits: Limits) -> Result<Option<Framed>, ProtocolError> {
     let Some(end) = find_crlf(buf, 1) else {
         if buf.len() > INLINE_MAX {
             return Err(ProtocolError("too big mbulk count string".into()));
@@ -91,7 +100,7 @@ fn parse_multibulk(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Byte
     let mut pos = end + 2;
     if count <= 0 {
         buf.advance(pos);
-        return Ok(Some(Vec::new()));
+        return Ok(Some((None, Vec::new())));
     }
     // First pass: validate headers and find where the frame ends, without
     // copying anything. Argument positions are kept for the second pass.
@@ -133,7 +142,8 @@ fn parse_multibulk(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Byte
         pos = need;
     }
     let frame = buf.split_to(pos).freeze();
-    Ok(Some(spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect()))
+    let args = spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect();
+    Ok(Some((Some(frame), args)))
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {

@@ -140,13 +140,15 @@ fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
-fn header(out: &mut BytesMut, prefix: u8, len: usize) {
+/// `<prefix><len>\r\n`.
+pub(crate) fn header(out: &mut BytesMut, prefix: u8, len: usize) {
     out.put_u8(prefix);
     put_int(out, len as i64);
     out.put_slice(b"\r\n");
 }
 
-fn bulk(out: &mut BytesMut, prefix: u8, data: &[u8]) {
+/// `<prefix><len>\r\n<data>\r\n`.
+pub(crate) fn bulk(out: &mut BytesMut, prefix: u8, data: &[u8]) {
     header(out, prefix, data.len());
     out.put_slice(data);
     out.put_slice(b"\r\n");
