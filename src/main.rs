@@ -60,6 +60,9 @@ struct ProxyArgs {
     /// Milliseconds a prepared cross-node transaction waits for its commit.
     #[arg(long = "txn-timeout")]
     txn_timeout: Option<u64>,
+    /// Pipelined connections to each backend, shared by all clients (default 1).
+    #[arg(long = "server-connections")]
+    server_connections: Option<usize>,
     #[arg(long)]
     threads: Option<usize>,
 }
@@ -104,6 +107,9 @@ fn build_pool(args: &ProxyArgs) -> Result<shardis::proxy::config::PoolConfig, St
     if let Some(ms) = args.txn_timeout {
         pool.txn_timeout_ms = ms;
     }
+    if let Some(n) = args.server_connections {
+        pool.server_connections = n.max(1);
+    }
     if pool.servers.is_empty() {
         return Err("no backend: give --node host:port (repeatable) or --config file.yml".into());
     }
@@ -122,7 +128,15 @@ fn run_proxy(args: ProxyArgs) {
         (bind, port, Some(listen)) if bind.is_none() && port.is_none() => listen.clone(),
         (bind, port, _) => format!("{}:{}", bind.clone().unwrap_or_else(|| "127.0.0.1".into()), port.unwrap_or(6380)),
     };
-    runtime(args.threads).block_on(async move {
+    // One thread: tokio's single-threaded scheduler, an event loop like
+    // twemproxy's with no cross-thread wake-ups (measurably cheaper per
+    // request). The node keeps the multi-threaded one even then: scripts
+    // need `block_in_place`.
+    let rt = match threads(args.threads) {
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime"),
+        _ => runtime(args.threads),
+    };
+    rt.block_on(async move {
         let signal = shutdown_signal();
         let listener = listen_or_exit(&addr).await;
         let local = listener.local_addr().expect("local addr");
@@ -133,10 +147,14 @@ fn run_proxy(args: ProxyArgs) {
 
 /// The tokio runtime: `threads` workers, by default one less than the
 /// cores (at least one), leaving a core to the kernel and local clients.
-fn runtime(threads: Option<usize>) -> tokio::runtime::Runtime {
+fn runtime(requested: Option<usize>) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(threads(requested)).enable_all().build().expect("tokio runtime")
+}
+
+/// Worker threads: as requested, else one less than the cores (at least one).
+fn threads(requested: Option<usize>) -> usize {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let threads = threads.unwrap_or(cores.saturating_sub(1)).max(1);
-    tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("tokio runtime")
+    requested.unwrap_or(cores.saturating_sub(1)).max(1)
 }
 
 async fn listen_or_exit(addr: &str) -> tokio::net::TcpListener {

@@ -230,6 +230,22 @@ fn a_dead_node_fails_only_its_own_requests_with(redis_backends: bool) {
     let on_live = keys.iter().find(|k| dist.server_for_key(k.as_bytes()) != Some(dead)).unwrap();
     assert!(r.cmd(&["MGET", on_live, on_dead]).starts_with("-ERR backend"));
     assert_eq!(r.cmd(&["GET", on_live]), "$1\r\nv\r\n");
+    // the same in one pipeline: only the dead node's replies are errors,
+    // every reply in its place
+    let frame = |args: &[&str]| {
+        let mut f = format!("*{}\r\n", args.len());
+        for a in args {
+            f.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        f
+    };
+    let pipeline = [vec!["GET", on_live], vec!["GET", on_dead], vec!["MGET", on_live, on_dead], vec!["SET", on_live, "w"], vec!["GET", on_live]];
+    r.send_bytes(pipeline.iter().map(|c| frame(c)).collect::<String>().as_bytes());
+    let replies: Vec<String> = pipeline.iter().map(|_| r.read_reply()).collect();
+    assert_eq!(replies[0], "$1\r\nv\r\n");
+    assert!(replies[1].starts_with("-ERR backend") && replies[1].contains(&dead_addr), "{}", replies[1]);
+    assert!(replies[2].starts_with("-ERR backend"), "{}", replies[2]);
+    assert_eq!(&replies[3..], ["+OK\r\n", "$1\r\nw\r\n"]);
     let mut info = c.proxy.raw();
     assert!(info.cmd(&["INFO"]).contains("errors="));
 }
@@ -498,18 +514,21 @@ fn forwarded_replies_are_the_nodes_bytes(redis_backends: bool) {
     }
     // one pipeline: forwarded commands around split ones keep the client's
     // order on every node
+    let pick = |n: usize| (0..1000).map(|i| format!("p{i}")).find(|k| owner(k) == n).unwrap();
+    let (pa, pb, pc) = (pick(0), pick(1), pick(2));
+    let (pa, pb, pc) = (pa.as_str(), pb.as_str(), pc.as_str());
     let mut pipeline = Vec::new();
     let commands: Vec<Vec<&str>> = vec![
-        vec!["SET", "pa", "1"],
-        vec!["MSET", "pa", "2", "pb", "3", "pc", "4"],
-        vec!["GET", "pa"],
-        vec!["INCR", "pa"],
-        vec!["MGET", "pa", "pb", "pc", "missing"],
-        vec!["DEL", "pa", "pb"],
-        vec!["GET", "pa"],
+        vec!["SET", pa, "1"],
+        vec!["MSET", pa, "2", pb, "3", pc, "4"],
+        vec!["GET", pa],
+        vec!["INCR", pa],
+        vec!["MGET", pa, pb, pc, "missing"],
+        vec!["DEL", pa, pb],
+        vec!["GET", pa],
         vec!["PING"],
-        vec!["APPEND", "pc", "5"],
-        vec!["EXISTS", "pa", "pb", "pc"],
+        vec!["APPEND", pc, "5"],
+        vec!["EXISTS", pa, pb, pc],
     ];
     for cmd in &commands {
         pipeline.extend_from_slice(format!("*{}\r\n", cmd.len()).as_bytes());
@@ -525,7 +544,11 @@ fn forwarded_replies_are_the_nodes_bytes(redis_backends: bool) {
     // RESP3: the node's RESP2 null becomes RESP3's
     p.cmd(&["HELLO", "3"]);
     assert_eq!(p.cmd(&["GET", "missing"]), "_\r\n");
-    assert_eq!(p.cmd(&["GET", "pc"]), "$2\r\n45\r\n");
+    assert_eq!(p.cmd(&["GET", pc]), "$2\r\n45\r\n");
+    assert_eq!(p.cmd(&["MGET", pc, "missing", pa, pc]), "*4\r\n$2\r\n45\r\n_\r\n_\r\n$2\r\n45\r\n");
+    assert_eq!(p.cmd(&["SET", "$-1\r\n", "$-1\r\n"]), "+OK\r\n");
+    assert_eq!(p.cmd(&["MGET", "$-1\r\n", pa, pb]), "*3\r\n$5\r\n$-1\r\n\r\n_\r\n_\r\n");
+    assert_eq!(p.cmd(&["DEL", pc, "$-1\r\n", pa]), ":2\r\n");
 }
 
 #[test]

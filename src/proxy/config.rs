@@ -83,6 +83,9 @@ pub struct PoolConfig {
     pub server_retry_timeout_ms: u64,
     pub server_failure_limit: u32,
     pub servers: Vec<ServerSpec>,
+    /// Pipelined connections to each backend, shared by all clients
+    /// (twemproxy's `server_connections`).
+    pub server_connections: usize,
     /// Presented to nodes (TXN.HELLO) before 2PC commands.
     pub cluster_secret: Option<String>,
     /// How long a prepared cross-node transaction may wait for its commit
@@ -102,6 +105,7 @@ impl PoolConfig {
             server_retry_timeout_ms: 30_000,
             server_failure_limit: 2,
             servers,
+            server_connections: 1,
             cluster_secret: None,
             txn_timeout_ms: 5000,
         }
@@ -176,8 +180,9 @@ pub fn parse_yaml(text: &str) -> Result<Vec<PoolConfig>, String> {
             "server_failure_limit" => pool.server_failure_limit = parse_num(value, line)? as u32,
             "cluster_secret" => pool.cluster_secret = Some(unquote(value).to_string()),
             "txn_timeout" => pool.txn_timeout_ms = parse_num(value, line)?,
+            "server_connections" => pool.server_connections = (parse_num(value, line)? as usize).max(1),
             // Accepted twemproxy settings that do not change routing here.
-            "redis" | "preconnect" | "server_connections" | "backlog" | "client_connections" | "redis_auth" | "redis_db" => {}
+            "redis" | "preconnect" | "backlog" | "client_connections" | "redis_auth" | "redis_db" => {}
             other => return Err(format!("line {line}: unknown setting '{other}'")),
         }
     }

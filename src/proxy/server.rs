@@ -24,7 +24,6 @@ use super::ketama::{Distribution, Ring};
 use crate::command::{self, Command, is};
 use crate::resp::{Limits, Reply, parse_request_frame};
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -59,16 +58,30 @@ enum Pending {
     /// A command forwarded as received to this backend; its reply comes
     /// back undecoded, with the other forwarded ones (see [`RawOut`]).
     Raw(usize),
+    /// A multi-key command split by node, each part forwarded like `Raw`:
+    /// one reply from each of `nodes`, merged by `merge`.
+    Split {
+        nodes: Vec<usize>,
+        merge: RawMerge,
+    },
     /// Replies from several requests, merged by `merge`.
     Many(Vec<ReplyRx>, Merge),
 }
 
-/// How the replies of a split or fanned-out command are combined.
-enum Merge {
-    /// MGET: `positions[i]` lists, for request i, the indexes in the
-    /// client's key order of the keys it carried.
+/// How the undecoded replies of a split command are combined.
+enum RawMerge {
+    /// MGET: `positions[i]` lists, for part i, the indexes in the client's
+    /// key order of the keys it carried.
     Mget { positions: Vec<Vec<usize>>, total: usize },
-    /// DEL, UNLINK, EXISTS, TOUCH, DBSIZE: integers added up.
+    /// DEL, UNLINK, EXISTS, TOUCH: integers added up.
+    Sum,
+    /// MSET: OK when every part says OK.
+    AllOk,
+}
+
+/// How the replies of a fanned-out command are combined.
+enum Merge {
+    /// DBSIZE: integers added up.
     Sum,
     /// MSET, FLUSHALL, FLUSHDB: OK when every part says OK.
     AllOk,
@@ -87,7 +100,7 @@ fn crossslot() -> Reply {
 impl Proxy {
     pub fn new(pool: PoolConfig) -> Arc<Proxy> {
         let timeout = pool.timeout_ms.map(Duration::from_millis);
-        let backends: Vec<Backend> = pool.servers.iter().map(|s| Backend::new(s.addr(), 2, timeout)).collect();
+        let backends: Vec<Backend> = pool.servers.iter().map(|s| Backend::new(s.addr(), pool.server_connections, timeout)).collect();
         let ring_servers: Vec<_> = pool.servers.iter().map(|s| s.ring_server()).collect();
         let dist = Distribution { hash: pool.hash, tag: pool.hash_tag, ring: Ring::build(&ring_servers, &vec![true; ring_servers.len()]) };
         Arc::new(Proxy {
@@ -246,9 +259,28 @@ impl Proxy {
     async fn answer(&self, session: &mut Session, batch: &mut Vec<Pending>, out: &mut BytesMut) {
         self.flush_raw(session);
         for pending in batch.drain(..) {
+            let start = out.len();
             match pending {
-                Pending::Raw(node) => session.raw[node].next_reply(out).await,
-                other => resolve(other).await.encode(out, session.resp3),
+                Pending::Raw(node) => match session.raw[node].next().await {
+                    Ok(reply) => out.extend_from_slice(&reply),
+                    Err(e) => e.to_reply().encode(out, false),
+                },
+                Pending::Split { nodes, merge } => {
+                    let mut parts = Vec::with_capacity(nodes.len());
+                    for node in nodes {
+                        parts.push(session.raw[node].next().await);
+                    }
+                    merge_raw(parts, merge, out);
+                }
+                other => {
+                    resolve(other).await.encode(out, session.resp3);
+                    continue;
+                }
+            }
+            // Nodes answer in RESP2; RESP3 differs only in its null.
+            if session.resp3 {
+                let resp2 = out.split_off(start);
+                resp2_nulls_to_resp3(&resp2, out);
             }
         }
     }
@@ -290,23 +322,19 @@ impl Proxy {
             }
         }
         if one_node {
-            // RESP3 clients need replies converted (nulls); RESP2 clients
-            // get the node's bytes as they are.
-            if let (false, Some(frame)) = (session.resp3, frame) {
-                session.raw[node].push(frame);
-                return Pending::Raw(node);
-            }
-            self.flush_raw(session);
-            return Pending::One(self.backends[node].send(session.id, args));
+            session.raw[node].push(frame.unwrap_or_else(|| super::backend::encode_command(args)));
+            return Pending::Raw(node);
         }
-        self.flush_raw(session);
         let keys = cmd.key_positions(args.len());
         let nodes: Vec<usize> = keys.iter().map(|&i| self.node_for(&args[i]).unwrap_or(node)).collect();
         match cmd.name {
-            "mget" => self.split(session.id, args, &keys, &nodes, 1, |positions, total| Merge::Mget { positions, total }),
-            "del" | "unlink" | "exists" | "touch" => self.split(session.id, args, &keys, &nodes, 1, |_, _| Merge::Sum),
-            "mset" => self.split(session.id, args, &keys, &nodes, 2, |_, _| Merge::AllOk),
-            "msetnx" => self.msetnx_across_nodes(args, &keys, &nodes),
+            "mget" => split(session, args, &keys, &nodes, 1, |positions, total| RawMerge::Mget { positions, total }),
+            "del" | "unlink" | "exists" | "touch" => split(session, args, &keys, &nodes, 1, |_, _| RawMerge::Sum),
+            "mset" => split(session, args, &keys, &nodes, 2, |_, _| RawMerge::AllOk),
+            "msetnx" => {
+                self.flush_raw(session);
+                self.msetnx_across_nodes(args, &keys, &nodes)
+            }
             _ => Pending::Ready(crossslot()),
         }
     }
@@ -321,34 +349,6 @@ impl Proxy {
                 raw.flights.push_back(Flight { rx: Some(rx), data: None, left: count });
             }
         }
-    }
-
-    /// Splits a multi-key command by node: each node gets the command name
-    /// and its keys (with `width` - 1 following arguments each).
-    fn split(
-        &self,
-        client: u64,
-        args: &[Bytes],
-        keys: &[usize],
-        nodes: &[usize],
-        width: usize,
-        merge: impl FnOnce(Vec<Vec<usize>>, usize) -> Merge,
-    ) -> Pending {
-        let mut per_node: HashMap<usize, (Vec<Bytes>, Vec<usize>)> = HashMap::new();
-        for (order, (&pos, &node)) in keys.iter().zip(nodes).enumerate() {
-            let entry = per_node.entry(node).or_insert_with(|| (vec![args[0].clone()], Vec::new()));
-            entry.0.extend(args[pos..pos + width].iter().cloned());
-            entry.1.push(order);
-        }
-        let mut receivers = Vec::new();
-        let mut positions = Vec::new();
-        let mut nodes_sorted: Vec<_> = per_node.into_iter().collect();
-        nodes_sorted.sort_by_key(|(n, _)| *n);
-        for (node, (cmd_args, order)) in nodes_sorted {
-            receivers.push(self.backends[node].send(client, &cmd_args));
-            positions.push(order);
-        }
-        Pending::Many(receivers, merge(positions, keys.len()))
     }
 
     fn fan_out(&self, client: u64, args: &[Bytes], merge: Merge) -> Pending {
@@ -738,24 +738,117 @@ impl RawOut {
         }
     }
 
-    /// Appends the next reply for this node to `out`.
-    async fn next_reply(&mut self, out: &mut BytesMut) {
+    /// The next reply from this node, as the node sent it.
+    async fn next(&mut self) -> Result<Bytes, BackendError> {
         let flight = self.flights.front_mut().expect("a request was sent for every forwarded command");
         if let Some(rx) = flight.rx.take() {
             flight.data = Some(rx.await.unwrap_or_else(|_| Err(BackendError("backend connection task ended".into()))));
         }
-        match flight.data.as_mut().expect("received") {
+        let reply = match flight.data.as_mut().expect("received") {
             Ok(data) => {
                 // The backend task checked that `count` whole replies are here.
                 let end = reply_end(data, 0).ok().flatten().unwrap_or(data.len());
-                out.extend_from_slice(&data.split_to(end));
+                Ok(data.split_to(end))
             }
-            Err(e) => e.to_reply().encode(out, false),
-        }
+            Err(e) => Err(e.clone()),
+        };
         flight.left -= 1;
         if flight.left == 0 {
             self.flights.pop_front();
         }
+        reply
+    }
+}
+
+/// Splits a multi-key command by node: each node gets the command name and
+/// its keys (with `width` - 1 following arguments each), queued with the
+/// client's other forwarded commands.
+fn split(
+    session: &mut Session,
+    args: &[Bytes],
+    keys: &[usize],
+    nodes: &[usize],
+    width: usize,
+    merge: impl FnOnce(Vec<Vec<usize>>, usize) -> RawMerge,
+) -> Pending {
+    let mut involved: Vec<usize> = nodes.to_vec();
+    involved.sort_unstable();
+    involved.dedup();
+    let mut positions = Vec::with_capacity(involved.len());
+    for &node in &involved {
+        let mine: Vec<usize> = (0..keys.len()).filter(|&i| nodes[i] == node).collect();
+        let mut frame =
+            BytesMut::with_capacity(64 + mine.iter().map(|&i| args[keys[i]..keys[i] + width].iter().map(|a| a.len() + 16).sum::<usize>()).sum::<usize>());
+        crate::resp::reply::header(&mut frame, b'*', 1 + mine.len() * width);
+        crate::resp::reply::bulk(&mut frame, b'$', &args[0]);
+        for &i in &mine {
+            for a in &args[keys[i]..keys[i] + width] {
+                crate::resp::reply::bulk(&mut frame, b'$', a);
+            }
+        }
+        session.raw[node].push(frame.freeze());
+        positions.push(mine);
+    }
+    Pending::Split { merge: merge(positions, keys.len()), nodes: involved }
+}
+
+/// Combines the parts of a split command: the first error wins (a node's
+/// error reply, or a node that could not be reached), else the merge.
+fn merge_raw(parts: Vec<Result<Bytes, BackendError>>, merge: RawMerge, out: &mut BytesMut) {
+    let mut replies = Vec::with_capacity(parts.len());
+    for part in parts {
+        match part {
+            Err(e) => return e.to_reply().encode(out, false),
+            Ok(r) if r.first() == Some(&b'-') => return out.extend_from_slice(&r),
+            Ok(r) => replies.push(r),
+        }
+    }
+    match merge {
+        RawMerge::Sum => {
+            let sum: i64 = replies.iter().filter(|r| r.len() > 3 && r[0] == b':').filter_map(|r| crate::util::parse_i64(&r[1..r.len() - 2])).sum();
+            Reply::Int(sum).encode(out, false);
+        }
+        RawMerge::AllOk => out.extend_from_slice(replies.iter().find(|r| &r[..] != b"+OK\r\n").map_or(&b"+OK\r\n"[..], |r| &r[..])),
+        RawMerge::Mget { positions, total } => {
+            let mut items: Vec<Option<Bytes>> = vec![None; total];
+            for (reply, order) in replies.iter().zip(positions) {
+                // `*<n>\r\n` then n bulks, one per key sent to that node.
+                let Some(mut at) = reply.iter().position(|&b| b == b'\n').map(|i| i + 1) else { continue };
+                for i in order {
+                    let Ok(Some(end)) = reply_end(reply, at) else { break };
+                    items[i] = Some(reply.slice(at..end));
+                    at = end;
+                }
+            }
+            crate::resp::reply::header(out, b'*', total);
+            for item in items {
+                out.extend_from_slice(item.as_deref().unwrap_or(b"$-1\r\n"));
+            }
+        }
+    }
+}
+
+/// Re-encodes RESP2 replies for a RESP3 client: the two RESP2 nulls
+/// (`$-1`, `*-1`) become RESP3's `_`; every other RESP2 frame reads the same
+/// in RESP3. Walks frame by frame: aggregate headers are copied and their
+/// items follow.
+fn resp2_nulls_to_resp3(src: &[u8], out: &mut BytesMut) {
+    let mut pos = 0;
+    while pos < src.len() {
+        let Some(cr) = src[pos..].iter().position(|&b| b == b'\r').map(|i| pos + i) else { break };
+        let line_end = (cr + 2).min(src.len());
+        let header = &src[pos..cr];
+        if header == b"$-1" || header == b"*-1" {
+            out.extend_from_slice(b"_\r\n");
+            pos = line_end;
+            continue;
+        }
+        let end = match (header.first(), crate::util::parse_i64(header.get(1..).unwrap_or_default())) {
+            (Some(b'$'), Some(n)) if n >= 0 => (line_end + n as usize + 2).min(src.len()),
+            _ => line_end,
+        };
+        out.extend_from_slice(&src[pos..end]);
+        pos = end;
     }
 }
 
@@ -769,7 +862,7 @@ async fn resolve(pending: Pending) -> Reply {
         Pending::Deferred(f) => f.await,
         Pending::One(rx) => recv(rx).await.unwrap_or_else(|e| e.to_reply()),
         // Answered by `Proxy::answer`, which owns the session's raw replies.
-        Pending::Raw(_) => Reply::error("ERR internal error: a forwarded reply was answered out of place"),
+        Pending::Raw(_) | Pending::Split { .. } => Reply::error("ERR internal error: a forwarded reply was answered out of place"),
         Pending::Many(rxs, merge) => {
             let mut parts = Vec::with_capacity(rxs.len());
             for rx in rxs {
@@ -790,17 +883,6 @@ fn merge_replies(parts: Vec<Reply>, merge: Merge) -> Reply {
         Merge::AllOk => parts.into_iter().find(|p| *p != Reply::Ok).unwrap_or(Reply::Ok),
         Merge::First => parts.into_iter().next().unwrap_or(Reply::Nil),
         Merge::Concat => Reply::Array(parts.into_iter().flat_map(|p| if let Reply::Array(items) = p { items } else { vec![] }).collect()),
-        Merge::Mget { positions, total } => {
-            let mut out = vec![Reply::Nil; total];
-            for (part, order) in parts.into_iter().zip(positions) {
-                if let Reply::Array(items) = part {
-                    for (item, i) in items.into_iter().zip(order) {
-                        out[i] = item;
-                    }
-                }
-            }
-            Reply::Array(out)
-        }
         Merge::Scan { node, nodes } => {
             let Some(Reply::Array(mut items)) = parts.into_iter().next() else {
                 return Reply::error("ERR bad SCAN reply from backend");
@@ -818,6 +900,28 @@ fn merge_replies(parts: Vec<Reply>, merge: Merge) -> Reply {
                 0
             };
             Reply::Array(vec![Reply::bulk(next.to_string()), keys])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resp2_nulls_to_resp3;
+    use bytes::BytesMut;
+
+    #[test]
+    fn resp3_conversion_changes_only_the_nulls() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"$-1\r\n", b"_\r\n"),
+            (b"*-1\r\n", b"_\r\n"),
+            (b"*3\r\n$-1\r\n$5\r\n$-1\r\n\r\n*-1\r\n", b"*3\r\n_\r\n$5\r\n$-1\r\n\r\n_\r\n"),
+            (b"+OK\r\n:-1\r\n-ERR $-1\r\n", b"+OK\r\n:-1\r\n-ERR $-1\r\n"),
+            (b"*2\r\n*1\r\n$0\r\n\r\n$3\r\n\r\n\r\n", b"*2\r\n*1\r\n$0\r\n\r\n$3\r\n\r\n\r\n"),
+        ];
+        for (resp2, resp3) in cases {
+            let mut out = BytesMut::new();
+            resp2_nulls_to_resp3(resp2, &mut out);
+            assert_eq!(&out[..], *resp3, "{}", String::from_utf8_lossy(resp2));
         }
     }
 }
