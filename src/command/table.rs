@@ -501,7 +501,26 @@ pub static COMMANDS: &[Command] = &[
     cmd!("slowlog", -2, ADMIN | LOADING | STALE, NOKEYS, "server", "2.2.12", "A container for slow log commands.", srv::slowlog),
 ];
 
-static INDEX: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| COMMANDS.iter().enumerate().map(|(i, c)| (c.name, i)).collect());
+/// FNV-1a: command names are short and trusted to be few, so the default
+/// SipHash (built against hash flooding) costs more than it protects here;
+/// the lookup runs once per command.
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl std::hash::Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        self.0 = bytes.iter().fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type NameIndex = HashMap<&'static str, usize, std::hash::BuildHasherDefault<NameHasher>>;
+
+static INDEX: LazyLock<NameIndex> = LazyLock::new(|| COMMANDS.iter().enumerate().map(|(i, c)| (c.name, i)).collect());
 
 /// Finds a command by name, case-insensitively, without allocating.
 pub fn lookup(name: &[u8]) -> Option<(usize, &'static Command)> {
