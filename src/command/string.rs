@@ -1,5 +1,5 @@
 //! String commands. SET and its relatives share one parsed-options path
-//! ([`SetOptions`] + [`set_generic`]), as Redis's `setGenericCommand` does.
+//! (`SetOptions` + `set_generic`), as Redis's `setGenericCommand` does.
 
 use super::{Ctx, arg_i64, is, not_integer, syntax_error, wrong_arity};
 use crate::resp::Reply;

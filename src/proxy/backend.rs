@@ -1,11 +1,14 @@
 //! Connections from the proxy to one backend node: pipelined, shared by all
 //! clients, reconnecting on their own.
 //!
-//! A [`Backend`] owns a few connection tasks. Each task takes requests from
-//! a channel, writes every request it has in one batch, and matches replies
-//! to requests in order (RESP replies come back in request order). Replies
-//! are decoded with the `redis-protocol` crate and handed back as
-//! [`Reply`] values. When the connection fails, or the oldest request waits
+//! A [`Backend`] owns `server_connections` connection tasks (default one).
+//! Each task takes requests from a channel, writes every request it has in
+//! one batch, and matches replies to requests in order (RESP replies come
+//! back in request order). A request is either one command whose reply is
+//! decoded with the `redis-protocol` crate and handed back as a [`Reply`]
+//! ([`Backend::send`]), or a run of commands forwarded as received whose
+//! replies are handed back undecoded, as one buffer ([`Backend::send_raw`],
+//! the fast path; `docs/proxy.md`). When the connection fails, or the oldest request waits
 //! longer than the pool's timeout, every request in flight on it gets an
 //! error naming the node, the connection is dropped, and the next request
 //! reconnects. A dead node therefore fails only the requests sent to it.

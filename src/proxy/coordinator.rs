@@ -29,7 +29,7 @@ pub struct Part {
 }
 
 pub struct Plan {
-    /// Unique per proxy process; txid = "<prefix>:<counter>".
+    /// Unique per proxy process; txid = `<prefix>:<counter>`.
     pub txid_prefix: Arc<str>,
     pub counter: Arc<AtomicU64>,
     pub timeout_ms: u64,

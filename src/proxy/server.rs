@@ -5,7 +5,10 @@
 //!
 //! A client's pipeline is handled a batch at a time: every request in the
 //! read buffer is routed and sent to its backends first, then the replies
-//! are awaited in request order and written in one go.
+//! are awaited in request order and written in one go. Requests whose keys
+//! are on one node, and the parts of split ones, travel as received and
+//! come back as the node sent them, one message per node per batch
+//! (`RawOut`; `docs/proxy.md` has the data path and its ordering rules).
 //!
 //! Routing:
 //! - one key, or several keys on one node: forwarded as is;
@@ -43,7 +46,7 @@ pub struct Proxy {
     total_connections: AtomicU64,
     commands: AtomicU64,
     next_client_id: AtomicU64,
-    /// Transaction ids: "<random per process>:<counter>".
+    /// Transaction ids: `<random per process>:<counter>`.
     txid_prefix: Arc<str>,
     txid_counter: Arc<AtomicU64>,
 }
