@@ -512,6 +512,21 @@ fn forwarded_replies_are_the_nodes_bytes(redis_backends: bool) {
         let via_proxy = p.cmd(&cmd);
         assert_eq!(via_proxy, direct[owner(key)].cmd(&cmd), "{cmd:?}");
     }
+    // a large array reply (5,000 items, ~600 KB) arrives in many reads
+    let many: Vec<String> = (0..100_000).map(|i| format!("m{i}")).filter(|k| owner(k) == 0).take(5000).collect();
+    let value = "v".repeat(100);
+    let mut mset = vec!["MSET"];
+    for k in &many {
+        mset.extend([k.as_str(), value.as_str()]);
+    }
+    assert_eq!(p.cmd(&mset), "+OK\r\n");
+    let mut mget = vec!["MGET"];
+    mget.extend(many.iter().map(String::as_str));
+    let missing = (0..1000).map(|i| format!("nokey{i}")).find(|k| owner(k) == 0).unwrap();
+    mget.push(&missing);
+    let via_proxy = p.cmd(&mget);
+    assert!(via_proxy.len() > 500_000 && via_proxy.ends_with("$-1\r\n"));
+    assert_eq!(via_proxy, direct[0].cmd(&mget));
     // one pipeline: forwarded commands around split ones keep the client's
     // order on every node
     let pick = |n: usize| (0..1000).map(|i| format!("p{i}")).find(|k| owner(k) == n).unwrap();

@@ -52,7 +52,7 @@ enum ReplyTo {
     Decoded(oneshot::Sender<Result<Reply, BackendError>>),
     /// `count` replies as the node sent them, undecoded: the fast path
     /// for commands forwarded as they are.
-    Raw { tx: oneshot::Sender<Result<Bytes, BackendError>>, count: usize, scanned: usize, end: usize },
+    Raw { tx: oneshot::Sender<Result<Bytes, BackendError>>, count: usize, scanned: usize, scanner: ReplyScanner },
 }
 
 impl ReplyTo {
@@ -113,7 +113,7 @@ impl Backend {
     pub fn send_raw(&self, client: u64, frames: Bytes, count: usize) -> RawRx {
         self.stats.requests.fetch_add(count as u64, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.enqueue(client, Request { frame: frames, reply: ReplyTo::Raw { tx, count, scanned: 0, end: 0 } });
+        self.enqueue(client, Request { frame: frames, reply: ReplyTo::Raw { tx, count, scanned: 0, scanner: ReplyScanner::default() } });
         rx
     }
 
@@ -149,47 +149,73 @@ pub struct NotResp;
 /// it is not RESP. Walks headers only: bulk payloads are skipped, nothing is
 /// copied or allocated. Knows RESP2 and the RESP3 types.
 pub fn reply_end(buf: &[u8], from: usize) -> Result<Option<usize>, NotResp> {
-    let mut pos = from;
-    // Frames still to walk: the one at `from` plus every aggregate's items.
-    let mut remaining: u64 = 1;
-    while remaining > 0 {
-        remaining -= 1;
-        let Some(&kind) = buf.get(pos) else { return Ok(None) };
-        let Some(cr) = buf[pos..].iter().position(|&b| b == b'\r').map(|i| pos + i) else { return Ok(None) };
-        if cr + 1 >= buf.len() {
-            return Ok(None);
-        }
-        let after = cr + 2;
-        match kind {
-            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => pos = after,
-            b'$' | b'!' | b'=' => match crate::util::parse_i64(&buf[pos + 1..cr]) {
-                Some(n) if n < 0 => pos = after,
-                Some(n) => {
-                    let end = after + n as usize + 2;
-                    if end > buf.len() {
-                        return Ok(None);
-                    }
-                    pos = end;
-                }
-                None => return Err(NotResp),
-            },
-            b'*' | b'~' | b'>' | b'%' | b'|' => match crate::util::parse_i64(&buf[pos + 1..cr]) {
-                Some(n) if n < 0 => pos = after,
-                Some(n) => {
-                    remaining = remaining.saturating_add(match kind {
-                        b'%' => 2 * n as u64,
-                        // An attribute map is followed by the reply it describes.
-                        b'|' => 2 * n as u64 + 1,
-                        _ => n as u64,
-                    });
-                    pos = after;
-                }
-                None => return Err(NotResp),
-            },
-            _ => return Err(NotResp),
-        }
+    let mut scanner = ReplyScanner::at(from);
+    Ok(scanner.step(buf)?.then_some(scanner.pos))
+}
+
+/// Walks reply frames across reads: when a reply is incomplete, the walk
+/// stops at the first incomplete header or bulk and resumes there once more
+/// bytes arrived, so a large array arriving in many reads is walked once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyScanner {
+    /// Where the walk stands in the buffer.
+    pub pos: usize,
+    /// Frames still to walk in the current reply (0: between replies).
+    remaining: u64,
+}
+
+impl ReplyScanner {
+    pub fn at(pos: usize) -> ReplyScanner {
+        ReplyScanner { pos, remaining: 0 }
     }
-    Ok(Some(pos))
+
+    /// Walks on through `buf`; true once the reply being walked is complete
+    /// (`pos` is then its end), false when `buf` ends first.
+    pub fn step(&mut self, buf: &[u8]) -> Result<bool, NotResp> {
+        if self.remaining == 0 {
+            self.remaining = 1;
+        }
+        while self.remaining > 0 {
+            let pos = self.pos;
+            let Some(&kind) = buf.get(pos) else { return Ok(false) };
+            let Some(cr) = buf[pos..].iter().position(|&b| b == b'\r').map(|i| pos + i) else { return Ok(false) };
+            if cr + 1 >= buf.len() {
+                return Ok(false);
+            }
+            let after = cr + 2;
+            let (next, items) = match kind {
+                b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => (after, 0),
+                b'$' | b'!' | b'=' => match crate::util::parse_i64(&buf[pos + 1..cr]) {
+                    Some(n) if n < 0 => (after, 0),
+                    Some(n) => {
+                        let end = after + n as usize + 2;
+                        if end > buf.len() {
+                            return Ok(false);
+                        }
+                        (end, 0)
+                    }
+                    None => return Err(NotResp),
+                },
+                b'*' | b'~' | b'>' | b'%' | b'|' => match crate::util::parse_i64(&buf[pos + 1..cr]) {
+                    Some(n) if n < 0 => (after, 0),
+                    Some(n) => (
+                        after,
+                        match kind {
+                            b'%' => 2 * n as u64,
+                            // An attribute map is followed by the reply it describes.
+                            b'|' => 2 * n as u64 + 1,
+                            _ => n as u64,
+                        },
+                    ),
+                    None => return Err(NotResp),
+                },
+                _ => return Err(NotResp),
+            };
+            self.pos = next;
+            self.remaining = (self.remaining - 1).saturating_add(items);
+        }
+        Ok(true)
+    }
 }
 
 /// A decoded backend frame as a reply value. `Null` becomes a null bulk;
@@ -325,16 +351,13 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
                     Ok(None) => break,
                     Err(e) => format!("{e:?}"),
                 },
-                ReplyTo::Raw { count, scanned, end, .. } => {
+                ReplyTo::Raw { count, scanned, scanner, .. } => {
                     // Resume where the last read left off.
                     let mut bad = None;
                     while *scanned < *count {
-                        match reply_end(&inbuf, *end) {
-                            Ok(Some(e)) => {
-                                *end = e;
-                                *scanned += 1;
-                            }
-                            Ok(None) => break,
+                        match scanner.step(&inbuf) {
+                            Ok(true) => *scanned += 1,
+                            Ok(false) => break,
                             Err(NotResp) => {
                                 bad = Some("not RESP".to_string());
                                 break;
@@ -345,7 +368,7 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
                         Some(b) => b,
                         None if *scanned < *count => break,
                         None => {
-                            let n = *end;
+                            let n = scanner.pos;
                             let Some((ReplyTo::Raw { tx, .. }, _)) = pending.pop_front() else { unreachable!("front is Raw") };
                             stats.consecutive_failures.store(0, Ordering::Relaxed);
                             let _ = tx.send(Ok(inbuf.split_to(n).freeze()));
@@ -392,6 +415,35 @@ mod tests {
             buf.extend_from_slice(frame);
             buf.extend_from_slice(b":1\r\n");
             assert_eq!(reply_end(&buf, 7), Ok(Some(7 + frame.len())));
+        }
+    }
+
+    #[test]
+    fn a_scanner_resumes_across_reads() {
+        let all: Vec<u8> = FRAMES.concat();
+        // feed the replies a few bytes at a time; every reply is found
+        // complete exactly when its last byte arrives
+        for chunk in [1, 2, 3, 7] {
+            let mut scanner = super::ReplyScanner::default();
+            let mut ends = Vec::new();
+            let mut have = 0;
+            while have < all.len() {
+                have = (have + chunk).min(all.len());
+                while scanner.step(&all[..have]).unwrap() {
+                    ends.push(scanner.pos);
+                    if scanner.pos == have {
+                        break;
+                    }
+                }
+            }
+            let expect: Vec<usize> = FRAMES
+                .iter()
+                .scan(0, |end, f| {
+                    *end += f.len();
+                    Some(*end)
+                })
+                .collect();
+            assert_eq!(ends, expect, "chunks of {chunk}");
         }
     }
 
