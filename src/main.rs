@@ -60,7 +60,8 @@ struct ProxyArgs {
     /// Milliseconds a prepared cross-node transaction waits for its commit.
     #[arg(long = "txn-timeout")]
     txn_timeout: Option<u64>,
-    /// Pipelined connections to each backend, shared by all clients (default 1).
+    /// Pipelined connections to each backend, shared by all clients
+    /// (default: one per thread, so one on a 2-core machine).
     #[arg(long = "server-connections")]
     server_connections: Option<usize>,
     #[arg(long)]
@@ -108,7 +109,7 @@ fn build_pool(args: &ProxyArgs) -> Result<shardis::proxy::config::PoolConfig, St
         pool.txn_timeout_ms = ms;
     }
     if let Some(n) = args.server_connections {
-        pool.server_connections = n.max(1);
+        pool.server_connections = Some(n.max(1));
     }
     if pool.servers.is_empty() {
         return Err("no backend: give --node host:port (repeatable) or --config file.yml".into());
@@ -117,13 +118,16 @@ fn build_pool(args: &ProxyArgs) -> Result<shardis::proxy::config::PoolConfig, St
 }
 
 fn run_proxy(args: ProxyArgs) {
-    let pool = match build_pool(&args) {
+    let mut pool = match build_pool(&args) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("{e}");
             std::process::exit(1);
         }
     };
+    // A backend connection is one task: one per thread lets every thread
+    // carry traffic, and one in all gives the largest batches.
+    pool.server_connections.get_or_insert(threads(args.threads));
     let addr = match (&args.bind, args.port, &pool.listen) {
         (bind, port, Some(listen)) if bind.is_none() && port.is_none() => listen.clone(),
         (bind, port, _) => format!("{}:{}", bind.clone().unwrap_or_else(|| "127.0.0.1".into()), port.unwrap_or(6380)),

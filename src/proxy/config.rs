@@ -84,8 +84,8 @@ pub struct PoolConfig {
     pub server_failure_limit: u32,
     pub servers: Vec<ServerSpec>,
     /// Pipelined connections to each backend, shared by all clients
-    /// (twemproxy's `server_connections`).
-    pub server_connections: usize,
+    /// (twemproxy's `server_connections`); `None`: one per proxy thread.
+    pub server_connections: Option<usize>,
     /// Presented to nodes (TXN.HELLO) before 2PC commands.
     pub cluster_secret: Option<String>,
     /// How long a prepared cross-node transaction may wait for its commit
@@ -105,7 +105,7 @@ impl PoolConfig {
             server_retry_timeout_ms: 30_000,
             server_failure_limit: 2,
             servers,
-            server_connections: 1,
+            server_connections: None,
             cluster_secret: None,
             txn_timeout_ms: 5000,
         }
@@ -180,7 +180,7 @@ pub fn parse_yaml(text: &str) -> Result<Vec<PoolConfig>, String> {
             "server_failure_limit" => pool.server_failure_limit = parse_num(value, line)? as u32,
             "cluster_secret" => pool.cluster_secret = Some(unquote(value).to_string()),
             "txn_timeout" => pool.txn_timeout_ms = parse_num(value, line)?,
-            "server_connections" => pool.server_connections = (parse_num(value, line)? as usize).max(1),
+            "server_connections" => pool.server_connections = Some((parse_num(value, line)? as usize).max(1)),
             // Accepted twemproxy settings that do not change routing here.
             "redis" | "preconnect" | "backlog" | "client_connections" | "redis_auth" | "redis_db" => {}
             other => return Err(format!("line {line}: unknown setting '{other}'")),
@@ -208,12 +208,13 @@ mod tests {
     #[test]
     fn yaml_pools() {
         let pools = parse_yaml(
-            "# comment\npool:\n  listen: 127.0.0.1:22121\n  hash: md5\n  hash_tag: \"{}\"\n  auto_eject_hosts: true\n  timeout: 400\n  servers:\n   - 127.0.0.1:7401:1 a\n   - 127.0.0.1:7402:1\n",
+            "# comment\npool:\n  listen: 127.0.0.1:22121\n  hash: md5\n  hash_tag: \"{}\"\n  auto_eject_hosts: true\n  timeout: 400\n  server_connections: 3\n  servers:\n   - 127.0.0.1:7401:1 a\n   - 127.0.0.1:7402:1\n",
         )
         .unwrap();
         assert_eq!(pools.len(), 1);
         let p = &pools[0];
         assert_eq!((p.hash, p.hash_tag, p.timeout_ms, p.auto_eject_hosts, p.servers.len()), (KeyHash::Md5, Some(*b"{}"), Some(400), true, 2));
+        assert_eq!(p.server_connections, Some(3));
         assert!(parse_yaml("p:\n  hash: crc32\n").is_err());
         assert!(parse_yaml("p:\n  bogus: 1\n").is_err());
         // twemproxy's default hash is fnv1a_64

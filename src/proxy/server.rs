@@ -103,7 +103,7 @@ fn crossslot() -> Reply {
 impl Proxy {
     pub fn new(pool: PoolConfig) -> Arc<Proxy> {
         let timeout = pool.timeout_ms.map(Duration::from_millis);
-        let backends: Vec<Backend> = pool.servers.iter().map(|s| Backend::new(s.addr(), pool.server_connections, timeout)).collect();
+        let backends: Vec<Backend> = pool.servers.iter().map(|s| Backend::new(s.addr(), pool.server_connections.unwrap_or(1), timeout)).collect();
         let ring_servers: Vec<_> = pool.servers.iter().map(|s| s.ring_server()).collect();
         let dist = Distribution { hash: pool.hash, tag: pool.hash_tag, ring: Ring::build(&ring_servers, &vec![true; ring_servers.len()]) };
         Arc::new(Proxy {
