@@ -141,8 +141,8 @@ fn pipeline_of_1000_mixed_commands_with(redis_backends: bool) {
     }
 }
 
-fn fifty_concurrent_clients_get_their_own_replies_with(redis_backends: bool) {
-    let c = cluster(3, redis_backends, &[]);
+fn fifty_concurrent_clients_get_their_own_replies_with(redis_backends: bool, proxy_args: &[&str]) {
+    let c = cluster(3, redis_backends, proxy_args);
     let threads: Vec<_> = (0..50)
         .map(|t| {
             let client = c.proxy.client();
@@ -443,12 +443,18 @@ fn pipeline_of_1000_mixed_commands_redis_server_nodes() {
 
 #[test]
 fn fifty_concurrent_clients_get_their_own_replies() {
-    fifty_concurrent_clients_get_their_own_replies_with(false);
+    fifty_concurrent_clients_get_their_own_replies_with(false, &[]);
+}
+
+/// The multi-threaded scheduler, with several connections per node.
+#[test]
+fn fifty_concurrent_clients_on_a_multi_threaded_proxy() {
+    fifty_concurrent_clients_get_their_own_replies_with(false, &["--threads", "3", "--server-connections", "2"]);
 }
 
 #[test]
 fn fifty_concurrent_clients_get_their_own_replies_redis_server_nodes() {
-    fifty_concurrent_clients_get_their_own_replies_with(true);
+    fifty_concurrent_clients_get_their_own_replies_with(true, &[]);
 }
 
 #[test]
