@@ -562,6 +562,10 @@ fn forwarded_replies_are_the_nodes_bytes(redis_backends: bool) {
     let expect =
         ["+OK\r\n", "+OK\r\n", "$1\r\n2\r\n", ":3\r\n", "*4\r\n$1\r\n3\r\n$1\r\n3\r\n$1\r\n4\r\n$-1\r\n", ":2\r\n", "$-1\r\n", "+PONG\r\n", ":2\r\n", ":1\r\n"];
     assert_eq!(replies, expect);
+    // inline requests (telnet style) are forwarded in the multibulk form
+    p.send_bytes(b"SET inl \"a b\"\r\nGET inl\r\nMGET inl nokey pa\r\n\r\nPING\r\n");
+    let replies: Vec<String> = (0..4).map(|_| p.read_reply()).collect();
+    assert_eq!(replies, ["+OK\r\n", "$3\r\na b\r\n", "*3\r\n$3\r\na b\r\n$-1\r\n$-1\r\n", "+PONG\r\n"]);
     // RESP3: the node's RESP2 null becomes RESP3's
     p.cmd(&["HELLO", "3"]);
     assert_eq!(p.cmd(&["GET", "missing"]), "_\r\n");

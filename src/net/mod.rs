@@ -11,9 +11,9 @@ pub use client::{Blocked, Client, ClientInfo, ReplyMode};
 
 use crate::command::{self, CommandStat, Ctx};
 use crate::config::RuntimeConfig;
-use crate::resp::{Limits, Reply, parse_request};
+use crate::resp::{Limits, Reply, parse_request_spans};
 use crate::store::Keyspace;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -205,15 +205,18 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
     let info = client.info.clone();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
+    // Argument positions of the request being parsed, reused.
+    let mut spans = Vec::new();
     loop {
         // Answer every complete request already buffered.
         loop {
             let limits = Limits { max_bulk_len: server.config.proto_max_bulk_len.load(Ordering::Relaxed), authenticated: client.authenticated };
-            match parse_request(&mut inbuf, limits) {
-                Ok(Some(args)) => {
-                    if args.is_empty() {
+            match parse_request_spans(&mut inbuf, limits, &mut spans) {
+                Ok(Some(frame)) => {
+                    if spans.is_empty() {
                         continue;
                     }
+                    let args: Vec<Bytes> = spans.iter().map(|&(s, e)| frame.slice(s..e)).collect();
                     server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
                     let mut reply = command::dispatch(&mut Ctx { server, client }, &args);
                     if let Some(blocked) = client.blocked.take() {

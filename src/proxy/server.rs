@@ -25,7 +25,7 @@ use super::backend::{Backend, BackendError, RawRx, ReplyRx, reply_end};
 use super::config::PoolConfig;
 use super::ketama::{Distribution, Ring};
 use crate::command::{self, Command, is};
-use crate::resp::{Limits, Reply, parse_request_frame};
+use crate::resp::{Limits, Reply, parse_request_spans};
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -213,14 +213,15 @@ impl Proxy {
         let mut inbuf = BytesMut::with_capacity(16 * 1024);
         let mut out = BytesMut::with_capacity(16 * 1024);
         let mut batch: Vec<Pending> = Vec::new();
+        let mut spans = Vec::new();
         loop {
             let mut full = false;
             loop {
-                match parse_request_frame(&mut inbuf, Limits { max_bulk_len: 512 * 1024 * 1024, authenticated: true }) {
-                    Ok(Some((_, args))) if args.is_empty() => continue,
-                    Ok(Some((frame, args))) => {
+                match parse_request_spans(&mut inbuf, Limits { max_bulk_len: 512 * 1024 * 1024, authenticated: true }, &mut spans) {
+                    Ok(Some(_)) if spans.is_empty() => continue,
+                    Ok(Some(frame)) => {
                         self.commands.fetch_add(1, Ordering::Relaxed);
-                        let pending = self.route(&mut session, frame, &args);
+                        let pending = self.route(&mut session, frame, &spans);
                         let deferred = matches!(pending, Pending::Deferred(_));
                         batch.push(pending);
                         if session.close || deferred || batch.len() >= 1024 {
@@ -288,7 +289,32 @@ impl Proxy {
         }
     }
 
-    fn route(&self, session: &mut Session, frame: Option<Bytes>, args: &[Bytes]) -> Pending {
+    /// Routes one request: `frame` as received, `spans` its arguments'
+    /// ranges in it.
+    fn route(&self, session: &mut Session, frame: Bytes, spans: &[(usize, usize)]) -> Pending {
+        let arg = |i: usize| &frame[spans[i].0..spans[i].1];
+        // The common case first, on borrowed bytes: a known command of the
+        // right arity, outside transactions, with every key on one node.
+        let known = command::lookup(arg(0)).filter(|(_, cmd)| command::arity_ok(cmd.arity, spans.len()));
+        if let Some((_, cmd)) = known
+            && session.multi.is_none()
+            && !matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec")
+        {
+            let mut keys = cmd.key_iter(spans.len());
+            if let Some(first) = keys.next()
+                && let Some(node) = self.node_for(arg(first))
+                && keys.all(|k| self.node_for(arg(k)) == Some(node))
+            {
+                session.raw[node].push(frame);
+                return Pending::Raw(node);
+            }
+        }
+        let args: Vec<Bytes> = spans.iter().map(|&(s, e)| frame.slice(s..e)).collect();
+        self.route_args(session, &args)
+    }
+
+    /// Everything but the common case, on the arguments.
+    fn route_args(&self, session: &mut Session, args: &[Bytes]) -> Pending {
         let Some((_, cmd)) = command::lookup(&args[0]) else {
             if let Some(q) = session.multi.as_mut() {
                 q.error = true;
@@ -307,29 +333,23 @@ impl Proxy {
                 return p;
             }
         }
-        // The common case first: every key on one node.
-        let mut keys = cmd.key_iter(args.len());
-        let Some(first) = keys.next() else {
+        let keys = cmd.key_positions(args.len());
+        if keys.is_empty() {
             self.flush_raw(session);
             return self.route_keyless(session, cmd, args);
-        };
-        let Some(node) = self.node_for(&args[first]) else {
-            return Pending::Ready(Reply::error("ERR no backend is available"));
-        };
-        let mut one_node = true;
-        for k in keys {
+        }
+        let mut nodes = Vec::with_capacity(keys.len());
+        for &k in &keys {
             match self.node_for(&args[k]) {
-                Some(n) if n == node => {}
-                Some(_) => one_node = false,
+                Some(n) => nodes.push(n),
                 None => return Pending::Ready(Reply::error("ERR no backend is available")),
             }
         }
-        if one_node {
-            session.raw[node].push(frame.unwrap_or_else(|| super::backend::encode_command(args)));
-            return Pending::Raw(node);
+        if nodes.iter().all(|&n| n == nodes[0]) {
+            // (only if the ring changed since `route` looked)
+            session.raw[nodes[0]].push(super::backend::encode_command(args));
+            return Pending::Raw(nodes[0]);
         }
-        let keys = cmd.key_positions(args.len());
-        let nodes: Vec<usize> = keys.iter().map(|&i| self.node_for(&args[i]).unwrap_or(node)).collect();
         match cmd.name {
             "mget" => split(session, args, &keys, &nodes, 1, |positions, total| RawMerge::Mget { positions, total }),
             "del" | "unlink" | "exists" | "touch" => split(session, args, &keys, &nodes, 1, |_, _| RawMerge::Sum),

@@ -3,5 +3,5 @@
 pub mod parser;
 pub mod reply;
 
-pub use parser::{Limits, ProtocolError, parse_request, parse_request_frame};
+pub use parser::{Limits, ProtocolError, parse_request, parse_request_spans};
 pub use reply::Reply;

@@ -13,7 +13,7 @@
 //! frame: cheap to build, and the store copies what it keeps, so no stored
 //! value ever pins a read buffer.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 /// Largest inline request and largest multibulk header line, as in Redis
 /// (`PROTO_INLINE_MAX_SIZE`).
@@ -42,19 +42,33 @@ pub struct Limits {
 /// empty inline line or `*0` is consumed and yields an empty argument list,
 /// which the caller skips, as Redis does.
 pub fn parse_request(buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    Ok(parse_request_frame(buf, limits)?.map(|(_, args)| args))
+    let mut spans = Vec::new();
+    Ok(parse_request_spans(buf, limits, &mut spans)?.map(|frame| spans.iter().map(|&(s, e)| frame.slice(s..e)).collect()))
 }
 
-/// A request's bytes as received (multibulk form only) and its arguments.
-pub type Framed = (Option<Bytes>, Vec<Bytes>);
-
-/// [`parse_request`], also returning the request's bytes as received when it
-/// came in the multibulk form (what a proxy forwards without re-encoding).
-pub fn parse_request_frame(buf: &mut BytesMut, limits: Limits) -> Result<Option<Framed>, ProtocolError> {
+/// [`parse_request`] without making a `Bytes` per argument: returns the
+/// request as one frame in the multibulk form (as received, or encoded from
+/// an inline request) and fills `spans` with each argument's range in it.
+/// What a proxy forwards without re-encoding; `spans` is the caller's, to be
+/// reused from request to request.
+pub fn parse_request_spans(buf: &mut BytesMut, limits: Limits, spans: &mut Vec<(usize, usize)>) -> Result<Option<Bytes>, ProtocolError> {
+    spans.clear();
     if buf.is_empty() {
         return Ok(None);
     }
-    if buf[0] == b'*' { parse_multibulk(buf, limits) } else { Ok(parse_inline(buf)?.map(|args| (None, args))) }
+    if buf[0] == b'*' {
+        return parse_multibulk(buf, limits, spans);
+    }
+    let Some(args) = parse_inline(buf)? else { return Ok(None) };
+    let mut frame = BytesMut::new();
+    super::reply::header(&mut frame, b'*', args.len());
+    for a in &args {
+        super::reply::header(&mut frame, b'$', a.len());
+        spans.push((frame.len(), frame.len() + a.len()));
+        frame.extend_from_slice(a);
+        frame.extend_from_slice(b"\r\n");
+    }
+    Ok(Some(frame.freeze()))
 }
 
 /// Finds `\r\n` at or after `from`; returns the index of `\r`.
@@ -83,7 +97,7 @@ fn parse_header_int(bytes: &[u8]) -> Option<i64> {
     crate::util::parse_i64(bytes)
 }
 
-fn parse_multibulk(buf: &mut BytesMut, limits: Limits) -> Result<Option<Framed>, ProtocolError> {
+fn parse_multibulk(buf: &mut BytesMut, limits: Limits, spans: &mut Vec<(usize, usize)>) -> Result<Option<Bytes>, ProtocolError> {
     let Some(end) = find_crlf(buf, 1) else {
         if buf.len() > INLINE_MAX {
             return Err(ProtocolError("too big mbulk count string".into()));
@@ -99,12 +113,10 @@ fn parse_multibulk(buf: &mut BytesMut, limits: Limits) -> Result<Option<Framed>,
     }
     let mut pos = end + 2;
     if count <= 0 {
-        buf.advance(pos);
-        return Ok(Some((None, Vec::new())));
+        return Ok(Some(buf.split_to(pos).freeze()));
     }
-    // First pass: validate headers and find where the frame ends, without
-    // copying anything. Argument positions are kept for the second pass.
-    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(count.min(1024) as usize);
+    // Validate headers and find where the frame ends, without copying
+    // anything; argument positions are kept in `spans`.
     for _ in 0..count {
         if pos >= buf.len() {
             return Ok(None);
@@ -141,12 +153,10 @@ fn parse_multibulk(buf: &mut BytesMut, limits: Limits) -> Result<Option<Framed>,
         spans.push((start, start + len));
         pos = need;
     }
-    let frame = buf.split_to(pos).freeze();
-    let args = spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect();
-    Ok(Some((Some(frame), args)))
+    Ok(Some(buf.split_to(pos).freeze()))
 }
 
-fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Vec<u8>>>, ProtocolError> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
         if buf.len() > INLINE_MAX {
             return Err(ProtocolError("too big inline request".into()));
@@ -159,7 +169,7 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError>
         line = &line[..line.len() - 1];
     }
     match split_args(line) {
-        Some(args) => Ok(Some(args.into_iter().map(Bytes::from).collect())),
+        Some(args) => Ok(Some(args)),
         None => Err(ProtocolError("unbalanced quotes in request".into())),
     }
 }
