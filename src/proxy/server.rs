@@ -282,9 +282,11 @@ impl Proxy {
                 }
             }
             // Nodes answer in RESP2; RESP3 differs only in its null.
-            if session.resp3 {
-                let resp2 = out.split_off(start);
-                resp2_nulls_to_resp3(&resp2, out);
+            if session.resp3 && out[start..].windows(3).any(|w| w == b"-1\r") {
+                let mut resp3 = BytesMut::with_capacity(out.len() - start);
+                resp2_nulls_to_resp3(&out[start..], &mut resp3);
+                out.truncate(start);
+                out.extend_from_slice(&resp3);
             }
         }
     }
