@@ -185,3 +185,60 @@ fn binary_keys_and_values() {
     let back: Vec<u8> = c.get("big").unwrap();
     assert_eq!(back.len(), big.len());
 }
+
+/// LCS, with the examples of Redis's documentation, byte for byte.
+#[test]
+fn lcs() {
+    let s = TestServer::start(&[]);
+    let mut r = s.raw();
+    assert_eq!(r.cmd(&["MSET", "key1", "ohmytext", "key2", "mynewtext", "empty", ""]), "+OK\r\n");
+    assert_eq!(r.cmd(&["LCS", "key1", "key2"]), "$6\r\nmytext\r\n");
+    assert_eq!(r.cmd(&["LCS", "key1", "key2", "LEN"]), ":6\r\n");
+    assert_eq!(
+        r.cmd(&["LCS", "key1", "key2", "IDX"]),
+        "*4\r\n$7\r\nmatches\r\n*2\r\n*2\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n*2\r\n*2\r\n:2\r\n:3\r\n*2\r\n:0\r\n:1\r\n$3\r\nlen\r\n:6\r\n"
+    );
+    assert_eq!(
+        r.cmd(&["LCS", "key1", "key2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"]),
+        "*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n"
+    );
+    // missing keys are empty strings
+    assert_eq!(r.cmd(&["LCS", "key1", "nokey"]), "$0\r\n\r\n");
+    assert_eq!(r.cmd(&["LCS", "empty", "nokey", "LEN"]), ":0\r\n");
+    // errors
+    assert_eq!(r.cmd(&["LCS", "key1", "key2", "LEN", "IDX"]), "-ERR If you want both the length and indexes, please just use IDX.\r\n");
+    assert_eq!(r.cmd(&["LCS", "key1", "key2", "BOGUS"]), "-ERR syntax error\r\n");
+    assert_eq!(r.cmd(&["LCS", "key1", "key2", "MINMATCHLEN"]), "-ERR syntax error\r\n");
+    assert_eq!(r.cmd(&["LCS", "key1", "key2", "IDX", "MINMATCHLEN", "x"]), "-ERR value is not an integer or out of range\r\n");
+    assert_eq!(r.cmd(&["LCS", "key1"]), "-ERR wrong number of arguments for 'lcs' command\r\n");
+    // RESP3: a map
+    r.cmd(&["HELLO", "3"]);
+    assert!(r.cmd(&["LCS", "key1", "key2", "IDX"]).starts_with("%2\r\n$7\r\nmatches\r\n"));
+}
+
+/// LCS on random strings, against redis-server itself: the subsequence, the
+/// ranges and their order (ties in the table are resolved as Redis does).
+#[test]
+fn lcs_matches_redis_server_on_random_strings() {
+    let ours = TestServer::start(&[]);
+    let redis = TestServer::start_redis_server(&[]);
+    let (mut a, mut b) = (ours.raw(), redis.raw());
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..60 {
+        let random_text = |len: u64, next: &mut dyn FnMut() -> u64| -> String { (0..len).map(|_| (b'a' + (next() % 4) as u8) as char).collect() };
+        let x = random_text(next() % 40, &mut next);
+        let y = random_text(next() % 40, &mut next);
+        for r in [&mut a, &mut b] {
+            r.cmd(&["MSET", "x", &x, "y", &y]);
+        }
+        for cmd in [vec!["LCS", "x", "y"], vec!["LCS", "x", "y", "IDX", "WITHMATCHLEN"], vec!["LCS", "y", "x", "IDX", "MINMATCHLEN", "2"]] {
+            assert_eq!(a.cmd(&cmd), b.cmd(&cmd), "round {round}: {cmd:?} with x={x} y={y}");
+        }
+    }
+}

@@ -518,3 +518,107 @@ fn delete_if(ctx: &mut Ctx, key: &[u8], condition: Option<(bool, &Bytes)>) -> Re
     };
     Reply::Int(i64::from(matches && l.delete(key)))
 }
+
+// ---- LCS ----------------------------------------------------------------------
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest
+/// common subsequence of two strings, by Redis's dynamic programming table
+/// and walk-back (so ties resolve and ranges come out exactly as Redis
+/// gives them: from the end of the strings backwards).
+pub fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (a, b) = {
+        let mut l = ctx.server.keyspace.lock_many(ctx.client.db, &args[1..3]);
+        let a = l.read(&args[1]).map(|e| e.value.to_vec()).unwrap_or_default();
+        let b = l.read(&args[2]).map(|e| e.value.to_vec()).unwrap_or_default();
+        (a, b)
+    };
+    let (mut get_len, mut get_idx, mut with_match_len, mut min_match_len) = (false, false, false, 0i64);
+    let mut i = 3;
+    while i < args.len() {
+        if is(&args[i], "idx") {
+            get_idx = true;
+        } else if is(&args[i], "len") {
+            get_len = true;
+        } else if is(&args[i], "withmatchlen") {
+            with_match_len = true;
+        } else if is(&args[i], "minmatchlen") && i + 1 < args.len() {
+            match arg_i64(&args[i + 1]) {
+                Ok(n) => min_match_len = n.max(0),
+                Err(r) => return r,
+            }
+            i += 1;
+        } else {
+            return syntax_error();
+        }
+        i += 1;
+    }
+    if get_idx && get_len {
+        return Reply::error("ERR If you want both the length and indexes, please just use IDX.");
+    }
+    if a.len() >= u32::MAX as usize - 1 || b.len() >= u32::MAX as usize - 1 {
+        return Reply::error("ERR String too long for LCS");
+    }
+    let (alen, blen) = (a.len(), b.len());
+    let cells = (alen as u64 + 1) * (blen as u64 + 1);
+    if cells * 4 > ctx.server.config.proto_max_bulk_len.load(Ordering::Relaxed) as u64 {
+        return Reply::error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+    }
+    // table[i * (blen + 1) + j]: LCS length of a[..i] and b[..j]
+    let width = blen + 1;
+    let mut table = vec![0u32; cells as usize];
+    for i in 1..=alen {
+        for j in 1..=blen {
+            table[i * width + j] =
+                if a[i - 1] == b[j - 1] { table[(i - 1) * width + j - 1] + 1 } else { table[(i - 1) * width + j].max(table[i * width + j - 1]) };
+        }
+    }
+    let total = table[alen * width + blen];
+    if get_len {
+        return Reply::Int(total as i64);
+    }
+    // Walk back from the end, collecting the subsequence and the ranges of
+    // contiguous matches (a range is [start, end] in a and in b).
+    let mut result = vec![0u8; total as usize];
+    let mut matches = Vec::new();
+    let mut range: Option<(usize, usize, usize, usize)> = None;
+    let (mut i, mut j, mut k) = (alen, blen, total as usize);
+    while i > 0 && j > 0 {
+        let emit = if a[i - 1] == b[j - 1] {
+            result[k - 1] = a[i - 1];
+            range = Some(match range {
+                None => (i - 1, i - 1, j - 1, j - 1),
+                // contiguous with the current range: extend it backwards
+                Some((a_start, a_end, b_start, b_end)) => (a_start - 1, a_end, b_start - 1, b_end),
+            });
+            k -= 1;
+            i -= 1;
+            j -= 1;
+            // a match with the first byte of either string ends the walk
+            i == 0 || j == 0
+        } else {
+            if table[(i - 1) * width + j] > table[i * width + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            range.is_some()
+        };
+        if emit && let Some((a_start, a_end, b_start, b_end)) = range.take() {
+            let len = (a_end - a_start + 1) as i64;
+            if get_idx && (min_match_len == 0 || len >= min_match_len) {
+                let mut m = vec![
+                    Reply::Array(vec![Reply::Int(a_start as i64), Reply::Int(a_end as i64)]),
+                    Reply::Array(vec![Reply::Int(b_start as i64), Reply::Int(b_end as i64)]),
+                ];
+                if with_match_len {
+                    m.push(Reply::Int(len));
+                }
+                matches.push(Reply::Array(m));
+            }
+        }
+    }
+    if get_idx {
+        return Reply::Map(vec![(Reply::bulk("matches"), Reply::Array(matches)), (Reply::bulk("len"), Reply::Int(total as i64))]);
+    }
+    Reply::Bulk(Bytes::from(result))
+}

@@ -293,6 +293,7 @@ pub static COMMANDS: &[Command] = &[
         s::append
     ),
     cmd!("strlen", 2, READONLY | FAST, KEY1, "string", "2.2.0", "Returns the length of a string value.", s::strlen),
+    cmd!("lcs", -3, READONLY, KEY12, "string", "7.0.0", "Finds the longest common substring.", s::lcs),
     cmd!("getrange", 4, READONLY, KEY1, "string", "2.4.0", "Returns a substring of the string stored at a key.", s::getrange),
     cmd!("substr", 4, READONLY, KEY1, "string", "1.0.0", "Returns a substring from a string value.", s::getrange),
     cmd!(
