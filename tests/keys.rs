@@ -122,6 +122,51 @@ fn rename_and_copy() {
     assert_eq!(r.cmd(&["DBSIZE"]), ":1\r\n");
 }
 
+/// MOVE and SWAPDB, with Redis's replies and errors, and SWAPDB's effect on
+/// WATCH (a watched key that exists in either database is touched).
+#[test]
+fn move_and_swapdb() {
+    let s = TestServer::start(&[]);
+    let mut r = s.raw();
+    r.cmd(&["SET", "m", "v", "PX", "100000"]);
+    r.cmd(&["SET", "taken", "here"]);
+    assert_eq!(r.cmd(&["MOVE", "m", "3"]), ":1\r\n");
+    assert_eq!(r.cmd(&["EXISTS", "m"]), ":0\r\n");
+    assert_eq!(r.cmd(&["MOVE", "m", "3"]), ":0\r\n");
+    r.cmd(&["SELECT", "2"]);
+    r.cmd(&["SET", "taken", "there"]);
+    assert_eq!(r.cmd(&["MOVE", "taken", "0"]), ":0\r\n", "the key exists in the target");
+    r.cmd(&["SELECT", "3"]);
+    let pttl: i64 = r.cmd(&["PTTL", "m"]).trim_start_matches(':').trim().parse().unwrap();
+    assert!((90_000..=100_000).contains(&pttl), "MOVE keeps the TTL: {pttl}");
+    assert_eq!(r.cmd(&["MOVE", "m", "3"]), "-ERR source and destination objects are the same\r\n");
+    assert_eq!(r.cmd(&["MOVE", "m", "16"]), "-ERR DB index is out of range\r\n");
+    assert_eq!(r.cmd(&["MOVE", "m", "x"]), "-ERR value is not an integer or out of range\r\n");
+    assert_eq!(r.cmd(&["MOVE", "m", "4294967296"]), "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n");
+    assert_eq!(r.cmd(&["SELECT", "4294967296"]), "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n");
+    // SWAPDB: db 3 (m) and db 0 (taken) trade places
+    assert_eq!(r.cmd(&["SWAPDB", "3", "0"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["GET", "taken"]), "$4\r\nhere\r\n");
+    assert_eq!(r.cmd(&["DBSIZE"]), ":1\r\n");
+    r.cmd(&["SELECT", "0"]);
+    assert_eq!(r.cmd(&["GET", "m"]), "$1\r\nv\r\n");
+    assert_eq!(r.cmd(&["DBSIZE"]), ":1\r\n");
+    assert_eq!(r.cmd(&["SWAPDB", "0", "0"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["SWAPDB", "0", "16"]), "-ERR DB index is out of range\r\n");
+    assert_eq!(r.cmd(&["SWAPDB", "x", "1"]), "-ERR invalid first DB index\r\n");
+    assert_eq!(r.cmd(&["SWAPDB", "1", "4294967296"]), "-ERR invalid second DB index\r\n");
+    // WATCH: touched when the key exists in either database, not otherwise
+    let mut w = s.raw();
+    for (watched, touched) in [("m", true), ("taken", true), ("neither", false)] {
+        assert_eq!(w.cmd(&["WATCH", watched]), "+OK\r\n");
+        assert_eq!(r.cmd(&["SWAPDB", "0", "3"]), "+OK\r\n");
+        w.cmd(&["MULTI"]);
+        w.cmd(&["PING"]);
+        let exec = w.cmd(&["EXEC"]);
+        assert_eq!(exec, if touched { "*-1\r\n" } else { "*1\r\n+PONG\r\n" }, "WATCH {watched}");
+    }
+}
+
 #[test]
 fn object_subcommands() {
     let s = TestServer::start(&[]);

@@ -101,9 +101,18 @@ pub fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     }
 }
 
-/// Parses a database index argument (SELECT, COPY ... DB, SWAPDB).
+/// Parses a database index argument (SELECT, MOVE, COPY ... DB): an int, as
+/// Redis's `getIntFromObjectOrReply` (with its wording), then a valid index.
 pub fn parse_db(arg: &[u8]) -> Result<usize, Reply> {
-    let n = arg_i64(arg)?;
+    match crate::util::parse_i64(arg) {
+        Some(n) if i32::try_from(n).is_ok() => db_index(n),
+        Some(_) => Err(Reply::error("ERR value is out of range, value must between -2147483648 and 2147483647")),
+        None => Err(super::not_integer()),
+    }
+}
+
+/// A database index in range, or Redis's error.
+fn db_index(n: i64) -> Result<usize, Reply> {
     if n < 0 || n >= NUM_DBS as i64 {
         return Err(Reply::error("ERR DB index is out of range"));
     }
@@ -362,5 +371,49 @@ pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Reply::Int(1)
         }
         _ => Reply::Int(0),
+    }
+}
+
+/// MOVE key db: moves the key, with its TTL, to another database unless it
+/// exists there.
+pub fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let key = &args[1];
+    let dst_db = match parse_db(&args[2]) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let src_db = ctx.client.db;
+    if src_db == dst_db {
+        return Reply::error("ERR source and destination objects are the same");
+    }
+    let mut l = ctx.server.keyspace.lock_dbs_many(&[(src_db, key), (dst_db, key)]);
+    let Some((value, expire_at)) = l.lookup_in(src_db, key).map(|e| (e.value.to_vec(), e.expire_at)) else {
+        return Reply::Int(0);
+    };
+    if l.lookup_in(dst_db, key).is_some() {
+        return Reply::Int(0);
+    }
+    l.delete_in(src_db, key);
+    l.set_in(dst_db, key, &value, expire_at);
+    Reply::Int(1)
+}
+
+/// SWAPDB index1 index2: clients of either database see the other's keys.
+/// Runs alone (exclusive gate), so the swap is atomic.
+pub fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let index = |arg: &[u8], which: &str| match crate::util::parse_i64(arg) {
+        Some(n) if i32::try_from(n).is_ok() => Ok(n),
+        _ => Err(Reply::error(format!("ERR invalid {which} DB index"))),
+    };
+    let (a, b) = match (index(&args[1], "first"), index(&args[2], "second")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    match (db_index(a), db_index(b)) {
+        (Ok(a), Ok(b)) => {
+            ctx.server.keyspace.swap_dbs(a, b);
+            Reply::Ok
+        }
+        _ => Reply::error("ERR DB index is out of range"),
     }
 }

@@ -328,6 +328,7 @@ pub static COMMANDS: &[Command] = &[
         "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
         keys::touch
     ),
+    cmd!("move", 3, WRITE | FAST, KEY1, "generic", "1.0.0", "Moves a key to another database.", keys::move_key),
     cmd!("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", keys::copy),
     cmd!("object", -2, 0, NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", container, &OBJECT_SUBS),
     cmd!("expire", -3, WRITE | FAST, KEY1, "generic", "1.0.0", "Sets the expiration time of a key in seconds.", keys::expire),
@@ -447,6 +448,7 @@ pub static COMMANDS: &[Command] = &[
     // server
     cmd!("info", -1, LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", srv::info),
     cmd!("dbsize", 1, READONLY | FAST, NOKEYS, "server", "1.0.0", "Returns the number of keys in the database.", srv::dbsize),
+    cmd!("swapdb", 3, WRITE | FAST | EXCLUSIVE, NOKEYS, "server", "4.0.0", "Swaps two Redis databases.", keys::swapdb),
     cmd!("flushdb", -1, WRITE, NOKEYS, "server", "1.0.0", "Removes all keys from the current database.", srv::flushdb),
     cmd!("flushall", -1, WRITE, NOKEYS, "server", "1.0.0", "Removes all keys from all databases.", srv::flushall),
     cmd!("config", -2, 0, NOKEYS, "server", "2.0.0", "A container for server configuration commands.", container, &CONFIG_SUBS),

@@ -300,7 +300,7 @@ impl Proxy {
         let known = command::lookup(arg(0)).filter(|(_, cmd)| command::arity_ok(cmd.arity, spans.len()));
         if let Some((_, cmd)) = known
             && session.multi.is_none()
-            && !matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec")
+            && !matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec" | "move" | "copy")
         {
             let mut keys = cmd.key_iter(spans.len());
             if let Some(first) = keys.next()
@@ -328,6 +328,13 @@ impl Proxy {
                 q.error = true;
             }
             return Pending::Ready(command::wrong_arity(cmd.name));
+        }
+        // Only database 0 exists through the proxy.
+        if cmd.name == "move" || (cmd.name == "copy" && args[3..].iter().any(|a| is(a, "db"))) {
+            if let Some(q) = session.multi.as_mut() {
+                q.error = true;
+            }
+            return Pending::Ready(Reply::error(format!("ERR {} to another database is not allowed in proxy mode: only database 0", cmd.name.to_uppercase())));
         }
         if session.multi.is_some() || matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec") {
             self.flush_raw(session);

@@ -242,6 +242,30 @@ impl Keyspace {
         }
     }
 
+    /// SWAPDB: databases `a` and `b` exchange their contents. A WATCHed key
+    /// of either database is touched when it exists in either (its value as
+    /// seen from its database may change), as Redis does; lock waiters of
+    /// both databases look again. Callers hold the exclusive gate.
+    pub fn swap_dbs(&self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        let (lo, hi) = (a.min(b), a.max(b));
+        for i in 0..SHARDS_PER_DB {
+            let mut x = self.dbs[lo].shard(i);
+            let mut y = self.dbs[hi].shard(i);
+            for db in [lo, hi] {
+                self.watches.touch_existing(db, |k| shard_of(k) == i && (x.map.contains(k) || y.map.contains(k)));
+            }
+            std::mem::swap(&mut *x, &mut *y);
+        }
+        let (ka, kb) = (self.dbs[lo].keys.load(Ordering::Relaxed), self.dbs[hi].keys.load(Ordering::Relaxed));
+        self.dbs[lo].keys.store(kb, Ordering::Relaxed);
+        self.dbs[hi].keys.store(ka, Ordering::Relaxed);
+        self.locks.db_flushed(lo);
+        self.locks.db_flushed(hi);
+    }
+
     /// Every live key of `db` matching `pattern` (KEYS).
     pub fn keys(&self, db: usize, pattern: &[u8]) -> Vec<Key> {
         let now = util::now_ms();
