@@ -262,3 +262,72 @@ fn lazy_and_active_expiry() {
     let expired: u64 = info.lines().find_map(|l| l.strip_prefix("expired_keys:")).unwrap().trim().parse().unwrap();
     assert_eq!(expired, 501, "{info}");
 }
+
+/// DUMP / RESTORE: Redis's replies and errors, and payloads moving both ways
+/// between shardis and redis-server (Redis's long strings arrive
+/// LZF-compressed; integers in their integer encodings).
+#[test]
+fn dump_and_restore() {
+    let s = TestServer::start(&[]);
+    let mut r = s.conn();
+    let mut raw = s.raw();
+    let _: () = redis::cmd("SET").arg("k").arg("hello").query(&mut r).unwrap();
+    let dumped: Vec<u8> = redis::cmd("DUMP").arg("k").query(&mut r).unwrap();
+    assert_eq!(dumped, b"\x00\x05hello\x0a\x00\x63\x72\xdf\x76\x65\x34\x20\x0a");
+    let none: Option<Vec<u8>> = redis::cmd("DUMP").arg("nokey").query(&mut r).unwrap();
+    assert_eq!(none, None);
+    let restore = |r: &mut redis::Connection, args: &[&[u8]]| -> String {
+        match redis::cmd("RESTORE").arg(args).query::<redis::Value>(r) {
+            Ok(v) => format!("{v:?}"),
+            Err(e) => format!("{}: {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
+        }
+    };
+    assert_eq!(restore(&mut r, &[b"k", b"0", &dumped]), "BUSYKEY: Target key name already exists.");
+    assert_eq!(restore(&mut r, &[b"k2", b"-1", &dumped]), "ERR: Invalid TTL value, must be >= 0");
+    assert_eq!(restore(&mut r, &[b"k2", b"0", b"garbage"]), "ERR: DUMP payload version or checksum are wrong");
+    assert_eq!(restore(&mut r, &[b"k2", b"0", &dumped, b"IDLETIME", b"-1"]), "ERR: Invalid IDLETIME value, must be >= 0");
+    assert_eq!(restore(&mut r, &[b"k2", b"0", &dumped, b"FREQ", b"256"]), "ERR: Invalid FREQ value, must be >= 0 and <= 255");
+    assert_eq!(restore(&mut r, &[b"k2", b"0", &dumped, b"IDLETIME", b"1", b"FREQ", b"1"]), "ERR: syntax error");
+    assert_eq!(restore(&mut r, &[b"k2", b"5000", &dumped]), "ok");
+    let pttl: i64 = redis::cmd("PTTL").arg("k2").query(&mut r).unwrap();
+    assert!((4000..=5000).contains(&pttl), "{pttl}");
+    assert_eq!(restore(&mut r, &[b"k", b"0", &dumped, b"REPLACE"]), "ok");
+    // ABSTTL in the past: nothing is created, a replaced key is gone
+    assert_eq!(restore(&mut r, &[b"k", b"1000", &dumped, b"REPLACE", b"ABSTTL"]), "ok");
+    assert_eq!(raw.cmd(&["EXISTS", "k"]), ":0\r\n");
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + 60_000;
+    assert_eq!(restore(&mut r, &[b"k", at.to_string().as_bytes(), &dumped, b"ABSTTL"]), "ok");
+    assert_eq!(raw.cmd(&["PEXPIRETIME", "k"]), format!(":{at}\r\n"));
+    // both directions with redis-server
+    let redis = TestServer::start_redis_server(&[]);
+    let mut other = redis.conn();
+    let values: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"7".to_vec(),
+        b"-129".to_vec(),
+        b"65536".to_vec(),
+        b"2147483648".to_vec(),
+        b"00123".to_vec(),
+        b"ab".repeat(300),
+        (0..5000u32).map(|i| (i * 7 % 251) as u8).collect(),
+        b"compressible ".repeat(2000),
+    ];
+    for (i, v) in values.iter().enumerate() {
+        let key = format!("v{i}");
+        let mut move_value = |from: &mut redis::Connection, to: &mut redis::Connection| {
+            let _: () = redis::cmd("SET").arg(&key).arg(v).query(from).unwrap();
+            let payload: Vec<u8> = redis::cmd("DUMP").arg(&key).query(from).unwrap();
+            let _: () = redis::cmd("RESTORE").arg(&key).arg(0).arg(&payload).arg("REPLACE").query(to).unwrap();
+            let back: Vec<u8> = redis::cmd("GET").arg(&key).query(to).unwrap();
+            assert_eq!(&back, v, "value {i}");
+        };
+        move_value(&mut r, &mut other);
+        move_value(&mut other, &mut r);
+        // short values: the same bytes as redis-server's DUMP
+        if v.len() <= 20 {
+            let ours: Vec<u8> = redis::cmd("DUMP").arg(&key).query(&mut r).unwrap();
+            let theirs: Vec<u8> = redis::cmd("DUMP").arg(&key).query(&mut other).unwrap();
+            assert_eq!(ours, theirs, "value {i}");
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! replies, and later the proxy's key extraction, read the same table.
 
 pub mod connection;
+pub mod dump;
 pub mod keys;
 pub mod lock;
 pub mod scripting;
