@@ -314,7 +314,7 @@ fn dump_and_restore() {
     ];
     for (i, v) in values.iter().enumerate() {
         let key = format!("v{i}");
-        let mut move_value = |from: &mut redis::Connection, to: &mut redis::Connection| {
+        let move_value = |from: &mut redis::Connection, to: &mut redis::Connection| {
             let _: () = redis::cmd("SET").arg(&key).arg(v).query(from).unwrap();
             let payload: Vec<u8> = redis::cmd("DUMP").arg(&key).query(from).unwrap();
             let _: () = redis::cmd("RESTORE").arg(&key).arg(0).arg(&payload).arg("REPLACE").query(to).unwrap();
