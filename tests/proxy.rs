@@ -603,3 +603,90 @@ fn forwarded_replies_are_the_nodes_bytes_with_shardis_nodes() {
 fn forwarded_replies_are_the_nodes_bytes_with_redis_server_nodes() {
     forwarded_replies_are_the_nodes_bytes(true);
 }
+
+/// Random pipelines through the proxy (three nodes) against one redis-server
+/// as the oracle: every reply, byte for byte, in order. Mixes forwarded and
+/// split commands, commands the proxy answers itself, errors, and pipelines
+/// of random lengths over a small key space so that commands interact.
+fn random_pipelines_match_a_single_redis(redis_backends: bool, resp3: bool) {
+    let c = cluster(3, redis_backends, &["--hash", "md5"]);
+    let oracle = TestServer::start_redis_server(&[]);
+    let (mut p, mut o) = (c.proxy.raw(), oracle.raw());
+    if resp3 {
+        p.cmd(&["HELLO", "3"]);
+        o.cmd(&["HELLO", "3"]);
+    }
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (redis_backends as u64) ^ ((resp3 as u64) << 1);
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let key = |r: u64| format!("key{r}");
+    for round in 0..200 {
+        let len = 1 + rand(40);
+        let mut commands: Vec<Vec<String>> = Vec::new();
+        for _ in 0..len {
+            let k = key(rand(12));
+            let cmd: Vec<String> = match rand(14) {
+                0 => vec!["SET".into(), k, format!("v{}", rand(1000))],
+                1 => vec!["GET".into(), k],
+                2 => vec!["INCR".into(), k],
+                3 => vec!["APPEND".into(), k, "x".into()],
+                4 => {
+                    let mut c = vec!["MGET".to_string()];
+                    c.extend((0..1 + rand(6)).map(|_| key(rand(12))));
+                    c
+                }
+                5 => {
+                    let mut c = vec!["MSET".to_string()];
+                    for _ in 0..1 + rand(4) {
+                        c.extend([key(rand(12)), format!("m{}", rand(100))]);
+                    }
+                    c
+                }
+                6 => {
+                    let mut c = vec!["DEL".to_string()];
+                    c.extend((0..1 + rand(3)).map(|_| key(rand(12))));
+                    c
+                }
+                7 => {
+                    let mut c = vec!["EXISTS".to_string()];
+                    c.extend((0..1 + rand(4)).map(|_| key(rand(12))));
+                    c
+                }
+                8 => vec!["PING".into()],
+                9 => vec!["STRLEN".into(), k],
+                10 => vec!["GETDEL".into(), k],
+                11 => vec!["SET".into(), k, "v".into(), "NX".into(), "GET".into()],
+                12 => vec!["GET".into()],
+                _ => vec!["ECHO".into(), format!("e{}", rand(10))],
+            };
+            commands.push(cmd);
+        }
+        let mut bytes = Vec::new();
+        for cmd in &commands {
+            bytes.extend_from_slice(format!("*{}\r\n", cmd.len()).as_bytes());
+            for a in cmd {
+                bytes.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+            }
+        }
+        p.send_bytes(&bytes);
+        o.send_bytes(&bytes);
+        for (i, cmd) in commands.iter().enumerate() {
+            let (got, want) = (p.read_reply(), o.read_reply());
+            assert_eq!(got, want, "round {round}, command {i}: {cmd:?}");
+        }
+    }
+}
+
+#[test]
+fn random_pipelines_match_a_single_redis_with_shardis_nodes() {
+    random_pipelines_match_a_single_redis(false, false);
+}
+
+#[test]
+fn random_pipelines_match_a_single_redis_with_redis_server_nodes_resp3() {
+    random_pipelines_match_a_single_redis(true, true);
+}
