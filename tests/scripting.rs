@@ -131,10 +131,13 @@ fn sandbox_refuses_the_host() {
         let reply = r.cmd(&["EVAL", escape, "0"]);
         assert!(reply.starts_with("-ERR user_script:1: Script attempted to access nonexistent global variable"), "{escape}: {reply}");
     }
-    // memory a script allocates is bounded; the server carries on
-    let reply = r.cmd(&["EVAL", "local t = {} for i = 1, 100000000 do t[i] = string.rep('x', 1000000) .. i end return #t", "0"]);
-    assert!(reply.starts_with("-ERR") && reply.contains("not enough memory"), "{reply}");
-    assert_eq!(r.cmd(&["EVAL", "return 'still here'", "0"]), "$10\r\nstill here\r\n");
+    // memory a script allocates is bounded; the server carries on (a
+    // shardis bound: redis-server lets the script take the machine)
+    if !against_redis() {
+        let reply = r.cmd(&["EVAL", "local t = {} for i = 1, 100000000 do t[i] = string.rep('x', 1000000) .. i end return #t", "0"]);
+        assert!(reply.starts_with("-ERR") && reply.contains("not enough memory"), "{reply}");
+        assert_eq!(r.cmd(&["EVAL", "return 'still here'", "0"]), "$10\r\nstill here\r\n");
+    }
     // scripts cannot open transactions or call scripts
     assert!(r.cmd(&["EVAL", "return redis.call('multi')", "0"]).starts_with("-ERR This Redis command is not allowed from script"));
     assert!(r.cmd(&["EVAL", "return redis.call('eval', 'return 1', '0')", "0"]).starts_with("-ERR This Redis command is not allowed from script"));
@@ -181,7 +184,7 @@ fn script_kill_and_busy() {
     runner.send(&["EVAL", "while true do end", "0"]);
     std::thread::sleep(Duration::from_millis(400));
     let mut other = s.raw();
-    assert_eq!(other.cmd(&["GET", "x"]), "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or FUNCTION KILL or SHUTDOWN NOSAVE.\r\n");
+    assert_eq!(other.cmd(&["GET", "x"]), "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n");
     assert_eq!(admin.cmd(&["SCRIPT", "KILL"]), "+OK\r\n");
     let killed = runner.read_reply();
     assert!(killed.starts_with("-ERR Script killed by user with SCRIPT KILL"), "{killed}");

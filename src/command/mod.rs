@@ -182,7 +182,7 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         {
             let threshold = scripting::busy_threshold_ms(ctx);
             if ms >= threshold {
-                return reject(Reply::status_err("BUSY Redis is busy running a script. You can only call SCRIPT KILL or FUNCTION KILL or SHUTDOWN NOSAVE."));
+                return reject(Reply::status_err("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."));
             }
             let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
             server.scripting.run.park(&waiter);

@@ -133,7 +133,10 @@ fn set_generic(ctx: &mut Ctx, cmd: &[u8], key: &[u8], value: &[u8], o: &SetOptio
     let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
     let now = l.now();
     let needs_value = o.get || matches!(o.condition, Some(Condition::IfEq(_) | Condition::IfNe(_)));
-    let old = match l.lookup(key) {
+    // A plain SET needs nothing of the old entry: `set` replaces it (and
+    // counts it as expired if it was).
+    let needs_old = needs_value || o.condition.is_some() || matches!(o.expiry, Some(Expiry::KeepTtl));
+    let old = match if needs_old { l.lookup(key) } else { None } {
         Some(e) if needs_value => match as_str(e) {
             Ok(s) => Some((Some(Bytes::copy_from_slice(s)), e.expire_at)),
             Err(r) => return r,

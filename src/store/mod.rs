@@ -563,22 +563,28 @@ impl<'a> Locked<'a> {
         let now = self.now;
         let ks = self.ks;
         let s = self.shard_for(db, key);
-        // `put` would keep the old record (key and value), so pop it first;
-        // an old entry already past its TTL counts as expired, as in Redis.
-        let old_expire = match s.map.pop(key) {
-            Some(m) => {
+        let meta = Meta::new(expire_at, now);
+        // An existing key keeps its record, whose value is replaced (one
+        // lookup, which also makes it the most recently used); an old entry
+        // already past its TTL counts as expired, as in Redis.
+        let old_expire = match s.map.get_key_value_mut(key) {
+            Some((record, m)) => {
                 if m.is_expired(now) {
                     ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
                 }
-                m.expire_at()
+                let old = m.expire_at();
+                *m = meta;
+                // SAFETY: the shard is locked and borrowed mutably, so nothing
+                // else can reach the record, and `value` is the caller's.
+                unsafe { record.replace_value(value) };
+                old
             }
             None => {
                 ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
+                s.map.put(Record::new(key, value), meta);
                 0
             }
         };
-        let meta = Meta::new(expire_at, now);
-        s.map.put(Record::new(key, value), meta);
         s.note_expire(key, old_expire, meta.expire_at());
         ks.signal_modified(db, key);
     }

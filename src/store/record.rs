@@ -17,21 +17,25 @@
 
 use std::alloc::{Layout, alloc, dealloc};
 use std::borrow::Borrow;
+use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 use std::ptr::NonNull;
 
 /// A key and its value in one allocation. Never a view into a read buffer.
 pub struct Record {
     /// Start of `key_len + value_len` initialised bytes allocated with
-    /// `Layout::array::<u8>(len)`, or dangling when both are empty.
-    ptr: NonNull<u8>,
+    /// `Layout::array::<u8>(len)`, or dangling when both are empty. In a
+    /// `Cell` (with `value_len`) so that [`Record::replace_value`] can change
+    /// the value of a record the map holds as its key.
+    ptr: Cell<NonNull<u8>>,
     key_len: u32,
-    value_len: u32,
+    value_len: Cell<u32>,
 }
 
 // SAFETY: a Record uniquely owns its bytes, like a Box<[u8]>.
 unsafe impl Send for Record {}
-// SAFETY: shared access only reads the bytes.
+// SAFETY: shared access only reads the bytes; the one mutation through a
+// shared reference, `replace_value`, is unsafe and requires exclusive access.
 unsafe impl Sync for Record {}
 
 /// The largest key or value a record can hold.
@@ -59,18 +63,42 @@ impl Record {
             }
             ptr
         };
-        Record { ptr, key_len: key.len() as u32, value_len: value.len() as u32 }
+        Record { ptr: Cell::new(ptr), key_len: key.len() as u32, value_len: Cell::new(value.len() as u32) }
     }
 
     fn len(&self) -> usize {
-        self.key_len as usize + self.value_len as usize
+        self.key_len as usize + self.value_len.get() as usize
+    }
+
+    /// Replaces the value and keeps the key: in place when the length is
+    /// unchanged, else by moving to a new allocation. The key bytes, all that
+    /// hashing and equality look at, stay the same, so the record may be the
+    /// key of a map (SET on an existing key: one lookup instead of a removal
+    /// and an insertion).
+    ///
+    /// # Safety
+    /// The caller has exclusive access to the record (it holds the map that
+    /// owns it mutably) and no reference into its bytes is alive.
+    pub unsafe fn replace_value(&self, value: &[u8]) {
+        assert!(value.len() <= MAX_PART, "record part over 4 GiB");
+        if value.len() == self.value_len.get() as usize {
+            // SAFETY: the allocation holds `key_len + value.len()` bytes that
+            // nobody else can see now (the caller's contract); `value` is not
+            // inside it, since no reference into it is alive.
+            unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), self.ptr.get().as_ptr().add(self.key_len as usize), value.len()) };
+            return;
+        }
+        let fresh = Record::new(self.key(), value);
+        // Swap the allocations; `fresh` then owns and frees the old one.
+        fresh.ptr.set(self.ptr.replace(fresh.ptr.get()));
+        fresh.value_len.set(self.value_len.replace(fresh.value_len.get()));
     }
 
     #[inline]
     fn bytes(&self) -> &[u8] {
         // SAFETY: `ptr` holds `len()` initialised bytes owned by `self` (or
         // is dangling with length 0, which is valid for a slice).
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len()) }
+        unsafe { std::slice::from_raw_parts(self.ptr.get().as_ptr(), self.len()) }
     }
 
     /// (key, value)
@@ -95,7 +123,7 @@ impl Drop for Record {
         let len = self.len();
         if len > 0 {
             // SAFETY: allocated in `new` with exactly this layout.
-            unsafe { dealloc(self.ptr.as_ptr(), Layout::array::<u8>(len).expect("record layout")) };
+            unsafe { dealloc(self.ptr.get().as_ptr(), Layout::array::<u8>(len).expect("record layout")) };
         }
     }
 }
@@ -123,7 +151,7 @@ impl Borrow<[u8]> for Record {
 
 impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Record({:?} => {} bytes)", String::from_utf8_lossy(self.key()), self.value_len)
+        write!(f, "Record({:?} => {} bytes)", String::from_utf8_lossy(self.key()), self.value_len.get())
     }
 }
 
@@ -188,6 +216,13 @@ mod tests {
             let key = vec![b'k'; klen];
             let r = Record::new(&key, b"value");
             assert_eq!(r.split(), (&key[..], &b"value"[..]));
+        }
+        // values replaced in place (same length) and moved (other lengths)
+        let r = Record::new(b"key", b"abc");
+        for v in [&b"xyz"[..], b"", b"a much longer value", b"", b"q"] {
+            // SAFETY: `r` is not shared and nothing borrows its bytes.
+            unsafe { r.replace_value(v) };
+            assert_eq!(r.split(), (&b"key"[..], v));
         }
         let empty = Record::new(b"", b"");
         assert_eq!(empty.split(), (&b""[..], &b""[..]));
