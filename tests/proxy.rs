@@ -690,3 +690,35 @@ fn random_pipelines_match_a_single_redis_with_shardis_nodes() {
 fn random_pipelines_match_a_single_redis_with_redis_server_nodes_resp3() {
     random_pipelines_match_a_single_redis(true, true);
 }
+
+/// A node that dies in the middle of a pipeline: the replies it sent before
+/// dying reach the client, each later command gets an error naming the
+/// node, and the proxy serves on.
+#[test]
+fn replies_sent_before_a_node_dies_are_delivered() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let node = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // wait for the four forwarded commands, answer two and a half, die
+        while seen.windows(4).filter(|w| w == b"*2\r\n").count() < 4 {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the proxy closed the connection");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"$1\r\na\r\n$1\r\nb\r\n$5\r\nhal").unwrap();
+    });
+    let proxy = TestServer::start_proxy(&[addr.clone()], &[]);
+    let mut r = proxy.raw();
+    r.send_bytes(b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n*2\r\n$3\r\nGET\r\n$1\r\nc\r\n*2\r\n$3\r\nGET\r\n$1\r\nd\r\n");
+    let replies: Vec<String> = (0..4).map(|_| r.read_reply()).collect();
+    node.join().unwrap();
+    assert_eq!(&replies[..2], ["$1\r\na\r\n", "$1\r\nb\r\n"]);
+    for reply in &replies[2..] {
+        assert!(reply.starts_with("-ERR backend") && reply.contains(&addr), "{reply}");
+    }
+    assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
+}

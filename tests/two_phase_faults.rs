@@ -274,7 +274,13 @@ fn participant_killed_during_load() {
     let load = Load::start(ports, false);
     std::thread::sleep(Duration::from_millis(300));
     drop(nodes.remove(2)); // SIGKILL a participant mid-traffic
-    std::thread::sleep(Duration::from_millis(700));
+    // Run on until transactions touching the dead node have failed (a
+    // worker may first wait out keys locked by a transaction in doubt).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while load.counts.failed.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let counts = load.finish();
     // The survivors hold no transaction and serve every key they own.
     let recovered = settle(&nodes.iter().collect::<Vec<_>>());

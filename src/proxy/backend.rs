@@ -37,8 +37,18 @@ impl BackendError {
 }
 
 pub type ReplyRx = oneshot::Receiver<Result<Reply, BackendError>>;
-/// The raw bytes of a run of replies, back to back (see [`reply_end`]).
-pub type RawRx = oneshot::Receiver<Result<Bytes, BackendError>>;
+/// The replies to a run of forwarded commands.
+pub type RawRx = oneshot::Receiver<RawReplies>;
+
+/// The replies to a run of forwarded commands, as the node sent them.
+#[derive(Debug)]
+pub struct RawReplies {
+    /// Whole replies, back to back (see [`reply_end`]): all of them, or those
+    /// that arrived before the connection failed.
+    pub data: Bytes,
+    /// Why the commands after those in `data` got no reply.
+    pub error: Option<BackendError>,
+}
 
 struct Request {
     /// One or more commands, RESP-encoded back to back.
@@ -52,14 +62,22 @@ enum ReplyTo {
     Decoded(oneshot::Sender<Result<Reply, BackendError>>),
     /// `count` replies as the node sent them, undecoded: the fast path
     /// for commands forwarded as they are.
-    Raw { tx: oneshot::Sender<Result<Bytes, BackendError>>, count: usize, scanned: usize, scanner: ReplyScanner },
+    /// `scanned` replies are complete in the read buffer, ending at
+    /// `complete`; `scanner` walks the next one.
+    Raw { tx: oneshot::Sender<RawReplies>, count: usize, scanned: usize, complete: usize, scanner: ReplyScanner },
 }
 
 impl ReplyTo {
-    fn fail(self, e: BackendError) {
+    /// Fails the request; `inbuf` is the connection's read buffer, from
+    /// which a partly answered forwarded run (only ever the oldest request)
+    /// still gets the replies that did arrive.
+    fn fail(self, e: BackendError, inbuf: &mut BytesMut) {
         match self {
             ReplyTo::Decoded(tx) => drop(tx.send(Err(e))),
-            ReplyTo::Raw { tx, .. } => drop(tx.send(Err(e))),
+            ReplyTo::Raw { tx, complete, .. } => {
+                let data = inbuf.split_to(complete.min(inbuf.len())).freeze();
+                drop(tx.send(RawReplies { data, error: Some(e) }))
+            }
         }
     }
 }
@@ -113,14 +131,14 @@ impl Backend {
     pub fn send_raw(&self, client: u64, frames: Bytes, count: usize) -> RawRx {
         self.stats.requests.fetch_add(count as u64, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.enqueue(client, Request { frame: frames, reply: ReplyTo::Raw { tx, count, scanned: 0, scanner: ReplyScanner::default() } });
+        self.enqueue(client, Request { frame: frames, reply: ReplyTo::Raw { tx, count, scanned: 0, complete: 0, scanner: ReplyScanner::default() } });
         rx
     }
 
     fn enqueue(&self, client: u64, request: Request) {
         let i = (client % self.conns.len() as u64) as usize;
         if let Err(mpsc::error::SendError(r)) = self.conns[i].send(request) {
-            r.reply.fail(BackendError(format!("backend {} is shut down", self.addr)));
+            r.reply.fail(BackendError(format!("backend {} is shut down", self.addr)), &mut BytesMut::new());
         }
     }
 }
@@ -237,12 +255,13 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
     let mut conn: Option<TcpStream> = None;
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::new();
-    let fail_all = |pending: &mut VecDeque<(ReplyTo, Instant)>, why: &str| {
+    let fail_all = |pending: &mut VecDeque<(ReplyTo, Instant)>, inbuf: &mut BytesMut, why: &str| {
         stats.consecutive_failures.fetch_add(1, Ordering::Relaxed);
         for (to, _) in pending.drain(..) {
             stats.errors.fetch_add(1, Ordering::Relaxed);
-            to.fail(BackendError(format!("backend {addr} {why}")));
+            to.fail(BackendError(format!("backend {addr} {why}")), inbuf);
         }
+        inbuf.clear();
     };
     loop {
         // Wait for work when idle.
@@ -281,7 +300,7 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
                 }
                 Err(e) => {
                     tracing::debug!(backend = %addr, error = %e, "connect failed");
-                    fail_all(&mut pending, &format!("unavailable ({e})"));
+                    fail_all(&mut pending, &mut inbuf, &format!("unavailable ({e})"));
                     out.clear();
                     continue;
                 }
@@ -290,7 +309,7 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
         let stream = conn.as_mut().expect("connected");
         if !out.is_empty() {
             if let Err(e) = stream.write_all(&out).await {
-                fail_all(&mut pending, &format!("connection lost ({e})"));
+                fail_all(&mut pending, &mut inbuf, &format!("connection lost ({e})"));
                 out.clear();
                 conn = None;
                 continue;
@@ -313,7 +332,7 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
             read = stream.read_buf(&mut inbuf) => match read {
                 Ok(0) | Err(_) => {
                     let why = match read { Err(e) => format!("connection lost ({e})"), _ => "closed the connection".into() };
-                    fail_all(&mut pending, &why);
+                    fail_all(&mut pending, &mut inbuf, &why);
                     conn = None;
                     continue;
                 }
@@ -328,7 +347,7 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
             }
             _ = sleep => {
                 stats.timeouts.fetch_add(1, Ordering::Relaxed);
-                fail_all(&mut pending, "timed out");
+                fail_all(&mut pending, &mut inbuf, "timed out");
                 conn = None;
                 continue;
             }
@@ -351,12 +370,15 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
                     Ok(None) => break,
                     Err(e) => format!("{e:?}"),
                 },
-                ReplyTo::Raw { count, scanned, scanner, .. } => {
+                ReplyTo::Raw { count, scanned, complete, scanner, .. } => {
                     // Resume where the last read left off.
                     let mut bad = None;
                     while *scanned < *count {
                         match scanner.step(&inbuf) {
-                            Ok(true) => *scanned += 1,
+                            Ok(true) => {
+                                *scanned += 1;
+                                *complete = scanner.pos;
+                            }
                             Ok(false) => break,
                             Err(NotResp) => {
                                 bad = Some("not RESP".to_string());
@@ -371,13 +393,13 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
                             let n = scanner.pos;
                             let Some((ReplyTo::Raw { tx, .. }, _)) = pending.pop_front() else { unreachable!("front is Raw") };
                             stats.consecutive_failures.store(0, Ordering::Relaxed);
-                            let _ = tx.send(Ok(inbuf.split_to(n).freeze()));
+                            let _ = tx.send(RawReplies { data: inbuf.split_to(n).freeze(), error: None });
                             continue;
                         }
                     }
                 }
             };
-            fail_all(&mut pending, &format!("sent a malformed reply ({malformed})"));
+            fail_all(&mut pending, &mut inbuf, &format!("sent a malformed reply ({malformed})"));
             conn = None;
             break;
         }

@@ -742,7 +742,7 @@ struct RawOut {
 struct Flight {
     rx: Option<RawRx>,
     /// The replies, once received; consumed from the front.
-    data: Option<Result<Bytes, BackendError>>,
+    data: Option<super::backend::RawReplies>,
     /// Replies not handed out yet.
     left: usize,
 }
@@ -774,15 +774,16 @@ impl RawOut {
     async fn next(&mut self) -> Result<Bytes, BackendError> {
         let flight = self.flights.front_mut().expect("a request was sent for every forwarded command");
         if let Some(rx) = flight.rx.take() {
-            flight.data = Some(rx.await.unwrap_or_else(|_| Err(BackendError("backend connection task ended".into()))));
+            let gone = || super::backend::RawReplies { data: Bytes::new(), error: Some(BackendError("backend connection task ended".into())) };
+            flight.data = Some(rx.await.unwrap_or_else(|_| gone()));
         }
-        let reply = match flight.data.as_mut().expect("received") {
-            Ok(data) => {
-                // The backend task checked that `count` whole replies are here.
-                let end = reply_end(data, 0).ok().flatten().unwrap_or(data.len());
-                Ok(data.split_to(end))
-            }
-            Err(e) => Err(e.clone()),
+        let replies = flight.data.as_mut().expect("received");
+        // The backend task checked that these are whole replies; past them,
+        // the error (a connection that failed midway still delivers the
+        // replies that arrived).
+        let reply = match reply_end(&replies.data, 0) {
+            Ok(Some(end)) => Ok(replies.data.split_to(end)),
+            _ => Err(replies.error.clone().unwrap_or_else(|| BackendError("backend sent fewer replies than requests".into()))),
         };
         flight.left -= 1;
         if flight.left == 0 {
