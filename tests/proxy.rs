@@ -711,7 +711,7 @@ fn replies_sent_before_a_node_dies_are_delivered() {
         }
         s.write_all(b"$1\r\na\r\n$1\r\nb\r\n$5\r\nhal").unwrap();
     });
-    let proxy = TestServer::start_proxy(&[addr.clone()], &[]);
+    let proxy = TestServer::start_proxy(std::slice::from_ref(&addr), &[]);
     let mut r = proxy.raw();
     r.send_bytes(b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n*2\r\n$3\r\nGET\r\n$1\r\nc\r\n*2\r\n$3\r\nGET\r\n$1\r\nd\r\n");
     let replies: Vec<String> = (0..4).map(|_| r.read_reply()).collect();
