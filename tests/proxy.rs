@@ -722,3 +722,25 @@ fn replies_sent_before_a_node_dies_are_delivered() {
     }
     assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
 }
+
+/// LOCK.ACQUIRE ... WAIT blocks on the node; through the proxy it waits on
+/// the client's own connection, so other clients' commands to the same node
+/// go on meanwhile, and the waiter gets the lock when it is released.
+#[test]
+fn a_waiting_lock_acquire_holds_up_no_one() {
+    let c = cluster(1, false, &[]);
+    let (mut holder, mut waiter, mut other) = (c.proxy.raw(), c.proxy.raw(), c.proxy.raw());
+    let token: i64 = holder.cmd(&["LOCK.ACQUIRE", "L", "a", "30000"]).trim_start_matches(':').trim().parse().unwrap();
+    waiter.send(&["LOCK.ACQUIRE", "L", "b", "30000", "WAIT", "20000"]);
+    // the waiter is queued on the node; everyone else is served
+    for i in 0..20 {
+        assert_eq!(other.cmd(&["SET", &format!("k{i}"), "v"]), "+OK\r\n");
+        assert_eq!(holder.cmd(&["GET", &format!("k{i}")]), "$1\r\nv\r\n");
+    }
+    assert_eq!(waiter.try_read_reply(Duration::from_millis(100)), None, "the lock is still held");
+    assert_eq!(holder.cmd(&["LOCK.RELEASE", "L", "a"]), ":1\r\n");
+    let granted: i64 = waiter.read_reply().trim_start_matches(':').trim().parse().unwrap();
+    assert!(granted > token, "fencing tokens grow: {granted} after {token}");
+    // and the waiter's connection carries on as usual
+    assert_eq!(waiter.cmd(&["GET", "k0"]), "$1\r\nv\r\n");
+}

@@ -300,7 +300,7 @@ impl Proxy {
         let known = command::lookup(arg(0)).filter(|(_, cmd)| command::arity_ok(cmd.arity, spans.len()));
         if let Some((_, cmd)) = known
             && session.multi.is_none()
-            && !matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec" | "move" | "copy")
+            && !matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec" | "move" | "copy" | "lock.acquire")
         {
             let mut keys = cmd.key_iter(spans.len());
             if let Some(first) = keys.next()
@@ -341,6 +341,21 @@ impl Proxy {
             if let Some(p) = self.route_transaction(session, cmd, args) {
                 return p;
             }
+        }
+        // A lock acquire that may wait blocks on the node: on the shared
+        // pipelined connection it would hold up every client behind it, so
+        // it waits on the client's own connection.
+        if cmd.name == "lock.acquire"
+            && let Some(at) = args[4..].iter().position(|a| is(a, "wait"))
+            && let Some(node) = self.node_for(&args[1])
+        {
+            self.flush_raw(session);
+            let wait = match args.get(4 + at + 1).and_then(|a| crate::util::parse_i64(a)) {
+                Some(ms) if ms > 0 => Some(Duration::from_millis(ms as u64)),
+                _ => None,
+            };
+            let (conn, command) = (self.pinned(session, node), args.to_vec());
+            return Pending::Deferred(Box::pin(super::txn::call_blocking(conn, command, wait)));
         }
         let keys = cmd.key_positions(args.len());
         if keys.is_empty() {

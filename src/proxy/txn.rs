@@ -54,7 +54,13 @@ impl PinnedConn {
     /// Sends `commands` pipelined and returns their replies in order; gives
     /// up (dropping the connection) after `CALL_TIMEOUT`.
     pub async fn call(&mut self, commands: &[Vec<Bytes>]) -> Result<Vec<Reply>, BackendError> {
-        match tokio::time::timeout(CALL_TIMEOUT, self.call_inner(commands)).await {
+        self.call_for(commands, Some(CALL_TIMEOUT)).await
+    }
+
+    /// [`PinnedConn::call`] with its own time limit (`None`: none).
+    async fn call_for(&mut self, commands: &[Vec<Bytes>], limit: Option<std::time::Duration>) -> Result<Vec<Reply>, BackendError> {
+        let Some(limit) = limit else { return self.call_inner(commands).await };
+        match tokio::time::timeout(limit, self.call_inner(commands)).await {
             Ok(r) => r,
             Err(_) => {
                 self.stream = None;
@@ -156,6 +162,17 @@ pub async fn exec_on(conn: Pinned, commands: Vec<Vec<Bytes>>) -> Reply {
             Some(r) => r,
             None => Reply::error("ERR no reply to EXEC"),
         },
+        Err(e) => e.to_reply(),
+    }
+}
+
+/// Runs a command that may block on the node (LOCK.ACQUIRE ... WAIT) on the
+/// client's own connection, so that it holds up no other client, allowing
+/// it `wait` plus the usual call time (`None`: waits without limit).
+pub async fn call_blocking(conn: Pinned, args: Vec<Bytes>, wait: Option<std::time::Duration>) -> Reply {
+    let mut c = conn.lock().await;
+    match c.call_for(&[args], wait.map(|w| w + CALL_TIMEOUT)).await {
+        Ok(mut r) => r.pop().unwrap_or_else(|| Reply::error("ERR no reply")),
         Err(e) => e.to_reply(),
     }
 }

@@ -211,6 +211,26 @@ impl Raw {
         }
     }
 
+    /// A reply if one arrives within `wait`, else None (the connection
+    /// stays usable).
+    pub fn try_read_reply(&mut self, wait: Duration) -> Option<String> {
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let mut chunk = [0u8; 65536];
+        let got = loop {
+            if let Some(len) = frame_len(&self.buf, 0) {
+                let frame: Vec<u8> = self.buf.drain(..len).collect();
+                break Some(String::from_utf8_lossy(&frame).into_owned());
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => break None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => break None,
+            }
+        };
+        self.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        got
+    }
+
     /// Sends a command and returns its reply's exact bytes.
     pub fn cmd(&mut self, args: &[&str]) -> String {
         self.send(args);
