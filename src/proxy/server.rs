@@ -209,6 +209,7 @@ impl Proxy {
             conns: Default::default(),
             watching: Default::default(),
             raw: (0..self.backends.len()).map(|_| RawOut::default()).collect(),
+            gathering: Vec::new(),
         };
         let mut inbuf = BytesMut::with_capacity(16 * 1024);
         let mut out = BytesMut::with_capacity(16 * 1024);
@@ -307,7 +308,7 @@ impl Proxy {
                 && let Some(node) = self.node_for(arg(first))
                 && keys.all(|k| self.node_for(arg(k)) == Some(node))
             {
-                session.raw[node].push(frame);
+                session.forward(node, frame);
                 return Pending::Raw(node);
             }
         }
@@ -371,7 +372,7 @@ impl Proxy {
         }
         if nodes.iter().all(|&n| n == nodes[0]) {
             // (only if the ring changed since `route` looked)
-            session.raw[nodes[0]].push(super::backend::encode_command(args));
+            session.forward(nodes[0], super::backend::encode_command(args));
             return Pending::Raw(nodes[0]);
         }
         match cmd.name {
@@ -390,7 +391,8 @@ impl Proxy {
     /// Called before anything else is sent for the client, so that each
     /// node sees the client's commands in the client's order.
     fn flush_raw(&self, session: &mut Session) {
-        for (node, raw) in session.raw.iter_mut().enumerate() {
+        for node in session.gathering.drain(..) {
+            let raw = &mut session.raw[node];
             if let Some((frames, count)) = raw.take_frames() {
                 let rx = self.backends[node].send_raw(session.id, frames, count);
                 raw.flights.push_back(Flight { rx: Some(rx), data: None, left: count });
@@ -736,6 +738,19 @@ struct Session {
     watching: std::collections::BTreeSet<usize>,
     /// Per node: commands forwarded as received, and their replies.
     raw: Vec<RawOut>,
+    /// Nodes with forwarded commands not sent yet (a flush visits only
+    /// these, however many nodes the pool has).
+    gathering: Vec<usize>,
+}
+
+impl Session {
+    /// Queues a command for `node` (sent at the next `flush_raw`).
+    fn forward(&mut self, node: usize, frame: Bytes) {
+        if self.raw[node].count == 0 {
+            self.gathering.push(node);
+        }
+        self.raw[node].push(frame);
+    }
 }
 
 /// The fast path for commands whose keys are all on one node: the request
@@ -834,7 +849,7 @@ fn split(
                 crate::resp::reply::bulk(&mut frame, b'$', a);
             }
         }
-        session.raw[node].push(frame.freeze());
+        session.forward(node, frame.freeze());
         positions.push(mine);
     }
     Pending::Split { merge: merge(positions, keys.len()), nodes: involved }
