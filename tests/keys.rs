@@ -289,6 +289,9 @@ fn dump_and_restore() {
     assert_eq!(restore(&mut r, &[b"k2", b"0", &dumped, b"FREQ", b"256"]), "ERR: Invalid FREQ value, must be >= 0 and <= 255");
     assert_eq!(restore(&mut r, &[b"k2", b"0", &dumped, b"IDLETIME", b"1", b"FREQ", b"1"]), "ERR: syntax error");
     assert_eq!(restore(&mut r, &[b"k2", b"5000", &dumped]), "ok");
+    assert_eq!(restore(&mut r, &[b"idle", b"0", &dumped, b"IDLETIME", b"1000"]), "ok");
+    let idle: i64 = redis::cmd("OBJECT").arg("IDLETIME").arg("idle").query(&mut r).unwrap();
+    assert!((1000..=1002).contains(&idle), "{idle}");
     let pttl: i64 = redis::cmd("PTTL").arg("k2").query(&mut r).unwrap();
     assert!((4000..=5000).contains(&pttl), "{pttl}");
     assert_eq!(restore(&mut r, &[b"k", b"0", &dumped, b"REPLACE"]), "ok");

@@ -595,6 +595,15 @@ impl<'a> Locked<'a> {
         self.set(key, value, expire_at);
     }
 
+    /// Sets the idle time OBJECT IDLETIME reports for `key` (RESTORE ...
+    /// IDLETIME), without moving it in the LRU list.
+    pub fn set_idle(&mut self, key: &[u8], idle_secs: u64) {
+        let now = self.now;
+        if let Some(m) = self.shard_for(self.db, key).map.peek_mut(key) {
+            m.touch(now.saturating_sub(idle_secs.saturating_mul(1000)));
+        }
+    }
+
     /// Changes the expiry of an existing key; false if there is none.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
         self.expire_if_due(self.db, key);
