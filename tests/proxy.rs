@@ -744,3 +744,34 @@ fn a_waiting_lock_acquire_holds_up_no_one() {
     // and the waiter's connection carries on as usual
     assert_eq!(waiter.cmd(&["GET", "k0"]), "$1\r\nv\r\n");
 }
+
+/// A client that leaves while its LOCK.ACQUIRE ... WAIT is queued is
+/// forgotten by the node, as a direct client would be: the lock goes to the
+/// next waiter, not to the departed one.
+#[test]
+fn a_waiter_that_leaves_is_forgotten() {
+    let c = cluster(1, false, &[]);
+    let mut holder = c.proxy.raw();
+    holder.cmd(&["LOCK.ACQUIRE", "L", "a", "30000"]);
+    let mut leaving = c.proxy.raw();
+    leaving.send(&["LOCK.ACQUIRE", "L", "gone", "30000", "WAIT", "0"]);
+    let mut node = c.nodes[0].raw();
+    let queued = |node: &mut common::Raw| node.cmd(&["INFO", "clients"]).lines().find_map(|l| l.strip_prefix("blocked_clients:")).map(|v| v.trim().to_string());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while queued(&mut node).as_deref() != Some("1") {
+        if std::time::Instant::now() >= deadline {
+            panic!("the waiter never queued");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(leaving);
+    while queued(&mut node).as_deref() != Some("0") {
+        if std::time::Instant::now() >= deadline {
+            panic!("the departed waiter stayed queued on the node");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(holder.cmd(&["LOCK.RELEASE", "L", "a"]), ":1\r\n");
+    let mut next = c.proxy.raw();
+    assert!(next.cmd(&["LOCK.ACQUIRE", "L", "b", "30000", "WAIT", "2000"]).starts_with(':'), "the lock went to the departed waiter");
+}

@@ -57,6 +57,9 @@ enum Pending {
     /// Work done when the reply is due (transactions on a pinned
     /// connection); the batch ends after it so later commands wait for it.
     Deferred(std::pin::Pin<Box<dyn Future<Output = Reply> + Send>>),
+    /// Like `Deferred`, but may wait indefinitely (LOCK.ACQUIRE ... WAIT):
+    /// given up if the client goes away meanwhile.
+    Blocking(std::pin::Pin<Box<dyn Future<Output = Reply> + Send>>),
     One(ReplyRx),
     /// A command forwarded as received to this backend; its reply comes
     /// back undecoded, with the other forwarded ones (see [`RawOut`]).
@@ -223,7 +226,7 @@ impl Proxy {
                     Ok(Some(frame)) => {
                         self.commands.fetch_add(1, Ordering::Relaxed);
                         let pending = self.route(&mut session, frame, &spans);
-                        let deferred = matches!(pending, Pending::Deferred(_));
+                        let deferred = matches!(pending, Pending::Deferred(_) | Pending::Blocking(_));
                         batch.push(pending);
                         if session.close || deferred || batch.len() >= 1024 {
                             full = !session.close;
@@ -239,7 +242,26 @@ impl Proxy {
                     }
                 }
             }
+            // A blocking command ends its batch: answer the rest first.
+            let blocking = match batch.last() {
+                Some(Pending::Blocking(_)) => batch.pop(),
+                _ => None,
+            };
             self.answer(&mut session, &mut batch, &mut out).await;
+            if let Some(Pending::Blocking(wait)) = blocking {
+                if !out.is_empty() {
+                    stream.write_all(&out).await?;
+                    out.clear();
+                }
+                // Watch the client while waiting: if it leaves, the wait is
+                // dropped with the session, whose connection to the node
+                // closes, and the node forgets the waiter.
+                let reply = tokio::select! {
+                    reply = wait => reply,
+                    () = client_gone(&mut stream, &mut inbuf) => return Ok(()),
+                };
+                reply.encode(&mut out, session.resp3);
+            }
             if !out.is_empty() {
                 stream.write_all(&out).await?;
                 out.clear();
@@ -356,7 +378,7 @@ impl Proxy {
                 _ => None,
             };
             let (conn, command) = (self.pinned(session, node), args.to_vec());
-            return Pending::Deferred(Box::pin(super::txn::call_blocking(conn, command, wait)));
+            return Pending::Blocking(Box::pin(super::txn::call_blocking(conn, command, wait)));
         }
         let keys = cmd.key_positions(args.len());
         if keys.is_empty() {
@@ -915,6 +937,22 @@ fn resp2_nulls_to_resp3(src: &[u8], out: &mut BytesMut) {
     }
 }
 
+/// Completes when the client has closed its connection (or it failed).
+/// What the client sends meanwhile is kept in `inbuf` for later, up to a
+/// bound past which reading stops.
+async fn client_gone(stream: &mut TcpStream, inbuf: &mut BytesMut) {
+    loop {
+        if inbuf.len() >= 1024 * 1024 {
+            return std::future::pending().await;
+        }
+        inbuf.reserve(16 * 1024);
+        match stream.read_buf(inbuf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
 async fn recv(rx: ReplyRx) -> Result<Reply, BackendError> {
     rx.await.unwrap_or_else(|_| Err(BackendError("backend connection task ended".into())))
 }
@@ -922,7 +960,7 @@ async fn recv(rx: ReplyRx) -> Result<Reply, BackendError> {
 async fn resolve(pending: Pending) -> Reply {
     match pending {
         Pending::Ready(r) => r,
-        Pending::Deferred(f) => f.await,
+        Pending::Deferred(f) | Pending::Blocking(f) => f.await,
         Pending::One(rx) => recv(rx).await.unwrap_or_else(|e| e.to_reply()),
         // Answered by `Proxy::answer`, which owns the session's raw replies.
         Pending::Raw(_) | Pending::Split { .. } => Reply::error("ERR internal error: a forwarded reply was answered out of place"),
