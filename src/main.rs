@@ -1,6 +1,6 @@
 //! The `shardis` binary: `shardis server [options]` runs a node.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use shardis::config::RuntimeConfig;
 use shardis::net::Server;
 use std::sync::Arc;
@@ -214,6 +214,38 @@ struct ServerArgs {
     appendonly: Option<String>,
 }
 
+/// redis-server takes any configuration option on its command line as
+/// `--name value ...`. For `shardis server`, options that are not one of
+/// its flags are taken out of the arguments (with the values up to the next
+/// `--`, joined by spaces, as redis-server does) and applied as settings
+/// after the flags; an unknown setting is an error at startup.
+fn split_config_overrides(argv: Vec<String>) -> (Vec<String>, Vec<(String, String)>) {
+    if argv.get(1).map(String::as_str) != Some("server") {
+        return (argv, Vec::new());
+    }
+    let cli = Cli::command();
+    let known: Vec<String> =
+        cli.find_subcommand("server").map(|s| s.get_arguments().filter_map(|a| a.get_long()).map(str::to_string).collect()).unwrap_or_default();
+    let (mut kept, mut overrides) = (Vec::new(), Vec::new());
+    let mut args = argv.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        let Some(name) = arg.strip_prefix("--").filter(|n| !n.is_empty() && !n.contains('=')) else {
+            kept.push(arg);
+            continue;
+        };
+        if known.iter().any(|k| k == name) || name == "help" || name == "version" {
+            kept.push(arg);
+            continue;
+        }
+        let mut values = Vec::new();
+        while let Some(v) = args.next_if(|v| !v.starts_with("--")) {
+            values.push(v);
+        }
+        overrides.push((name.to_string(), values.join(" ")));
+    }
+    (kept, overrides)
+}
+
 fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
     let config = RuntimeConfig::default();
     if let Some(path) = &args.config_file {
@@ -263,13 +295,19 @@ fn main() {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let (argv, overrides) = split_config_overrides(std::env::args().collect());
+    let cli = Cli::parse_from(argv);
     let args = match cli.role {
         Some(Role::Server(a)) => a,
         Some(Role::Proxy(p)) => return run_proxy(p),
         None => ServerArgs::default(),
     };
-    let config = match build_config(&args) {
+    let config = match build_config(&args).and_then(|c| {
+        for (name, value) in &overrides {
+            c.set(name, value).map_err(|e| format!("--{name} {value}: {e:?}"))?;
+        }
+        Ok(c)
+    }) {
         Ok(c) => Arc::new(c),
         Err(e) => {
             tracing::error!("{e}");

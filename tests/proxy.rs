@@ -775,3 +775,29 @@ fn a_waiter_that_leaves_is_forgotten() {
     let mut next = c.proxy.raw();
     assert!(next.cmd(&["LOCK.ACQUIRE", "L", "b", "30000", "WAIT", "2000"]).starts_with(':'), "the lock went to the departed waiter");
 }
+
+/// SCRIPT KILL through the proxy reaches the node running the script (on
+/// the client's own connection: the shared one is queued behind the
+/// script), and the node serves everyone again.
+#[test]
+fn script_kill_through_the_proxy() {
+    let nodes: Vec<TestServer> = (0..2).map(|_| TestServer::start(&["--busy-reply-threshold", "100"])).collect();
+    let proxy = TestServer::start_proxy(&addrs(&nodes), &[]);
+    let mut admin = proxy.raw();
+    assert_eq!(admin.cmd(&["SCRIPT", "KILL"]), "-NOTBUSY No scripts in execution right now.\r\n");
+    let mut runner = proxy.raw();
+    runner.send(&["EVAL", "while true do end", "0"]);
+    // wait until the script runs (the node answers BUSY directly)
+    let mut direct = nodes[0].raw();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !direct.cmd(&["PING"]).starts_with("-BUSY") {
+        if std::time::Instant::now() >= deadline {
+            panic!("the script never ran");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(admin.cmd(&["SCRIPT", "KILL"]), "+OK\r\n");
+    assert!(runner.read_reply().starts_with("-ERR Script killed by user with SCRIPT KILL"));
+    assert_eq!(admin.cmd(&["SET", "after", "1"]), "+OK\r\n");
+    assert_eq!(runner.cmd(&["GET", "after"]), "$1\r\n1\r\n");
+}

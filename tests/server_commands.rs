@@ -102,6 +102,22 @@ fn config_get_set() {
     assert_eq!(r.cmd(&["CONFIG", "SET", "requirepass", ""]), "+OK\r\n");
 }
 
+/// Like redis-server, any setting can be given on the command line as
+/// `--name value`; an unknown one stops the server at startup.
+#[test]
+fn settings_on_the_command_line() {
+    let s = TestServer::start(&["--busy-reply-threshold", "150", "--hz", "20", "--maxmemory", "5mb"]);
+    let mut r = s.raw();
+    assert_eq!(r.cmd(&["CONFIG", "GET", "busy-reply-threshold"]), "*2\r\n$20\r\nbusy-reply-threshold\r\n$3\r\n150\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "GET", "hz"]), "*2\r\n$2\r\nhz\r\n$2\r\n20\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "GET", "maxmemory"]), "*2\r\n$9\r\nmaxmemory\r\n$7\r\n5242880\r\n");
+    if !common::against_redis() {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardis")).args(["server", "--port", "0", "--nosuch-setting", "1"]).output().unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch-setting"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 #[test]
 fn command_introspection() {
     let s = TestServer::start(&[]);

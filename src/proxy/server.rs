@@ -480,6 +480,26 @@ impl Proxy {
             }
             "script" if is(&args[1], "load") => self.fan_out(session.id, args, Merge::First),
             "script" if is(&args[1], "flush") => self.fan_out(session.id, args, Merge::AllOk),
+            // The busy node reads its shared connection only after the
+            // running script (queued ahead of SCRIPT KILL): ask every node on
+            // the client's own connections instead.
+            "script" if is(&args[1], "kill") => {
+                let conns: Vec<_> = (0..self.backends.len()).map(|n| self.pinned(session, n)).collect();
+                let command = args.to_vec();
+                Pending::Deferred(Box::pin(async move {
+                    let mut replies = Vec::with_capacity(conns.len());
+                    for conn in conns {
+                        replies.push(super::txn::call_blocking(conn, command.clone(), Some(Duration::ZERO)).await);
+                    }
+                    // killed somewhere: OK; else the first error other than
+                    // "not busy" (UNKILLABLE), else NOTBUSY
+                    let notbusy = |r: &Reply| matches!(r, Reply::Error(e) if e.starts_with("NOTBUSY"));
+                    match replies.iter().find(|r| **r == Reply::Ok).or_else(|| replies.iter().find(|r| !notbusy(r))) {
+                        Some(r) => r.clone(),
+                        None => replies.into_iter().next().unwrap_or_else(|| Reply::error("NOTBUSY No scripts in execution right now.")),
+                    }
+                }))
+            }
             "script" => Pending::One(self.backends[0].send(session.id, args)),
             "randomkey" => {
                 let i = crate::util::random_u64() as usize % self.backends.len().max(1);
