@@ -334,3 +334,57 @@ fn dump_and_restore() {
         }
     }
 }
+
+/// MIGRATE between servers, in both directions with redis-server: keys move
+/// with their TTL (or are copied), errors from the target are passed on in
+/// Redis's words, missing keys give NOKEY, an unreachable target IOERR.
+#[test]
+fn migrate() {
+    let a = TestServer::start(&[]);
+    let b = TestServer::start(&["--requirepass", "pw"]);
+    let redis = TestServer::start_redis_server(&[]);
+    let (mut ra, mut rr) = (a.raw(), redis.raw());
+    let mut rb = b.raw();
+    assert_eq!(rb.cmd(&["AUTH", "pw"]), "+OK\r\n");
+    let (bp, rp) = (b.port.to_string(), redis.port.to_string());
+    ra.cmd(&["SET", "k", "v", "EX", "100"]);
+    assert_eq!(ra.cmd(&["MIGRATE", "127.0.0.1", &bp, "k", "0", "5000"]), "-ERR Target instance replied with error: NOAUTH Authentication required.\r\n");
+    assert_eq!(ra.cmd(&["EXISTS", "k"]), ":1\r\n", "nothing is deleted when the target refuses");
+    assert_eq!(
+        ra.cmd(&["MIGRATE", "127.0.0.1", &bp, "k", "0", "5000", "AUTH", "wrong"]),
+        "-ERR Target instance replied with error: WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(ra.cmd(&["MIGRATE", "127.0.0.1", &bp, "k", "3", "5000", "AUTH", "pw"]), "+OK\r\n");
+    assert_eq!(ra.cmd(&["EXISTS", "k"]), ":0\r\n");
+    rb.cmd(&["SELECT", "3"]);
+    assert_eq!(rb.cmd(&["GET", "k"]), "$1\r\nv\r\n");
+    let ttl: i64 = rb.cmd(&["TTL", "k"]).trim_start_matches(':').trim().parse().unwrap();
+    assert!((95..=100).contains(&ttl), "{ttl}");
+    // COPY keeps the key; the target refuses an existing key without REPLACE
+    ra.cmd(&["SET", "k", "w"]);
+    assert_eq!(
+        ra.cmd(&["MIGRATE", "127.0.0.1", &bp, "k", "3", "5000", "COPY", "AUTH2", "default", "pw"]),
+        "-ERR Target instance replied with error: BUSYKEY Target key name already exists.\r\n"
+    );
+    assert_eq!(ra.cmd(&["MIGRATE", "127.0.0.1", &bp, "k", "3", "5000", "COPY", "REPLACE", "AUTH", "pw"]), "+OK\r\n");
+    assert_eq!(ra.cmd(&["GET", "k"]), "$1\r\nw\r\n");
+    assert_eq!(rb.cmd(&["GET", "k"]), "$1\r\nw\r\n");
+    // several keys, some missing; none at all
+    ra.cmd(&["MSET", "x", "1", "y", "2"]);
+    assert_eq!(ra.cmd(&["MIGRATE", "127.0.0.1", &rp, "", "0", "5000", "KEYS", "x", "nokey", "y"]), "+OK\r\n");
+    assert_eq!(rr.cmd(&["MGET", "x", "y"]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
+    assert_eq!(ra.cmd(&["EXISTS", "x", "y"]), ":0\r\n");
+    assert_eq!(ra.cmd(&["MIGRATE", "127.0.0.1", &rp, "", "0", "5000", "KEYS", "nokey"]), "+NOKEY\r\n");
+    assert_eq!(
+        ra.cmd(&["MIGRATE", "127.0.0.1", &rp, "x", "0", "5000", "KEYS", "y"]),
+        "-ERR When using MIGRATE KEYS option, the key argument must be set to the empty string\r\n"
+    );
+    assert_eq!(ra.cmd(&["MIGRATE", "127.0.0.1", &rp, "x", "0", "5000", "BOGUS"]), "-ERR syntax error\r\n");
+    // and back from redis-server (its payloads, its MIGRATE)
+    assert_eq!(rr.cmd(&["MIGRATE", "127.0.0.1", &a.port.to_string(), "", "0", "5000", "KEYS", "x", "y"]), "+OK\r\n");
+    assert_eq!(ra.cmd(&["MGET", "x", "y"]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
+    // an unreachable target
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    assert_eq!(ra.cmd(&["MIGRATE", "127.0.0.1", &closed, "x", "0", "1000"]), "-IOERR error or timeout writing to target instance\r\n");
+    assert_eq!(ra.cmd(&["EXISTS", "x"]), ":1\r\n");
+}

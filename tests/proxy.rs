@@ -119,6 +119,7 @@ fn placement_and_multikey(redis_backends: bool, hash: KeyHash) {
     assert_eq!(r.cmd(&["MOVE", &k1, "1"]), "-ERR MOVE to another database is not allowed in proxy mode: only database 0\r\n");
     assert!(r.cmd(&["COPY", &k1, &k1, "DB", "1"]).starts_with("-ERR COPY to another database is not allowed"));
     assert!(r.cmd(&["SWAPDB", "0", "1"]).starts_with("-ERR"));
+    assert!(r.cmd(&["MIGRATE", "127.0.0.1", "1", "", "0", "100", "KEYS", &k1]).starts_with("-ERR MIGRATE ... KEYS is not supported"));
     // RESP3 through the proxy
     assert!(r.cmd(&["HELLO", "3"]).starts_with('%'));
     assert_eq!(r.cmd(&["GET", "nokey"]), "_\r\n");

@@ -10,7 +10,7 @@
 
 use super::{Ctx, arg_i64, is, syntax_error};
 use crate::resp::Reply;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// The RDB version written: Redis 7.0's, so that 7.0 accepts our payloads.
 const RDB_VERSION: u16 = 10;
@@ -282,6 +282,138 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         l.set_idle(key, secs);
     }
     Reply::Ok
+}
+
+/// MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw]
+/// [AUTH2 user pw] [KEYS key ...]: RESTOREs the keys on another server
+/// (shardis or Redis) and, unless COPY, deletes the ones it accepted here.
+/// Blocking, as in Redis, but only for this connection: the keys are read
+/// under their lock, the lock is released for the network round trip, and
+/// taken again to delete. Each call opens its own connection (Redis keeps a
+/// cache of them).
+pub fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (mut copy, mut replace) = (false, false);
+    let (mut user, mut password): (Option<&Bytes>, Option<&Bytes>) = (None, None);
+    let mut keys: &[Bytes] = &args[3..4];
+    let mut j = 6;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if is(&args[j], "copy") {
+            copy = true;
+        } else if is(&args[j], "replace") {
+            replace = true;
+        } else if is(&args[j], "auth") && more >= 1 {
+            password = Some(&args[j + 1]);
+            j += 1;
+        } else if is(&args[j], "auth2") && more >= 2 {
+            (user, password) = (Some(&args[j + 1]), Some(&args[j + 2]));
+            j += 2;
+        } else if is(&args[j], "keys") {
+            if !args[3].is_empty() {
+                return Reply::error("ERR When using MIGRATE KEYS option, the key argument must be set to the empty string");
+            }
+            keys = &args[j + 1..];
+            break;
+        } else {
+            return syntax_error();
+        }
+        j += 1;
+    }
+    let (timeout_ms, db) = match (arg_i64(&args[5]), arg_i64(&args[4])) {
+        (Ok(t), Ok(d)) => (if t <= 0 { 1000 } else { t as u64 }, d),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    // The keys that exist, with their payloads and remaining TTLs.
+    let found: Vec<(&Bytes, Vec<u8>, u64)> = {
+        let mut l = ctx.server.keyspace.lock_many(ctx.client.db, keys);
+        let now = l.now();
+        keys.iter()
+            .filter_map(|k| {
+                let e = l.read(k)?;
+                let ttl = if e.expire_at == 0 { 0 } else { e.expire_at.saturating_sub(now).max(1) };
+                Some((k, payload(e.value), ttl))
+            })
+            .collect()
+    };
+    if found.is_empty() {
+        return Reply::status("NOKEY");
+    }
+    let mut request = BytesMut::new();
+    let mut encode = |parts: &[&[u8]]| crate::proxy::backend::encode_command_into(&mut request, parts);
+    match (user, password) {
+        (Some(u), Some(p)) => encode(&[b"AUTH", u, p]),
+        (None, Some(p)) => encode(&[b"AUTH", p]),
+        _ => {}
+    }
+    encode(&[b"SELECT", db.to_string().as_bytes()]);
+    for (key, payload, ttl) in &found {
+        let ttl = ttl.to_string();
+        let mut restore: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), payload];
+        if replace {
+            restore.push(b"REPLACE");
+        }
+        encode(&restore);
+    }
+    let host = String::from_utf8_lossy(&args[1]).into_owned();
+    let port = String::from_utf8_lossy(&args[2]).into_owned();
+    let expected = found.len() + 1 + password.is_some() as usize;
+    let exchange = || migrate_exchange(&host, &port, &request, expected, std::time::Duration::from_millis(timeout_ms));
+    let replies = match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(exchange),
+        _ => exchange(),
+    };
+    let replies = match replies {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    // Replies: [AUTH], SELECT, one per RESTORE. An AUTH or SELECT error is
+    // the reply, and no key is deleted; else keys accepted are deleted.
+    let skip = expected - found.len();
+    let mut error = replies[..skip].iter().find(|r| r.starts_with('-')).cloned();
+    let mut l = ctx.server.keyspace.lock_many(ctx.client.db, keys);
+    for ((key, _, _), reply) in found.iter().zip(&replies[skip..]) {
+        if reply.starts_with('-') {
+            error.get_or_insert_with(|| reply.clone());
+        } else if !copy && error.is_none() {
+            l.delete(key);
+        }
+    }
+    match error {
+        Some(e) => Reply::error(format!("ERR Target instance replied with error: {}", &e[1..])),
+        None => Reply::Ok,
+    }
+}
+
+/// Connects, sends `request` and reads `expected` one-line replies, each
+/// step within `limit`; Redis's IOERR replies on failure.
+fn migrate_exchange(host: &str, port: &str, request: &[u8], expected: usize, limit: std::time::Duration) -> Result<Vec<String>, Reply> {
+    use std::io::{BufRead, Write};
+    use std::net::ToSocketAddrs;
+    let io_error = |what: &str| Reply::error(format!("IOERR error or timeout {what} to target instance"));
+    let addr = port
+        .parse::<u16>()
+        .ok()
+        .and_then(|p| (host, p).to_socket_addrs().ok())
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| Reply::error("IOERR error or timeout connecting to the client"))?;
+    let stream = std::net::TcpStream::connect_timeout(&addr, limit).map_err(|_| io_error("writing"))?;
+    let _ = stream.set_nodelay(true);
+    stream.set_write_timeout(Some(limit)).map_err(|_| io_error("writing"))?;
+    stream.set_read_timeout(Some(limit)).map_err(|_| io_error("reading"))?;
+    (&stream).write_all(request).map_err(|_| io_error("writing"))?;
+    let mut reader = std::io::BufReader::new(&stream);
+    let mut replies = Vec::with_capacity(expected);
+    for _ in 0..expected {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(n) if n > 0 && line.ends_with("\r\n") => {
+                line.truncate(line.len() - 2);
+                replies.push(line);
+            }
+            _ => return Err(io_error("reading")),
+        }
+    }
+    Ok(replies)
 }
 
 #[cfg(test)]

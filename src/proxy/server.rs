@@ -323,7 +323,7 @@ impl Proxy {
         let known = command::lookup(arg(0)).filter(|(_, cmd)| command::arity_ok(cmd.arity, spans.len()));
         if let Some((_, cmd)) = known
             && session.multi.is_none()
-            && !matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec" | "move" | "copy" | "lock.acquire")
+            && !matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec" | "move" | "copy" | "lock.acquire" | "migrate")
         {
             let mut keys = cmd.key_iter(spans.len());
             if let Some(first) = keys.next()
@@ -358,6 +358,11 @@ impl Proxy {
                 q.error = true;
             }
             return Pending::Ready(Reply::error(format!("ERR {} to another database is not allowed in proxy mode: only database 0", cmd.name.to_uppercase())));
+        }
+        if cmd.name == "migrate" && args[3].is_empty() {
+            return Pending::Ready(Reply::error(
+                "ERR MIGRATE ... KEYS is not supported by shardis proxy (the keys may live on several nodes); migrate one key at a time",
+            ));
         }
         if session.multi.is_some() || matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec") {
             self.flush_raw(session);
