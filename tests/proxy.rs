@@ -585,8 +585,11 @@ fn forwarded_replies_are_the_nodes_bytes(redis_backends: bool) {
     p.send_bytes(b"SET inl \"a b\"\r\nGET inl\r\nMGET inl nokey pa\r\n\r\nPING\r\n");
     let replies: Vec<String> = (0..4).map(|_| p.read_reply()).collect();
     assert_eq!(replies, ["+OK\r\n", "$3\r\na b\r\n", "*3\r\n$3\r\na b\r\n$-1\r\n$-1\r\n", "+PONG\r\n"]);
-    // RESP3: the node's RESP2 null becomes RESP3's
-    p.cmd(&["HELLO", "3"]);
+    // RESP3: the node's RESP2 null becomes RESP3's, from HELLO 3 on (not
+    // for a command before it in the same pipeline)
+    p.send_bytes(b"*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n");
+    assert_eq!(p.read_reply(), "$-1\r\n");
+    assert!(p.read_reply().starts_with('%'));
     assert_eq!(p.cmd(&["GET", "missing"]), "_\r\n");
     assert_eq!(p.cmd(&["GET", pc]), "$2\r\n45\r\n");
     assert_eq!(p.cmd(&["MGET", pc, "missing", pa, pc]), "*4\r\n$2\r\n45\r\n_\r\n_\r\n$2\r\n45\r\n");

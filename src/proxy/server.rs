@@ -89,7 +89,7 @@ enum RawMerge {
 enum Merge {
     /// DBSIZE: integers added up.
     Sum,
-    /// MSET, FLUSHALL, FLUSHDB: OK when every part says OK.
+    /// FLUSHALL, FLUSHDB, SCRIPT FLUSH: OK when every part says OK.
     AllOk,
     /// KEYS: arrays concatenated.
     Concat,
@@ -216,7 +216,10 @@ impl Proxy {
         };
         let mut inbuf = BytesMut::with_capacity(16 * 1024);
         let mut out = BytesMut::with_capacity(16 * 1024);
-        let mut batch: Vec<Pending> = Vec::new();
+        // Each request's pending reply, with the protocol it is answered in
+        // (as the session stood once it was routed: HELLO 3 applies from
+        // its own reply on, not to requests before it in the same batch).
+        let mut batch: Vec<(Pending, bool)> = Vec::new();
         let mut spans = Vec::new();
         loop {
             let mut full = false;
@@ -227,7 +230,7 @@ impl Proxy {
                         self.commands.fetch_add(1, Ordering::Relaxed);
                         let pending = self.route(&mut session, frame, &spans);
                         let deferred = matches!(pending, Pending::Deferred(_) | Pending::Blocking(_));
-                        batch.push(pending);
+                        batch.push((pending, session.resp3));
                         if session.close || deferred || batch.len() >= 1024 {
                             full = !session.close;
                             break;
@@ -244,11 +247,11 @@ impl Proxy {
             }
             // A blocking command ends its batch: answer the rest first.
             let blocking = match batch.last() {
-                Some(Pending::Blocking(_)) => batch.pop(),
+                Some((Pending::Blocking(_), _)) => batch.pop(),
                 _ => None,
             };
             self.answer(&mut session, &mut batch, &mut out).await;
-            if let Some(Pending::Blocking(wait)) = blocking {
+            if let Some((Pending::Blocking(wait), resp3)) = blocking {
                 if !out.is_empty() {
                     stream.write_all(&out).await?;
                     out.clear();
@@ -260,7 +263,7 @@ impl Proxy {
                     reply = wait => reply,
                     () = client_gone(&mut stream, &mut inbuf) => return Ok(()),
                 };
-                reply.encode(&mut out, session.resp3);
+                reply.encode(&mut out, resp3);
             }
             if !out.is_empty() {
                 stream.write_all(&out).await?;
@@ -283,9 +286,9 @@ impl Proxy {
 
     /// Awaits the batch's replies in order and encodes them. (EXEC's null
     /// array is restored where EXEC runs: `txn::exec_on`, the coordinator.)
-    async fn answer(&self, session: &mut Session, batch: &mut Vec<Pending>, out: &mut BytesMut) {
+    async fn answer(&self, session: &mut Session, batch: &mut Vec<(Pending, bool)>, out: &mut BytesMut) {
         self.flush_raw(session);
-        for pending in batch.drain(..) {
+        for (pending, resp3) in batch.drain(..) {
             let start = out.len();
             match pending {
                 Pending::Raw(node) => match session.raw[node].next().await {
@@ -300,12 +303,12 @@ impl Proxy {
                     merge_raw(parts, merge, out);
                 }
                 other => {
-                    resolve(other).await.encode(out, session.resp3);
+                    resolve(other).await.encode(out, resp3);
                     continue;
                 }
             }
             // Nodes answer in RESP2; RESP3 differs only in its null.
-            if session.resp3 && out[start..].windows(3).any(|w| w == b"-1\r") {
+            if resp3 && out[start..].windows(3).any(|w| w == b"-1\r") {
                 let mut resp3 = BytesMut::with_capacity(out.len() - start);
                 resp2_nulls_to_resp3(&out[start..], &mut resp3);
                 out.truncate(start);
