@@ -355,17 +355,21 @@ impl Proxy {
             }
             return Pending::Ready(command::wrong_arity(cmd.name));
         }
-        // Only database 0 exists through the proxy.
-        if cmd.name == "move" || (cmd.name == "copy" && args[3..].iter().any(|a| is(a, "db"))) {
+        // What the proxy cannot do, refused as a node refuses at queue time
+        // (inside MULTI the transaction is then aborted at EXEC).
+        let refused = if cmd.name == "move" || (cmd.name == "copy" && args[3..].iter().any(|a| is(a, "db"))) {
+            // only database 0 exists through the proxy
+            Some(format!("ERR {} to another database is not allowed in proxy mode: only database 0", cmd.name.to_uppercase()))
+        } else if cmd.name == "migrate" && args[3].is_empty() {
+            Some("ERR MIGRATE ... KEYS is not supported by shardis proxy (the keys may live on several nodes); migrate one key at a time".into())
+        } else {
+            None
+        };
+        if let Some(message) = refused {
             if let Some(q) = session.multi.as_mut() {
                 q.error = true;
             }
-            return Pending::Ready(Reply::error(format!("ERR {} to another database is not allowed in proxy mode: only database 0", cmd.name.to_uppercase())));
-        }
-        if cmd.name == "migrate" && args[3].is_empty() {
-            return Pending::Ready(Reply::error(
-                "ERR MIGRATE ... KEYS is not supported by shardis proxy (the keys may live on several nodes); migrate one key at a time",
-            ));
+            return Pending::Ready(Reply::error(message));
         }
         if session.multi.is_some() || matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec") {
             self.flush_raw(session);
@@ -401,7 +405,8 @@ impl Proxy {
             }
         }
         if nodes.iter().all(|&n| n == nodes[0]) {
-            // (only if the ring changed since `route` looked)
+            // the commands `route` leaves to this path (COPY, LOCK.ACQUIRE
+            // without WAIT, MIGRATE of one key) when their keys share a node
             session.forward(nodes[0], super::backend::encode_command(args));
             return Pending::Raw(nodes[0]);
         }
