@@ -8,9 +8,10 @@
 //! decoded with the `redis-protocol` crate and handed back as a [`Reply`]
 //! ([`Backend::send`]), or a run of commands forwarded as received whose
 //! replies are handed back undecoded, as one buffer ([`Backend::send_raw`],
-//! the fast path; `docs/proxy.md`). When the connection fails, or the oldest request waits
-//! longer than the pool's timeout, every request in flight on it gets an
-//! error naming the node, the connection is dropped, and the next request
+//! the fast path; `docs/proxy.md`). When the connection fails, or the
+//! oldest request waits longer than the pool's timeout, every request in
+//! flight on it gets an error naming the node (replies that did arrive are
+//! still delivered), the connection is dropped, and the next request
 //! reconnects. A dead node therefore fails only the requests sent to it.
 
 use crate::resp::Reply;
