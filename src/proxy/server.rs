@@ -223,15 +223,19 @@ impl Proxy {
         let mut spans = Vec::new();
         loop {
             let mut full = false;
+            // Bytes of the requests in this batch: a batch of huge values
+            // ends early, so the proxy holds a bounded amount per client.
+            let mut batch_bytes = 0;
             loop {
                 match parse_request_spans(&mut inbuf, Limits { max_bulk_len: 512 * 1024 * 1024, authenticated: true }, &mut spans) {
                     Ok(Some(_)) if spans.is_empty() => continue,
                     Ok(Some(frame)) => {
                         self.commands.fetch_add(1, Ordering::Relaxed);
+                        batch_bytes += frame.len();
                         let pending = self.route(&mut session, frame, &spans);
                         let deferred = matches!(pending, Pending::Deferred(_) | Pending::Blocking(_));
                         batch.push((pending, session.resp3));
-                        if session.close || deferred || batch.len() >= 1024 {
+                        if session.close || deferred || batch.len() >= 1024 || batch_bytes >= 16 * 1024 * 1024 {
                             full = !session.close;
                             break;
                         }
