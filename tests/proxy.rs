@@ -805,3 +805,26 @@ fn script_kill_through_the_proxy() {
     assert_eq!(admin.cmd(&["SET", "after", "1"]), "+OK\r\n");
     assert_eq!(runner.cmd(&["GET", "after"]), "$1\r\n1\r\n");
 }
+
+/// A pipeline larger than one batch (over 16 MB of requests) is answered in
+/// order across the batches it is cut into.
+#[test]
+fn a_pipeline_of_large_values_spans_batches() {
+    let c = cluster(3, false, &["--hash", "md5"]);
+    let mut p = c.proxy.raw();
+    let mut pipeline = Vec::new();
+    let values: Vec<String> = (0..8).map(|i| char::from(b'a' + i).to_string().repeat(3 * 1024 * 1024)).collect();
+    for (i, v) in values.iter().enumerate() {
+        pipeline.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$2\r\nb{i}\r\n${}\r\n{v}\r\n", v.len()).as_bytes());
+    }
+    for i in 0..8 {
+        pipeline.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n$2\r\nb{i}\r\n").as_bytes());
+    }
+    p.send_bytes(&pipeline);
+    for _ in 0..8 {
+        assert_eq!(p.read_reply(), "+OK\r\n");
+    }
+    for v in &values {
+        assert_eq!(p.read_reply(), format!("${}\r\n{v}\r\n", v.len()));
+    }
+}
