@@ -20,17 +20,26 @@ pub enum EvictionPolicy {
     AllKeysRandom,
     VolatileRandom,
     VolatileTtl,
+    AllKeysLfu,
+    VolatileLfu,
 }
 
 impl EvictionPolicy {
-    const ALL: [(EvictionPolicy, &'static str); 6] = [
+    const ALL: [(EvictionPolicy, &'static str); 8] = [
         (EvictionPolicy::NoEviction, "noeviction"),
         (EvictionPolicy::AllKeysLru, "allkeys-lru"),
         (EvictionPolicy::VolatileLru, "volatile-lru"),
         (EvictionPolicy::AllKeysRandom, "allkeys-random"),
         (EvictionPolicy::VolatileRandom, "volatile-random"),
         (EvictionPolicy::VolatileTtl, "volatile-ttl"),
+        (EvictionPolicy::AllKeysLfu, "allkeys-lfu"),
+        (EvictionPolicy::VolatileLfu, "volatile-lfu"),
     ];
+
+    /// Keys carry an access-frequency counter instead of an access time.
+    pub fn is_lfu(self) -> bool {
+        matches!(self, EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu)
+    }
 
     pub fn parse(s: &str) -> Option<EvictionPolicy> {
         Self::ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(s)).map(|(p, _)| *p)
@@ -58,8 +67,6 @@ const PASSIVE: &[(&str, &str)] = &[
     ("dir", "/"),
     ("dbfilename", "dump.rdb"),
     ("tcp-keepalive", "300"),
-    ("lfu-log-factor", "10"),
-    ("lfu-decay-time", "1"),
     ("lazyfree-lazy-eviction", "no"),
     ("lazyfree-lazy-expire", "no"),
     ("lazyfree-lazy-user-del", "no"),
@@ -84,6 +91,10 @@ pub struct RuntimeConfig {
     pub maxmemory: AtomicU64,
     policy: AtomicU8,
     pub maxmemory_samples: AtomicU64,
+    /// How slowly the LFU counter grows (Redis's `lfu-log-factor`).
+    pub lfu_log_factor: AtomicU64,
+    /// Minutes per LFU counter decrement of an idle key; 0 = no decay.
+    pub lfu_decay_time: AtomicU64,
     pub maxclients: AtomicU64,
     /// Idle seconds before a client is closed; 0 = never.
     pub timeout: AtomicU64,
@@ -101,6 +112,8 @@ impl Default for RuntimeConfig {
             maxmemory: AtomicU64::new(0),
             policy: AtomicU8::new(EvictionPolicy::NoEviction as u8),
             maxmemory_samples: AtomicU64::new(5),
+            lfu_log_factor: AtomicU64::new(10),
+            lfu_decay_time: AtomicU64::new(1),
             maxclients: AtomicU64::new(10000),
             timeout: AtomicU64::new(0),
             proto_max_bulk_len: AtomicI64::new(512 * 1024 * 1024),
@@ -142,11 +155,22 @@ impl RuntimeConfig {
 
     /// The names of every setting CONFIG GET knows, in a stable order.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            ["maxmemory", "maxmemory-policy", "maxmemory-samples", "maxclients", "timeout", "proto-max-bulk-len", "port", "requirepass", "bind"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+        let mut names: Vec<String> = [
+            "maxmemory",
+            "maxmemory-policy",
+            "maxmemory-samples",
+            "lfu-log-factor",
+            "lfu-decay-time",
+            "maxclients",
+            "timeout",
+            "proto-max-bulk-len",
+            "port",
+            "requirepass",
+            "bind",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         names.extend(self.passive.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned());
         names
     }
@@ -158,6 +182,8 @@ impl RuntimeConfig {
             "maxmemory" => self.maxmemory.load(Ordering::Relaxed).to_string(),
             "maxmemory-policy" => self.policy().name().to_string(),
             "maxmemory-samples" => self.maxmemory_samples.load(Ordering::Relaxed).to_string(),
+            "lfu-log-factor" => self.lfu_log_factor.load(Ordering::Relaxed).to_string(),
+            "lfu-decay-time" => self.lfu_decay_time.load(Ordering::Relaxed).to_string(),
             "maxclients" => self.maxclients.load(Ordering::Relaxed).to_string(),
             "timeout" => self.timeout.load(Ordering::Relaxed).to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len.load(Ordering::Relaxed).to_string(),
@@ -179,11 +205,13 @@ impl RuntimeConfig {
             "maxmemory" => self.maxmemory.store(util::parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?, Ordering::Relaxed),
             "maxmemory-policy" => {
                 let p = EvictionPolicy::parse(value).ok_or_else(|| {
-                    invalid("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-random, allkeys-random, volatile-ttl, noeviction")
+                    invalid("argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction")
                 })?;
                 self.policy.store(p as u8, Ordering::Relaxed);
             }
-            "maxmemory-samples" => self.maxmemory_samples.store(parse_ranged(value, 1, 64)?, Ordering::Relaxed),
+            "maxmemory-samples" => self.maxmemory_samples.store(parse_ranged(value, 1, i32::MAX as u64)?, Ordering::Relaxed),
+            "lfu-log-factor" => self.lfu_log_factor.store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
+            "lfu-decay-time" => self.lfu_decay_time.store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
             "maxclients" => self.maxclients.store(parse_ranged(value, 1, u32::MAX as u64)?, Ordering::Relaxed),
             "timeout" => self.timeout.store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
             "proto-max-bulk-len" => {
@@ -234,9 +262,10 @@ impl RuntimeConfig {
 }
 
 fn parse_ranged(value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
-    match value.parse::<u64>() {
-        Ok(v) if (min..=max).contains(&v) => Ok(v),
-        _ => Err(ConfigError::Invalid(format!("argument must be between {min} and {max} inclusive"))),
+    match value.parse::<i64>() {
+        Ok(v) if v >= 0 && (min..=max).contains(&(v as u64)) => Ok(v as u64),
+        Ok(_) => Err(ConfigError::Invalid(format!("argument must be between {min} and {max} inclusive"))),
+        Err(_) => Err(ConfigError::Invalid("argument couldn't be parsed into an integer".into())),
     }
 }
 

@@ -179,19 +179,26 @@ fn string_encoding(s: &[u8]) -> &'static str {
 }
 
 pub fn object_idletime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let lfu = ctx.server.keyspace.lfu();
     let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]);
     let now = l.now();
     match l.peek(&args[2]) {
         None => Reply::Nil,
+        Some(_) if lfu.is_some() => Reply::error(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ),
         Some(m) => Reply::Int(m.idle_secs(now) as i64),
     }
 }
 
 pub fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let lfu = ctx.server.keyspace.lfu();
     let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]);
-    match l.peek(&args[2]) {
-        None => Reply::Nil,
-        Some(_) => Reply::error(
+    let now = l.now();
+    match (l.peek(&args[2]), lfu) {
+        (None, _) => Reply::Nil,
+        (Some(m), Some(lfu)) => Reply::Int(m.lfu_counter(now, lfu.decay_minutes) as i64),
+        (Some(_), None) => Reply::error(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ),
     }

@@ -134,8 +134,9 @@ fn set_generic(ctx: &mut Ctx, cmd: &[u8], key: &[u8], value: &[u8], o: &SetOptio
     let now = l.now();
     let needs_value = o.get || matches!(o.condition, Some(Condition::IfEq(_) | Condition::IfNe(_)));
     // A plain SET needs nothing of the old entry: `set` replaces it (and
-    // counts it as expired if it was).
-    let needs_old = needs_value || o.condition.is_some() || matches!(o.expiry, Some(Expiry::KeepTtl));
+    // counts it as expired if it was). Under LFU the lookup is the access
+    // that counts, as Redis's SET makes one.
+    let needs_old = needs_value || o.condition.is_some() || matches!(o.expiry, Some(Expiry::KeepTtl)) || ctx.server.keyspace.lfu().is_some();
     let old = match if needs_old { l.lookup(key) } else { None } {
         Some(e) if needs_value => match as_str(e) {
             Ok(s) => Some((Some(Bytes::copy_from_slice(s)), e.expire_at)),

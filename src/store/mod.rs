@@ -175,6 +175,13 @@ pub struct Keyspace {
     pub txns: crate::txn::TxnTable,
 }
 
+/// `lfu-log-factor` and `lfu-decay-time`.
+#[derive(Debug, Clone, Copy)]
+pub struct LfuSettings {
+    pub log_factor: u64,
+    pub decay_minutes: u64,
+}
+
 /// Why a write was refused before it ran.
 #[derive(Debug, PartialEq, Eq)]
 pub struct OutOfMemory;
@@ -190,6 +197,14 @@ impl Keyspace {
             locks: crate::lock::LockManager::default(),
             txns: crate::txn::TxnTable::default(),
         }
+    }
+
+    /// The LFU settings when an LFU policy is selected.
+    pub fn lfu(&self) -> Option<LfuSettings> {
+        self.config.policy().is_lfu().then(|| LfuSettings {
+            log_factor: self.config.lfu_log_factor.load(Ordering::Relaxed),
+            decay_minutes: self.config.lfu_decay_time.load(Ordering::Relaxed),
+        })
     }
 
     /// Locks the shard holding `key` in database `db`.
@@ -361,6 +376,8 @@ impl Keyspace {
             return Err(OutOfMemory);
         }
         let total = NUM_DBS * SHARDS_PER_DB;
+        let lfu = LfuSettings { log_factor: 0, decay_minutes: self.config.lfu_decay_time.load(Ordering::Relaxed) };
+        let samples = self.config.maxmemory_samples.load(Ordering::Relaxed) as usize;
         let mut fruitless = 0;
         while crate::alloc::used_memory() > max {
             let c = self.evict_cursor.fetch_add(1, Ordering::Relaxed) % total;
@@ -368,7 +385,7 @@ impl Keyspace {
             let d = &self.dbs[db];
             let evicted = d.keys.load(Ordering::Relaxed) > 0 && {
                 let mut s = d.shard(i);
-                match evict_one(&mut s, policy) {
+                match evict_one(&mut s, policy, util::clock_ms(), lfu, samples) {
                     Some(key) => {
                         d.keys.fetch_sub(1, Ordering::Relaxed);
                         drop(s);
@@ -399,8 +416,34 @@ impl Keyspace {
 /// because keys spread evenly over shards. The `volatile-*` and `random`
 /// policies look at a bounded window from the LRU end rather than scanning
 /// the whole shard, like Redis's sampling.
-fn evict_one(s: &mut Shard, policy: EvictionPolicy) -> Option<Key> {
+///
+/// The LFU policies sweep the shard like a clock hand: they look at keys
+/// from the LRU end, at least `samples` and until one is no more used than a
+/// new key (or `8 * samples` were seen), evict the least frequently used
+/// (decayed counter, at `now`) and move the others to the front, so the next
+/// eviction looks at the next keys. A frequently used key is thereby passed
+/// over until its counter decays, however long ago it was last read, where
+/// Redis samples random keys.
+fn evict_one(s: &mut Shard, policy: EvictionPolicy, now: u64, lfu: LfuSettings, samples: usize) -> Option<Key> {
     const WINDOW: usize = 1024;
+    let least_frequent = |s: &mut Shard, volatile_only: bool| -> Option<Key> {
+        let samples = samples.max(1);
+        let mut candidates: Vec<(Key, u64)> = Vec::with_capacity(samples);
+        let keys = s.map.iter().rev().take(if volatile_only { WINDOW } else { usize::MAX }).filter(|(_, m)| !volatile_only || m.expire_at() != 0);
+        for (r, m) in keys.take(8 * samples) {
+            candidates.push((Key::from(r.key()), m.lfu_counter(now, lfu.decay_minutes)));
+            if candidates.len() >= samples && candidates.iter().any(|(_, c)| *c <= crate::store::record::LFU_INIT) {
+                break;
+            }
+        }
+        let (victim, _) = candidates.iter().enumerate().min_by_key(|(_, (_, counter))| *counter)?;
+        for (i, (key, _)) in candidates.iter().enumerate() {
+            if i != victim {
+                s.map.promote(&key[..]);
+            }
+        }
+        Some(candidates[victim].0.clone())
+    };
     let victim: Key = match policy {
         EvictionPolicy::NoEviction => return None,
         EvictionPolicy::AllKeysLru => {
@@ -430,6 +473,8 @@ fn evict_one(s: &mut Shard, policy: EvictionPolicy) -> Option<Key> {
             candidates[util::random_u64() as usize % candidates.len()].key().into()
         }
         EvictionPolicy::VolatileTtl => s.pop_due(u64::MAX)?,
+        EvictionPolicy::AllKeysLfu => least_frequent(s, false)?,
+        EvictionPolicy::VolatileLfu => least_frequent(s, true)?,
     };
     s.remove(&victim);
     Some(victim)
@@ -522,13 +567,17 @@ impl<'a> Locked<'a> {
     pub fn lookup_in(&mut self, db: usize, key: &[u8]) -> Option<Entry<'_>> {
         self.expire_if_due(db, key);
         let (touch, now) = (self.touch, self.now);
-        let s = self.shard_for(db, key);
         // The lru crate cannot hand out a key without promoting it, so a
         // no-touch read still moves the key in the LRU list; it keeps the
         // idle time, which is what OBJECT IDLETIME and NO-TOUCH report.
+        let lfu = self.ks.lfu();
+        let s = self.shard_for(db, key);
         let (record, meta) = s.map.get_key_value_mut(key)?;
         if touch {
-            meta.touch(now);
+            match lfu {
+                Some(l) => meta.lfu_touch(now, l.log_factor, l.decay_minutes),
+                None => meta.touch(now),
+            }
         }
         Some(Entry::new(record, *meta))
     }
@@ -562,17 +611,23 @@ impl<'a> Locked<'a> {
     pub fn set_in(&mut self, db: usize, key: &[u8], value: &[u8], expire_at: u64) {
         let now = self.now;
         let ks = self.ks;
+        let lfu = ks.lfu().is_some();
         let s = self.shard_for(db, key);
-        let meta = Meta::new(expire_at, now);
+        let mut meta = if lfu { Meta::new_lfu(expire_at, now) } else { Meta::new(expire_at, now) };
         // An existing key keeps its record, whose value is replaced (one
         // lookup, which also makes it the most recently used); an old entry
-        // already past its TTL counts as expired, as in Redis.
+        // already past its TTL counts as expired, as in Redis. Under LFU it
+        // keeps its frequency, as Redis's `dbOverwrite` does.
         let old_expire = match s.map.get_key_value_mut(key) {
             Some((record, m)) => {
                 if m.is_expired(now) {
                     ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
                 }
                 let old = m.expire_at();
+                if lfu {
+                    meta = *m;
+                    meta.set_expire_at(expire_at);
+                }
                 *m = meta;
                 // SAFETY: the shard is locked and borrowed mutably, so nothing
                 // else can reach the record, and `value` is the caller's.
@@ -689,8 +744,25 @@ mod tests {
         sh.map.put(Record::new(b"ttl", b"v"), Meta::new(5, 0));
         sh.note_expire(b"ttl", 0, 5);
         sh.map.put(Record::new(b"new", b"v"), Meta::new(0, 0));
-        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::VolatileLru).unwrap(), b"ttl");
-        assert_eq!(evict_one(&mut sh, EvictionPolicy::VolatileTtl), None);
-        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLru).unwrap(), b"old");
+        let lfu = LfuSettings { log_factor: 0, decay_minutes: 1 };
+        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::VolatileLru, 0, lfu, 5).unwrap(), b"ttl");
+        assert_eq!(evict_one(&mut sh, EvictionPolicy::VolatileTtl, 0, lfu, 5), None);
+        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLru, 0, lfu, 5).unwrap(), b"old");
+        // LFU: the least frequently used of the examined keys goes; the
+        // others move to the front, so the sweep goes on past them
+        let mut sh = Shard::new();
+        let mut hot = Meta::new_lfu(0, 0);
+        for _ in 0..20 {
+            hot.lfu_touch(0, 0, 1);
+        }
+        for k in [&b"hot1"[..], b"hot2", b"cold1", b"hot3", b"cold2"] {
+            sh.map.put(Record::new(k, b"v"), if k.starts_with(b"hot") { hot } else { Meta::new_lfu(0, 0) });
+        }
+        // the sweep passes hot1 and hot2 to find cold1, then hot3 for cold2
+        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, lfu, 2).unwrap(), b"cold1");
+        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, lfu, 2).unwrap(), b"cold2");
+        // only hot keys left: the least frequently used of them goes
+        assert!(evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, lfu, 2).unwrap().starts_with(b"hot"));
+        assert_eq!(sh.map.len(), 2);
     }
 }

@@ -160,13 +160,23 @@ const EXPIRE_MASK: u64 = (1 << EXPIRE_BITS) - 1;
 const ACCESS_BITS: u32 = 64 - EXPIRE_BITS;
 const ACCESS_MASK: u64 = (1 << ACCESS_BITS) - 1;
 
+/// Redis's `LFU_INIT_VAL`: a new key's frequency counter.
+pub const LFU_INIT: u64 = 5;
+const LFU_MINUTES_MASK: u64 = (1 << (ACCESS_BITS - 8)) - 1;
+
+fn lfu_minutes(now_ms: u64) -> u64 {
+    (now_ms / 60_000) & LFU_MINUTES_MASK
+}
+
 /// Expiry and access time packed in 8 bytes.
 ///
 /// - expiry: Unix milliseconds in 44 bits (until the year 2527; later
 ///   times are clamped to that, i.e. "practically never"); 0 = none;
 /// - last access: Unix seconds modulo 2^20 (12 days), like Redis's 24-bit
 ///   LRU clock; it only feeds OBJECT IDLETIME, because eviction order is the
-///   LRU list itself.
+///   LRU list itself. Under an LFU policy the same 20 bits hold an access
+///   frequency counter and the minute it was last decayed, as Redis reuses
+///   its LRU field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta(u64);
 
@@ -190,6 +200,50 @@ impl Meta {
     #[inline]
     pub fn touch(&mut self, now_ms: u64) {
         self.0 = (self.0 & EXPIRE_MASK) | (((now_ms / 1000) & ACCESS_MASK) << EXPIRE_BITS);
+    }
+
+    /// A new entry's metadata under an LFU policy: the counter starts at
+    /// Redis's `LFU_INIT_VAL` (5), so a new key is not evicted at once.
+    pub fn new_lfu(expire_at: u64, now_ms: u64) -> Meta {
+        let mut m = Meta(0);
+        m.set_expire_at(expire_at);
+        m.set_access(lfu_minutes(now_ms) << 8 | LFU_INIT);
+        m
+    }
+
+    fn set_access(&mut self, access: u64) {
+        self.0 = (self.0 & EXPIRE_MASK) | ((access & ACCESS_MASK) << EXPIRE_BITS);
+    }
+
+    /// The access-frequency counter under an LFU policy, decayed by one per
+    /// `decay_minutes` since it was last decremented (Redis's
+    /// `LFUDecrAndReturn`). The access field then holds the minutes (12
+    /// bits: they wrap after 68 hours, where Redis's 16 bits wrap after 45
+    /// days) and the counter (8 bits).
+    pub fn lfu_counter(self, now_ms: u64, decay_minutes: u64) -> u64 {
+        let access = self.0 >> EXPIRE_BITS;
+        let (then, counter) = (access >> 8, access & 0xff);
+        if decay_minutes == 0 {
+            return counter;
+        }
+        let elapsed = lfu_minutes(now_ms).wrapping_sub(then) & LFU_MINUTES_MASK;
+        counter.saturating_sub(elapsed / decay_minutes)
+    }
+
+    /// An access under an LFU policy: decay, then a logarithmic increment
+    /// (Redis's `LFULogIncr`: likelier the lower the counter, never past
+    /// 255).
+    pub fn lfu_touch(&mut self, now_ms: u64, log_factor: u64, decay_minutes: u64) {
+        let mut counter = self.lfu_counter(now_ms, decay_minutes);
+        if counter < 255 {
+            let base = counter.saturating_sub(LFU_INIT) as f64;
+            let p = 1.0 / (base * log_factor as f64 + 1.0);
+            let r = (crate::util::random_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            if r < p {
+                counter += 1;
+            }
+        }
+        self.set_access(lfu_minutes(now_ms) << 8 | counter);
     }
 
     pub fn idle_secs(self, now_ms: u64) -> u64 {
