@@ -299,10 +299,16 @@ impl Zipf {
 }
 
 fn hitratio(gets: usize, keyspace: usize) {
-    println!("== hit ratio: {gets} GETs over {keyspace} keys, Zipf(0.99), miss -> SET 100 B, maxmemory 16mb allkeys-lru");
+    for policy in ["allkeys-lru", "allkeys-lfu"] {
+        hitratio_with(gets, keyspace, policy);
+    }
+}
+
+fn hitratio_with(gets: usize, keyspace: usize, policy: &str) {
+    println!("== hit ratio: {gets} GETs over {keyspace} keys, Zipf(0.99), miss -> SET 100 B, maxmemory 16mb {policy}");
     let mut ratios = Vec::new();
     for kind in [Kind::Shardis, Kind::Redis] {
-        let s = start(kind, &["--maxmemory", "16mb", "--maxmemory-policy", "allkeys-lru"]);
+        let s = start(kind, &["--maxmemory", "16mb", "--maxmemory-policy", policy]);
         let mut c = Conn::new(s.port);
         let mut zipf = Zipf::new(keyspace, 0.99, 42);
         let value = [b'x'; 100];
