@@ -189,6 +189,11 @@ fn lfu_counters_as_redis() {
     assert_eq!(r.cmd(&["OBJECT", "FREQ", "e"]), ":8\r\n");
     assert_eq!(r.cmd(&["OBJECT", "FREQ", "f"]), ":19\r\n");
     assert!(r.cmd(&["OBJECT", "IDLETIME", "f"]).starts_with("-ERR An LFU maxmemory policy is selected, idle time not tracked."));
+    // RESTORE ... FREQ sets the counter
+    let mut c = s.conn();
+    let payload: Vec<u8> = redis::cmd("DUMP").arg("f").query(&mut c).unwrap();
+    let _: () = redis::cmd("RESTORE").arg("g").arg(0).arg(payload).arg("FREQ").arg(100).query(&mut c).unwrap();
+    assert_eq!(r.cmd(&["OBJECT", "FREQ", "g"]), ":100\r\n");
     assert_eq!(r.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]), "+OK\r\n");
     assert!(r.cmd(&["OBJECT", "FREQ", "f"]).starts_with("-ERR An LFU maxmemory policy is not selected"));
     assert_eq!(

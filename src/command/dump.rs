@@ -221,7 +221,7 @@ pub fn crc64(mut crc: u64, data: &[u8]) -> u64 {
 /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ n], with
 /// Redis's order of checks and its errors.
 pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (mut replace, mut absttl, mut idle, mut freq) = (false, false, None, false);
+    let (mut replace, mut absttl, mut idle, mut freq) = (false, false, None, None);
     let mut j = 4;
     while j < args.len() {
         let more = j + 1 < args.len();
@@ -229,7 +229,7 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             replace = true;
         } else if is(&args[j], "absttl") {
             absttl = true;
-        } else if is(&args[j], "idletime") && more && !freq {
+        } else if is(&args[j], "idletime") && more && freq.is_none() {
             match arg_i64(&args[j + 1]) {
                 Ok(n) if n < 0 => return Reply::error("ERR Invalid IDLETIME value, must be >= 0"),
                 Ok(n) => idle = Some(n as u64),
@@ -239,7 +239,7 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         } else if is(&args[j], "freq") && more && idle.is_none() {
             match arg_i64(&args[j + 1]) {
                 Ok(n) if !(0..=255).contains(&n) => return Reply::error("ERR Invalid FREQ value, must be >= 0 and <= 255"),
-                Ok(_) => freq = true,
+                Ok(n) => freq = Some(n as u64),
                 Err(r) => return r,
             }
             j += 1;
@@ -280,6 +280,9 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     l.set(key, &value, expire_at as u64);
     if let Some(secs) = idle {
         l.set_idle(key, secs);
+    }
+    if let Some(counter) = freq {
+        l.set_freq(key, counter);
     }
     Reply::Ok
 }

@@ -654,8 +654,23 @@ impl<'a> Locked<'a> {
     /// IDLETIME), without moving it in the LRU list.
     pub fn set_idle(&mut self, key: &[u8], idle_secs: u64) {
         let now = self.now;
+        if self.ks.lfu().is_some() {
+            return;
+        }
         if let Some(m) = self.shard_for(self.db, key).map.peek_mut(key) {
             m.touch(now.saturating_sub(idle_secs.saturating_mul(1000)));
+        }
+    }
+
+    /// Sets the access frequency of `key` under an LFU policy (RESTORE ...
+    /// FREQ); nothing under the others, as in Redis.
+    pub fn set_freq(&mut self, key: &[u8], counter: u64) {
+        let now = self.now;
+        if self.ks.lfu().is_none() {
+            return;
+        }
+        if let Some(m) = self.shard_for(self.db, key).map.peek_mut(key) {
+            m.set_lfu(now, counter);
         }
     }
 

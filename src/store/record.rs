@@ -230,6 +230,11 @@ impl Meta {
         counter.saturating_sub(elapsed / decay_minutes)
     }
 
+    /// Sets the LFU counter (RESTORE ... FREQ).
+    pub fn set_lfu(&mut self, now_ms: u64, counter: u64) {
+        self.set_access(lfu_minutes(now_ms) << 8 | counter.min(255));
+    }
+
     /// An access under an LFU policy: decay, then a logarithmic increment
     /// (Redis's `LFULogIncr`: likelier the lower the counter, never past
     /// 255).
