@@ -427,7 +427,8 @@ impl Keyspace {
 fn evict_one(s: &mut Shard, policy: EvictionPolicy, now: u64, lfu: LfuSettings, samples: usize) -> Option<Key> {
     const WINDOW: usize = 1024;
     let least_frequent = |s: &mut Shard, volatile_only: bool| -> Option<Key> {
-        let samples = samples.max(1);
+        // (maxmemory-samples may be set as high as Redis allows)
+        let samples = samples.clamp(1, 1024);
         let mut candidates: Vec<(Key, u64)> = Vec::with_capacity(samples);
         let keys = s.map.iter().rev().take(if volatile_only { WINDOW } else { usize::MAX }).filter(|(_, m)| !volatile_only || m.expire_at() != 0);
         for (r, m) in keys.take(8 * samples) {
