@@ -828,3 +828,21 @@ fn a_pipeline_of_large_values_spans_batches() {
         assert_eq!(p.read_reply(), format!("${}\r\n{v}\r\n", v.len()));
     }
 }
+
+/// Malformed input from a client: the commands before it are answered, then
+/// Redis's protocol error, then the connection closes; other clients and
+/// the nodes' shared connections are not disturbed.
+#[test]
+fn a_malformed_request_ends_only_its_client() {
+    let c = cluster(2, false, &[]);
+    let mut other = c.proxy.raw();
+    assert_eq!(other.cmd(&["SET", "o", "1"]), "+OK\r\n");
+    let mut bad = c.proxy.raw();
+    bad.send_bytes(b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\nfoo\r\n");
+    assert_eq!(bad.read_reply(), "+OK\r\n");
+    assert_eq!(bad.read_reply(), "$1\r\n1\r\n");
+    assert_eq!(bad.read_reply(), "-ERR Protocol error: expected '$', got 'f'\r\n");
+    assert!(bad.is_closed());
+    assert_eq!(other.cmd(&["GET", "o"]), "$1\r\n1\r\n");
+    assert_eq!(other.cmd(&["GET", "a"]), "$1\r\n1\r\n");
+}
