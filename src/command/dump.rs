@@ -218,7 +218,7 @@ pub fn crc64(mut crc: u64, data: &[u8]) -> u64 {
     crc
 }
 
-/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ n], with
+/// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ n]`, with
 /// Redis's order of checks and its errors.
 pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (mut replace, mut absttl, mut idle, mut freq) = (false, false, None, None);
@@ -287,8 +287,8 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-/// MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw]
-/// [AUTH2 user pw] [KEYS key ...]: RESTOREs the keys on another server
+/// `MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw]
+/// [AUTH2 user pw] [KEYS key ...]`: RESTOREs the keys on another server
 /// (shardis or Redis) and, unless COPY, deletes the ones it accepted here.
 /// Blocking, as in Redis, but only for this connection: the keys are read
 /// under their lock, the lock is released for the network round trip, and

@@ -525,7 +525,7 @@ fn delete_if(ctx: &mut Ctx, key: &[u8], condition: Option<(bool, &Bytes)>) -> Re
 
 // ---- LCS ----------------------------------------------------------------------
 
-/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest
+/// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]`: the longest
 /// common subsequence of two strings, by Redis's dynamic programming table
 /// and walk-back (so ties resolve and ranges come out exactly as Redis
 /// gives them: from the end of the strings backwards).
