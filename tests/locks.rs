@@ -84,6 +84,9 @@ fn lock_commands_basics() {
     assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L", "a", "x"]), "-ERR value is not an integer or out of range\r\n");
     assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L", "a", "10", "WAIT"]), "-ERR syntax error\r\n");
     assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L", "a", "10", "WAIT", "-1"]), "-ERR invalid wait in 'lock.acquire' command\r\n");
+    assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L", "a", "10", "AFTER", "-1"]), "-ERR invalid after in 'lock.acquire' command\r\n");
+    assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L", "a", "10", "AFTER", "x"]), "-ERR value is not an integer or out of range\r\n");
+    assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L", "a", "10", "WAIT", "5", "BOGUS", "1"]), "-ERR syntax error\r\n");
     assert_eq!(r.cmd(&["LOCK.ACQUIRE", "L"]), "-ERR wrong number of arguments for 'lock.acquire' command\r\n");
     // a timeout answers nil
     r.cmd(&["LOCK.ACQUIRE", "T", "holder", "10000"]);
@@ -126,6 +129,13 @@ fn fencing_tokens_strictly_increase() {
     let next = token(&r.cmd(&["LOCK.ACQUIRE", "P", "fast", "10000"]));
     assert!(next > paused);
     assert_eq!(r.cmd(&["LOCK.RELEASE", "P", "slow"]), ":0\r\n", "the paused holder must not release the new lease");
+    // AFTER: a token seen on another node (here far ahead of this node's
+    // clock) is exceeded, and later tokens stay above it
+    let elsewhere = next + 3_600_000_000;
+    let after = token(&r.cmd(&["LOCK.ACQUIRE", "Q", "x", "10000", "AFTER", &elsewhere.to_string(), "WAIT", "100"]));
+    assert!(after > elsewhere, "{after} not above {elsewhere}");
+    r.cmd(&["LOCK.RELEASE", "Q", "x"]);
+    assert!(token(&r.cmd(&["LOCK.ACQUIRE", "Q", "y", "10000"])) > after);
 }
 
 /// Waiters are granted in arrival order; a timed-out or disconnected waiter

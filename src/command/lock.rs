@@ -1,9 +1,10 @@
 //! The blocking lock with fencing tokens (see `docs/locks.md`):
 //!
-//! - `LOCK.ACQUIRE key owner ttl_ms [WAIT ms]`: sets `key` to `owner` with a
-//!   TTL if it is free (or already `owner`'s) and returns a fencing token;
-//!   with WAIT, queues FIFO until granted or `ms` pass (0 = no limit), then
-//!   nil. Without WAIT, or inside MULTI, it answers nil at once.
+//! - `LOCK.ACQUIRE key owner ttl_ms [WAIT ms] [AFTER token]`: sets `key` to
+//!   `owner` with a TTL if it is free (or already `owner`'s) and returns a
+//!   fencing token, greater than `token` with AFTER; with WAIT, queues FIFO
+//!   until granted or `ms` pass (0 = no limit), then nil. Without WAIT, or
+//!   inside MULTI, it answers nil at once.
 //! - `LOCK.RELEASE key owner`: deletes the key if it holds `owner`; 1 or 0.
 //! - `LOCK.EXTEND key owner ttl_ms`: resets the TTL if the key holds
 //!   `owner`; 1 or 0.
@@ -31,15 +32,29 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let wait_ms = match args.len() {
-        4 => None,
-        6 if is(&args[4], "wait") => match arg_i64(&args[5]) {
-            Ok(n) if n >= 0 => Some(n as u64),
-            Ok(_) => return Reply::error("ERR invalid wait in 'lock.acquire' command"),
-            Err(r) => return r,
-        },
-        _ => return syntax_error(),
-    };
+    let (mut wait_ms, mut after) = (None, 0u64);
+    let mut i = 4;
+    while i < args.len() {
+        let value = match args.get(i + 1).map(|v| arg_i64(v)) {
+            Some(Ok(n)) => n,
+            Some(Err(r)) => return r,
+            None => return syntax_error(),
+        };
+        if is(&args[i], "wait") && wait_ms.is_none() {
+            if value < 0 {
+                return Reply::error("ERR invalid wait in 'lock.acquire' command");
+            }
+            wait_ms = Some(value as u64);
+        } else if is(&args[i], "after") {
+            if value < 0 {
+                return Reply::error("ERR invalid after in 'lock.acquire' command");
+            }
+            after = after.max(value as u64);
+        } else {
+            return syntax_error();
+        }
+        i += 2;
+    }
     let db = ctx.client.db;
     let locks = &ctx.server.keyspace.locks;
     let mine = ctx.client.lock_waiter.clone();
@@ -52,7 +67,7 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     if free {
         l.set(key, owner, now + ttl);
-        let token = locks.next_token();
+        let token = locks.next_token(after);
         drop(l);
         if let Some(w) = mine {
             locks.dequeue(db, key, &w);

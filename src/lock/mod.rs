@@ -59,12 +59,15 @@ impl LockManager {
         self.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The next fencing token: strictly increasing, close to wall-clock µs.
-    pub fn next_token(&self) -> u64 {
+    /// The next fencing token: strictly increasing, close to wall-clock µs,
+    /// and greater than `after` (a token the client saw elsewhere, e.g. from
+    /// the node that held the key before the ring changed), so tokens stay
+    /// increasing across nodes without trusting their clocks.
+    pub fn next_token(&self, after: u64) -> u64 {
         let now_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
         let mut prev = self.last_token.load(Ordering::SeqCst);
         loop {
-            let next = (prev + 1).max(now_us);
+            let next = (prev + 1).max(now_us).max(after.saturating_add(1));
             match self.last_token.compare_exchange(prev, next, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => return next,
                 Err(actual) => prev = actual,
@@ -163,7 +166,7 @@ mod tests {
         let m = LockManager::default();
         let mut last = 0;
         for _ in 0..10_000 {
-            let t = m.next_token();
+            let t = m.next_token(0);
             assert!(t > last);
             last = t;
         }
