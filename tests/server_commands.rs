@@ -228,3 +228,65 @@ fn config_file_then_flags() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("maxmemory"), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// MONITOR shows every command as Redis does: after it ran (a transaction's
+/// commands at EXEC, before EXEC), scripts before their own calls (as
+/// `lua`), the database after the command, quoted as `sdscatrepr`, secrets
+/// redacted, admin and refused commands left out; RESET ends it.
+#[test]
+fn monitor() {
+    let s = TestServer::start(&[]);
+    let mut m = s.raw();
+    assert_eq!(m.cmd(&["MONITOR"]), "+OK\r\n");
+    let mut c = s.raw();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["SET", "k", "a\"b"],
+        vec!["GET", "k"],
+        vec!["MULTI"],
+        vec!["INCR", "n"],
+        vec!["EXEC"],
+        vec!["CONFIG", "GET", "hz"],
+        vec!["AUTH", "secret"],
+        vec!["SELECT", "2"],
+        vec!["GET", "\u{1}\n\\x"],
+        vec!["EVAL", "return redis.call('get', 'k')", "0"],
+        vec!["NOSUCH"],
+        vec!["PING"],
+    ];
+    for cmd in &commands {
+        c.cmd(cmd);
+    }
+    let addr = {
+        let list = c.cmd(&["CLIENT", "INFO"]);
+        let start = list.find("addr=").unwrap() + 5;
+        list[start..].split(' ').next().unwrap().to_string()
+    };
+    let expect = [
+        "[0 ADDR] \"SET\" \"k\" \"a\\\"b\"",
+        "[0 ADDR] \"GET\" \"k\"",
+        "[0 ADDR] \"MULTI\"",
+        "[0 ADDR] \"INCR\" \"n\"",
+        "[0 ADDR] \"EXEC\"",
+        "[0 ADDR] \"AUTH\" \"(redacted)\"",
+        "[2 ADDR] \"SELECT\" \"2\"",
+        "[2 ADDR] \"GET\" \"\\x01\\n\\\\x\"",
+        "[2 ADDR] \"EVAL\" \"return redis.call('get', 'k')\" \"0\"",
+        "[2 lua] \"get\" \"k\"",
+        "[2 ADDR] \"PING\"",
+        "[2 ADDR] \"CLIENT\" \"INFO\"",
+    ];
+    for want in expect {
+        let line = m.read_reply();
+        // "+<seconds>.<microseconds> " then the rest
+        let (stamp, rest) = line.trim_end().split_once(' ').unwrap();
+        let (secs, micros) = stamp.trim_start_matches('+').split_once('.').unwrap();
+        assert!(secs.parse::<u64>().is_ok() && micros.len() == 6, "{line}");
+        assert_eq!(rest.replace(&addr, "ADDR"), want);
+    }
+    // the monitoring client can still talk; RESET ends monitor mode
+    assert_eq!(m.cmd(&["PING"]), "+PONG\r\n");
+    assert!(m.read_reply().ends_with("\"PING\"\r\n"));
+    assert_eq!(m.cmd(&["RESET"]), "+RESET\r\n");
+    c.cmd(&["GET", "k"]);
+    assert_eq!(m.try_read_reply(std::time::Duration::from_millis(200)), None);
+}

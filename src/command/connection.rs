@@ -137,6 +137,7 @@ pub fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     c.select(0);
     c.set_resp(false);
     c.reply_mode = ReplyMode::On;
+    c.monitor = None;
     c.no_touch = false;
     c.info.no_touch.store(false, Ordering::Relaxed);
     c.info.no_evict.store(false, Ordering::Relaxed);

@@ -275,6 +275,12 @@ fn execute(ctx: &mut Ctx, idx: usize, sub: Option<usize>, cmd: &'static Command,
     let start = Instant::now();
     crate::util::refresh_clock(start);
     let reply = (cmd.handler)(ctx, args);
+    // Scripts are shown before they run (their calls follow); admin
+    // commands not at all, as in Redis.
+    if ctx.server.monitors.active() && cmd.flags & flags::ADMIN == 0 && !matches!(cmd.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro") {
+        let source = (!ctx.client.in_script).then_some(ctx.client.info.addr.as_str());
+        ctx.server.monitors.feed(ctx.client.db, source, args);
+    }
     stat.calls.fetch_add(1, Ordering::Relaxed);
     stat.usec.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
     if reply.is_error() {

@@ -25,7 +25,12 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) ->
     };
     let run = &server.scripting.run;
     run.start();
+    if ctx.server.monitors.active() {
+        let source = (!ctx.client.in_script).then_some(ctx.client.info.addr.as_str());
+        ctx.server.monitors.feed(ctx.client.db, source, args);
+    }
     ctx.client.in_exec = true;
+    ctx.client.in_script = true;
     // A long script keeps this thread; let another take over the other
     // connections meanwhile (they are told BUSY past the threshold).
     let reply = match tokio::runtime::Handle::try_current() {
@@ -35,6 +40,7 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) ->
         _ => engine.run(ctx, &sha, keys, argv, read_only),
     };
     ctx.client.in_exec = false;
+    ctx.client.in_script = false;
     run.finish();
     reply
 }

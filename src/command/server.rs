@@ -58,6 +58,15 @@ pub fn time(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     Reply::Array(vec![Reply::bulk(now.as_secs().to_string()), Reply::bulk(now.subsec_micros().to_string())])
 }
 
+/// MONITOR: from now on, every command the server runs is written to this
+/// client (`crate::net::monitor`); RESET or QUIT ends it.
+pub fn monitor(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    if ctx.client.monitor.is_none() {
+        ctx.client.monitor = Some(ctx.server.monitors.subscribe());
+    }
+    Reply::Ok
+}
+
 pub fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     Reply::Int(ctx.server.lastsave.load(Ordering::Relaxed) as i64)
 }

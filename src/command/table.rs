@@ -457,6 +457,16 @@ pub static COMMANDS: &[Command] = &[
     cmd!("config", -2, 0, NOKEYS, "server", "2.0.0", "A container for server configuration commands.", container, &CONFIG_SUBS),
     cmd!("command", -1, LOADING | STALE, NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", srv::command, &COMMAND_SUBS),
     cmd!("time", 1, LOADING | STALE | FAST, NOKEYS, "server", "2.6.0", "Returns the server time.", srv::time),
+    cmd!(
+        "monitor",
+        1,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NOKEYS,
+        "server",
+        "1.0.0",
+        "Listens for all requests received by the server in real-time.",
+        srv::monitor
+    ),
     cmd!("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", srv::lastsave),
     cmd!("save", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", srv::save),
     cmd!("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", srv::bgsave),

@@ -48,6 +48,10 @@ pub struct Client {
     pub txn_authorized: bool,
     /// While a blocked command is retried: its place in the wait queue.
     pub lock_waiter: Option<std::sync::Arc<crate::lock::Waiter>>,
+    /// In MONITOR mode: the feed of commands to write to this client.
+    pub monitor: Option<super::monitor::MonitorFeed>,
+    /// Set while a script runs (MONITOR shows its calls as `lua`).
+    pub in_script: bool,
 }
 
 /// A command waiting for a key (LOCK.ACQUIRE ... WAIT).
@@ -82,6 +86,8 @@ impl Client {
             in_exec: false,
             blocked: None,
             lock_waiter: None,
+            monitor: None,
+            in_script: false,
             txn_authorized: false,
         }
     }

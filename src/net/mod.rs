@@ -6,6 +6,7 @@
 //! error is answered and closes only that connection.
 
 mod client;
+pub mod monitor;
 
 pub use client::{Blocked, Client, ClientInfo, ReplyMode};
 
@@ -59,6 +60,8 @@ pub struct Server {
     /// Commands run holding this shared; EXEC holds it exclusively, so a
     /// transaction never interleaves with another client's command.
     exec_gate: std::sync::RwLock<()>,
+    /// Clients in MONITOR mode and their feed.
+    pub monitors: monitor::Monitors,
     /// Notified once when the server must stop (SHUTDOWN, signal).
     pub shutdown: Notify,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -79,6 +82,7 @@ impl Server {
             run_id,
             lastsave: AtomicU64::new(crate::util::now_ms() / 1000),
             exec_gate: std::sync::RwLock::new(()),
+            monitors: monitor::Monitors::default(),
             shutdown: Notify::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         })
@@ -250,16 +254,29 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
             inbuf.reserve(16 * 1024);
         }
         let timeout = server.config.timeout.load(Ordering::Relaxed);
+        let monitoring = client.monitor.is_some();
         let read = tokio::select! {
             n = stream.read_buf(&mut inbuf) => n?,
             _ = info.killed() => return Ok(()),
-            _ = tokio::time::sleep(Duration::from_secs(timeout)), if timeout > 0 => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(timeout)), if timeout > 0 && !monitoring => return Ok(()),
+            line = next_monitor_line(&mut client.monitor), if monitoring => {
+                out.extend_from_slice(&line);
+                continue;
+            }
         };
         if read == 0 {
             return Ok(());
         }
         server.stats.net_input_bytes.fetch_add(read as u64, Ordering::Relaxed);
         info.touch(server.started);
+    }
+}
+
+/// The next MONITOR line for a monitoring client.
+async fn next_monitor_line(feed: &mut Option<monitor::MonitorFeed>) -> Bytes {
+    match feed {
+        Some(f) => f.next().await,
+        None => std::future::pending().await,
     }
 }
 
