@@ -135,9 +135,11 @@ fn parse_bool(v: &str) -> Option<bool> {
 }
 
 impl RuntimeConfig {
+    /// On every key lookup (LRU or LFU bookkeeping): one load, one index
+    /// (`ALL` is in declaration order).
+    #[inline]
     pub fn policy(&self) -> EvictionPolicy {
-        let v = self.policy.load(Ordering::Relaxed);
-        EvictionPolicy::ALL.iter().map(|(p, _)| *p).find(|p| *p as u8 == v).unwrap_or(EvictionPolicy::NoEviction)
+        EvictionPolicy::ALL.get(self.policy.load(Ordering::Relaxed) as usize).map_or(EvictionPolicy::NoEviction, |(p, _)| *p)
     }
 
     pub fn requirepass(&self) -> Option<String> {
@@ -272,6 +274,13 @@ fn parse_ranged(value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policies_are_listed_in_declaration_order() {
+        for (i, (p, _)) in EvictionPolicy::ALL.iter().enumerate() {
+            assert_eq!(*p as usize, i);
+        }
+    }
 
     #[test]
     fn set_and_get() {
