@@ -342,7 +342,7 @@ pub fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::status("NOKEY");
     }
     let mut request = BytesMut::new();
-    let mut encode = |parts: &[&[u8]]| crate::proxy::backend::encode_command_into(&mut request, parts);
+    let mut encode = |parts: &[&[u8]]| crate::resp::encode_command_into(&mut request, parts);
     match (user, password) {
         (Some(u), Some(p)) => encode(&[b"AUTH", u, p]),
         (None, Some(p)) => encode(&[b"AUTH", p]),

@@ -14,7 +14,7 @@
 //! still delivered), the connection is dropped, and the next request
 //! reconnects. A dead node therefore fails only the requests sent to it.
 
-use crate::resp::Reply;
+use crate::resp::{Reply, encode_command};
 use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::decode::decode_bytes_mut;
 use redis_protocol::resp2::types::BytesFrame;
@@ -141,21 +141,6 @@ impl Backend {
         if let Err(mpsc::error::SendError(r)) = self.conns[i].send(request) {
             r.reply.fail(BackendError(format!("backend {} is shut down", self.addr)), &mut BytesMut::new());
         }
-    }
-}
-
-/// RESP-encodes a command.
-pub fn encode_command(args: &[impl AsRef<[u8]>]) -> Bytes {
-    let mut out = BytesMut::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
-    encode_command_into(&mut out, args);
-    out.freeze()
-}
-
-/// Appends the RESP encoding of a command to `out`.
-pub fn encode_command_into(out: &mut BytesMut, args: &[impl AsRef<[u8]>]) {
-    crate::resp::reply::header(out, b'*', args.len());
-    for a in args {
-        crate::resp::reply::bulk(out, b'$', a.as_ref());
     }
 }
 

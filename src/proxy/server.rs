@@ -411,7 +411,7 @@ impl Proxy {
         if nodes.iter().all(|&n| n == nodes[0]) {
             // the commands `route` leaves to this path (COPY, LOCK.ACQUIRE
             // without WAIT, MIGRATE of one key) when their keys share a node
-            session.forward(nodes[0], super::backend::encode_command(args));
+            session.forward(nodes[0], crate::resp::encode_command(args));
             return Pending::Raw(nodes[0]);
         }
         match cmd.name {

@@ -11,8 +11,9 @@
 //! transactions are the 2PC coordinator's job). Works with shardis and
 //! redis-server backends alike.
 
-use super::backend::{BackendError, encode_command, frame_to_reply};
+use super::backend::{BackendError, frame_to_reply};
 use crate::resp::Reply;
+use crate::resp::encode_command;
 use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::decode::decode_bytes_mut;
 use std::sync::Arc;

@@ -79,7 +79,7 @@ async fn ask_primary(addr: &str, secret: Option<String>, txid: &TxId) -> Option<
     commands.push(vec![bytes::Bytes::from_static(b"TXN.STATUS"), txid.clone(), bytes::Bytes::from_static(b"FINAL")]);
     let mut out = Vec::new();
     for c in &commands {
-        out.extend_from_slice(&crate::proxy::backend::encode_command(c));
+        out.extend_from_slice(&crate::resp::encode_command(c));
     }
     stream.write_all(&out).await.ok()?;
     let mut buf = BytesMut::new();
