@@ -376,7 +376,7 @@ impl Keyspace {
             return Err(OutOfMemory);
         }
         let total = NUM_DBS * SHARDS_PER_DB;
-        let lfu = LfuSettings { log_factor: 0, decay_minutes: self.config.lfu_decay_time.load(Ordering::Relaxed) };
+        let decay_minutes = self.config.lfu_decay_time.load(Ordering::Relaxed);
         let samples = self.config.maxmemory_samples.load(Ordering::Relaxed) as usize;
         let mut fruitless = 0;
         while crate::alloc::used_memory() > max {
@@ -385,7 +385,7 @@ impl Keyspace {
             let d = &self.dbs[db];
             let evicted = d.keys.load(Ordering::Relaxed) > 0 && {
                 let mut s = d.shard(i);
-                match evict_one(&mut s, policy, util::clock_ms(), lfu, samples) {
+                match evict_one(&mut s, policy, util::clock_ms(), decay_minutes, samples) {
                     Some(key) => {
                         d.keys.fetch_sub(1, Ordering::Relaxed);
                         drop(s);
@@ -424,7 +424,7 @@ impl Keyspace {
 /// eviction looks at the next keys. A frequently used key is thereby passed
 /// over until its counter decays, however long ago it was last read, where
 /// Redis samples random keys.
-fn evict_one(s: &mut Shard, policy: EvictionPolicy, now: u64, lfu: LfuSettings, samples: usize) -> Option<Key> {
+fn evict_one(s: &mut Shard, policy: EvictionPolicy, now: u64, decay_minutes: u64, samples: usize) -> Option<Key> {
     const WINDOW: usize = 1024;
     let least_frequent = |s: &mut Shard, volatile_only: bool| -> Option<Key> {
         // (maxmemory-samples may be set as high as Redis allows)
@@ -432,7 +432,7 @@ fn evict_one(s: &mut Shard, policy: EvictionPolicy, now: u64, lfu: LfuSettings, 
         let mut candidates: Vec<(Key, u64)> = Vec::with_capacity(samples);
         let keys = s.map.iter().rev().take(if volatile_only { WINDOW } else { usize::MAX }).filter(|(_, m)| !volatile_only || m.expire_at() != 0);
         for (r, m) in keys.take(8 * samples) {
-            candidates.push((Key::from(r.key()), m.lfu_counter(now, lfu.decay_minutes)));
+            candidates.push((Key::from(r.key()), m.lfu_counter(now, decay_minutes)));
             if candidates.len() >= samples && candidates.iter().any(|(_, c)| *c <= crate::store::record::LFU_INIT) {
                 break;
             }
@@ -760,10 +760,9 @@ mod tests {
         sh.map.put(Record::new(b"ttl", b"v"), Meta::new(5, 0));
         sh.note_expire(b"ttl", 0, 5);
         sh.map.put(Record::new(b"new", b"v"), Meta::new(0, 0));
-        let lfu = LfuSettings { log_factor: 0, decay_minutes: 1 };
-        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::VolatileLru, 0, lfu, 5).unwrap(), b"ttl");
-        assert_eq!(evict_one(&mut sh, EvictionPolicy::VolatileTtl, 0, lfu, 5), None);
-        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLru, 0, lfu, 5).unwrap(), b"old");
+        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::VolatileLru, 0, 1, 5).unwrap(), b"ttl");
+        assert_eq!(evict_one(&mut sh, EvictionPolicy::VolatileTtl, 0, 1, 5), None);
+        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLru, 0, 1, 5).unwrap(), b"old");
         // LFU: the least frequently used of the examined keys goes; the
         // others move to the front, so the sweep goes on past them
         let mut sh = Shard::new();
@@ -775,10 +774,10 @@ mod tests {
             sh.map.put(Record::new(k, b"v"), if k.starts_with(b"hot") { hot } else { Meta::new_lfu(0, 0) });
         }
         // the sweep passes hot1 and hot2 to find cold1, then hot3 for cold2
-        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, lfu, 2).unwrap(), b"cold1");
-        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, lfu, 2).unwrap(), b"cold2");
+        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, 1, 2).unwrap(), b"cold1");
+        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, 1, 2).unwrap(), b"cold2");
         // only hot keys left: the least frequently used of them goes
-        assert!(evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, lfu, 2).unwrap().starts_with(b"hot"));
+        assert!(evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, 1, 2).unwrap().starts_with(b"hot"));
         assert_eq!(sh.map.len(), 2);
     }
 }
