@@ -256,6 +256,9 @@ fn monitor() {
     for cmd in &commands {
         c.cmd(cmd);
     }
+    // (CLIENT LIST is an admin command: not shown)
+    let list = c.cmd(&["CLIENT", "LIST"]);
+    assert!(list.lines().any(|l| l.contains(" flags=O ") && l.contains(" cmd=monitor ")), "{list}");
     let addr = {
         let list = c.cmd(&["CLIENT", "INFO"]);
         let start = list.find("addr=").unwrap() + 5;

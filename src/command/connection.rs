@@ -138,6 +138,7 @@ pub fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     c.set_resp(false);
     c.reply_mode = ReplyMode::On;
     c.monitor = None;
+    c.info.monitoring.store(false, Ordering::Relaxed);
     c.no_touch = false;
     c.info.no_touch.store(false, Ordering::Relaxed);
     c.info.no_evict.store(false, Ordering::Relaxed);
@@ -170,6 +171,9 @@ pub fn client_getname(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 fn client_line(server: &Server, c: &ClientInfo) -> String {
     let cmd = c.last_command().unwrap_or_else(|| "NULL".into());
     let mut flags = String::new();
+    if c.monitoring.load(Ordering::Relaxed) {
+        flags.push('O');
+    }
     if c.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
     }

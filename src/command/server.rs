@@ -63,6 +63,7 @@ pub fn time(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 pub fn monitor(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     if ctx.client.monitor.is_none() {
         ctx.client.monitor = Some(ctx.server.monitors.subscribe());
+        ctx.client.info.monitoring.store(true, Ordering::Relaxed);
     }
     Reply::Ok
 }

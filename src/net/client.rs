@@ -135,6 +135,8 @@ pub struct ClientInfo {
     last_interaction_ms: AtomicU64,
     last_cmd: AtomicUsize,
     pub no_evict: AtomicBool,
+    /// In MONITOR mode (CLIENT LIST flag `O`).
+    pub monitoring: AtomicBool,
     pub no_touch: AtomicBool,
     killed: AtomicBool,
     kill: Notify,
@@ -155,6 +157,7 @@ impl ClientInfo {
             last_interaction_ms: AtomicU64::new(0),
             last_cmd: AtomicUsize::new(usize::MAX),
             no_evict: AtomicBool::new(false),
+            monitoring: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
