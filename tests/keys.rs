@@ -386,5 +386,7 @@ fn migrate() {
     // an unreachable target
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
     assert_eq!(ra.cmd(&["MIGRATE", "127.0.0.1", &closed, "x", "0", "1000"]), "-IOERR error or timeout writing to target instance\r\n");
+    assert_eq!(ra.cmd(&["MIGRATE", "127.0.0.1", "notaport", "x", "0", "1000"]), "-IOERR error or timeout writing to target instance\r\n");
+    assert_eq!(ra.cmd(&["MIGRATE", "nosuchhost.invalid", "1234", "x", "0", "1000"]), "-IOERR error or timeout connecting to the client\r\n");
     assert_eq!(ra.cmd(&["EXISTS", "x"]), ":1\r\n");
 }

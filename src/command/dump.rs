@@ -393,12 +393,17 @@ fn migrate_exchange(host: &str, port: &str, request: &[u8], expected: usize, lim
     use std::io::{BufRead, Write};
     use std::net::ToSocketAddrs;
     let io_error = |what: &str| Reply::error(format!("IOERR error or timeout {what} to target instance"));
-    let addr = port
-        .parse::<u16>()
-        .ok()
-        .and_then(|p| (host, p).to_socket_addrs().ok())
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| Reply::error("IOERR error or timeout connecting to the client"))?;
+    // As in Redis: a host that does not resolve fails the connect; a port
+    // that cannot be reached (or parsed: Redis reads it with atoi) fails
+    // the first write.
+    let mut addr =
+        (host, 0).to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| Reply::error("IOERR error or timeout connecting to the client"))?;
+    let port: u16 =
+        port.bytes().take_while(u8::is_ascii_digit).fold(0u32, |n, d| n.saturating_mul(10).saturating_add((d - b'0') as u32)).try_into().unwrap_or(0);
+    if port == 0 {
+        return Err(io_error("writing"));
+    }
+    addr.set_port(port);
     let stream = std::net::TcpStream::connect_timeout(&addr, limit).map_err(|_| io_error("writing"))?;
     let _ = stream.set_nodelay(true);
     stream.set_write_timeout(Some(limit)).map_err(|_| io_error("writing"))?;
