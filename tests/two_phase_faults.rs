@@ -169,6 +169,17 @@ fn total(proxy: &TestServer) -> i64 {
     accounts().iter().map(|a| redis::cmd("GET").arg(a).query::<i64>(&mut c).unwrap()).sum()
 }
 
+/// Three nodes with the accounts, two proxies, and the bank workload
+/// running through both.
+fn bank_under_load() -> (Vec<TestServer>, TestServer, TestServer, Load) {
+    let nodes: Vec<TestServer> = (0..3).map(|_| TestServer::start(&[])).collect();
+    let a = addrs(&nodes);
+    let p1 = setup(&a);
+    let p2 = proxy_for(&a);
+    let load = Load::start(Arc::new(Mutex::new(vec![p1.port, p2.port])), false);
+    (nodes, p1, p2, load)
+}
+
 fn setup(nodes: &[String]) -> TestServer {
     let p = proxy_for(nodes);
     let mut c = p.conn();
@@ -215,12 +226,7 @@ fn proxy_killed_and_restarted_during_load() {
 
 #[test]
 fn node_stopped_past_the_timeouts() {
-    let nodes: Vec<TestServer> = (0..3).map(|_| TestServer::start(&[])).collect();
-    let a = addrs(&nodes);
-    let p1 = setup(&a);
-    let p2 = proxy_for(&a);
-    let ports = Arc::new(Mutex::new(vec![p1.port, p2.port]));
-    let load = Load::start(ports, false);
+    let (nodes, p1, _p2, load) = bank_under_load();
     std::thread::sleep(Duration::from_millis(300));
     let pid = nodes[1].pid().to_string();
     std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap();
@@ -266,12 +272,7 @@ fn connections_dropped_between_prepare_and_commit() {
 
 #[test]
 fn participant_killed_during_load() {
-    let mut nodes: Vec<TestServer> = (0..3).map(|_| TestServer::start(&[])).collect();
-    let a = addrs(&nodes);
-    let p1 = setup(&a);
-    let p2 = proxy_for(&a);
-    let ports = Arc::new(Mutex::new(vec![p1.port, p2.port]));
-    let load = Load::start(ports, false);
+    let (mut nodes, _p1, _p2, load) = bank_under_load();
     std::thread::sleep(Duration::from_millis(300));
     drop(nodes.remove(2)); // SIGKILL a participant mid-traffic
     // Run on until transactions touching the dead node have failed (a
