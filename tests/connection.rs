@@ -275,3 +275,10 @@ fn maxclients_and_timeout() {
     let mut d = s.raw();
     assert_eq!(d.cmd(&["PING"]), "+PONG\r\n");
 }
+
+#[test]
+fn nul_bytes_in_inline_requests() {
+    let s = TestServer::start(&[]);
+    let pid = (!against_redis()).then(|| s.pid());
+    common::nul_lines_are_harmless(&s, pid);
+}

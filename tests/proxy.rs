@@ -846,3 +846,10 @@ fn a_malformed_request_ends_only_its_client() {
     assert_eq!(other.cmd(&["GET", "o"]), "$1\r\n1\r\n");
     assert_eq!(other.cmd(&["GET", "a"]), "$1\r\n1\r\n");
 }
+
+/// NUL bytes in inline requests neither hang nor grow the proxy.
+#[test]
+fn nul_bytes_in_inline_requests() {
+    let c = cluster(1, false, &[]);
+    common::nul_lines_are_harmless(&c.proxy, Some(c.proxy.pid()));
+}

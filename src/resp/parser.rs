@@ -156,8 +156,13 @@ fn parse_multibulk(buf: &mut BytesMut, limits: Limits, spans: &mut Vec<(usize, u
     Ok(Some(buf.split_to(pos).freeze()))
 }
 
+/// An inline request is a line up to `\n`. Redis finds that newline with
+/// `strchr`, which stops at a NUL byte: a NUL before the newline means "no
+/// line yet", so the bytes wait (bounded by [`INLINE_MAX`], then the
+/// connection gets "too big inline request"). We do the same, byte for byte.
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Vec<u8>>>, ProtocolError> {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+    let end = buf.iter().position(|&b| b == b'\n' || b == 0);
+    let Some(nl) = end.filter(|&i| buf[i] == b'\n') else {
         if buf.len() > INLINE_MAX {
             return Err(ProtocolError("too big inline request".into()));
         }
@@ -177,12 +182,21 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Vec<u8>>>, ProtocolErro
 /// Redis's `sdssplitargs`: whitespace-separated words, with "double quoted"
 /// strings (backslash escapes, `\xHH`) and 'single quoted' strings. A closing
 /// quote must be followed by a space or the end. `None` on unbalanced quotes.
+///
+/// `sdssplitargs` reads a C string, so a NUL byte ends the line there (inside
+/// quotes that leaves them unbalanced); we cut the line at the first NUL.
+/// Words are separated by C's `isspace` (which includes `\v` and `\f`), but
+/// a word ends only at space, tab, CR or LF, as in Redis.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let line = match line.iter().position(|&b| b == 0) {
+        Some(nul) => &line[..nul],
+        None => line,
+    };
     let mut args = Vec::new();
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && c_isspace(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -211,7 +225,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         other => other,
                     });
                 } else if c == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !c_isspace(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -228,7 +242,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if c == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !c_isspace(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -241,7 +255,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     break;
                 }
                 match line[i] {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b' ' | b'\n' | b'\r' | b'\t' => break,
                     b'"' => in_dq = true,
                     b'\'' => in_sq = true,
                     c => cur.push(c),
@@ -251,6 +265,11 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         }
         args.push(cur);
     }
+}
+
+/// C's `isspace` in the "C" locale.
+fn c_isspace(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 fn hex(c: u8) -> u8 {
@@ -301,5 +320,21 @@ mod tests {
         );
         assert_eq!(parse(b"\r\n").unwrap().unwrap(), Vec::<Bytes>::new());
         assert_eq!(parse(b"PING").unwrap(), None);
+    }
+
+    /// `\0\n` once looped forever pushing empty arguments. A NUL before the
+    /// newline hides the line, as Redis's `strchr` does, up to INLINE_MAX.
+    #[test]
+    fn nul_in_inline_request() {
+        assert_eq!(parse(b"\0\n").unwrap(), None);
+        assert_eq!(parse(b"PI\0NG\r\nPING\r\n").unwrap(), None);
+        let mut big = BytesMut::from(&b"\0\n"[..]);
+        big.extend_from_slice(&vec![b'x'; INLINE_MAX]);
+        assert_eq!(parse_request(&mut big, L).unwrap_err().0, "too big inline request");
+        assert_eq!(split_args(b"\0"), Some(vec![]));
+        assert_eq!(split_args(b"set k\0v"), Some(vec![b"set".to_vec(), b"k".to_vec()]));
+        assert_eq!(split_args(b"set \"k\0\""), None);
+        assert_eq!(split_args(b"\x0becho a\x0bb"), Some(vec![b"echo".to_vec(), b"a\x0bb".to_vec()]));
+        assert_eq!(split_args(b"echo \"a\"\x0b"), Some(vec![b"echo".to_vec(), b"a".to_vec()]));
     }
 }

@@ -145,6 +145,14 @@ impl TestServer {
         Raw::connect(self.port)
     }
 
+    /// A raw connection allowed TXN.* (TXN.HELLO with the default cluster
+    /// secret, which nodes and proxies started without one share).
+    pub fn txn_raw(&self) -> Raw {
+        let mut r = self.raw();
+        assert_eq!(r.cmd(&["TXN.HELLO", &default_cluster_secret()]), "+OK\r\n");
+        r
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -298,4 +306,40 @@ pub fn python_with_redis_py() -> std::path::PathBuf {
         assert!(ok, "pip install redis failed");
     }
     python
+}
+
+/// Resident memory of a process in kB, from /proc.
+pub fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Hostile inline lines with NUL bytes (they once made the parser loop
+/// forever, growing memory by hundreds of MB a second): each is held as an
+/// incomplete line, as Redis's `strchr` does, until 64 kB more arrive, then
+/// refused; the process keeps serving and its memory stays put.
+pub fn nul_lines_are_harmless(s: &TestServer, pid: Option<u32>) {
+    let before = pid.map(rss_kb);
+    let mut bystander = s.raw();
+    for input in [&b"\0\n"[..], b"PI\0NG\r\n", b"\0PING\r\n", b"ECHO \"a\0b\"\r\n"] {
+        let mut bad = s.raw();
+        bad.send_bytes(input);
+        bad.send_bytes(b"PING\r\n");
+        assert_eq!(bad.try_read_reply(Duration::from_millis(200)), None, "input {:?} was answered", String::from_utf8_lossy(input));
+        assert_eq!(bystander.cmd(&["PING"]), "+PONG\r\n");
+        bad.send_bytes(&vec![b'x'; 70 * 1024]);
+        assert_eq!(bad.read_reply(), "-ERR Protocol error: too big inline request\r\n");
+        assert!(bad.is_closed());
+    }
+    if let (Some(pid), Some(before)) = (pid, before) {
+        let after = rss_kb(pid);
+        assert!(after < before + 20 * 1024, "RSS grew from {before} kB to {after} kB");
+    }
+}
+
+/// The cluster secret every node and proxy started without one uses (the
+/// file exists once any node has started).
+pub fn default_cluster_secret() -> String {
+    let path = std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".shardis/cluster-secret");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().to_string()
 }
