@@ -100,6 +100,10 @@ pub struct RuntimeConfig {
     pub timeout: AtomicU64,
     pub proto_max_bulk_len: AtomicI64,
     pub port: AtomicU64,
+    /// Longest timeout a TXN.PREPARE may ask for, in ms (`txn-max-timeout`).
+    pub txn_max_timeout: AtomicU64,
+    /// Prepared cross-node transactions held at once (`txn-max-prepared`).
+    pub txn_max_prepared: AtomicU64,
     requirepass: Mutex<Option<String>>,
     cluster_secret: Mutex<Option<String>>,
     bind: Mutex<String>,
@@ -118,6 +122,8 @@ impl Default for RuntimeConfig {
             timeout: AtomicU64::new(0),
             proto_max_bulk_len: AtomicI64::new(512 * 1024 * 1024),
             port: AtomicU64::new(6379),
+            txn_max_timeout: AtomicU64::new(60_000),
+            txn_max_prepared: AtomicU64::new(10_000),
             requirepass: Mutex::new(None),
             cluster_secret: Mutex::new(None),
             bind: Mutex::new("127.0.0.1".into()),
@@ -146,9 +152,15 @@ impl RuntimeConfig {
         self.requirepass.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The secret TXN.HELLO must present; `None` = TXN.* open to all.
+    /// The secret TXN.HELLO must present; `None` = TXN.* refused to all.
     pub fn cluster_secret(&self) -> Option<String> {
         self.cluster_secret.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// What coordinators may ask of this node (see [`crate::txn::Limits`]).
+    pub fn txn_limits(&self) -> crate::txn::Limits {
+        let max_prepared = self.txn_max_prepared.load(Ordering::Relaxed) as usize;
+        crate::txn::Limits { max_prepared, max_pinned: max_prepared.saturating_mul(10) }
     }
 
     pub fn bind(&self) -> String {
@@ -169,6 +181,8 @@ impl RuntimeConfig {
             "port",
             "requirepass",
             "bind",
+            "txn-max-timeout",
+            "txn-max-prepared",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -190,6 +204,8 @@ impl RuntimeConfig {
             "timeout" => self.timeout.load(Ordering::Relaxed).to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len.load(Ordering::Relaxed).to_string(),
             "port" => self.port.load(Ordering::Relaxed).to_string(),
+            "txn-max-timeout" => self.txn_max_timeout.load(Ordering::Relaxed).to_string(),
+            "txn-max-prepared" => self.txn_max_prepared.load(Ordering::Relaxed).to_string(),
             "requirepass" => self.requirepass().unwrap_or_default(),
             "cluster-secret" => String::new(),
             "bind" => self.bind(),
@@ -228,6 +244,8 @@ impl RuntimeConfig {
                 self.proto_max_bulk_len.store(v as i64, Ordering::Relaxed);
             }
             "port" => self.port.store(parse_ranged(value, 0, 65535)?, Ordering::Relaxed),
+            "txn-max-timeout" => self.txn_max_timeout.store(parse_ranged(value, 1, 24 * 3600 * 1000)?, Ordering::Relaxed),
+            "txn-max-prepared" => self.txn_max_prepared.store(parse_ranged(value, 1, i32::MAX as u64)?, Ordering::Relaxed),
             "requirepass" => *self.requirepass.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },
             "bind" => *self.bind.lock().unwrap_or_else(|p| p.into_inner()) = value.to_string(),
             "cluster-secret" => *self.cluster_secret.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },

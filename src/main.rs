@@ -54,9 +54,15 @@ struct ProxyArgs {
     /// Milliseconds before an ejected backend is tried again.
     #[arg(long = "server-retry-timeout")]
     server_retry_timeout: Option<u64>,
-    /// Secret presented to the nodes' --cluster-secret for TXN.* commands.
+    /// The nodes' cluster secret, presented with TXN.HELLO for cross-node
+    /// transactions. Default: the file --cluster-secret-file names.
     #[arg(long = "cluster-secret")]
     cluster_secret: Option<String>,
+    /// A file holding the cluster secret, created (mode 0600) if missing.
+    /// [default: ~/.shardis/cluster-secret, shared with nodes run by the
+    /// same user]
+    #[arg(long = "cluster-secret-file")]
+    cluster_secret_file: Option<std::path::PathBuf>,
     /// Milliseconds a prepared cross-node transaction waits for its commit.
     #[arg(long = "txn-timeout")]
     txn_timeout: Option<u64>,
@@ -125,6 +131,9 @@ fn run_proxy(args: ProxyArgs) {
             std::process::exit(1);
         }
     };
+    if pool.cluster_secret.is_none() {
+        pool.cluster_secret = cluster_secret(args.cluster_secret_file.clone());
+    }
     // A backend connection is one task: one per thread lets every thread
     // carry traffic, and one in all gives the largest batches.
     pool.server_connections.get_or_insert(threads(args.threads));
@@ -198,9 +207,14 @@ struct ServerArgs {
     #[arg(long = "proto-max-bulk-len")]
     proto_max_bulk_len: Option<String>,
     /// Shared secret the 2PC coordinator must present (TXN.HELLO) before
-    /// any TXN.* command; without it TXN.* is open to every client.
+    /// any TXN.* command. Default: the file --cluster-secret-file names.
     #[arg(long = "cluster-secret")]
     cluster_secret: Option<String>,
+    /// A file holding the cluster secret, created (mode 0600) if missing.
+    /// [default: ~/.shardis/cluster-secret, shared with proxies run by the
+    /// same user]
+    #[arg(long = "cluster-secret-file")]
+    cluster_secret_file: Option<std::path::PathBuf>,
     /// Worker threads serving connections. Default: one less than the
     /// cores (at least 1), leaving a core to the kernel's network stack and
     /// to clients on the same machine.
@@ -274,6 +288,20 @@ fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
     Ok(config)
 }
 
+/// The cluster secret from `file` or the default file, for a process not
+/// given `--cluster-secret`; `None` (logged: cross-node transactions are
+/// then off) if none can be had.
+fn cluster_secret(file: Option<std::path::PathBuf>) -> Option<String> {
+    use shardis::txn::secret::{Source, resolve};
+    match resolve(file.map_or(Source::Default, Source::File)) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("cross-node transactions are disabled: {e}");
+            None
+        }
+    }
+}
+
 /// Completes on SIGINT or SIGTERM. The handlers are installed when this is
 /// called, not when first polled, so a signal that arrives right after the
 /// "ready" log line is not lost to the default action.
@@ -314,6 +342,11 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if config.cluster_secret().is_none()
+        && let Some(secret) = cluster_secret(args.cluster_secret_file.clone())
+    {
+        let _ = config.set("cluster-secret", &secret);
+    }
     runtime(args.threads).block_on(async move {
         let signal = shutdown_signal();
         let addr = format!("{}:{}", config.bind(), config.get("port").unwrap_or_default());

@@ -94,7 +94,7 @@ fn cross_node_exec_replies_in_order_and_watch() {
     assert_eq!(r.cmd(&["MGET", &k[0], &k[1]]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
     // nothing stays locked
     for node in &n {
-        assert_eq!(node.raw().cmd(&["TXN.LIST"]), "*0\r\n");
+        assert_eq!(node.txn_raw().cmd(&["TXN.LIST"]), "*0\r\n");
     }
 }
 
@@ -173,7 +173,7 @@ fn bank_invariant_with_two_proxies() {
     let sum: i64 = accounts.iter().map(|a| redis::cmd("GET").arg(a).query::<i64>(&mut setup).unwrap()).sum();
     assert_eq!(sum, total);
     for node in &n {
-        assert_eq!(node.raw().cmd(&["TXN.LIST"]), "*0\r\n", "a key stayed locked");
+        assert_eq!(node.txn_raw().cmd(&["TXN.LIST"]), "*0\r\n", "a key stayed locked");
     }
     eprintln!("bank: {} committed, {} aborted by WATCH, {reads} consistent snapshots", committed.load(Ordering::Relaxed), aborted.load(Ordering::Relaxed));
 }
@@ -201,12 +201,13 @@ fn coordinator_crash_after_prepare_aborts() {
     // then resolve it
     for node in &n {
         let info = node.raw().cmd(&["INFO", "transactions"]);
-        assert!(info.contains("txn_in_doubt:1") && info.contains("txn0:id="), "{info}");
+        assert!(info.contains("txn_in_doubt:1"), "{info}");
+        assert!(node.txn_raw().cmd(&["TXN.LIST"]).starts_with("*1\r\n"));
     }
     let mut reader = good.raw();
     assert_eq!(reader.cmd(&["MGET", &k[0], &k[1]]), "*2\r\n$3\r\nold\r\n$3\r\nold\r\n");
     for node in &n {
-        let mut r = node.raw();
+        let mut r = node.txn_raw();
         for _ in 0..100 {
             if r.cmd(&["TXN.LIST"]) == "*0\r\n" {
                 break;
@@ -241,7 +242,7 @@ fn coordinator_crash_after_primary_commit_commits_everywhere() {
     for _ in 0..100 {
         let v = reader.cmd(&["MGET", &k[0], &k[1]]);
         assert_eq!(v, "*2\r\n$3\r\nnew\r\n$3\r\nnew\r\n", "a reader saw part of the transaction");
-        if n.iter().all(|node| node.raw().cmd(&["TXN.LIST"]) == "*0\r\n") {
+        if n.iter().all(|node| node.txn_raw().cmd(&["TXN.LIST"]) == "*0\r\n") {
             resolved = true;
             break;
         }
@@ -281,8 +282,8 @@ fn txn_commands_need_the_cluster_secret() {
     c.cmd(&["SET", &k[0], "1"]);
     c.cmd(&["SET", &k[1], "2"]);
     assert_eq!(c.cmd(&["EXEC"]), "*2\r\n+OK\r\n+OK\r\n");
-    // and without it the cross-node EXEC fails, applying nothing
-    let bad = proxy(&both, &[]);
+    // and with another secret the cross-node EXEC fails, applying nothing
+    let bad = proxy(&both, &["--cluster-secret", "guess"]);
     let mut c = bad.raw();
     c.cmd(&["MULTI"]);
     c.cmd(&["SET", &k[0], "x"]);
@@ -307,28 +308,91 @@ fn msetnx_across_nodes_is_atomic() {
     assert_eq!(r.cmd(&["EXISTS", &fresh[0], &fresh[2]]), ":0\r\n");
     assert_eq!(r.cmd(&["GET", &k[1]]), "$1\r\nb\r\n");
     for node in &n {
-        assert_eq!(node.raw().cmd(&["TXN.LIST"]), "*0\r\n");
+        assert_eq!(node.txn_raw().cmd(&["TXN.LIST"]), "*0\r\n");
     }
 }
 
-/// An operator sees in-doubt transactions and resolves them by hand.
+/// An operator sees in-doubt transactions and resolves them by hand, but
+/// only as the primary decided: a secondary asks its primary first.
 #[test]
 fn operator_lists_and_resolves_in_doubt_transactions() {
     let node = TestServer::start(&[]);
-    let mut r = node.raw();
+    let mut r = node.txn_raw();
     // prepared as a secondary of a primary that does not exist: in doubt
     assert_eq!(r.cmd(&["TXN.PREPARE", "op:1", "SECONDARY", "127.0.0.1:1", "100", "1", "3", "SET", "k", "v"]), "+PREPARED\r\n");
-    assert_eq!(r.cmd(&["TXN.PREPARE", "op:2", "SECONDARY", "127.0.0.1:1", "100", "1", "3", "SET", "j", "v"]), "+PREPARED\r\n");
     std::thread::sleep(Duration::from_millis(300));
     let list = r.cmd(&["TXN.LIST"]);
-    assert!(list.starts_with("*2\r\n") && list.contains("op:1") && list.contains("secondary"), "{list}");
-    assert!(r.cmd(&["INFO", "transactions"]).contains("txn_in_doubt:2"));
+    assert!(list.starts_with("*1\r\n") && list.contains("op:1") && list.contains("secondary"), "{list}");
+    assert!(r.cmd(&["INFO", "transactions"]).contains("txn_in_doubt:1"));
     assert_eq!(r.cmd(&["TXN.STATUS", "op:1"]), "+prepared\r\n");
-    assert_eq!(r.cmd(&["TXN.RESOLVE", "op:1", "COMMIT"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["TXN.RESOLVE", "op:2", "ABORT"]), "+OK\r\n");
+    // nobody can decide for an unreachable primary, in either direction
+    for how in ["COMMIT", "ABORT"] {
+        let reply = r.cmd(&["TXN.RESOLVE", "op:1", how]);
+        assert!(reply.starts_with("-TXNINDOUBT the primary 127.0.0.1:1 of transaction op:1 did not answer"), "{reply}");
+    }
+    assert!(r.cmd(&["TXN.ABORT", "op:1"]).starts_with("-TXNINDOUBT"));
+    assert_eq!(r.cmd(&["TXN.STATUS", "op:1"]), "+prepared\r\n");
+
+    // with a primary that is still undecided, neither; once the primary
+    // decides (here by hand, where the decision is taken), the secondary
+    // follows it whatever it was asked
+    let primary = TestServer::start(&[]);
+    let mut p = primary.txn_raw();
+    let pa = primary.addr();
+    assert_eq!(p.cmd(&["TXN.PREPARE", "op:2", "PRIMARY", &pa, "60000", "1", "3", "SET", "a", "1"]), "+PREPARED\r\n");
+    assert_eq!(r.cmd(&["TXN.PREPARE", "op:2", "SECONDARY", &pa, "60000", "1", "3", "SET", "b", "2"]), "+PREPARED\r\n");
+    let reply = r.cmd(&["TXN.RESOLVE", "op:2", "ABORT"]);
+    assert!(reply.starts_with("-TXNINDOUBT transaction op:2 is prepared at its primary"), "{reply}");
+    assert_eq!(p.cmd(&["TXN.RESOLVE", "op:2", "COMMIT"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["TXN.RESOLVE", "op:2", "ABORT"]), "-TXNCONFLICT transaction op:2 was committed at its primary; applied that here\r\n");
+    assert_eq!(r.cmd(&["GET", "b"]), "$1\r\n2\r\n");
+    assert_eq!(p.cmd(&["GET", "a"]), "$1\r\n1\r\n");
     assert_eq!(r.cmd(&["TXN.RESOLVE", "op:2", "COMMIT"]), "-ERR TXN.RESOLVE: the transaction is not in doubt here\r\n");
-    assert_eq!(r.cmd(&["MGET", "k", "j"]), "*2\r\n$1\r\nv\r\n$-1\r\n");
-    assert_eq!(r.cmd(&["TXN.STATUS", "op:1"]), "+committed\r\n");
-    assert_eq!(r.cmd(&["TXN.STATUS", "op:2"]), "+aborted\r\n");
-    assert_eq!(r.cmd(&["TXN.LIST"]), "*0\r\n");
+    // and an abort the primary agrees with goes through
+    assert_eq!(p.cmd(&["TXN.PREPARE", "op:3", "PRIMARY", &pa, "60000", "1", "3", "SET", "a", "3"]), "+PREPARED\r\n");
+    assert_eq!(r.cmd(&["TXN.PREPARE", "op:3", "SECONDARY", &pa, "60000", "1", "3", "SET", "b", "3"]), "+PREPARED\r\n");
+    assert_eq!(p.cmd(&["TXN.ABORT", "op:3"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["TXN.ABORT", "op:3"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["MGET", "a", "b"]), "*2\r\n$-1\r\n$1\r\n2\r\n");
+    assert_eq!(r.cmd(&["TXN.STATUS", "op:3"]), "+aborted\r\n");
+    assert!(p.cmd(&["INFO", "transactions"]).contains("txn_commits_kept_for_secondaries:1"));
+    assert_eq!(p.cmd(&["TXN.FORGET", "op:2"]), "+OK\r\n");
+    assert!(p.cmd(&["INFO", "transactions"]).contains("txn_commits_kept_for_secondaries:0"));
+}
+
+/// A client without the cluster secret can do nothing with TXN.*, and a
+/// hand-made prepare can lock nothing for long, nor pile up.
+#[test]
+fn txn_commands_are_closed_to_ordinary_clients() {
+    let node = TestServer::start(&["--requirepass", "pw", "--txn-max-prepared", "3"]);
+    let mut r = node.raw();
+    // before AUTH not even TXN.HELLO answers (no probing of the secret)
+    assert_eq!(r.cmd(&["TXN.HELLO", "guess"]), "-NOAUTH Authentication required.\r\n");
+    assert_eq!(r.cmd(&["AUTH", "pw"]), "+OK\r\n");
+    for cmd in
+        [&["TXN.LIST"][..], &["TXN.ABORT", "x:1"], &["TXN.RESOLVE", "x:1", "ABORT"], &["TXN.STATUS", "x:1"], &["TXN.COMMIT", "x:1"], &["TXN.FORGET", "x:1"]]
+    {
+        assert_eq!(r.cmd(cmd), "-NOPERM TXN commands need TXN.HELLO with the cluster secret\r\n", "{cmd:?}");
+    }
+    assert_eq!(r.cmd(&["TXN.HELLO", "guess"]), "-NOPERM wrong cluster secret\r\n");
+    assert_eq!(r.cmd(&["TXN.HELLO", &common::default_cluster_secret()]), "+OK\r\n");
+    // a prepare may not hold keys past txn-max-timeout
+    assert_eq!(
+        r.cmd(&["TXN.PREPARE", "evil", "PRIMARY", "h:1", "9223372036854775807", "1", "3", "SET", "k", "x"]),
+        "-ERR TXN.PREPARE: timeout must be between 1 and txn-max-timeout (60000) ms\r\n"
+    );
+    assert_eq!(r.cmd(&["CONFIG", "SET", "txn-max-timeout", "200"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["TXN.PREPARE", "evil", "PRIMARY", "h:1", "200", "1", "3", "SET", "k", "x"]), "+PREPARED\r\n");
+    for i in 0..2 {
+        assert_eq!(r.cmd(&["TXN.PREPARE", &format!("e{i}"), "PRIMARY", "h:1", "200", "1", "3", "SET", &format!("k{i}"), "x"]), "+PREPARED\r\n");
+    }
+    assert_eq!(
+        r.cmd(&["TXN.PREPARE", "e9", "PRIMARY", "h:1", "200", "1", "3", "SET", "k9", "x"]),
+        "-TXNBUSY this node holds as many prepared transactions as txn-max-prepared allows\r\n"
+    );
+    // a reader of k waits, then the primary's own timeout frees it
+    let mut reader = node.raw();
+    reader.cmd(&["AUTH", "pw"]);
+    assert_eq!(reader.cmd(&["GET", "k"]), "$-1\r\n");
+    assert!(r.cmd(&["INFO", "transactions"]).contains("txn_in_doubt:0"));
 }

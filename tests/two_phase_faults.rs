@@ -286,8 +286,50 @@ fn participant_killed_during_load() {
     // The survivors hold no transaction and serve every key they own.
     let recovered = settle(&nodes.iter().collect::<Vec<_>>());
     for n in &nodes {
-        assert_eq!(n.raw().cmd(&["TXN.LIST"]), "*0\r\n");
+        assert_eq!(n.txn_raw().cmd(&["TXN.LIST"]), "*0\r\n");
     }
     assert!(counts.failed.load(Ordering::Relaxed) > 0, "transactions touching the dead node should fail");
     report("participant SIGKILL", &counts, recovered);
+}
+
+/// Someone with the cluster secret polls TXN.LIST on every node and aborts
+/// whatever is prepared (TXN.ABORT, TXN.RESOLVE ... ABORT) during the bank
+/// load. A secondary lets go only when its primary has aborted, so no
+/// transfer is ever applied on one node only: the total holds.
+#[test]
+fn aborting_prepared_transactions_by_hand_splits_none() {
+    let (nodes, p1, _p2, load) = bank_under_load();
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacks: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let mut r = n.txn_raw();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut sent, mut refused) = (0u64, 0u64);
+                while !stop.load(Ordering::Relaxed) {
+                    let list = r.cmd(&["TXN.LIST"]);
+                    let lines: Vec<&str> = list.lines().collect();
+                    // each entry: *4, $len, id, :age, primary, role
+                    for id in lines.windows(3).filter(|w| w[0] == "*4").map(|w| w[2]) {
+                        let reply = if (sent + i as u64).is_multiple_of(2) { r.cmd(&["TXN.ABORT", id]) } else { r.cmd(&["TXN.RESOLVE", id, "ABORT"]) };
+                        sent += 1;
+                        refused += u64::from(reply.starts_with('-'));
+                    }
+                }
+                (sent, refused)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    let (sent, refused) = attacks.into_iter().map(|a| a.join().unwrap()).fold((0, 0), |(s, r), (a, b)| (s + a, r + b));
+    let counts = load.finish();
+    let recovered = settle(&nodes.iter().collect::<Vec<_>>());
+    assert_eq!(total(&p1), START * ACCOUNTS as i64, "a transaction was applied on some nodes only");
+    assert!(sent > 0, "the attacker never saw a prepared transaction");
+    assert!(counts.committed.load(Ordering::Relaxed) > 0);
+    eprintln!("hand aborts: {sent} sent, {refused} refused");
+    report("aborts by hand", &counts, recovered);
 }

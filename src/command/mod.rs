@@ -44,6 +44,9 @@ pub mod flags {
     pub const EXCLUSIVE: u32 = 1 << 10;
     /// A 2PC participant command (never waits for transaction key locks).
     pub const TXN: u32 = 1 << 11;
+    /// Runs without the server's gate and takes it itself when needed: it
+    /// may wait on the network first (TXN.ABORT asking the primary).
+    pub const NO_GATE: u32 = 1 << 12;
     pub const NAMES: [(u32, &str); 9] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
@@ -216,7 +219,13 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         queue.push(args.to_vec());
         return Ok(Reply::status("QUEUED"));
     }
-    let _gate = if cmd.flags & flags::EXCLUSIVE != 0 { server.gate_exclusive() } else { server.gate_shared() };
+    let _gate = if cmd.flags & flags::EXCLUSIVE != 0 {
+        Some(server.gate_exclusive())
+    } else if cmd.flags & flags::NO_GATE != 0 {
+        None
+    } else {
+        Some(server.gate_shared())
+    };
     if cmd.flags & flags::DENYOOM != 0 && server.keyspace.evict_if_needed().is_err() {
         return reject(oom());
     }

@@ -687,19 +687,14 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
         }
         "cluster" => kv("cluster_enabled", "0".into()),
         "transactions" => {
-            // Cross-node transactions prepared here and not yet decided.
-            let in_doubt = ks.txns.in_doubt();
-            let (_, decisions) = ks.txns.counts();
-            kv("txn_in_doubt", in_doubt.len().to_string());
+            // Counts only: the in-doubt transactions themselves are in
+            // TXN.LIST (there may be thousands).
+            let (prepared, decisions, pinned) = ks.txns.counts();
+            kv("txn_in_doubt", prepared.to_string());
             kv("txn_decisions_kept", decisions.to_string());
+            kv("txn_commits_kept_for_secondaries", pinned.to_string());
             kv("txn_recovered_commits", ks.txns.recovered_commits.load(Ordering::Relaxed).to_string());
             kv("txn_recovered_aborts", ks.txns.recovered_aborts.load(Ordering::Relaxed).to_string());
-            for (i, (id, age, primary, is_primary)) in in_doubt.iter().enumerate() {
-                kv(
-                    &format!("txn{i}"),
-                    format!("id={},age={age},primary={primary},role={}", String::from_utf8_lossy(id), if *is_primary { "primary" } else { "secondary" }),
-                );
-            }
         }
         "keyspace" => {
             for db in 0..NUM_DBS {

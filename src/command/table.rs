@@ -408,7 +408,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!(
         "txn.hello",
         2,
-        TXN | NO_AUTH | FAST | NO_QUEUE,
+        TXN | FAST | NO_QUEUE,
         NOKEYS,
         "transactions",
         "0.1.0",
@@ -418,7 +418,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!(
         "txn.prepare",
         -6,
-        TXN | WRITE | NO_QUEUE | EXCLUSIVE,
+        TXN | WRITE | DENYOOM | NO_QUEUE | EXCLUSIVE,
         NOKEYS,
         "transactions",
         "0.1.0",
@@ -435,13 +435,23 @@ pub static COMMANDS: &[Command] = &[
         "Phase 2: apply a prepared transaction and record the commit.",
         txn::commit
     ),
-    cmd!("txn.abort", 2, TXN | WRITE | NO_QUEUE, NOKEYS, "transactions", "0.1.0", "Abort a prepared or unknown transaction.", txn::abort),
+    cmd!("txn.abort", 2, TXN | WRITE | NO_QUEUE | NO_GATE, NOKEYS, "transactions", "0.1.0", "Abort a prepared or unknown transaction.", txn::abort),
+    cmd!(
+        "txn.forget",
+        2,
+        TXN | NO_QUEUE | FAST,
+        NOKEYS,
+        "transactions",
+        "0.1.0",
+        "Releases a primary's commit decision once every participant has it.",
+        txn::forget
+    ),
     cmd!("txn.status", -2, TXN | NO_QUEUE, NOKEYS, "transactions", "0.1.0", "The state of a transaction on this node.", txn::status),
     cmd!("txn.list", 1, TXN | NO_QUEUE | ADMIN, NOKEYS, "transactions", "0.1.0", "Lists in-doubt (prepared) transactions.", txn::list),
     cmd!(
         "txn.resolve",
         3,
-        TXN | NO_QUEUE | ADMIN | EXCLUSIVE,
+        TXN | NO_QUEUE | ADMIN | NO_GATE,
         NOKEYS,
         "transactions",
         "0.1.0",

@@ -1,7 +1,14 @@
 //! `TXN.*`: the participant commands of cross-node transactions (see
 //! `docs/2pc.md` and [`crate::txn`]). Internal: sent by `shardis proxy`,
-//! or by an operator for TXN.LIST / TXN.RESOLVE. With `cluster-secret`
-//! configured a connection must first send `TXN.HELLO <secret>`.
+//! or by an operator for TXN.LIST / TXN.RESOLVE. A connection must first
+//! send `TXN.HELLO <cluster secret>` (after AUTH when the node has a
+//! password); a node without a secret refuses every TXN command
+//! ([`crate::txn::secret`]).
+//!
+//! A secondary never decides on its own: TXN.ABORT or TXN.RESOLVE of a
+//! transaction prepared here as a secondary first asks the primary
+//! (`TXN.STATUS txid FINAL`) and acts only on its decision, so nobody, not
+//! even an operator, can split a transaction.
 //!
 //! - `TXN.HELLO secret`
 //! - `TXN.PREPARE txid PRIMARY|SECONDARY primary-addr timeout-ms [NX] n
@@ -14,7 +21,10 @@
 //!   retry), `-TXNSTALE` (already decided).
 //! - `TXN.COMMIT txid`: applies the node's commands, atomically, and returns
 //!   their replies; `+COMMITTED` if it was committed before.
-//! - `TXN.ABORT txid`: `+OK`; `-TXNCOMMITTED` after a commit.
+//! - `TXN.ABORT txid`: `+OK`; `-TXNCOMMITTED` after a commit;
+//!   `-TXNINDOUBT` for a prepared secondary whose primary has not aborted.
+//! - `TXN.FORGET txid`: at the primary, every participant has the commit;
+//!   the decision need not be kept for them any longer.
 //! - `TXN.STATUS txid [FINAL]`: `+committed`, `+aborted`, `+prepared`,
 //!   `+unknown`. With FINAL (a participant asking the primary during
 //!   recovery) an unknown transaction is recorded as aborted.
@@ -26,28 +36,36 @@ use super::{Ctx, arg_i64, is};
 use crate::resp::Reply;
 use crate::txn::{Decision, PrepareOutcome, Prepared, Status};
 use bytes::Bytes;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+const DISABLED: &str = "NOPERM cross-node transactions are disabled on this node: it has no cluster secret (see --cluster-secret-file)";
 
 /// Refuses TXN.* to connections that did not present the cluster secret.
 fn authorized(ctx: &Ctx) -> Result<(), Reply> {
     match ctx.server.config.cluster_secret() {
+        None => Err(Reply::error(DISABLED)),
         Some(_) if !ctx.client.txn_authorized => Err(Reply::error("NOPERM TXN commands need TXN.HELLO with the cluster secret")),
-        _ => Ok(()),
+        Some(_) => Ok(()),
     }
 }
 
 pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ctx.server.config.cluster_secret() {
-        Some(secret) if secret.as_bytes() == &args[1][..] => {
+        Some(secret) if crate::txn::secret::matches(secret.as_bytes(), &args[1]) => {
             ctx.client.txn_authorized = true;
             Reply::Ok
         }
-        Some(_) => Reply::error("NOPERM wrong cluster secret"),
-        None => {
-            ctx.client.txn_authorized = true;
-            Reply::Ok
+        Some(_) => {
+            tracing::warn!(client = %ctx.client.info.addr, "TXN.HELLO with a wrong cluster secret");
+            Reply::error("NOPERM wrong cluster secret")
         }
+        None => Reply::error(DISABLED),
     }
+}
+
+fn txid_str(txid: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(txid)
 }
 
 /// Parses `n` then n commands as `argc arg...`.
@@ -84,9 +102,10 @@ pub fn prepare(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error("ERR TXN.PREPARE: role must be PRIMARY or SECONDARY");
     };
     let primary = String::from_utf8_lossy(&args[3]).into_owned();
+    let max = ctx.server.config.txn_max_timeout.load(Ordering::Relaxed);
     let timeout = match arg_i64(&args[4]) {
-        Ok(ms) if ms > 0 => Duration::from_millis(ms as u64),
-        _ => return Reply::error("ERR TXN.PREPARE: timeout must be a positive integer"),
+        Ok(ms) if ms > 0 && ms as u64 <= max => Duration::from_millis(ms as u64),
+        _ => return Reply::error(format!("ERR TXN.PREPARE: timeout must be between 1 and txn-max-timeout ({max}) ms")),
     };
     let nx = is(&args[5], "nx");
     let commands = match parse_commands(&args[if nx { 6 } else { 5 }..]) {
@@ -113,7 +132,7 @@ pub fn prepare(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     keys.sort();
     keys.dedup();
     let record = Prepared { db: ctx.client.db, keys, commands, is_primary, primary, prepared_at: Instant::now(), timeout, resolving: false };
-    match ctx.server.keyspace.txns.prepare(txid.clone(), record) {
+    match ctx.server.keyspace.txns.prepare(txid.clone(), record, ctx.server.config.txn_limits()) {
         PrepareOutcome::Prepared if nx && write_keys.iter().any(|k| ctx.server.keyspace.lock(db, k).exists(k)) => {
             // The keys are locked and no command is in flight (the gate is
             // exclusive), so the answer holds until the decision.
@@ -122,7 +141,8 @@ pub fn prepare(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         PrepareOutcome::Prepared | PrepareOutcome::AlreadyPrepared => Reply::status("PREPARED"),
         PrepareOutcome::Locked(other) => Reply::error(format!("TXNLOCKED a key is held by transaction {}", String::from_utf8_lossy(&other))),
-        PrepareOutcome::Decided(d) => Reply::error(format!("TXNSTALE transaction {} is already {}", String::from_utf8_lossy(&txid), d.name())),
+        PrepareOutcome::Decided(d) => Reply::error(format!("TXNSTALE transaction {} is already {}", txid_str(&txid), d.name())),
+        PrepareOutcome::Full => Reply::error("TXNBUSY this node holds as many prepared transactions as txn-max-prepared allows"),
     }
 }
 
@@ -151,14 +171,65 @@ pub fn commit(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     apply_commit(ctx, &args[1])
 }
 
+/// What the primary decided, for a transaction prepared here as a
+/// secondary: `Ok(None)` when this node is not a prepared secondary of it
+/// (it may decide by itself), `Err` when the primary has no decision to
+/// give (still prepared, or unreachable). Asks over the network, so the
+/// callers run without the gate.
+fn primary_decision(ctx: &Ctx, txid: &Bytes) -> Result<Option<Decision>, Reply> {
+    let Some((false, primary)) = ctx.server.keyspace.txns.role(txid) else { return Ok(None) };
+    match crate::txn::recovery::ask_primary_now(ctx.server, &primary, txid).as_deref() {
+        Some("committed") => Ok(Some(Decision::Committed)),
+        Some("aborted") => Ok(Some(Decision::Aborted)),
+        Some(other) => Err(Reply::error(format!("TXNINDOUBT transaction {} is {other} at its primary {primary}: only the primary decides", txid_str(txid)))),
+        None => Err(Reply::error(format!("TXNINDOUBT the primary {primary} of transaction {} did not answer: only the primary decides", txid_str(txid)))),
+    }
+}
+
+/// Applies a decision (the primary's, or this node's own as primary).
+fn decide(ctx: &mut Ctx, txid: &Bytes, decision: Decision) -> Reply {
+    match decision {
+        Decision::Committed => {
+            let _gate = ctx.server.gate_exclusive();
+            match apply_commit(ctx, txid) {
+                Reply::Array(_) => Reply::Ok,
+                other => other,
+            }
+        }
+        Decision::Aborted => {
+            let _gate = ctx.server.gate_shared();
+            match ctx.server.keyspace.txns.abort(txid) {
+                Ok(()) => Reply::Ok,
+                Err(_) => Reply::error(format!("TXNCOMMITTED transaction {} was committed", txid_str(txid))),
+            }
+        }
+    }
+}
+
+/// Runs without the gate (it may ask the primary); takes it to decide.
 pub fn abort(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if let Err(r) = authorized(ctx) {
         return r;
     }
-    match ctx.server.keyspace.txns.abort(&args[1]) {
-        Ok(()) => Reply::Ok,
-        Err(_) => Reply::error(format!("TXNCOMMITTED transaction {} was committed", String::from_utf8_lossy(&args[1]))),
+    let txid = &args[1];
+    match primary_decision(ctx, txid) {
+        Ok(None | Some(Decision::Aborted)) => decide(ctx, txid, Decision::Aborted),
+        Ok(Some(Decision::Committed)) => {
+            // Learnt on the way: apply it, and refuse the abort.
+            decide(ctx, txid, Decision::Committed);
+            Reply::error(format!("TXNCOMMITTED transaction {} was committed at its primary", txid_str(txid)))
+        }
+        Err(r) => r,
     }
+}
+
+/// At the primary every participant has the commit: it need not be kept.
+pub fn forget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if let Err(r) = authorized(ctx) {
+        return r;
+    }
+    ctx.server.keyspace.txns.forget(&args[1]);
+    Reply::Ok
 }
 
 pub fn status(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -195,21 +266,31 @@ pub fn list(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     )
 }
 
+/// An operator's decision. At the primary it is the decision; at a
+/// secondary it must agree with the primary's, which is asked first.
+/// Runs without the gate (it may ask the primary); takes it to decide.
 pub fn resolve(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if let Err(r) = authorized(ctx) {
         return r;
     }
-    if ctx.server.keyspace.txns.status(&args[1]) != Status::Prepared {
+    let txid = &args[1];
+    let wanted = if is(&args[2], "commit") {
+        Decision::Committed
+    } else if is(&args[2], "abort") {
+        Decision::Aborted
+    } else {
+        return super::syntax_error();
+    };
+    if ctx.server.keyspace.txns.status(txid) != Status::Prepared {
         return Reply::error("ERR TXN.RESOLVE: the transaction is not in doubt here");
     }
-    if is(&args[2], "commit") {
-        match apply_commit(ctx, &args[1]) {
-            Reply::Array(_) => Reply::Ok,
-            other => other,
+    match primary_decision(ctx, txid) {
+        Ok(None) => decide(ctx, txid, wanted),
+        Ok(Some(d)) if d == wanted => decide(ctx, txid, d),
+        Ok(Some(d)) => {
+            decide(ctx, txid, d);
+            Reply::error(format!("TXNCONFLICT transaction {} was {} at its primary; applied that here", txid_str(txid), d.name()))
         }
-    } else if is(&args[2], "abort") {
-        abort(ctx, &args[..2])
-    } else {
-        super::syntax_error()
+        Err(r) => r,
     }
 }

@@ -354,7 +354,7 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
                         continue;
                     }
                     Ok(None) => break,
-                    Err(e) => format!("{e:?}"),
+                    Err(e) => e.details().to_string(),
                 },
                 ReplyTo::Raw { count, scanned, complete, scanner, .. } => {
                     // Resume where the last read left off.

@@ -111,8 +111,7 @@ async fn run_attempts(plan: &Plan) -> Reply {
                     Ok(Reply::Error(e)) if e.starts_with("TXNWATCH") => Vote::Watch,
                     Ok(Reply::Error(e)) if e.starts_with("TXNLOCKED") => Vote::Locked,
                     Ok(Reply::Error(e)) if e.starts_with("TXNCOND") => Vote::Cond,
-                    Ok(other) => Vote::Failed(format!("{other:?}")),
-                    Err(e) => Vote::Failed(e),
+                    other => Vote::Failed(describe(&other)),
                 }
             }));
         }
@@ -155,9 +154,23 @@ async fn run_attempts(plan: &Plan) -> Reply {
     }
 }
 
+/// What a node answered, in words for an error text.
+fn describe(answer: &Result<Reply, String>) -> String {
+    match answer {
+        Ok(Reply::Error(e)) => e.to_string(),
+        Ok(Reply::Status(s)) => format!("unexpected reply '{s}'"),
+        Ok(_) => "unexpected reply".into(),
+        Err(e) => e.clone(),
+    }
+}
+
+/// The primary first: it records "aborted", which is what a prepared
+/// secondary checks before it lets go (a secondary never aborts on its
+/// own word alone).
 async fn abort_all(plan: &Plan, txid: &Bytes) {
+    let _ = send(&plan.parts[0].conn, vec![b("TXN.ABORT"), txid.clone()]).await;
     let mut handles = Vec::new();
-    for p in &plan.parts {
+    for p in &plan.parts[1..] {
         let conn = p.conn.clone();
         let cmd = vec![b("TXN.ABORT"), txid.clone()];
         handles.push(tokio::spawn(async move { send(&conn, cmd).await }));
@@ -182,9 +195,10 @@ async fn commit(plan: &Plan, txid: Bytes) -> Reply {
             // The outcome at the primary is unknown (connection lost):
             // participants learn it from the primary by themselves.
             return Reply::error(format!(
-                "ERR cross-node transaction {} in doubt: commit at the primary {} failed ({other:?}); the nodes resolve it from the primary's decision",
+                "ERR cross-node transaction {} in doubt: commit at the primary {} failed ({}); the nodes resolve it from the primary's decision",
                 String::from_utf8_lossy(&txid),
-                primary.addr
+                primary.addr,
+                describe(&other)
             ));
         }
     }
@@ -195,18 +209,32 @@ async fn commit(plan: &Plan, txid: Bytes) -> Reply {
         let cmd = vec![b("TXN.COMMIT"), txid.clone()];
         handles.push(tokio::spawn(async move { send(&conn, cmd).await }));
     }
+    let mut all_acknowledged = true;
     for (p, h) in plan.parts[1..].iter().zip(handles) {
         match h.await.unwrap_or_else(|e| Err(e.to_string())) {
             Ok(Reply::Array(replies)) => place(&mut out, &p.commands, replies),
             other => {
-                // Committed at the primary, so committed: this node applies
-                // it on recovery; its replies are not available here.
-                let err = Reply::error(format!("ERR committed; result from {} unavailable ({other:?})", p.addr));
+                // Committed at the primary, so committed: a secondary
+                // cannot abort a transaction its primary committed, so this
+                // node applies it on recovery; its replies are not
+                // available here.
+                all_acknowledged = false;
+                let err = Reply::error(format!(
+                    "ERR cross-node transaction committed at the primary; the part on {} is applied there on recovery, its reply is unavailable ({})",
+                    p.addr,
+                    describe(&other)
+                ));
                 for (pos, _) in &p.commands {
                     out[*pos] = err.clone();
                 }
             }
         }
+    }
+    if all_acknowledged {
+        // Every participant has the commit: the primary may drop its
+        // decision record (it keeps unreleased ones for 10 minutes).
+        let conn = primary.conn.clone();
+        tokio::spawn(async move { send(&conn, vec![b("TXN.FORGET"), txid]).await });
     }
     Reply::Array(out)
 }

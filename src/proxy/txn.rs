@@ -24,8 +24,12 @@ use tokio::sync::Mutex;
 /// A connection owned by one client (WATCH state lives in it on the node).
 pub struct PinnedConn {
     addr: String,
-    /// Presented with TXN.HELLO on connect, for nodes with a cluster secret.
+    /// The nodes' cluster secret, presented with TXN.HELLO before the
+    /// first TXN command on a connection (so that WATCH and MULTI work with
+    /// redis-server backends too, which have no TXN.HELLO).
     secret: Option<String>,
+    /// TXN.HELLO was accepted on the current connection.
+    txn_ready: bool,
     stream: Option<TcpStream>,
     buf: BytesMut,
     /// WATCHes are registered on this connection; losing it loses them.
@@ -43,7 +47,7 @@ pub type Pinned = Arc<Mutex<PinnedConn>>;
 
 impl PinnedConn {
     pub fn new(addr: String, secret: Option<String>) -> Pinned {
-        Arc::new(Mutex::new(PinnedConn { addr, secret, stream: None, buf: BytesMut::new(), watching: false, unwatch_first: false }))
+        Arc::new(Mutex::new(PinnedConn { addr, secret, txn_ready: false, stream: None, buf: BytesMut::new(), watching: false, unwatch_first: false }))
     }
 
     /// Closes the connection (fault injection; the next call reconnects).
@@ -85,12 +89,20 @@ impl PinnedConn {
             let s = TcpStream::connect(&self.addr).await.map_err(|e| fail("unavailable", e))?;
             let _ = s.set_nodelay(true);
             self.stream = Some(s);
-            if let Some(secret) = self.secret.clone() {
-                let hello = [vec![Bytes::from_static(b"TXN.HELLO"), Bytes::from(secret)]];
-                match Box::pin(self.call(&hello)).await?.pop() {
-                    Some(Reply::Ok) => {}
-                    other => return Err(BackendError(format!("backend {} refused TXN.HELLO: {other:?}", self.addr))),
-                }
+            self.txn_ready = false;
+        }
+        if !self.txn_ready && commands.first().is_some_and(|c| c[0].starts_with(b"TXN.")) {
+            let Some(secret) = self.secret.clone() else {
+                return Err(BackendError("cross-node transactions need the nodes' cluster secret, and this proxy has none (see --cluster-secret-file)".into()));
+            };
+            let hello = [vec![Bytes::from_static(b"TXN.HELLO"), Bytes::from(secret)]];
+            self.txn_ready = true; // for the HELLO itself
+            let answer = Box::pin(self.call(&hello)).await;
+            self.txn_ready = matches!(answer.as_deref(), Ok([Reply::Ok]));
+            match answer?.pop() {
+                Some(Reply::Ok) => {}
+                Some(Reply::Error(e)) => return Err(BackendError(format!("backend {} refused TXN.HELLO: {e}", self.addr))),
+                _ => return Err(BackendError(format!("backend {} gave no answer to TXN.HELLO", self.addr))),
             }
         }
         let stream = self.stream.as_mut().expect("connected");
@@ -116,7 +128,7 @@ impl PinnedConn {
                 Ok(None) => {}
                 Err(e) => {
                     self.stream = None;
-                    return Err(BackendError(format!("backend {} sent a malformed reply ({e:?})", self.addr)));
+                    return Err(BackendError(format!("backend {} sent a malformed reply ({})", self.addr, e.details())));
                 }
             }
             match stream.read_buf(&mut self.buf).await {

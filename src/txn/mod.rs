@@ -22,19 +22,38 @@
 //! commit are errors. See `docs/2pc.md`.
 
 pub mod recovery;
+pub mod secret;
 
 use crate::lock::Waiter;
 use crate::store::Key;
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub type TxId = Bytes;
 
-/// How long decisions are remembered.
-const DECISION_TTL: Duration = Duration::from_secs(600);
+/// How long a primary keeps a commit decision that no coordinator has
+/// released with `TXN.FORGET` (a secondary may still ask for it).
+const PINNED_TTL: Duration = Duration::from_secs(600);
+/// How long other decisions are kept, and how many at most. Forgetting
+/// them is safe: a primary answers "aborted" for what it does not know
+/// (presumed abort), and a forgotten decision elsewhere only loses an
+/// idempotent answer.
+const RECENT_TTL: Duration = Duration::from_secs(60);
+const RECENT_MAX: usize = 100_000;
+
+/// Bounds a node puts on what coordinators may ask of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Prepared transactions at once (`txn-max-prepared`); past it a
+    /// prepare is refused (`-TXNBUSY`) and the transaction aborts.
+    pub max_prepared: usize,
+    /// Commit decisions a primary keeps for its secondaries at once; the
+    /// same bound: a primary prepare past it is refused.
+    pub max_pinned: usize,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -83,12 +102,31 @@ pub enum PrepareOutcome {
     Locked(TxId),
     /// Already decided: a stale or late prepare.
     Decided(Decision),
+    /// This node holds as many prepared transactions (or, as primary, as
+    /// many unreleased commit decisions) as it may.
+    Full,
+}
+
+/// A decision and when it was taken.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    decision: Decision,
+    at: Instant,
+    /// A commit at the primary that a secondary may still need to learn:
+    /// kept until `TXN.FORGET` or [`PINNED_TTL`].
+    pinned: bool,
 }
 
 #[derive(Default)]
 struct Inner {
     prepared: HashMap<TxId, Prepared>,
-    decisions: HashMap<TxId, (Decision, Instant)>,
+    decisions: HashMap<TxId, Kept>,
+    /// Decisions in the order taken, for expiry: unpinned ones, and pinned
+    /// ones (an entry released by FORGET moves to `recent`; the stale
+    /// `pinned` entry is skipped when it comes up).
+    recent: VecDeque<(TxId, Instant)>,
+    pinned: VecDeque<(TxId, Instant)>,
+    pinned_count: usize,
     locks: HashMap<(usize, Key), TxId>,
     /// Commands waiting for a locked key; woken on every decision.
     waiters: Vec<Arc<Waiter>>,
@@ -118,20 +156,23 @@ impl TxnTable {
 
     pub fn status(&self, txid: &[u8]) -> Status {
         let inner = self.lock();
-        if let Some((d, _)) = inner.decisions.get(txid) {
-            return Status::Decided(*d);
+        if let Some(k) = inner.decisions.get(txid) {
+            return Status::Decided(k.decision);
         }
         if inner.prepared.contains_key(txid) { Status::Prepared } else { Status::Unknown }
     }
 
     /// Phase 1: lock `p.keys` for `txid` and record it, or say why not.
-    pub fn prepare(&self, txid: TxId, p: Prepared) -> PrepareOutcome {
+    pub fn prepare(&self, txid: TxId, p: Prepared, limits: Limits) -> PrepareOutcome {
         let mut inner = self.lock();
-        if let Some((d, _)) = inner.decisions.get(&txid) {
-            return PrepareOutcome::Decided(*d);
+        if let Some(k) = inner.decisions.get(&txid) {
+            return PrepareOutcome::Decided(k.decision);
         }
         if inner.prepared.contains_key(&txid) {
             return PrepareOutcome::AlreadyPrepared;
+        }
+        if inner.prepared.len() >= limits.max_prepared || (p.is_primary && inner.pinned_count >= limits.max_pinned) {
+            return PrepareOutcome::Full;
         }
         for k in &p.keys {
             if let Some(other) = inner.locks.get(&(p.db, k.clone())) {
@@ -145,6 +186,11 @@ impl TxnTable {
         }
         inner.prepared.insert(txid, p);
         PrepareOutcome::Prepared
+    }
+
+    /// (is primary, primary address) of a transaction prepared here.
+    pub fn role(&self, txid: &[u8]) -> Option<(bool, String)> {
+        self.lock().prepared.get(txid).map(|p| (p.is_primary, p.primary.clone()))
     }
 
     /// The transaction holding `key` of `db`, if any.
@@ -171,7 +217,7 @@ impl TxnTable {
         match inner.prepared.get(txid) {
             Some(p) => Ok(p.clone()),
             None => Err(match inner.decisions.get(txid) {
-                Some((d, _)) => Status::Decided(*d),
+                Some(k) => Status::Decided(k.decision),
                 None => Status::Unknown,
             }),
         }
@@ -179,9 +225,14 @@ impl TxnTable {
 
     /// Records the decision, releases the transaction's keys and wakes the
     /// commands waiting for them.
+    /// The first decision for a transaction stands; a repeated one changes
+    /// nothing.
     pub fn finish(&self, txid: &TxId, decision: Decision) {
         let mut inner = self.lock();
+        let now = Instant::now();
+        let mut was_primary = false;
         if let Some(p) = inner.prepared.remove(txid) {
+            was_primary = p.is_primary;
             for k in p.keys {
                 if inner.locks.get(&(p.db, k.clone())) == Some(txid) {
                     inner.locks.remove(&(p.db, k));
@@ -189,9 +240,33 @@ impl TxnTable {
                 }
             }
         }
-        inner.decisions.insert(txid.clone(), (decision, Instant::now()));
+        if !inner.decisions.contains_key(txid) {
+            let pinned = was_primary && decision == Decision::Committed;
+            inner.decisions.insert(txid.clone(), Kept { decision, at: now, pinned });
+            if pinned {
+                inner.pinned_count += 1;
+                inner.pinned.push_back((txid.clone(), now));
+            } else {
+                inner.recent.push_back((txid.clone(), now));
+            }
+        }
+        inner.expire_decisions(now);
         for w in inner.waiters.drain(..) {
             w.wake();
+        }
+    }
+
+    /// `TXN.FORGET`: every participant has the primary's commit, so the
+    /// primary need not keep it for them any longer.
+    pub fn forget(&self, txid: &[u8]) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        if let Some(k) = inner.decisions.get_mut(txid)
+            && k.pinned
+        {
+            k.pinned = false;
+            inner.pinned_count -= 1;
+            inner.recent.push_back((Bytes::copy_from_slice(txid), k.at));
         }
     }
 
@@ -224,7 +299,7 @@ impl TxnTable {
     /// as being resolved: (txid, is_primary, primary address).
     pub fn due_for_recovery(&self, now: Instant) -> Vec<(TxId, bool, String)> {
         let mut inner = self.lock();
-        inner.decisions.retain(|_, (_, at)| now.duration_since(*at) < DECISION_TTL);
+        inner.expire_decisions(now);
         let mut due = Vec::new();
         for (txid, p) in inner.prepared.iter_mut() {
             if !p.resolving && now.duration_since(p.prepared_at) >= p.timeout {
@@ -251,9 +326,39 @@ impl TxnTable {
         v
     }
 
-    pub fn counts(&self) -> (usize, usize) {
+    /// (prepared, decisions kept, of which commits kept for secondaries).
+    pub fn counts(&self) -> (usize, usize, usize) {
         let inner = self.lock();
-        (inner.prepared.len(), inner.decisions.len())
+        (inner.prepared.len(), inner.decisions.len(), inner.pinned_count)
+    }
+}
+
+impl Inner {
+    /// Drops decisions past their time, and the oldest unpinned ones past
+    /// [`RECENT_MAX`]. Amortised O(1) per decision.
+    fn expire_decisions(&mut self, now: Instant) {
+        while let Some((id, at)) = self.recent.front() {
+            let over = self.recent.len() > RECENT_MAX;
+            if !over && now.duration_since(*at) < RECENT_TTL {
+                break;
+            }
+            let (id, at) = (id.clone(), *at);
+            self.recent.pop_front();
+            if self.decisions.get(&id).is_some_and(|k| !k.pinned && k.at == at) {
+                self.decisions.remove(&id);
+            }
+        }
+        while let Some((id, at)) = self.pinned.front() {
+            if now.duration_since(*at) < PINNED_TTL {
+                break;
+            }
+            let id = id.clone();
+            self.pinned.pop_front();
+            if self.decisions.get(&id).is_some_and(|k| k.pinned) {
+                self.decisions.remove(&id);
+                self.pinned_count -= 1;
+            }
+        }
     }
 }
 
@@ -274,6 +379,8 @@ mod tests {
         }
     }
 
+    const L: Limits = Limits { max_prepared: 100, max_pinned: 100 };
+
     fn id(s: &str) -> TxId {
         Bytes::copy_from_slice(s.as_bytes())
     }
@@ -281,9 +388,9 @@ mod tests {
     #[test]
     fn transitions() {
         let t = TxnTable::default();
-        assert_eq!(t.prepare(id("a"), prep(&["x", "y"], false)), PrepareOutcome::Prepared);
-        assert_eq!(t.prepare(id("a"), prep(&["x", "y"], false)), PrepareOutcome::AlreadyPrepared);
-        assert_eq!(t.prepare(id("b"), prep(&["y"], false)), PrepareOutcome::Locked(id("a")));
+        assert_eq!(t.prepare(id("a"), prep(&["x", "y"], false), L), PrepareOutcome::Prepared);
+        assert_eq!(t.prepare(id("a"), prep(&["x", "y"], false), L), PrepareOutcome::AlreadyPrepared);
+        assert_eq!(t.prepare(id("b"), prep(&["y"], false), L), PrepareOutcome::Locked(id("a")));
         assert_eq!(t.locked_by(0, b"x"), Some(id("a")));
         assert!(t.prepared(b"a").is_ok());
         t.finish(&id("a"), Decision::Committed);
@@ -292,10 +399,10 @@ mod tests {
         assert_eq!(t.prepared(b"a").unwrap_err(), Status::Decided(Decision::Committed));
         assert_eq!(t.abort(&id("a")), Err(Decision::Committed));
         // prepare after a decision is refused
-        assert_eq!(t.prepare(id("a"), prep(&["x"], false)), PrepareOutcome::Decided(Decision::Committed));
+        assert_eq!(t.prepare(id("a"), prep(&["x"], false), L), PrepareOutcome::Decided(Decision::Committed));
         // abort of an unknown transaction records it, so a late prepare fails
         assert_eq!(t.abort(&id("late")), Ok(()));
-        assert_eq!(t.prepare(id("late"), prep(&["z"], false)), PrepareOutcome::Decided(Decision::Aborted));
+        assert_eq!(t.prepare(id("late"), prep(&["z"], false), L), PrepareOutcome::Decided(Decision::Aborted));
         // commit before prepare: nothing to commit
         assert_eq!(t.prepared(b"never").unwrap_err(), Status::Unknown);
     }
@@ -304,18 +411,53 @@ mod tests {
     fn primary_answers_aborted_for_the_unknown() {
         let t = TxnTable::default();
         assert_eq!(t.primary_status(&id("q")), Status::Decided(Decision::Aborted));
-        assert_eq!(t.prepare(id("q"), prep(&["k"], true)), PrepareOutcome::Decided(Decision::Aborted));
-        t.prepare(id("r"), prep(&["k"], true));
+        assert_eq!(t.prepare(id("q"), prep(&["k"], true), L), PrepareOutcome::Decided(Decision::Aborted));
+        t.prepare(id("r"), prep(&["k"], true), L);
         assert_eq!(t.primary_status(&id("r")), Status::Prepared);
     }
 
     #[test]
     fn recovery_marks_due_transactions_once() {
         let t = TxnTable::default();
-        t.prepare(id("a"), prep(&["k"], false));
+        t.prepare(id("a"), prep(&["k"], false), L);
         assert_eq!(t.due_for_recovery(Instant::now()).len(), 1);
         assert_eq!(t.due_for_recovery(Instant::now()).len(), 0);
         t.retry_later(b"a");
         assert_eq!(t.in_doubt().len(), 1);
+    }
+
+    #[test]
+    fn bounded_prepared_and_pinned_commits() {
+        let t = TxnTable::default();
+        let tight = Limits { max_prepared: 2, max_pinned: 1 };
+        assert_eq!(t.prepare(id("a"), prep(&["a"], true), tight), PrepareOutcome::Prepared);
+        assert_eq!(t.prepare(id("b"), prep(&["b"], false), tight), PrepareOutcome::Prepared);
+        assert_eq!(t.prepare(id("c"), prep(&["c"], false), tight), PrepareOutcome::Full);
+        // a commit at the primary is kept for its secondaries ...
+        t.finish(&id("a"), Decision::Committed);
+        assert_eq!(t.counts(), (1, 1, 1));
+        assert_eq!(t.prepare(id("d"), prep(&["d"], true), tight), PrepareOutcome::Full);
+        assert_eq!(t.prepare(id("e"), prep(&["e"], false), tight), PrepareOutcome::Prepared);
+        // ... until they all have it
+        t.forget(b"a");
+        assert_eq!(t.counts(), (2, 1, 0));
+        assert_eq!(t.status(b"a"), Status::Decided(Decision::Committed));
+        t.finish(&id("b"), Decision::Aborted);
+        t.finish(&id("e"), Decision::Aborted);
+        assert_eq!(t.prepare(id("d"), prep(&["d"], true), tight), PrepareOutcome::Prepared);
+        // the first decision stands
+        t.finish(&id("b"), Decision::Committed);
+        assert_eq!(t.status(b"b"), Status::Decided(Decision::Aborted));
+    }
+
+    #[test]
+    fn decisions_are_bounded() {
+        let t = TxnTable::default();
+        for i in 0..RECENT_MAX + 10 {
+            assert!(t.abort(&Bytes::from(format!("x{i}"))).is_ok());
+        }
+        let (_, kept, _) = t.counts();
+        assert!(kept <= RECENT_MAX + 1, "{kept} decisions kept");
+        assert_eq!(t.status(b"x0"), Status::Unknown);
     }
 }

@@ -30,7 +30,8 @@ pub fn recover(server: &Arc<Server>) {
         }
         let server = server.clone();
         tokio::spawn(async move {
-            let answer = tokio::time::timeout(Duration::from_secs(2), ask_primary(&primary, server.config.cluster_secret(), &txid)).await;
+            let answer =
+                tokio::time::timeout(Duration::from_secs(2), ask_primary(&primary, server.config.requirepass(), server.config.cluster_secret(), &txid)).await;
             match answer {
                 Ok(Some(s)) if s == "committed" => {
                     tracing::info!(txid = %String::from_utf8_lossy(&txid), "recovered: committed at the primary");
@@ -69,10 +70,25 @@ fn apply(server: &Arc<Server>, txid: &TxId, decision: Decision) {
     }
 }
 
-/// `TXN.STATUS txid FINAL` at the primary: its answer, or `None`.
-async fn ask_primary(addr: &str, secret: Option<String>, txid: &TxId) -> Option<String> {
+/// [`ask_primary`] from a command handler (TXN.ABORT, TXN.RESOLVE at a
+/// secondary), which holds no gate: the worker thread blocks for at most
+/// two seconds, with tokio told so (`block_in_place`).
+pub fn ask_primary_now(server: &Server, primary: &str, txid: &TxId) -> Option<String> {
+    let handle = tokio::runtime::Handle::try_current().ok().filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)?;
+    let secret = server.config.cluster_secret();
+    let password = server.config.requirepass();
+    tokio::task::block_in_place(|| handle.block_on(tokio::time::timeout(Duration::from_secs(2), ask_primary(primary, password, secret, txid)))).ok().flatten()
+}
+
+/// `TXN.STATUS txid FINAL` at the primary: its answer, or `None`. Nodes of
+/// one cluster share their password (`requirepass`) as they share the
+/// cluster secret.
+async fn ask_primary(addr: &str, password: Option<String>, secret: Option<String>, txid: &TxId) -> Option<String> {
     let mut stream = TcpStream::connect(addr).await.ok()?;
     let mut commands = Vec::new();
+    if let Some(p) = password {
+        commands.push(vec![bytes::Bytes::from_static(b"AUTH"), bytes::Bytes::from(p)]);
+    }
     if let Some(s) = secret {
         commands.push(vec![bytes::Bytes::from_static(b"TXN.HELLO"), bytes::Bytes::from(s)]);
     }
