@@ -17,6 +17,7 @@
 //! - [`alloc`]: the counting allocator behind `used_memory` and eviction.
 //! - [`txn`]: the participant side of cross-node transactions (2PC).
 //! - [`util`]: Redis's number parsing and formatting rules, glob matching.
+//! - `fuzzing`: the fuzz target bodies (`tests/fuzz/`, `scripts/fuzz`).
 //!
 //! The binary (`src/main.rs`) parses the command line and runs a node
 //! (`shardis server`) or a proxy (`shardis proxy`).
@@ -24,6 +25,8 @@
 pub mod alloc;
 pub mod command;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod lock;
 pub mod net;
 pub mod proxy;

@@ -390,3 +390,29 @@ fn migrate() {
     assert_eq!(ra.cmd(&["MIGRATE", "nosuchhost.invalid", "1234", "x", "0", "1000"]), "-IOERR error or timeout connecting to the client\r\n");
     assert_eq!(ra.cmd(&["EXISTS", "x"]), ":1\r\n");
 }
+
+/// RESTORE of hostile payloads with a valid checksum (found by the
+/// `dump_payload` fuzz target): an LZF header claiming a huge length once
+/// made the node reserve that much (an abort, or a panic on capacity
+/// overflow). Refused as Redis refuses them; the node keeps serving.
+#[test]
+fn restore_refuses_lzf_claims_it_cannot_back() {
+    let s = TestServer::start(&[]);
+    let mut raw = s.raw();
+    for body in [
+        &b"\x00\xc3\x00\x80\x80\x01\x04\xb8\xb8\x78\x00"[..],
+        b"\x00\xc3\x01\x81\xfa\xff\xf7\xff\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\xad\x00",
+    ] {
+        let mut payload = body.to_vec();
+        payload.extend_from_slice(&10u16.to_le_bytes());
+        let crc = shardis::command::dump::crc64(0, &payload);
+        payload.extend_from_slice(&crc.to_le_bytes());
+        let mut req = b"*4\r\n$7\r\nRESTORE\r\n$1\r\nk\r\n$1\r\n0\r\n".to_vec();
+        req.extend_from_slice(format!("${}\r\n", payload.len()).as_bytes());
+        req.extend_from_slice(&payload);
+        req.extend_from_slice(b"\r\n");
+        raw.send_bytes(&req);
+        assert_eq!(raw.read_reply(), "-ERR Bad data format\r\n");
+        assert_eq!(raw.cmd(&["EXISTS", "k"]), ":0\r\n");
+    }
+}

@@ -165,7 +165,15 @@ fn decode_string(b: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
 /// plus the next byte) plus 2 are a length and the rest, with the next
 /// byte, an offset back into the output. `None` unless the input decodes to
 /// exactly `len` bytes.
+///
+/// `len` comes from the payload: a claim checked against what the input
+/// can produce (a 3-byte back reference yields at most 264 bytes) before
+/// anything is reserved, so a small hostile payload cannot make us allocate
+/// gigabytes (found by the `dump_payload` fuzz target).
 pub fn lzf_decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
+    if len > input.len().saturating_mul(88) {
+        return None;
+    }
     let mut out: Vec<u8> = Vec::with_capacity(len);
     let mut i = 0;
     while i < input.len() {
@@ -184,6 +192,9 @@ pub fn lzf_decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
             let back = ((ctrl & 0x1f) << 8) + *input.get(i)? as usize + 1;
             i += 1;
             let start = out.len().checked_sub(back)?;
+            if out.len() + n + 2 > len {
+                return None;
+            }
             // may overlap what it is producing: byte by byte
             for k in 0..n + 2 {
                 out.push(out[start + k]);
