@@ -72,6 +72,9 @@ struct ProxyArgs {
     server_connections: Option<usize>,
     #[arg(long)]
     threads: Option<usize>,
+    /// Clients served at once (twemproxy's client_connections); 0 = no limit.
+    #[arg(long)]
+    maxclients: Option<u64>,
 }
 
 fn build_pool(args: &ProxyArgs) -> Result<shardis::proxy::config::PoolConfig, String> {
@@ -114,6 +117,9 @@ fn build_pool(args: &ProxyArgs) -> Result<shardis::proxy::config::PoolConfig, St
     if let Some(ms) = args.txn_timeout {
         pool.txn_timeout_ms = ms;
     }
+    if let Some(n) = args.maxclients {
+        pool.client_connections = n;
+    }
     if let Some(n) = args.server_connections {
         pool.server_connections = Some(n.max(1));
     }
@@ -151,10 +157,10 @@ fn run_proxy(args: ProxyArgs) {
     };
     rt.block_on(async move {
         let signal = shutdown_signal();
-        let listener = listen_or_exit(&addr).await;
+        let listener = listen_or_exit(&addr, 511).await;
         let local = listener.local_addr().expect("local addr");
         tracing::info!(addr = %local, backends = pool.servers.len(), "shardis proxy ready to accept connections");
-        shardis::proxy::server::Proxy::new(pool).run(listener, signal).await;
+        let _ = tokio::spawn(shardis::proxy::server::Proxy::new(pool).run(listener, signal)).await;
     });
 }
 
@@ -170,8 +176,23 @@ fn threads(requested: Option<usize>) -> usize {
     requested.unwrap_or(cores.saturating_sub(1)).max(1)
 }
 
-async fn listen_or_exit(addr: &str) -> tokio::net::TcpListener {
-    match tokio::net::TcpListener::bind(addr).await {
+/// Listens on `addr` with a backlog of `backlog` connections (redis-server's
+/// `tcp-backlog`; the kernel caps it at `net.core.somaxconn`), so a burst of
+/// connects is queued instead of dropped into SYN retransmits.
+async fn listen_or_exit(addr: &str, backlog: u32) -> tokio::net::TcpListener {
+    let listen = async {
+        let mut last = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
+        for a in tokio::net::lookup_host(addr).await? {
+            let socket = if a.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+            socket.set_reuseaddr(true)?;
+            match socket.bind(a).and_then(|()| socket.listen(backlog)) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    };
+    match listen.await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(%addr, error = %e, "cannot listen");
@@ -350,10 +371,13 @@ fn main() {
     runtime(args.threads).block_on(async move {
         let signal = shutdown_signal();
         let addr = format!("{}:{}", config.bind(), config.get("port").unwrap_or_default());
-        let listener = listen_or_exit(&addr).await;
+        let backlog = config.get("tcp-backlog").and_then(|b| b.parse().ok()).unwrap_or(511);
+        let listener = listen_or_exit(&addr, backlog).await;
         let local = listener.local_addr().expect("local addr");
         config.set("port", &local.port().to_string()).ok();
         tracing::info!(addr = %local, "shardis node ready to accept connections");
-        Server::new(config).run(listener, signal).await;
+        // The accept loop runs on a worker, next to the connections it
+        // spawns, not on the thread that only waits for the runtime.
+        let _ = tokio::spawn(Server::new(config).run(listener, signal)).await;
     });
 }

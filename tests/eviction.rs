@@ -240,3 +240,52 @@ fn allkeys_lfu_keeps_frequently_read_keys() {
     assert!(hot >= 180 || against_redis(), "only {hot} of 200 frequently read keys survived");
     eprintln!("{hot} of 200 frequently read keys survived");
 }
+
+/// Idle connections cost the cache nothing it would notice: 2,000 clients
+/// that sent one command each evict no key (they once held 33 kB of
+/// buffers each, counted in used_memory, and emptied the cache), and the
+/// node's memory returns once they are gone.
+#[test]
+fn idle_connections_do_not_evict_the_cache() {
+    let s = TestServer::start(&["--maxmemory", "40mb", "--maxmemory-policy", "allkeys-lru", "--maxclients", "10000"]);
+    let mut c = s.conn();
+    let value = vec![b'v'; 100];
+    for batch in 0..100 {
+        let mut pipe = redis::pipe();
+        for i in 0..1000 {
+            pipe.cmd("SET").arg(format!("k:{batch}:{i}")).arg(&value).ignore();
+        }
+        let _: () = pipe.query(&mut c).unwrap();
+    }
+    let before = info(&mut c);
+    assert_eq!(num(&before, "evicted_keys"), 0, "the keys alone must fit");
+    let rss_before = (!against_redis()).then(|| common::rss_kb(s.pid()));
+    let mut idle = Vec::new();
+    for _ in 0..2000 {
+        let mut r = s.raw();
+        r.send_bytes(b"PING\r\n");
+        idle.push(r);
+    }
+    for r in &mut idle {
+        assert_eq!(r.read_reply(), "+PONG\r\n");
+    }
+    let during = info(&mut c);
+    assert_eq!(num(&during, "evicted_keys"), 0, "idle connections evicted keys");
+    assert_eq!(num(&during, "connected_clients"), 2001);
+    let _: () = redis::cmd("SET").arg("after").arg("1").query(&mut c).unwrap();
+    if let Some(rss_before) = rss_before {
+        let per_conn = (common::rss_kb(s.pid()).saturating_sub(rss_before)) * 1024 / 2000;
+        assert!(per_conn < 6 * 1024, "{per_conn} bytes of RSS per idle connection");
+        drop(idle);
+        // within a second of them leaving, their memory is given back
+        let mut back = false;
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if common::rss_kb(s.pid()) < rss_before + 2048 {
+                back = true;
+                break;
+            }
+        }
+        assert!(back, "RSS {} kB stayed above {} kB after the clients left", common::rss_kb(s.pid()), rss_before);
+    }
+}

@@ -853,3 +853,58 @@ fn nul_bytes_in_inline_requests() {
     let c = cluster(1, false, &[]);
     common::nul_lines_are_harmless(&c.proxy, Some(c.proxy.pid()));
 }
+
+/// twemproxy's `client_connections` (`--maxclients`): clients past it are
+/// told so, as redis-server tells them, and served again once one leaves.
+/// Idle clients cost the proxy a few kB each, given back when they go.
+#[test]
+fn client_limit_and_idle_clients() {
+    let c = cluster(1, false, &["--maxclients", "3"]);
+    let mut held: Vec<_> = (0..3).map(|_| c.proxy.raw()).collect();
+    for r in &mut held {
+        assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
+    }
+    let mut refused = c.proxy.raw();
+    assert_eq!(refused.read_reply(), "-ERR max number of clients reached\r\n");
+    assert!(refused.is_closed());
+    drop(held.pop());
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(c.proxy.raw().cmd(&["PING"]), "+PONG\r\n");
+
+    let open = cluster(1, false, &[]);
+    let pid = open.proxy.pid();
+    let before = common::rss_kb(pid);
+    let mut idle: Vec<_> = (0..2000).map(|_| open.proxy.raw()).collect();
+    for r in &mut idle {
+        r.send_bytes(b"PING\r\n");
+    }
+    for r in &mut idle {
+        assert_eq!(r.read_reply(), "+PONG\r\n");
+    }
+    let per_conn = common::rss_kb(pid).saturating_sub(before) * 1024 / 2000;
+    assert!(per_conn < 6 * 1024, "{per_conn} bytes of RSS per idle client");
+    drop(idle);
+    let mut back = false;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(50));
+        if common::rss_kb(pid) < before + 2048 {
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "RSS {} kB stayed above {before} kB after the clients left", common::rss_kb(pid));
+}
+
+/// The listen backlog is what `tcp-backlog` says (511 by default, as
+/// redis-server and twemproxy), not the 128 the runtime picks by itself.
+#[test]
+fn listen_backlog_is_honoured() {
+    let c = cluster(1, false, &[]);
+    let node = TestServer::start(&["--tcp-backlog", "300"]);
+    for (port, want) in [(c.proxy.port, "511"), (c.nodes[0].port, "511"), (node.port, "300")] {
+        let out = std::process::Command::new("ss").args(["-ltnH", &format!("sport = :{port}")]).output().expect("ss (iproute2)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let backlog = text.split_whitespace().nth(2).unwrap_or_default().to_string();
+        assert_eq!(backlog, want, "port {port}: {text}");
+    }
+}

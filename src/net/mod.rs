@@ -187,10 +187,19 @@ impl Server {
 
 async fn active_expiry(server: Arc<Server>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    // Connections at most since memory was last given back.
+    let mut clients_high = 0;
     loop {
         tick.tick().await;
         crate::util::resync_clock();
         crate::alloc::update_peak();
+        // Many connections gone since the last look: return their memory.
+        let clients = server.clients().len();
+        clients_high = clients_high.max(clients);
+        if clients + 64 <= clients_high {
+            crate::alloc::release_free_memory();
+            clients_high = clients;
+        }
         crate::txn::recovery::recover(&server);
         // A full budget means more keys are due: go again at once.
         // Never block a worker on the gate: while EXEC or a script holds it,
@@ -207,8 +216,12 @@ async fn active_expiry(server: Arc<Server>) {
 
 async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &mut Client) -> std::io::Result<()> {
     let info = client.info.clone();
-    let mut inbuf = BytesMut::with_capacity(16 * 1024);
-    let mut out = BytesMut::with_capacity(16 * 1024);
+    // Both buffers exist only while there is work: they are released
+    // before every wait for input (an idle connection holds neither, as
+    // Redis frees an idle client's query buffer) and taken again from the
+    // allocator's thread cache when bytes arrive.
+    let mut inbuf = BytesMut::new();
+    let mut out = BytesMut::new();
     // Argument positions of the request being parsed, reused.
     let mut spans = Vec::new();
     loop {
@@ -250,13 +263,12 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
             }
         }
         flush(server, &mut stream, &mut out).await?;
-        if inbuf.capacity() - inbuf.len() < 4096 {
-            inbuf.reserve(16 * 1024);
-        }
+        crate::resp::release_if_empty(&mut inbuf);
+        crate::resp::release_if_empty(&mut out);
         let timeout = server.config.timeout.load(Ordering::Relaxed);
         let monitoring = client.monitor.is_some();
-        let read = tokio::select! {
-            n = stream.read_buf(&mut inbuf) => n?,
+        tokio::select! {
+            ready = stream.readable() => ready?,
             _ = info.killed() => return Ok(()),
             _ = tokio::time::sleep(Duration::from_secs(timeout)), if timeout > 0 && !monitoring => return Ok(()),
             line = next_monitor_line(&mut client.monitor), if monitoring => {
@@ -264,9 +276,15 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                 continue;
             }
         };
-        if read == 0 {
-            return Ok(());
+        if inbuf.capacity() - inbuf.len() < 4096 {
+            inbuf.reserve(16 * 1024);
         }
+        let read = match stream.try_read_buf(&mut inbuf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
         server.stats.net_input_bytes.fetch_add(read as u64, Ordering::Relaxed);
         info.touch(server.started);
     }

@@ -86,6 +86,9 @@ pub struct PoolConfig {
     /// Pipelined connections to each backend, shared by all clients
     /// (twemproxy's `server_connections`); `None`: one per proxy thread.
     pub server_connections: Option<usize>,
+    /// Clients served at once (twemproxy's `client_connections`); 0 = no
+    /// limit other than the process's file descriptors.
+    pub client_connections: u64,
     /// Presented to nodes (TXN.HELLO) before 2PC commands.
     pub cluster_secret: Option<String>,
     /// How long a prepared cross-node transaction may wait for its commit
@@ -106,6 +109,7 @@ impl PoolConfig {
             server_failure_limit: 2,
             servers,
             server_connections: None,
+            client_connections: 0,
             cluster_secret: None,
             txn_timeout_ms: 5000,
         }
@@ -182,7 +186,8 @@ pub fn parse_yaml(text: &str) -> Result<Vec<PoolConfig>, String> {
             "txn_timeout" => pool.txn_timeout_ms = parse_num(value, line)?,
             "server_connections" => pool.server_connections = Some((parse_num(value, line)? as usize).max(1)),
             // Accepted twemproxy settings that do not change routing here.
-            "redis" | "preconnect" | "backlog" | "client_connections" | "redis_auth" | "redis_db" => {}
+            "client_connections" => pool.client_connections = parse_num(value, line)?,
+            "redis" | "preconnect" | "backlog" | "redis_auth" | "redis_db" => {}
             other => return Err(format!("line {line}: unknown setting '{other}'")),
         }
     }

@@ -170,19 +170,33 @@ impl Proxy {
         let proxy = self.clone();
         let _health = AbortOnDrop(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(50));
+            // Clients at most since memory was last given back to the OS.
+            let mut clients_high = 0;
             loop {
                 tick.tick().await;
                 proxy.update_health();
+                let clients = proxy.clients.load(Ordering::Relaxed);
+                clients_high = clients_high.max(clients);
+                if clients + 64 <= clients_high {
+                    crate::alloc::release_free_memory();
+                    clients_high = clients;
+                }
             }
         }));
         tokio::pin!(signal);
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
+                    Ok((mut stream, _)) => {
+                        let limit = self.pool.client_connections;
+                        if limit > 0 && self.clients.load(Ordering::Relaxed) >= limit {
+                            tracing::warn!(limit, "client refused: client_connections reached");
+                            tokio::spawn(async move { stream.write_all(b"-ERR max number of clients reached\r\n").await });
+                            continue;
+                        }
+                        self.clients.fetch_add(1, Ordering::Relaxed);
                         let proxy = self.clone();
                         tokio::spawn(async move {
-                            proxy.clients.fetch_add(1, Ordering::Relaxed);
                             proxy.total_connections.fetch_add(1, Ordering::Relaxed);
                             if let Err(e) = proxy.serve(stream).await {
                                 tracing::debug!(error = %e, "proxy client ended with an error");
@@ -214,8 +228,10 @@ impl Proxy {
             raw: (0..self.backends.len()).map(|_| RawOut::default()).collect(),
             gathering: Vec::new(),
         };
-        let mut inbuf = BytesMut::with_capacity(16 * 1024);
-        let mut out = BytesMut::with_capacity(16 * 1024);
+        // Released before every wait for input (an idle client holds no
+        // buffers), taken again when bytes arrive.
+        let mut inbuf = BytesMut::new();
+        let mut out = BytesMut::new();
         // Each request's pending reply, with the protocol it is answered in
         // (as the session stood once it was routed: HELLO 3 applies from
         // its own reply on, not to requests before it in the same batch).
@@ -279,11 +295,20 @@ impl Proxy {
             if full {
                 continue;
             }
+            crate::resp::release_if_empty(&mut inbuf);
+            crate::resp::release_if_empty(&mut out);
+            if batch.capacity() > 64 {
+                batch = Vec::new();
+            }
+            stream.readable().await?;
             if inbuf.capacity() - inbuf.len() < 4096 {
                 inbuf.reserve(16 * 1024);
             }
-            if stream.read_buf(&mut inbuf).await? == 0 {
-                return Ok(());
+            match stream.try_read_buf(&mut inbuf) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
             }
         }
     }

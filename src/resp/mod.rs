@@ -23,3 +23,11 @@ pub fn encode_command_into(out: &mut BytesMut, args: &[impl AsRef<[u8]>]) {
         reply::bulk(out, b'$', a.as_ref());
     }
 }
+
+/// Gives an empty connection buffer's memory back before a wait for input
+/// (a partial request is kept): idle connections then hold no buffers.
+pub fn release_if_empty(buf: &mut bytes::BytesMut) {
+    if buf.is_empty() && buf.capacity() > 0 {
+        *buf = bytes::BytesMut::new();
+    }
+}
