@@ -713,7 +713,9 @@ fn replies_sent_before_a_node_dies_are_delivered() {
             assert!(n > 0, "the proxy closed the connection");
             seen.extend_from_slice(&buf[..n]);
         }
-        s.write_all(b"$1\r\na\r\n$1\r\nb\r\n$5\r\nhal").unwrap();
+        // a non-shardis node refuses the proxy's TXN.NOWAIT on connect
+        assert!(seen.starts_with(b"*1\r\n$10\r\nTXN.NOWAIT\r\n"));
+        s.write_all(b"-ERR unknown command 'TXN.NOWAIT'\r\n$1\r\na\r\n$1\r\nb\r\n$5\r\nhal").unwrap();
     });
     let proxy = TestServer::start_proxy(std::slice::from_ref(&addr), &[]);
     let mut r = proxy.raw();

@@ -396,3 +396,46 @@ fn txn_commands_are_closed_to_ordinary_clients() {
     assert_eq!(reader.cmd(&["GET", "k"]), "$-1\r\n");
     assert!(r.cmd(&["INFO", "transactions"]).contains("txn_in_doubt:0"));
 }
+
+/// A key held by a prepared cross-node transaction delays only the commands
+/// on that key, through any proxy: a reader of it waits (on its own node
+/// connection), while other clients' commands to the same node are answered
+/// meanwhile; a pipeline touching the key keeps its order.
+#[test]
+fn a_locked_key_holds_up_only_its_own_commands() {
+    let n = nodes(1, &[]);
+    let proxies = [proxy(&n, &[]), proxy(&n, &[])];
+    proxies[0].raw().cmd(&["MSET", "locked", "old", "free", "1"]);
+    // a transaction prepared by hand, as a coordinator that went quiet
+    let mut op = n[0].txn_raw();
+    let me = n[0].addr();
+    assert_eq!(op.cmd(&["TXN.PREPARE", "held:1", "PRIMARY", &me, "30000", "1", "3", "SET", "locked", "new"]), "+PREPARED\r\n");
+    let mut waiting = Vec::new();
+    for p in &proxies {
+        let mut r = p.raw();
+        r.send(&["GET", "locked"]);
+        waiting.push(r);
+    }
+    let mut pipelined = proxies[1].raw();
+    pipelined.send_bytes(b"*3\r\n$3\r\nSET\r\n$6\r\nlocked\r\n$4\r\nmine\r\n*2\r\n$3\r\nGET\r\n$6\r\nlocked\r\n*2\r\n$3\r\nGET\r\n$4\r\nfree\r\n");
+    // everyone else is served while the key stays locked
+    for p in &proxies {
+        let mut other = p.raw();
+        for i in 0..200 {
+            assert_eq!(other.cmd(&["INCR", "free"]), format!(":{}\r\n", i + 2 + 200 * usize::from(p.port == proxies[1].port)));
+        }
+    }
+    for r in &mut waiting {
+        assert_eq!(r.try_read_reply(Duration::from_millis(100)), None, "a reader of the locked key was answered");
+    }
+    assert!(op.cmd(&["TXN.LIST"]).starts_with("*1\r\n"), "the key must still be locked");
+    // the decision (here: abort by hand at the primary) releases them
+    assert_eq!(op.cmd(&["TXN.ABORT", "held:1"]), "+OK\r\n");
+    for r in &mut waiting {
+        let got = r.read_reply();
+        assert!(got == "$3\r\nold\r\n" || got == "$4\r\nmine\r\n", "{got}");
+    }
+    assert_eq!(pipelined.read_reply(), "+OK\r\n");
+    assert_eq!(pipelined.read_reply(), "$4\r\nmine\r\n");
+    assert_eq!(pipelined.read_reply(), "$3\r\n401\r\n");
+}

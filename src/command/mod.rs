@@ -200,8 +200,17 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         }
     }
     // Isolation from prepared cross-node transactions: a command touching a
-    // key they hold waits until they are decided.
+    // key they hold waits until they are decided (or, on a TXN.NOWAIT
+    // connection, is deferred at once, with the keyed commands after it).
+    if ctx.client.txn_deferring && cmd.flags & flags::TXN == 0 && cmd.key_iter(args.len()).next().is_some() {
+        return Ok(txn_defer());
+    }
     if !server.keyspace.txns.is_idle() && cmd.flags & flags::TXN == 0 && must_wait_for_txn(ctx, cmd, args) {
+        if ctx.client.txn_nowait {
+            ctx.client.txn_deferring = true;
+            return Ok(txn_defer());
+        }
+        park_for_txn(ctx, args);
         return Ok(Reply::NoReply);
     }
     if cmd.flags & flags::NO_QUEUE == 0
@@ -232,13 +241,17 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     Ok(execute(ctx, idx, sub, cmd, args))
 }
 
-/// True (and the client set to wait) if `args` touches a key locked by a
-/// prepared transaction; for EXEC, any key of the queued commands.
+fn txn_defer() -> Reply {
+    Reply::status_err("TXNDEFER a key is held by a cross-node transaction; run the command on a connection that may wait")
+}
+
+/// True if `args` touches a key locked by a prepared transaction; for
+/// EXEC, any key of the queued commands.
 fn must_wait_for_txn(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> bool {
     let db = ctx.client.db;
     let txns = &ctx.server.keyspace.txns;
     let keys_of = |cmd: &'static Command, args: &[Bytes]| -> bool { cmd.key_positions(args.len()).into_iter().any(|i| txns.locked_by(db, &args[i]).is_some()) };
-    let locked = if cmd.name == "exec" {
+    if cmd.name == "exec" {
         ctx.client.multi.as_ref().is_some_and(|q| {
             q.iter().any(|a| {
                 lookup(&a[0]).is_some_and(|(_, c)| match resolve_subcommand(c, a) {
@@ -249,10 +262,12 @@ fn must_wait_for_txn(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> bo
         })
     } else {
         keys_of(cmd, args)
-    };
-    if !locked {
-        return false;
     }
+}
+
+/// Sets the client to wait for the transactions holding its keys.
+fn park_for_txn(ctx: &mut Ctx, args: &[Bytes]) {
+    let txns = &ctx.server.keyspace.txns;
     let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
     txns.add_waiter(&waiter);
     ctx.client.blocked = Some(crate::net::Blocked {
@@ -263,7 +278,6 @@ fn must_wait_for_txn(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> bo
         wake_at: Some(Instant::now() + std::time::Duration::from_millis(50)),
         args: args.to_vec(),
     });
-    true
 }
 
 fn script_kill_now(ctx: &Ctx) -> Reply {

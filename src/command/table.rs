@@ -437,6 +437,16 @@ pub static COMMANDS: &[Command] = &[
     ),
     cmd!("txn.abort", 2, TXN | WRITE | NO_QUEUE | NO_GATE, NOKEYS, "transactions", "0.1.0", "Abort a prepared or unknown transaction.", txn::abort),
     cmd!(
+        "txn.nowait",
+        1,
+        TXN | NO_QUEUE | FAST,
+        NOKEYS,
+        "transactions",
+        "0.1.0",
+        "Defer instead of wait on keys held by cross-node transactions.",
+        txn::nowait
+    ),
+    cmd!(
         "txn.forget",
         2,
         TXN | NO_QUEUE | FAST,

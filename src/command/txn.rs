@@ -223,6 +223,14 @@ pub fn abort(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
+/// `TXN.NOWAIT`: commands on keys held by a prepared transaction are
+/// deferred (`-TXNDEFER`) on this connection instead of waiting. Needs no
+/// secret: it changes nothing but this connection's own replies.
+pub fn nowait(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    ctx.client.txn_nowait = true;
+    Reply::Ok
+}
+
 /// At the primary every participant has the commit: it need not be kept.
 pub fn forget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if let Err(r) = authorized(ctx) {

@@ -46,6 +46,15 @@ pub struct Client {
     pub blocked: Option<Blocked>,
     /// TXN.HELLO succeeded (needed when the node has a cluster secret).
     pub txn_authorized: bool,
+    /// TXN.NOWAIT: a command on a key held by a prepared cross-node
+    /// transaction is answered `-TXNDEFER` at once instead of waiting (the
+    /// proxy's shared connections, where a wait would hold up every client
+    /// behind it; the proxy runs it again on the client's own connection).
+    pub txn_nowait: bool,
+    /// A command was deferred in the input being processed: later keyed
+    /// commands of that input are deferred too, so one client's pipeline is
+    /// never applied out of order. Cleared when the input is used up.
+    pub txn_deferring: bool,
     /// While a blocked command is retried: its place in the wait queue.
     pub lock_waiter: Option<std::sync::Arc<crate::lock::Waiter>>,
     /// In MONITOR mode: the feed of commands to write to this client.
@@ -89,6 +98,8 @@ impl Client {
             monitor: None,
             in_script: false,
             txn_authorized: false,
+            txn_nowait: false,
+            txn_deferring: false,
         }
     }
 

@@ -253,7 +253,10 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                         return Ok(());
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    client.txn_deferring = false;
+                    break;
+                }
                 Err(e) => {
                     tracing::debug!(client = client.id, error = %e.0, "protocol error");
                     Reply::error(format!("ERR Protocol error: {}", e.0)).encode(&mut out, client.resp3);

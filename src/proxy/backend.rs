@@ -283,6 +283,14 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
                     let _ = s.set_nodelay(true);
                     inbuf.clear();
                     conn = Some(s);
+                    // Ask a shardis node to defer rather than wait on keys of
+                    // cross-node transactions (a wait here would hold up every
+                    // client sharing the connection); redis-server answers an
+                    // error, ignored like the OK.
+                    let mut first = BytesMut::from(&b"*1\r\n$10\r\nTXN.NOWAIT\r\n"[..]);
+                    first.extend_from_slice(&out);
+                    out = first;
+                    pending.push_front((ReplyTo::Decoded(oneshot::channel().0), Instant::now()));
                 }
                 Err(e) => {
                     tracing::debug!(backend = %addr, error = %e, "connect failed");

@@ -320,14 +320,14 @@ impl Proxy {
         for (pending, resp3) in batch.drain(..) {
             let start = out.len();
             match pending {
-                Pending::Raw(node) => match session.raw[node].next().await {
+                Pending::Raw(node) => match self.raw_reply(session, node).await {
                     Ok(reply) => out.extend_from_slice(&reply),
                     Err(e) => e.to_reply().encode(out, false),
                 },
                 Pending::Split { nodes, merge } => {
                     let mut parts = Vec::with_capacity(nodes.len());
                     for node in nodes {
-                        parts.push(session.raw[node].next().await);
+                        parts.push(self.raw_reply(session, node).await);
                     }
                     merge_raw(parts, merge, out);
                 }
@@ -343,6 +343,25 @@ impl Proxy {
                 out.truncate(start);
                 out.extend_from_slice(&resp3);
             }
+        }
+    }
+
+    /// The next forwarded reply from `node`. A command the node deferred
+    /// (its key is held by a prepared cross-node transaction; the shared
+    /// connection never waits, or every client behind it would) runs again
+    /// on the client's own connection to the node, where it waits for the
+    /// transaction's decision without holding up anyone else. The node
+    /// defers every keyed command after it in the same input too, so the
+    /// client's later commands are run again after it, in order.
+    async fn raw_reply(&self, session: &mut Session, node: usize) -> Result<Bytes, BackendError> {
+        let (reply, frame) = session.raw[node].next().await;
+        match reply {
+            Ok(r) if r.starts_with(b"-TXNDEFER") => {
+                let conn = self.pinned(session, node);
+                let mut c = conn.lock().await;
+                c.call_raw(&frame).await
+            }
+            other => other,
         }
     }
 
@@ -516,7 +535,18 @@ impl Proxy {
                 let nodes: Vec<usize> = args[3..3 + numkeys as usize].iter().filter_map(|k| self.node_for(k)).collect();
                 match nodes.first() {
                     Some(&n) if nodes.iter().any(|&m| m != n) => ready(crossslot()),
-                    Some(&n) => Pending::One(self.backends[n].send(session.id, args)),
+                    Some(&n) => {
+                        let rx = self.backends[n].send(session.id, args);
+                        let (conn, command) = (self.pinned(session, n), args.to_vec());
+                        Pending::Deferred(Box::pin(async move {
+                            match recv(rx).await {
+                                // deferred by a key in a cross-node transaction: see `raw_reply`
+                                Ok(Reply::Error(e)) if e.starts_with("TXNDEFER") => super::txn::call_blocking(conn, command, None).await,
+                                Ok(r) => r,
+                                Err(e) => e.to_reply(),
+                            }
+                        }))
+                    }
                     None => Pending::One(self.backends[0].send(session.id, args)),
                 }
             }
@@ -851,6 +881,10 @@ struct RawOut {
     count: usize,
     /// Requests sent, oldest first, with replies not all handed out yet.
     flights: std::collections::VecDeque<Flight>,
+    /// Every forwarded command whose reply is not handed out yet, oldest
+    /// first: run again on the client's own connection if the node
+    /// deferred it (`-TXNDEFER`, a key held by a cross-node transaction).
+    frames: std::collections::VecDeque<Bytes>,
 }
 
 struct Flight {
@@ -863,6 +897,7 @@ struct Flight {
 
 impl RawOut {
     fn push(&mut self, frame: Bytes) {
+        self.frames.push_back(frame.clone());
         match (self.count, &self.first) {
             (0, _) => self.first = Some(frame),
             (1, Some(first)) => {
@@ -884,8 +919,14 @@ impl RawOut {
         }
     }
 
-    /// The next reply from this node, as the node sent it.
-    async fn next(&mut self) -> Result<Bytes, BackendError> {
+    /// The next reply from this node, as the node sent it, with the
+    /// command it answers.
+    async fn next(&mut self) -> (Result<Bytes, BackendError>, Bytes) {
+        let frame = self.frames.pop_front().unwrap_or_default();
+        (self.next_reply().await, frame)
+    }
+
+    async fn next_reply(&mut self) -> Result<Bytes, BackendError> {
         let flight = self.flights.front_mut().expect("a request was sent for every forwarded command");
         if let Some(rx) = flight.rx.take() {
             let gone = || super::backend::RawReplies { data: Bytes::new(), error: Some(BackendError("backend connection task ended".into())) };

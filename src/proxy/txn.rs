@@ -62,6 +62,54 @@ impl PinnedConn {
         self.call_for(commands, Some(CALL_TIMEOUT)).await
     }
 
+    /// Sends one RESP-encoded command as it is and returns its reply as the
+    /// node sent it. Waits as long as the node makes it wait (a key held by
+    /// a cross-node transaction is released within the transaction timeout).
+    pub async fn call_raw(&mut self, frame: &[u8]) -> Result<Bytes, BackendError> {
+        if self.stream.is_none() {
+            // connect (and leave the WATCH bookkeeping as `call` keeps it)
+            self.call_for(&[vec![Bytes::from_static(b"PING")]], Some(CALL_TIMEOUT)).await?;
+        }
+        let addr = self.addr.clone();
+        let stream = self.stream.as_mut().expect("connected");
+        let lost = |e: std::io::Error| BackendError(format!("backend {addr} connection lost ({e})"));
+        let mut out = BytesMut::new();
+        if std::mem::take(&mut self.unwatch_first) {
+            out.extend_from_slice(&encode_command(&[&b"UNWATCH"[..]]));
+        }
+        let skip = usize::from(!out.is_empty());
+        out.extend_from_slice(frame);
+        if let Err(e) = stream.write_all(&out).await {
+            self.stream = None;
+            return Err(lost(e));
+        }
+        let mut seen = 0;
+        loop {
+            match super::backend::reply_end(&self.buf, 0) {
+                Ok(Some(end)) if seen < skip => {
+                    let _ = self.buf.split_to(end);
+                    seen += 1;
+                }
+                Ok(Some(end)) => return Ok(self.buf.split_to(end).freeze()),
+                Ok(None) => match stream.read_buf(&mut self.buf).await {
+                    Ok(0) => {
+                        self.stream = None;
+                        return Err(BackendError(format!("backend {} closed the connection", self.addr)));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.stream = None;
+                        return Err(lost(e));
+                    }
+                },
+                Err(_) => {
+                    self.stream = None;
+                    return Err(BackendError(format!("backend {} sent a malformed reply", self.addr)));
+                }
+            }
+        }
+    }
+
     /// [`PinnedConn::call`] with its own time limit (`None`: none).
     async fn call_for(&mut self, commands: &[Vec<Bytes>], limit: Option<std::time::Duration>) -> Result<Vec<Reply>, BackendError> {
         let Some(limit) = limit else { return self.call_inner(commands).await };
