@@ -57,6 +57,209 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Every directive redis-server 7.0 reads from its config file (its
+/// `CONFIG GET *` names plus those only a file has). One shardis does not
+/// act on is accepted at startup and named in one warning, so a stock
+/// redis.conf loads; anything else stops startup, as in redis-server.
+const REDIS_DIRECTIVES: &[&str] = &[
+    "acl-pubsub-default",
+    "aclfile",
+    "acllog-max-len",
+    "active-defrag-cycle-max",
+    "active-defrag-cycle-min",
+    "active-defrag-ignore-bytes",
+    "active-defrag-max-scan-fields",
+    "active-defrag-threshold-lower",
+    "active-defrag-threshold-upper",
+    "active-expire-effort",
+    "activedefrag",
+    "activerehashing",
+    "always-show-logo",
+    "aof-disable-auto-gc",
+    "aof-load-truncated",
+    "aof-rewrite-incremental-fsync",
+    "aof-timestamp-enabled",
+    "aof-use-rdb-preamble",
+    "aof_rewrite_cpulist",
+    "appenddirname",
+    "appendfilename",
+    "appendfsync",
+    "appendonly",
+    "auto-aof-rewrite-min-size",
+    "auto-aof-rewrite-percentage",
+    "bgsave_cpulist",
+    "bind",
+    "bind-source-addr",
+    "bio_cpulist",
+    "busy-reply-threshold",
+    "client-output-buffer-limit",
+    "client-query-buffer-limit",
+    "cluster-allow-pubsubshard-when-down",
+    "cluster-allow-reads-when-down",
+    "cluster-allow-replica-migration",
+    "cluster-announce-bus-port",
+    "cluster-announce-hostname",
+    "cluster-announce-ip",
+    "cluster-announce-port",
+    "cluster-announce-tls-port",
+    "cluster-config-file",
+    "cluster-enabled",
+    "cluster-link-sendbuf-limit",
+    "cluster-migration-barrier",
+    "cluster-node-timeout",
+    "cluster-port",
+    "cluster-preferred-endpoint-type",
+    "cluster-replica-no-failover",
+    "cluster-replica-validity-factor",
+    "cluster-require-full-coverage",
+    "cluster-slave-no-failover",
+    "cluster-slave-validity-factor",
+    "crash-log-enabled",
+    "crash-memcheck-enabled",
+    "daemonize",
+    "databases",
+    "dbfilename",
+    "dir",
+    "disable-thp",
+    "dynamic-hz",
+    "enable-debug-command",
+    "enable-module-command",
+    "enable-protected-configs",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "hash-max-ziplist-entries",
+    "hash-max-ziplist-value",
+    "hll-sparse-max-bytes",
+    "hz",
+    "ignore-warnings",
+    "io-threads",
+    "io-threads-do-reads",
+    "jemalloc-bg-thread",
+    "latency-monitor-threshold",
+    "latency-tracking",
+    "latency-tracking-info-percentiles",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "lazyfree-lazy-user-del",
+    "lazyfree-lazy-user-flush",
+    "lfu-decay-time",
+    "lfu-log-factor",
+    "list-compress-depth",
+    "list-max-listpack-size",
+    "list-max-ziplist-size",
+    "logfile",
+    "loglevel",
+    "lua-time-limit",
+    "masterauth",
+    "masteruser",
+    "maxclients",
+    "maxmemory",
+    "maxmemory-clients",
+    "maxmemory-eviction-tenacity",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "min-replicas-max-lag",
+    "min-replicas-to-write",
+    "min-slaves-max-lag",
+    "min-slaves-to-write",
+    "no-appendfsync-on-rewrite",
+    "notify-keyspace-events",
+    "oom-score-adj",
+    "oom-score-adj-values",
+    "pidfile",
+    "port",
+    "proc-title-template",
+    "propagation-error-behavior",
+    "protected-mode",
+    "proto-max-bulk-len",
+    "rdb-del-sync-files",
+    "rdb-save-incremental-fsync",
+    "rdbchecksum",
+    "rdbcompression",
+    "repl-backlog-size",
+    "repl-backlog-ttl",
+    "repl-disable-tcp-nodelay",
+    "repl-diskless-load",
+    "repl-diskless-sync",
+    "repl-diskless-sync-delay",
+    "repl-diskless-sync-max-replicas",
+    "repl-ping-replica-period",
+    "repl-ping-slave-period",
+    "repl-timeout",
+    "replica-announce-ip",
+    "replica-announce-port",
+    "replica-announced",
+    "replica-ignore-disk-write-errors",
+    "replica-ignore-maxmemory",
+    "replica-lazy-flush",
+    "replica-priority",
+    "replica-read-only",
+    "replica-serve-stale-data",
+    "replicaof",
+    "requirepass",
+    "sanitize-dump-payload",
+    "save",
+    "server_cpulist",
+    "set-max-intset-entries",
+    "set-proc-title",
+    "shutdown-on-sigint",
+    "shutdown-on-sigterm",
+    "shutdown-timeout",
+    "slave-announce-ip",
+    "slave-announce-port",
+    "slave-ignore-maxmemory",
+    "slave-lazy-flush",
+    "slave-priority",
+    "slave-read-only",
+    "slave-serve-stale-data",
+    "slaveof",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "socket-mark-id",
+    "stop-writes-on-bgsave-error",
+    "stream-node-max-bytes",
+    "stream-node-max-entries",
+    "supervised",
+    "syslog-enabled",
+    "syslog-facility",
+    "syslog-ident",
+    "tcp-backlog",
+    "tcp-keepalive",
+    "timeout",
+    "tls-auth-clients",
+    "tls-ca-cert-dir",
+    "tls-ca-cert-file",
+    "tls-cert-file",
+    "tls-ciphers",
+    "tls-ciphersuites",
+    "tls-client-cert-file",
+    "tls-client-key-file",
+    "tls-client-key-file-pass",
+    "tls-cluster",
+    "tls-dh-params-file",
+    "tls-key-file",
+    "tls-key-file-pass",
+    "tls-port",
+    "tls-prefer-server-ciphers",
+    "tls-protocols",
+    "tls-replication",
+    "tls-session-cache-size",
+    "tls-session-cache-timeout",
+    "tls-session-caching",
+    "tracking-table-max-keys",
+    "unixsocket",
+    "unixsocketperm",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "zset-max-ziplist-entries",
+    "zset-max-ziplist-value",
+    "rename-command",
+    "user",
+    "loadmodule",
+    "sentinel",
+];
+
 /// Settings that exist for client compatibility and are stored as given.
 const PASSIVE: &[(&str, &str)] = &[
     ("save", ""),
@@ -64,7 +267,6 @@ const PASSIVE: &[(&str, &str)] = &[
     ("databases", "16"),
     ("hz", "10"),
     ("loglevel", "notice"),
-    ("dir", "/"),
     ("dbfilename", "dump.rdb"),
     ("tcp-keepalive", "300"),
     ("lazyfree-lazy-eviction", "no"),
@@ -84,6 +286,8 @@ const PASSIVE: &[(&str, &str)] = &[
     ("tcp-backlog", "511"),
     ("daemonize", "no"),
     ("protected-mode", "yes"),
+    ("pidfile", ""),
+    ("logfile", ""),
 ];
 
 /// The live settings of one server.
@@ -108,6 +312,11 @@ pub struct RuntimeConfig {
     cluster_secret: Mutex<Option<String>>,
     bind: Mutex<String>,
     passive: Mutex<BTreeMap<String, String>>,
+    /// The file the settings were read from (INFO `config_file`, CONFIG
+    /// REWRITE).
+    file: Mutex<Option<std::path::PathBuf>>,
+    /// Redis directives read at startup that have no effect here yet.
+    ignored: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Default for RuntimeConfig {
@@ -128,6 +337,8 @@ impl Default for RuntimeConfig {
             cluster_secret: Mutex::new(None),
             bind: Mutex::new("127.0.0.1".into()),
             passive: Mutex::new(PASSIVE.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            file: Mutex::new(None),
+            ignored: Mutex::new(Default::default()),
         }
     }
 }
@@ -181,6 +392,7 @@ impl RuntimeConfig {
             "port",
             "requirepass",
             "bind",
+            "dir",
             "txn-max-timeout",
             "txn-max-prepared",
         ]
@@ -209,6 +421,8 @@ impl RuntimeConfig {
             "requirepass" => self.requirepass().unwrap_or_default(),
             "cluster-secret" => String::new(),
             "bind" => self.bind(),
+            // Redis's `dir` is its working directory (it chdirs to it).
+            "dir" => std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
             _ => {
                 return self.passive.lock().unwrap_or_else(|p| p.into_inner()).get(&n).cloned();
             }
@@ -247,7 +461,21 @@ impl RuntimeConfig {
             "txn-max-timeout" => self.txn_max_timeout.store(parse_ranged(value, 1, 24 * 3600 * 1000)?, Ordering::Relaxed),
             "txn-max-prepared" => self.txn_max_prepared.store(parse_ranged(value, 1, i32::MAX as u64)?, Ordering::Relaxed),
             "requirepass" => *self.requirepass.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },
-            "bind" => *self.bind.lock().unwrap_or_else(|p| p.into_inner()) = value.to_string(),
+            "bind" => {
+                if value.split_whitespace().next().is_none() {
+                    return Err(invalid("Too many bind addresses specified."));
+                }
+                *self.bind.lock().unwrap_or_else(|p| p.into_inner()) = value.to_string()
+            }
+            "dir" => std::env::set_current_dir(value).map_err(|e| invalid(&e.to_string()))?,
+            // Until persistence exists, asking for it is an error: nothing
+            // may look saved that is not.
+            "appendonly" if parse_bool(value) == Some(true) => {
+                return Err(invalid("shardis does not persist data yet: appendonly must stay 'no'"));
+            }
+            "save" if !value.trim().is_empty() && value.trim() != "\"\"" => {
+                return Err(invalid("shardis does not persist data yet: no save points can be set (save \"\")"));
+            }
             "cluster-secret" => *self.cluster_secret.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },
             _ => {
                 let mut passive = self.passive.lock().unwrap_or_else(|p| p.into_inner());
@@ -263,21 +491,152 @@ impl RuntimeConfig {
         Ok(())
     }
 
-    /// Applies a redis.conf-style file: `name value...` per line, `#`
-    /// comments. Unknown names are errors, as in redis-server.
-    pub fn load_file(&self, text: &str) -> Result<(), String> {
+    /// Applies a redis.conf-style file as redis-server reads it: `name
+    /// value...` per line, `#` comments, `include` of other files. A Redis
+    /// directive shardis does not act on is accepted (see
+    /// [`RuntimeConfig::ignored_directives`]); anything else is the
+    /// [`FatalConfig`] report redis-server prints.
+    pub fn load_file(&self, path: &std::path::Path) -> Result<(), FatalConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| FatalConfig::open(path, &e))?;
+        if self.file.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            *self.file.lock().unwrap_or_else(|p| p.into_inner()) = Some(abs);
+        }
+        self.load_text(&text, path)
+    }
+
+    /// [`RuntimeConfig::load_file`] on text already read; `path` resolves
+    /// `include` directives.
+    pub fn load_text(&self, text: &str, path: &std::path::Path) -> Result<(), FatalConfig> {
+        self.load_nested(text, path, 0)
+    }
+
+    fn load_nested(&self, text: &str, path: &std::path::Path, depth: usize) -> Result<(), FatalConfig> {
         for (lineno, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let words = crate::resp::parser::split_args(line.as_bytes()).ok_or_else(|| format!("line {}: unbalanced quotes", lineno + 1))?;
+            let fatal = |why: &str| FatalConfig { line: lineno + 1, text: trimmed.to_string(), reason: why.to_string() };
+            let words = crate::resp::parser::split_args(trimmed.as_bytes()).ok_or_else(|| fatal("Unbalanced quotes in configuration line"))?;
             let mut words = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned());
-            let name = words.next().unwrap_or_default();
-            let value = words.collect::<Vec<_>>().join(" ");
-            self.set(&name, &value).map_err(|e| format!("line {}: '{}': {:?}", lineno + 1, name, e))?;
+            let name = words.next().unwrap_or_default().to_ascii_lowercase();
+            let values: Vec<String> = words.collect();
+            if values.is_empty() {
+                return Err(fatal("wrong number of arguments"));
+            }
+            if name == "include" {
+                let inc = std::path::Path::new(&values[0]);
+                let inc = if inc.is_relative() { path.parent().unwrap_or(std::path::Path::new(".")).join(inc) } else { inc.to_path_buf() };
+                if depth >= 16 {
+                    return Err(fatal("includes nested too deep (an include loop?)"));
+                }
+                let text = std::fs::read_to_string(&inc).map_err(|e| fatal(&format!("Can't open the include file {}: {e}", inc.display())))?;
+                self.load_nested(&text, &inc, depth + 1)?;
+                continue;
+            }
+            self.apply_startup(&name, &values.join(" ")).map_err(|why| fatal(&why))?;
         }
         Ok(())
+    }
+
+    /// One setting from the command line or a config file. Unlike CONFIG
+    /// SET, save points are accepted (redis.conf files carry them) and
+    /// named in the startup warning; so is any other Redis directive
+    /// shardis does not act on.
+    pub fn apply_startup(&self, name: &str, value: &str) -> Result<(), String> {
+        let name = name.to_ascii_lowercase();
+        if name == "save" && self.set(&name, value).is_err() {
+            self.ignored.lock().unwrap_or_else(|p| p.into_inner()).insert("save (no persistence yet)".into());
+            return Ok(());
+        }
+        match self.set(&name, value) {
+            Ok(()) => Ok(()),
+            Err(ConfigError::Invalid(why)) => Err(why),
+            Err(ConfigError::Unknown) if REDIS_DIRECTIVES.contains(&name.as_str()) => {
+                self.ignored.lock().unwrap_or_else(|p| p.into_inner()).insert(name);
+                Ok(())
+            }
+            Err(ConfigError::Unknown) => Err("Bad directive or wrong number of arguments".into()),
+        }
+    }
+
+    /// Redis directives given at startup that have no effect here (yet).
+    pub fn ignored_directives(&self) -> Vec<String> {
+        self.ignored.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+    }
+
+    /// The config file the node was started with.
+    pub fn file(&self) -> Option<std::path::PathBuf> {
+        self.file.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// CONFIG REWRITE: the file keeps its lines and comments; each setting
+    /// that differs from its default, or that the file sets, is written on
+    /// the line that set it (repeats dropped), new ones at the end, as
+    /// redis-server does. Written to a temporary file, then renamed.
+    pub fn rewrite(&self) -> Result<(), String> {
+        let path = self.file().ok_or("The server is running without a config file")?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("Rewriting config file: {e}"))?;
+        let defaults = RuntimeConfig::default();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let mut generated = Vec::new();
+        for name in self.names() {
+            if name == "dir" {
+                continue;
+            }
+            let value = self.get(&name).unwrap_or_default();
+            let shown = if value.is_empty() { "\"\"".to_string() } else { value.clone() };
+            let directive = |l: &str| {
+                let mut w = l.split_whitespace();
+                w.next().is_some_and(|n| n.eq_ignore_ascii_case(&name)) && !l.trim_start().starts_with('#')
+            };
+            let at: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| directive(l)).map(|(i, _)| i).collect();
+            if let Some(&first) = at.first() {
+                lines[first] = format!("{name} {shown}");
+                for &i in at[1..].iter().rev() {
+                    lines.remove(i);
+                }
+            } else if defaults.get(&name) != Some(value) {
+                generated.push(format!("{name} {shown}"));
+            }
+        }
+        if !generated.is_empty() {
+            lines.push("# Generated by CONFIG REWRITE".into());
+            lines.extend(generated);
+        }
+        let tmp = path.with_extension("rewrite.tmp");
+        std::fs::write(&tmp, lines.join("\n") + "\n").and_then(|()| std::fs::rename(&tmp, &path)).map_err(|e| format!("Rewriting config file: {e}"))
+    }
+}
+
+/// A config file line redis-server would refuse, reported as it reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FatalConfig {
+    pub line: usize,
+    pub text: String,
+    pub reason: String,
+}
+
+impl FatalConfig {
+    fn open(path: &std::path::Path, e: &std::io::Error) -> FatalConfig {
+        FatalConfig { line: 0, text: String::new(), reason: format!("Fatal error, can't open config file '{}': {e}", path.display()) }
+    }
+}
+
+impl std::fmt::Display for FatalConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}", self.reason);
+        }
+        write!(
+            f,
+            "\n*** FATAL CONFIG FILE ERROR (shardis {}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
+            env!("CARGO_PKG_VERSION"),
+            self.line,
+            self.text,
+            self.reason
+        )
     }
 }
 
@@ -309,7 +668,16 @@ mod tests {
         assert_eq!(c.policy(), EvictionPolicy::AllKeysLru);
         assert_eq!(c.set("nosuch", "1"), Err(ConfigError::Unknown));
         assert!(c.set("maxclients", "0").is_err());
-        c.load_file("# comment\nsave \"\"\nappendonly no\ntimeout 5\n").unwrap();
+        c.load_text("# comment\nsave \"\"\nappendonly no\ntimeout 5\n", std::path::Path::new("x.conf")).unwrap();
         assert_eq!(c.get("timeout").unwrap(), "5");
+        // Redis directives without effect are accepted and listed; others stop
+        c.load_text("save 3600 1\nio-threads 4\n", std::path::Path::new("x.conf")).unwrap();
+        assert_eq!(c.ignored_directives(), ["io-threads", "save (no persistence yet)"]);
+        let e = c.load_text("port 1\nfoo bar\n", std::path::Path::new("x.conf")).unwrap_err();
+        assert_eq!((e.line, e.text.as_str(), e.reason.as_str()), (2, "foo bar", "Bad directive or wrong number of arguments"));
+        assert_eq!(c.load_text("port\n", std::path::Path::new("x.conf")).unwrap_err().reason, "wrong number of arguments");
+        assert!(c.set("appendonly", "yes").is_err());
+        assert!(c.set("save", "900 1").is_err());
+        assert!(c.set("save", "").is_ok());
     }
 }

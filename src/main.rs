@@ -3,6 +3,7 @@
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use shardis::config::RuntimeConfig;
 use shardis::net::Server;
+use std::io::Write;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
@@ -179,20 +180,21 @@ fn threads(requested: Option<usize>) -> usize {
 /// Listens on `addr` with a backlog of `backlog` connections (redis-server's
 /// `tcp-backlog`; the kernel caps it at `net.core.somaxconn`), so a burst of
 /// connects is queued instead of dropped into SYN retransmits.
-async fn listen_or_exit(addr: &str, backlog: u32) -> tokio::net::TcpListener {
-    let listen = async {
-        let mut last = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
-        for a in tokio::net::lookup_host(addr).await? {
-            let socket = if a.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-            socket.set_reuseaddr(true)?;
-            match socket.bind(a).and_then(|()| socket.listen(backlog)) {
-                Ok(l) => return Ok(l),
-                Err(e) => last = e,
-            }
+async fn listen(addr: &str, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a).and_then(|()| socket.listen(backlog)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
         }
-        Err(last)
-    };
-    match listen.await {
+    }
+    Err(last)
+}
+
+async fn listen_or_exit(addr: &str, backlog: u32) -> tokio::net::TcpListener {
+    match listen(addr, backlog).await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(%addr, error = %e, "cannot listen");
@@ -206,25 +208,34 @@ async fn listen_or_exit(addr: &str, backlog: u32) -> tokio::net::TcpListener {
 struct ServerArgs {
     /// A redis.conf-style file; flags given here override it.
     config_file: Option<std::path::PathBuf>,
+    /// TCP port [default: 6379]; 0 picks a free one.
     #[arg(long)]
     port: Option<u16>,
+    /// Addresses to listen on, space-separated; a leading '-' makes one
+    /// optional (redis.conf's `bind 127.0.0.1 -::1`) [default: 127.0.0.1]
     #[arg(long)]
     bind: Option<String>,
-    /// Memory limit: bytes or a unit (100mb, 1gb); 0 = none.
+    /// Memory limit: bytes or a unit (100mb, 1gb); 0 = none [default: 0]
     #[arg(long)]
     maxmemory: Option<String>,
-    /// noeviction, allkeys-lru, volatile-lru, allkeys-random, volatile-random, volatile-ttl
+    /// What to evict at maxmemory: noeviction, allkeys-lru, volatile-lru,
+    /// allkeys-lfu, volatile-lfu, allkeys-random, volatile-random,
+    /// volatile-ttl [default: noeviction]
     #[arg(long = "maxmemory-policy")]
     maxmemory_policy: Option<String>,
+    /// Keys sampled per eviction by the random and TTL policies [default: 5]
     #[arg(long = "maxmemory-samples")]
     maxmemory_samples: Option<String>,
+    /// Password clients must give with AUTH [default: none]
     #[arg(long)]
     requirepass: Option<String>,
+    /// Most clients connected at once [default: 10000]
     #[arg(long)]
     maxclients: Option<String>,
-    /// Close idle clients after this many seconds (0 = never).
+    /// Close idle clients after this many seconds; 0 = never [default: 0]
     #[arg(long)]
     timeout: Option<String>,
+    /// Largest bulk string a client may send [default: 512mb]
     #[arg(long = "proto-max-bulk-len")]
     proto_max_bulk_len: Option<String>,
     /// Shared secret the 2PC coordinator must present (TXN.HELLO) before
@@ -241,10 +252,10 @@ struct ServerArgs {
     /// to clients on the same machine.
     #[arg(long)]
     threads: Option<usize>,
-    /// Accepted for redis-server compatibility; shardis keeps no data on disk.
+    /// Only "" (no save points): shardis keeps no data on disk yet.
     #[arg(long)]
     save: Option<String>,
-    /// Accepted for redis-server compatibility; shardis keeps no data on disk.
+    /// Only "no": shardis keeps no data on disk yet.
     #[arg(long)]
     appendonly: Option<String>,
 }
@@ -284,8 +295,7 @@ fn split_config_overrides(argv: Vec<String>) -> (Vec<String>, Vec<(String, Strin
 fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
     let config = RuntimeConfig::default();
     if let Some(path) = &args.config_file {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        config.load_file(&text)?;
+        config.load_file(path).map_err(|e| e.to_string())?;
     }
     let flags: [(&str, Option<String>); 12] = [
         ("port", args.port.map(|p| p.to_string())),
@@ -303,7 +313,7 @@ fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
     ];
     for (name, value) in flags {
         if let Some(v) = value {
-            config.set(name, &v).map_err(|e| format!("--{name} {v}: {e:?}"))?;
+            config.apply_startup(name, &v).map_err(|e| format!("--{name} {v}: {e}"))?;
         }
     }
     Ok(config)
@@ -339,45 +349,148 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
     let (argv, overrides) = split_config_overrides(std::env::args().collect());
     let cli = Cli::parse_from(argv);
     let args = match cli.role {
         Some(Role::Server(a)) => a,
-        Some(Role::Proxy(p)) => return run_proxy(p),
+        Some(Role::Proxy(p)) => {
+            init_logging(None);
+            return run_proxy(p);
+        }
         None => ServerArgs::default(),
     };
     let config = match build_config(&args).and_then(|c| {
         for (name, value) in &overrides {
-            c.set(name, value).map_err(|e| format!("--{name} {value}: {e:?}"))?;
+            c.apply_startup(name, value).map_err(|e| format!("--{name} {value}: {e}"))?;
         }
         Ok(c)
     }) {
         Ok(c) => Arc::new(c),
         Err(e) => {
-            tracing::error!("{e}");
+            // Before logging is set up, as redis-server reports it.
+            let _ = writeln!(std::io::stderr(), "{e}");
             std::process::exit(1);
         }
     };
+    if config.get("daemonize").as_deref() == Some("yes") {
+        daemonize();
+    }
+    init_logging(config.get("logfile").filter(|f| !f.is_empty()));
+    let pidfile = config.get("pidfile").filter(|f| !f.is_empty()).or_else(|| {
+        // redis-server writes its default pid file when daemonized
+        (config.get("daemonize").as_deref() == Some("yes")).then(|| "/var/run/redis.pid".to_string())
+    });
+    if let Some(path) = &pidfile
+        && let Err(e) = std::fs::write(path, format!("{}\n", std::process::id()))
+    {
+        tracing::warn!(path, error = %e, "cannot write the pid file");
+    }
+    let ignored = config.ignored_directives();
+    if !ignored.is_empty() {
+        tracing::warn!("these settings have no effect in shardis (yet): {}", ignored.join(", "));
+    }
     if config.cluster_secret().is_none()
         && let Some(secret) = cluster_secret(args.cluster_secret_file.clone())
     {
         let _ = config.set("cluster-secret", &secret);
     }
-    runtime(args.threads).block_on(async move {
+    let threads = threads(args.threads);
+    runtime(Some(threads)).block_on(async move {
         let signal = shutdown_signal();
-        let addr = format!("{}:{}", config.bind(), config.get("port").unwrap_or_default());
         let backlog = config.get("tcp-backlog").and_then(|b| b.parse().ok()).unwrap_or(511);
-        let listener = listen_or_exit(&addr, backlog).await;
-        let local = listener.local_addr().expect("local addr");
+        let port = config.get("port").unwrap_or_default();
+        let mut listeners = Vec::new();
+        for addr in config.bind().split_whitespace() {
+            // `-addr`: skipped when it cannot be bound (no IPv6, say)
+            let (optional, host) = match addr.strip_prefix('-') {
+                Some(h) => (true, h),
+                None => (false, addr),
+            };
+            let host = match host {
+                "*" => "0.0.0.0",
+                "::*" => "::",
+                h => h,
+            };
+            let full = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+            match listen(&full, backlog).await {
+                Ok(l) => listeners.push(l),
+                Err(e) if optional => tracing::info!(addr = %full, error = %e, "optional bind address skipped"),
+                Err(e) => {
+                    tracing::error!(addr = %full, error = %e, "cannot listen");
+                    std::process::exit(1);
+                }
+            }
+        }
+        let Some(first) = listeners.first() else {
+            tracing::error!(bind = %config.bind(), "no address to listen on");
+            std::process::exit(1);
+        };
+        let local = first.local_addr().expect("local addr");
         config.set("port", &local.port().to_string()).ok();
-        tracing::info!(addr = %local, "shardis node ready to accept connections");
-        // The accept loop runs on a worker, next to the connections it
-        // spawns, not on the thread that only waits for the runtime.
-        let _ = tokio::spawn(Server::new(config).run(listener, signal)).await;
+        tracing::info!(
+            addr = %local,
+            pid = std::process::id(),
+            version = env!("CARGO_PKG_VERSION"),
+            port = local.port(),
+            maxmemory = config.maxmemory.load(std::sync::atomic::Ordering::Relaxed),
+            policy = config.policy().name(),
+            threads,
+            "shardis node ready to accept connections"
+        );
+        // The accept loops run on workers, next to the connections they
+        // spawn, not on the thread that only waits for the runtime.
+        let _ = tokio::spawn(Server::new(config).run(listeners, signal)).await;
     });
+    if let Some(path) = &pidfile {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Logs to stderr, or appended to `file` (redis-server's `logfile`).
+fn init_logging(file: Option<String>) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let log = file.map(|f| match std::fs::OpenOptions::new().create(true).append(true).open(&f) {
+        Ok(file) => file,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "Can't open the log file {f}: {e}");
+            std::process::exit(1);
+        }
+    });
+    match log {
+        Some(file) => tracing_subscriber::fmt().with_ansi(false).with_env_filter(filter).with_writer(std::sync::Mutex::new(file)).init(),
+        None => tracing_subscriber::fmt()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
+}
+
+/// redis-server's `daemonize yes`: the process goes to the background
+/// (the parent exits), leaves its session and terminal, with standard
+/// input and output on /dev/null. Called before any thread exists.
+fn daemonize() {
+    // SAFETY: no other thread exists yet (no runtime, no logging), so the
+    // child inherits a consistent process; both sides only call
+    // async-signal-safe functions until the parent exits.
+    unsafe {
+        match libc::fork() {
+            -1 => {
+                let _ = writeln!(std::io::stderr(), "daemonize: fork failed");
+                std::process::exit(1);
+            }
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
 }

@@ -102,6 +102,9 @@ pub fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return syntax_error();
         }
     }
+    if args[1..].iter().any(|a| is(a, "save")) {
+        return Reply::error("ERR shardis does not persist data yet: SHUTDOWN SAVE would save nothing (use SHUTDOWN NOSAVE)");
+    }
     tracing::info!(client = ctx.client.id, "SHUTDOWN requested");
     ctx.server.request_shutdown();
     ctx.client.close = true;
@@ -239,8 +242,14 @@ pub fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-pub fn config_rewrite(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    Reply::error("ERR The server is running without a config file")
+pub fn config_rewrite(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    match ctx.server.config.rewrite() {
+        Ok(()) => {
+            tracing::info!("CONFIG REWRITE executed with success.");
+            Reply::Ok
+        }
+        Err(e) => Reply::error(format!("ERR {e}")),
+    }
 }
 
 pub fn config_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
@@ -590,8 +599,10 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("configured_hz", "10".into());
             kv("lru_clock", ((now.as_secs()) & ((1 << 24) - 1)).to_string());
             kv("executable", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
-            kv("config_file", String::new());
-            kv("io_threads_active", "0".into());
+            kv("config_file", cfg.file().map(|f| f.display().to_string()).unwrap_or_default());
+            // Connections are served by several worker threads at once
+            // (Redis's threaded I/O is the nearest thing it reports).
+            kv("io_threads_active", u8::from(tokio::runtime::Handle::try_current().is_ok_and(|h| h.metrics().num_workers() > 1)).to_string());
         }
         "clients" => {
             kv("connected_clients", s.clients().len().to_string());
@@ -619,7 +630,7 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("maxmemory_human", human_bytes(max));
             kv("maxmemory_policy", cfg.policy().name().into());
             kv("mem_fragmentation_ratio", format!("{:.2}", if used > 0 { rss as f64 / used as f64 } else { 0.0 }));
-            kv("mem_allocator", "libc".into());
+            kv("mem_allocator", "mimalloc".into());
             kv("lazyfree_pending_objects", "0".into());
         }
         "persistence" => {

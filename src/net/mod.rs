@@ -123,25 +123,35 @@ impl Server {
         self.started.elapsed().as_secs()
     }
 
-    /// Serves `listener` until `signal` completes or SHUTDOWN is called,
-    /// then closes every client and returns.
-    pub async fn run(self: Arc<Self>, listener: TcpListener, signal: impl Future<Output = ()>) {
+    /// Serves `listeners` (one per bind address) until `signal` completes
+    /// or SHUTDOWN is called, then closes every client and returns.
+    pub async fn run(self: Arc<Self>, listeners: Vec<TcpListener>, signal: impl Future<Output = ()>) {
         let expiry = tokio::spawn(active_expiry(self.clone()));
-        tokio::pin!(signal);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => self.clone().accept(stream),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+        let accepting: Vec<_> = listeners
+            .into_iter()
+            .map(|listener| {
+                let server = self.clone();
+                tokio::spawn(async move {
+                    loop {
+                        match listener.accept().await {
+                            Ok((stream, _)) => server.clone().accept(stream),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "accept failed");
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        }
                     }
-                },
-                _ = &mut signal => break,
-                _ = self.shutdown.notified() => break,
-            }
+                })
+            })
+            .collect();
+        tokio::select! {
+            _ = signal => {}
+            _ = self.shutdown.notified() => {}
         }
         tracing::info!("shutting down");
+        for a in &accepting {
+            a.abort();
+        }
         expiry.abort();
         let all: Vec<Arc<ClientInfo>> = self.clients().values().cloned().collect();
         for c in &all {

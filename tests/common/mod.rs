@@ -113,9 +113,15 @@ impl TestServer {
 
     fn start_redis(args: &[&str]) -> TestServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // redis-server takes a config file only as its first argument
+        let (file, flags) = match args.first() {
+            Some(f) if !f.starts_with("--") => (Some(*f), &args[1..]),
+            _ => (None, args),
+        };
         let child = Command::new("redis-server")
+            .args(file)
             .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"])
-            .args(args)
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
