@@ -482,7 +482,7 @@ impl RuntimeConfig {
                 let Some(slot) = passive.get_mut(&n) else {
                     return Err(ConfigError::Unknown);
                 };
-                if n == "appendonly" && parse_bool(value).is_none() {
+                if matches!(n.as_str(), "appendonly" | "protected-mode" | "daemonize") && parse_bool(value).is_none() {
                     return Err(invalid("argument must be 'yes' or 'no'"));
                 }
                 *slot = value.to_string();

@@ -398,8 +398,8 @@ fn main() {
     runtime(Some(threads)).block_on(async move {
         let signal = shutdown_signal();
         let backlog = config.get("tcp-backlog").and_then(|b| b.parse().ok()).unwrap_or(511);
-        let port = config.get("port").unwrap_or_default();
-        let mut listeners = Vec::new();
+        let mut port = config.get("port").unwrap_or_default();
+        let mut listeners: Vec<tokio::net::TcpListener> = Vec::new();
         for addr in config.bind().split_whitespace() {
             // `-addr`: skipped when it cannot be bound (no IPv6, say)
             let (optional, host) = match addr.strip_prefix('-') {
@@ -413,7 +413,13 @@ fn main() {
             };
             let full = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
             match listen(&full, backlog).await {
-                Ok(l) => listeners.push(l),
+                Ok(l) => {
+                    // port 0: every address gets the port the first one got
+                    if let Ok(a) = l.local_addr() {
+                        port = a.port().to_string();
+                    }
+                    listeners.push(l)
+                }
                 Err(e) if optional => tracing::info!(addr = %full, error = %e, "optional bind address skipped"),
                 Err(e) => {
                     tracing::error!(addr = %full, error = %e, "cannot listen");

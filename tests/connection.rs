@@ -282,3 +282,31 @@ fn nul_bytes_in_inline_requests() {
     let pid = (!against_redis()).then(|| s.pid());
     common::nul_lines_are_harmless(&s, pid);
 }
+
+/// Protected mode as in Redis 7.0: without a password only loopback
+/// clients are served; a client from another host gets Redis's DENIED text
+/// and the connection closes. With a password, or protected-mode no, it is
+/// served. Checked from a second network namespace.
+#[test]
+fn protected_mode_refuses_other_hosts_without_a_password() {
+    let other = common::OtherHost::create();
+    let bind = format!("127.0.0.1 {}", other.our_addr);
+    let open = TestServer::start(&["--bind", &bind]);
+    let denied = other.exchange(open.port, b"PING\r\n");
+    let text = String::from_utf8_lossy(&denied);
+    assert!(
+        text.starts_with("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user."),
+        "{text}"
+    );
+    assert!(text.ends_with("accepting connections from the outside.\r\n"), "{text}");
+    assert_eq!(open.raw().cmd(&["PING"]), "+PONG\r\n", "loopback stays open");
+    let protected = TestServer::start(&["--bind", &bind, "--requirepass", "pw"]);
+    assert_eq!(other.exchange(protected.port, b"AUTH pw\r\nPING\r\nQUIT\r\n"), b"+OK\r\n+PONG\r\n+OK\r\n");
+    let off = TestServer::start(&["--bind", &bind, "--protected-mode", "no"]);
+    assert_eq!(other.exchange(off.port, b"PING\r\nQUIT\r\n"), b"+PONG\r\n+OK\r\n");
+    if !against_redis() {
+        // byte for byte what redis-server 7.0.15 sends
+        let redis = TestServer::start_redis_server(&["--bind", &bind]);
+        assert_eq!(other.exchange(redis.port, b"PING\r\n"), denied);
+    }
+}

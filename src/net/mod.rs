@@ -24,6 +24,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
+/// What redis-server 7.0.15 tells a non-loopback client in protected mode,
+/// byte for byte (its typo included).
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
 /// Flush the output buffer early when a pipeline's replies grow past this.
 const OUTPUT_FLUSH: usize = 64 * 1024;
 
@@ -169,6 +173,19 @@ impl Server {
     fn accept(self: Arc<Self>, stream: TcpStream) {
         self.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
+        // Redis 7.0's protected mode: with no password, only the loopback
+        // interface may connect.
+        if self.config.get("protected-mode").as_deref() == Some("yes")
+            && self.config.requirepass().is_none()
+            && stream.peer_addr().is_ok_and(|a| !a.ip().is_loopback() && !a.ip().to_canonical().is_loopback())
+        {
+            tracing::warn!(addr = ?stream.peer_addr().ok(), "connection refused: protected mode, no password set");
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = stream.write_all(PROTECTED_MODE_DENIED).await;
+            });
+            return;
+        }
         let max = self.config.maxclients.load(Ordering::Relaxed) as usize;
         if self.clients().len() >= max {
             self.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);

@@ -349,3 +349,53 @@ pub fn default_cluster_secret() -> String {
     let path = std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".shardis/cluster-secret");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().to_string()
 }
+
+/// A network namespace joined to this one by a veth pair: a second host
+/// whose connections come from a non-loopback address (198.18.N.2 to our
+/// 198.18.N.1, the benchmarking range, on links this test owns). Needs root
+/// and iproute2; removed on drop.
+pub struct OtherHost {
+    pub name: String,
+    link: String,
+    pub our_addr: String,
+}
+
+impl OtherHost {
+    pub fn create() -> OtherHost {
+        let n = std::process::id() % 250;
+        let name = format!("shardis-t{}", std::process::id());
+        let link = format!("shv{}", std::process::id() % 100_000);
+        let our_addr = format!("198.18.{n}.1");
+        let run = |args: &[&str]| {
+            let ok = Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false);
+            assert!(ok, "ip {args:?} failed (the test needs root and iproute2)");
+        };
+        run(&["netns", "add", &name]);
+        let host = OtherHost { name: name.clone(), link: link.clone(), our_addr: our_addr.clone() };
+        let peer = format!("{link}p");
+        run(&["link", "add", &link, "type", "veth", "peer", "name", &peer]);
+        run(&["link", "set", &peer, "netns", &name]);
+        run(&["addr", "add", &format!("{our_addr}/30"), "dev", &link]);
+        run(&["link", "set", &link, "up"]);
+        run(&["netns", "exec", &name, "ip", "addr", "add", &format!("198.18.{n}.2/30"), "dev", &peer]);
+        run(&["netns", "exec", &name, "ip", "link", "set", &peer, "up"]);
+        host
+    }
+
+    /// Sends `request` from the other host to `port` on our side and
+    /// returns what came back before the server closed (or 2 s passed).
+    pub fn exchange(&self, port: u16, request: &[u8]) -> Vec<u8> {
+        let script = "import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\ns.sendall(bytes.fromhex(sys.argv[3]))\nout=b''\ntry:\n  while True:\n    b=s.recv(65536)\n    if not b: break\n    out+=b\nexcept socket.timeout: pass\nsys.stdout.buffer.write(out)\n";
+        let hex: String = request.iter().map(|b| format!("{b:02x}")).collect();
+        let out =
+            Command::new("ip").args(["netns", "exec", &self.name, "python3", "-c", script, &self.our_addr, &port.to_string(), &hex]).output().expect("python3");
+        out.stdout
+    }
+}
+
+impl Drop for OtherHost {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.link]).status();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
