@@ -83,7 +83,17 @@ fn build_pool(args: &ProxyArgs) -> Result<shardis::proxy::config::PoolConfig, St
     let mut pool = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            parse_yaml(&text)?.remove(0)
+            let mut pools = parse_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            if pools.len() > 1 {
+                let names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+                return Err(format!(
+                    "{}: shardis proxy serves one pool, the file defines {} ({}); run one proxy per pool",
+                    path.display(),
+                    pools.len(),
+                    names.join(", ")
+                ));
+            }
+            pools.remove(0)
         }
         None => PoolConfig::new("shardis", Vec::new()),
     };

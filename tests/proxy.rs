@@ -910,3 +910,65 @@ fn listen_backlog_is_honoured() {
         assert_eq!(backlog, want, "port {port}: {text}");
     }
 }
+
+/// twemproxy's `redis_auth` and `redis_db`: the proxy authenticates to
+/// password-protected nodes and selects the database on every connection,
+/// and asks its own clients for the password; keys land in database N.
+/// Single-node and cross-node transactions work through it too.
+#[test]
+fn redis_auth_and_redis_db_from_yaml() {
+    let nodes: Vec<TestServer> = (0..2).map(|_| TestServer::start(&["--requirepass", "s3cret"])).collect();
+    let dir = std::env::temp_dir().join(format!("shardis-yaml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let yml = dir.join("pool.yml");
+    let servers: String = nodes.iter().map(|n| format!("   - {}:1\n", n.addr())).collect();
+    std::fs::write(&yml, format!("pool:\n  listen: 127.0.0.1:0\n  hash: md5\n  redis: true\n  redis_auth: s3cret\n  redis_db: 3\n  servers:\n{servers}"))
+        .unwrap();
+    let proxy = TestServer::start_proxy_with(&["--config", yml.to_str().unwrap()]);
+    let mut c = proxy.raw();
+    assert_eq!(c.cmd(&["GET", "k"]), "-NOAUTH Authentication required.\r\n");
+    assert_eq!(c.cmd(&["AUTH", "guess"]), "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    assert_eq!(c.cmd(&["AUTH", "s3cret"]), "+OK\r\n");
+    let d = ring_for(&addrs(&nodes), KeyHash::Md5);
+    let keys: Vec<String> = (0..2).map(|n| (0..1000).map(|i| format!("acct:{i}")).find(|k| d.server_for_key(k.as_bytes()) == Some(n)).unwrap()).collect();
+    for k in &keys {
+        assert_eq!(c.cmd(&["SET", k, "100"]), "+OK\r\n");
+    }
+    assert_eq!(c.cmd(&["MGET", &keys[0], &keys[1]]), "*2\r\n$3\r\n100\r\n$3\r\n100\r\n");
+    // on the nodes the keys are in database 3, not 0
+    for (n, k) in nodes.iter().zip(&keys) {
+        let mut r = n.raw();
+        r.cmd(&["AUTH", "s3cret"]);
+        assert_eq!(r.cmd(&["EXISTS", k]), ":0\r\n");
+        r.cmd(&["SELECT", "3"]);
+        assert_eq!(r.cmd(&["GET", k]), "$3\r\n100\r\n");
+    }
+    // WATCH/MULTI/EXEC on one node and across both (2PC) through the same pool
+    assert_eq!(c.cmd(&["WATCH", &keys[0]]), "+OK\r\n");
+    c.cmd(&["MULTI"]);
+    c.cmd(&["INCRBY", &keys[0], "1"]);
+    assert_eq!(c.cmd(&["EXEC"]), "*1\r\n:101\r\n");
+    c.cmd(&["MULTI"]);
+    c.cmd(&["DECRBY", &keys[0], "10"]);
+    c.cmd(&["INCRBY", &keys[1], "10"]);
+    assert_eq!(c.cmd(&["EXEC"]), "*2\r\n:91\r\n:110\r\n");
+    // HELLO carries AUTH too
+    let mut h = proxy.raw();
+    assert!(h.cmd(&["HELLO", "3"]).starts_with("-NOAUTH HELLO must be called with the client already authenticated"));
+    assert!(h.cmd(&["HELLO", "3", "AUTH", "default", "s3cret"]).starts_with("%"));
+    assert_eq!(h.cmd(&["GET", &keys[1]]), "$3\r\n110\r\n");
+    // what the proxy cannot serve is refused at startup, saying why
+    for (text, why) in [
+        ("pool:\n  redis: false\n  servers:\n   - 127.0.0.1:11211:1\n", "memcached pools ('redis: false') are not supported"),
+        ("pool:\n  listen: /tmp/proxy.sock\n  servers:\n   - 127.0.0.1:6379:1\n", "unix socket"),
+        ("a:\n  servers:\n   - 127.0.0.1:6379:1\nb:\n  servers:\n   - 127.0.0.1:6380:1\n", "serves one pool, the file defines 2 (a, b)"),
+        ("pool:\n  hash md5\n", "line 2: expected 'key: value'"),
+    ] {
+        std::fs::write(&yml, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardis")).args(["proxy", "--config", yml.to_str().unwrap()]).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{why}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

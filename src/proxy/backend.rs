@@ -61,6 +61,11 @@ struct Request {
 enum ReplyTo {
     /// One reply, decoded.
     Decoded(oneshot::Sender<Result<Reply, BackendError>>),
+    /// The reply to a command a connection starts with: an error from AUTH
+    /// or SELECT fails the connection (and every request on it) with it.
+    Setup(&'static str),
+    /// The reply to TXN.NOWAIT, whatever it is (redis-server refuses it).
+    Ignored,
     /// `count` replies as the node sent them, undecoded: the fast path
     /// for commands forwarded as they are.
     /// `scanned` replies are complete in the read buffer, ending at
@@ -74,6 +79,7 @@ impl ReplyTo {
     /// still gets the replies that did arrive.
     fn fail(self, e: BackendError, inbuf: &mut BytesMut) {
         match self {
+            ReplyTo::Setup(_) | ReplyTo::Ignored => {}
             ReplyTo::Decoded(tx) => drop(tx.send(Err(e))),
             ReplyTo::Raw { tx, complete, .. } => {
                 let data = inbuf.split_to(complete.min(inbuf.len())).freeze();
@@ -102,13 +108,15 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// Starts `connections` connection tasks (connected lazily).
-    pub fn new(addr: String, connections: usize, timeout: Option<Duration>) -> Backend {
+    /// Starts `connections` connection tasks (connected lazily); each
+    /// connection starts with the `setup` commands (AUTH, SELECT).
+    pub fn new(addr: String, connections: usize, timeout: Option<Duration>, setup: Vec<Vec<Bytes>>) -> Backend {
         let stats = Arc::new(BackendStats::default());
+        let setup = Arc::new(setup);
         let conns = (0..connections.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(run_connection(addr.clone(), rx, timeout, stats.clone()));
+                tokio::spawn(run_connection(addr.clone(), rx, timeout, stats.clone(), setup.clone()));
                 tx
             })
             .collect();
@@ -236,7 +244,13 @@ pub fn frame_to_reply(frame: BytesFrame) -> Reply {
     }
 }
 
-async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, timeout: Option<Duration>, stats: Arc<BackendStats>) {
+async fn run_connection(
+    addr: String,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    timeout: Option<Duration>,
+    stats: Arc<BackendStats>,
+    setup: Arc<Vec<Vec<Bytes>>>,
+) {
     let mut pending: VecDeque<(ReplyTo, Instant)> = VecDeque::new();
     let mut conn: Option<TcpStream> = None;
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
@@ -287,10 +301,17 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
                     // cross-node transactions (a wait here would hold up every
                     // client sharing the connection); redis-server answers an
                     // error, ignored like the OK.
-                    let mut first = BytesMut::from(&b"*1\r\n$10\r\nTXN.NOWAIT\r\n"[..]);
+                    let mut first = BytesMut::new();
+                    for c in setup.iter() {
+                        first.extend_from_slice(&encode_command(c));
+                    }
+                    first.extend_from_slice(b"*1\r\n$10\r\nTXN.NOWAIT\r\n");
                     first.extend_from_slice(&out);
                     out = first;
-                    pending.push_front((ReplyTo::Decoded(oneshot::channel().0), Instant::now()));
+                    pending.push_front((ReplyTo::Ignored, Instant::now()));
+                    for c in setup.iter().rev() {
+                        pending.push_front((ReplyTo::Setup(if c[0].eq_ignore_ascii_case(b"auth") { "AUTH" } else { "SELECT" }), Instant::now()));
+                    }
                 }
                 Err(e) => {
                     tracing::debug!(backend = %addr, error = %e, "connect failed");
@@ -354,6 +375,20 @@ async fn run_connection(addr: String, mut rx: mpsc::UnboundedReceiver<Request>, 
                 break;
             };
             let malformed = match front {
+                ReplyTo::Setup(_) | ReplyTo::Ignored => match decode_bytes_mut(&mut inbuf) {
+                    Ok(Some((frame, _, _))) => {
+                        let Some((to, _)) = pending.pop_front() else { unreachable!("front is a setup reply") };
+                        if let (ReplyTo::Setup(what), BytesFrame::Error(e)) = (&to, &frame) {
+                            tracing::warn!(backend = %addr, "{what} refused: {e}");
+                            fail_all(&mut pending, &mut inbuf, &format!("refused {what} ({e})"));
+                            conn = None;
+                            break;
+                        }
+                        continue;
+                    }
+                    Ok(None) => break,
+                    Err(e) => e.details().to_string(),
+                },
                 ReplyTo::Decoded(_) => match decode_bytes_mut(&mut inbuf) {
                     Ok(Some((frame, _, _))) => {
                         let Some((ReplyTo::Decoded(tx), _)) = pending.pop_front() else { unreachable!("front is Decoded") };

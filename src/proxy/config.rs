@@ -89,6 +89,12 @@ pub struct PoolConfig {
     /// Clients served at once (twemproxy's `client_connections`); 0 = no
     /// limit other than the process's file descriptors.
     pub client_connections: u64,
+    /// twemproxy's `redis_auth`: the password the proxy gives every node
+    /// (AUTH on each connection) and asks of its own clients.
+    pub redis_auth: Option<String>,
+    /// twemproxy's `redis_db`: the database the proxy SELECTs on each node
+    /// connection; clients see it as their database 0.
+    pub redis_db: u32,
     /// Presented to nodes (TXN.HELLO) before 2PC commands.
     pub cluster_secret: Option<String>,
     /// How long a prepared cross-node transaction may wait for its commit
@@ -97,6 +103,18 @@ pub struct PoolConfig {
 }
 
 impl PoolConfig {
+    /// Commands every connection to a node starts with (AUTH, SELECT).
+    pub fn node_setup(&self) -> Vec<Vec<bytes::Bytes>> {
+        let mut setup = Vec::new();
+        if let Some(pw) = &self.redis_auth {
+            setup.push(vec![bytes::Bytes::from_static(b"AUTH"), bytes::Bytes::from(pw.clone())]);
+        }
+        if self.redis_db != 0 {
+            setup.push(vec![bytes::Bytes::from_static(b"SELECT"), bytes::Bytes::from(self.redis_db.to_string())]);
+        }
+        setup
+    }
+
     pub fn new(name: &str, servers: Vec<ServerSpec>) -> PoolConfig {
         PoolConfig {
             name: name.to_string(),
@@ -110,6 +128,8 @@ impl PoolConfig {
             servers,
             server_connections: None,
             client_connections: 0,
+            redis_auth: None,
+            redis_db: 0,
             cluster_secret: None,
             txn_timeout_ms: 5000,
         }
@@ -164,6 +184,9 @@ pub fn parse_yaml(text: &str) -> Result<Vec<PoolConfig>, String> {
         in_servers = false;
         match key.trim() {
             "servers" => in_servers = true,
+            "listen" if unquote(value).starts_with('/') => {
+                return Err(format!("line {line}: listening on a unix socket ('{}') is not supported; listen on host:port", unquote(value)));
+            }
             "listen" => pool.listen = Some(unquote(value).to_string()),
             "hash" => pool.hash = KeyHash::parse(unquote(value)).map_err(|e| format!("line {line}: {e}"))?,
             "hash_tag" => {
@@ -187,7 +210,12 @@ pub fn parse_yaml(text: &str) -> Result<Vec<PoolConfig>, String> {
             "server_connections" => pool.server_connections = Some((parse_num(value, line)? as usize).max(1)),
             // Accepted twemproxy settings that do not change routing here.
             "client_connections" => pool.client_connections = parse_num(value, line)?,
-            "redis" | "preconnect" | "backlog" | "redis_auth" | "redis_db" => {}
+            "redis_auth" => pool.redis_auth = Some(unquote(value).to_string()).filter(|p| !p.is_empty()),
+            "redis_db" => pool.redis_db = parse_num(value, line)? as u32,
+            "redis" if !parse_bool(value, line)? => {
+                return Err(format!("line {line}: memcached pools ('redis: false') are not supported: shardis proxy speaks the Redis protocol only"));
+            }
+            "redis" | "preconnect" | "backlog" => {}
             other => return Err(format!("line {line}: unknown setting '{other}'")),
         }
     }

@@ -106,7 +106,8 @@ fn crossslot() -> Reply {
 impl Proxy {
     pub fn new(pool: PoolConfig) -> Arc<Proxy> {
         let timeout = pool.timeout_ms.map(Duration::from_millis);
-        let backends: Vec<Backend> = pool.servers.iter().map(|s| Backend::new(s.addr(), pool.server_connections.unwrap_or(1), timeout)).collect();
+        let backends: Vec<Backend> =
+            pool.servers.iter().map(|s| Backend::new(s.addr(), pool.server_connections.unwrap_or(1), timeout, pool.node_setup())).collect();
         let ring_servers: Vec<_> = pool.servers.iter().map(|s| s.ring_server()).collect();
         let dist = Distribution { hash: pool.hash, tag: pool.hash_tag, ring: Ring::build(&ring_servers, &vec![true; ring_servers.len()]) };
         Arc::new(Proxy {
@@ -227,6 +228,7 @@ impl Proxy {
             watching: Default::default(),
             raw: (0..self.backends.len()).map(|_| RawOut::default()).collect(),
             gathering: Vec::new(),
+            authenticated: self.pool.redis_auth.is_none(),
         };
         // Released before every wait for input (an idle client holds no
         // buffers), taken again when bytes arrive.
@@ -369,6 +371,11 @@ impl Proxy {
     /// ranges in it.
     fn route(&self, session: &mut Session, frame: Bytes, spans: &[(usize, usize)]) -> Pending {
         let arg = |i: usize| &frame[spans[i].0..spans[i].1];
+        // twemproxy's redis_auth: clients must AUTH with the nodes'
+        // password before anything else (HELLO may carry it, QUIT ends).
+        if !session.authenticated && !(is(arg(0), "auth") || is(arg(0), "hello") || is(arg(0), "quit")) {
+            return Pending::Ready(Reply::error("NOAUTH Authentication required."));
+        }
         // The common case first, on borrowed bytes: a known command of the
         // right arity, outside transactions, with every key on one node.
         let known = command::lookup(arg(0)).filter(|(_, cmd)| command::arity_ok(cmd.arity, spans.len()));
@@ -510,9 +517,7 @@ impl Proxy {
             }
             "select" => ready(if &args[1][..] == b"0" { Reply::Ok } else { Reply::error("ERR SELECT is not allowed in proxy mode: only database 0") }),
             "hello" => ready(self.hello(session, args)),
-            "auth" => ready(Reply::error(
-                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-            )),
+            "auth" => ready(self.auth(session, (args.len() == 3).then(|| &args[1][..]), &args[args.len() - 1])),
             "client" => ready(self.client_command(session, args)),
             "info" => ready(Reply::Verbatim(Bytes::from(self.info()))),
             "time" => {
@@ -698,7 +703,7 @@ impl Proxy {
                 parts.push(super::coordinator::Part {
                     node,
                     addr: self.backends[node].addr.clone(),
-                    conn: super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone()),
+                    conn: super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone(), Arc::new(self.pool.node_setup())),
                     commands: vec![(parts.len(), vec![Bytes::from_static(b"MSET")])],
                 });
             }
@@ -739,7 +744,13 @@ impl Proxy {
 
     /// The client's dedicated connection to `node` (made on first use).
     fn pinned(&self, session: &mut Session, node: usize) -> super::txn::Pinned {
-        session.conns.entry(node).or_insert_with(|| super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone())).clone()
+        session
+            .conns
+            .entry(node)
+            .or_insert_with(|| {
+                super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone(), Arc::new(self.pool.node_setup()))
+            })
+            .clone()
     }
 
     /// SCAN over all nodes: the cursor's top byte is the node index, the
@@ -758,7 +769,37 @@ impl Proxy {
         Pending::Many(vec![self.backends[node].send(client, &forwarded)], Merge::Scan { node, nodes: self.backends.len() })
     }
 
+    /// AUTH [user] password against `redis_auth` (user "default" only).
+    fn auth(&self, session: &mut Session, user: Option<&[u8]>, password: &[u8]) -> Reply {
+        let Some(expected) = &self.pool.redis_auth else {
+            return Reply::error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            );
+        };
+        if user.is_none_or(|u| is(u, "default")) && crate::txn::secret::matches(expected.as_bytes(), password) {
+            session.authenticated = true;
+            Reply::Ok
+        } else {
+            Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
+        }
+    }
+
     fn hello(&self, session: &mut Session, args: &[Bytes]) -> Reply {
+        if let Some(at) = args.iter().position(|a| is(a, "auth")) {
+            match (args.get(at + 1), args.get(at + 2)) {
+                (Some(user), Some(pass)) => {
+                    if let Reply::Error(e) = self.auth(session, Some(user), pass) {
+                        return Reply::Error(e);
+                    }
+                }
+                _ => return command::syntax_error(),
+            }
+        }
+        if !session.authenticated {
+            return Reply::error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            );
+        }
         if args.len() >= 2 {
             match crate::util::parse_i64(&args[1]) {
                 Some(2) => session.resp3 = false,
@@ -855,6 +896,8 @@ struct Session {
     /// Nodes with forwarded commands not sent yet (a flush visits only
     /// these, however many nodes the pool has).
     gathering: Vec<usize>,
+    /// AUTH given (or no `redis_auth` configured).
+    authenticated: bool,
 }
 
 impl Session {

@@ -30,6 +30,9 @@ pub struct PinnedConn {
     secret: Option<String>,
     /// TXN.HELLO was accepted on the current connection.
     txn_ready: bool,
+    /// Sent first on every new connection (AUTH, SELECT: `redis_auth`,
+    /// `redis_db`); an error reply fails the call.
+    setup: Arc<Vec<Vec<Bytes>>>,
     stream: Option<TcpStream>,
     buf: BytesMut,
     /// WATCHes are registered on this connection; losing it loses them.
@@ -46,8 +49,8 @@ const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 pub type Pinned = Arc<Mutex<PinnedConn>>;
 
 impl PinnedConn {
-    pub fn new(addr: String, secret: Option<String>) -> Pinned {
-        Arc::new(Mutex::new(PinnedConn { addr, secret, txn_ready: false, stream: None, buf: BytesMut::new(), watching: false, unwatch_first: false }))
+    pub fn new(addr: String, secret: Option<String>, setup: Arc<Vec<Vec<Bytes>>>) -> Pinned {
+        Arc::new(Mutex::new(PinnedConn { addr, secret, txn_ready: false, setup, stream: None, buf: BytesMut::new(), watching: false, unwatch_first: false }))
     }
 
     /// Closes the connection (fault injection; the next call reconnects).
@@ -138,6 +141,15 @@ impl PinnedConn {
             let _ = s.set_nodelay(true);
             self.stream = Some(s);
             self.txn_ready = false;
+            if !self.setup.is_empty() {
+                let setup = self.setup.clone();
+                for r in Box::pin(self.call_inner(&setup)).await? {
+                    if let Reply::Error(e) = r {
+                        self.stream = None;
+                        return Err(BackendError(format!("backend {} refused the connection's setup ({e})", self.addr)));
+                    }
+                }
+            }
         }
         if !self.txn_ready && commands.first().is_some_and(|c| c[0].starts_with(b"TXN.")) {
             let Some(secret) = self.secret.clone() else {
