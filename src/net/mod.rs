@@ -180,19 +180,13 @@ impl Server {
             && stream.peer_addr().is_ok_and(|a| !a.ip().is_loopback() && !a.ip().to_canonical().is_loopback())
         {
             tracing::warn!(addr = ?stream.peer_addr().ok(), "connection refused: protected mode, no password set");
-            tokio::spawn(async move {
-                let mut stream = stream;
-                let _ = stream.write_all(PROTECTED_MODE_DENIED).await;
-            });
+            tokio::spawn(refuse(stream, PROTECTED_MODE_DENIED));
             return;
         }
         let max = self.config.maxclients.load(Ordering::Relaxed) as usize;
         if self.clients().len() >= max {
             self.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let mut stream = stream;
-                let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
-            });
+            tokio::spawn(refuse(stream, b"-ERR max number of clients reached\r\n"));
             return;
         }
         let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
@@ -210,6 +204,26 @@ impl Server {
             server.clients().remove(&id);
         });
     }
+}
+
+/// Tells a refused client why and closes. The client's first request may
+/// still be arriving: closing with it unread would reset the connection and
+/// could destroy the message in flight, so the input is drained (briefly,
+/// and bounded) after our side is shut.
+pub async fn refuse(mut stream: TcpStream, message: &'static [u8]) {
+    if stream.write_all(message).await.is_err() {
+        return;
+    }
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn active_expiry(server: Arc<Server>) {

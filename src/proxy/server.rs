@@ -188,11 +188,11 @@ impl Proxy {
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((mut stream, _)) => {
+                    Ok((stream, _)) => {
                         let limit = self.pool.client_connections;
                         if limit > 0 && self.clients.load(Ordering::Relaxed) >= limit {
                             tracing::warn!(limit, "client refused: client_connections reached");
-                            tokio::spawn(async move { stream.write_all(b"-ERR max number of clients reached\r\n").await });
+                            tokio::spawn(crate::net::refuse(stream, b"-ERR max number of clients reached\r\n"));
                             continue;
                         }
                         self.clients.fetch_add(1, Ordering::Relaxed);
@@ -373,7 +373,7 @@ impl Proxy {
         let arg = |i: usize| &frame[spans[i].0..spans[i].1];
         // twemproxy's redis_auth: clients must AUTH with the nodes'
         // password before anything else (HELLO may carry it, QUIT ends).
-        if !session.authenticated && !(is(arg(0), "auth") || is(arg(0), "hello") || is(arg(0), "quit")) {
+        if !(session.authenticated || is(arg(0), "auth") || is(arg(0), "hello") || is(arg(0), "quit")) {
             return Pending::Ready(Reply::error("NOAUTH Authentication required."));
         }
         // The common case first, on borrowed bytes: a known command of the

@@ -385,7 +385,12 @@ impl OtherHost {
     /// Sends `request` from the other host to `port` on our side and
     /// returns what came back before the server closed (or 2 s passed).
     pub fn exchange(&self, port: u16, request: &[u8]) -> Vec<u8> {
-        let script = "import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\ns.sendall(bytes.fromhex(sys.argv[3]))\nout=b''\ntry:\n  while True:\n    b=s.recv(65536)\n    if not b: break\n    out+=b\nexcept socket.timeout: pass\nsys.stdout.buffer.write(out)\n";
+        // the new link may take a moment to come up: connect retries for 5 s
+        // The new link may take a moment to come up: connect retries for
+        // 5 s. A refusing server speaks first and closes (redis-server
+        // then resets a connection whose request it left unread, losing
+        // its message): read for a moment before sending.
+        let script = "import socket,sys,time\nfor i in range(50):\n  try:\n    s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\n    break\n  except OSError:\n    time.sleep(0.1)\nout=b''\ns.settimeout(0.3)\ntry:\n  out=s.recv(65536)\nexcept socket.timeout: pass\ns.settimeout(2)\nif not out:\n  s.sendall(bytes.fromhex(sys.argv[3]))\ntry:\n  while True:\n    b=s.recv(65536)\n    if not b: break\n    out+=b\nexcept OSError: pass\nsys.stdout.buffer.write(out)\n";
         let hex: String = request.iter().map(|b| format!("{b:02x}")).collect();
         let out =
             Command::new("ip").args(["netns", "exec", &self.name, "python3", "-c", script, &self.our_addr, &port.to_string(), &hex]).output().expect("python3");
