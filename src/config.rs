@@ -278,8 +278,6 @@ const PASSIVE: &[(&str, &str)] = &[
     ("notify-keyspace-events", ""),
     ("busy-reply-threshold", "5000"),
     ("lua-time-limit", "5000"),
-    ("slowlog-log-slower-than", "10000"),
-    ("slowlog-max-len", "128"),
     ("latency-tracking", "yes"),
     ("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     ("maxmemory-clients", "0"),
@@ -308,6 +306,11 @@ pub struct RuntimeConfig {
     pub txn_max_timeout: AtomicU64,
     /// Prepared cross-node transactions held at once (`txn-max-prepared`).
     pub txn_max_prepared: AtomicU64,
+    /// Commands running at least this many microseconds are logged in the
+    /// slow log; negative: none (`slowlog-log-slower-than`).
+    pub slowlog_log_slower_than: AtomicI64,
+    /// Entries the slow log keeps (`slowlog-max-len`).
+    pub slowlog_max_len: AtomicU64,
     requirepass: Mutex<Option<String>>,
     cluster_secret: Mutex<Option<String>>,
     bind: Mutex<String>,
@@ -333,6 +336,8 @@ impl Default for RuntimeConfig {
             port: AtomicU64::new(6379),
             txn_max_timeout: AtomicU64::new(60_000),
             txn_max_prepared: AtomicU64::new(10_000),
+            slowlog_log_slower_than: AtomicI64::new(10_000),
+            slowlog_max_len: AtomicU64::new(128),
             requirepass: Mutex::new(None),
             cluster_secret: Mutex::new(None),
             bind: Mutex::new("127.0.0.1".into()),
@@ -395,6 +400,8 @@ impl RuntimeConfig {
             "dir",
             "txn-max-timeout",
             "txn-max-prepared",
+            "slowlog-log-slower-than",
+            "slowlog-max-len",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -418,6 +425,8 @@ impl RuntimeConfig {
             "port" => self.port.load(Ordering::Relaxed).to_string(),
             "txn-max-timeout" => self.txn_max_timeout.load(Ordering::Relaxed).to_string(),
             "txn-max-prepared" => self.txn_max_prepared.load(Ordering::Relaxed).to_string(),
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than.load(Ordering::Relaxed).to_string(),
+            "slowlog-max-len" => self.slowlog_max_len.load(Ordering::Relaxed).to_string(),
             "requirepass" => self.requirepass().unwrap_or_default(),
             "cluster-secret" => String::new(),
             "bind" => self.bind(),
@@ -460,6 +469,11 @@ impl RuntimeConfig {
             "port" => self.port.store(parse_ranged(value, 0, 65535)?, Ordering::Relaxed),
             "txn-max-timeout" => self.txn_max_timeout.store(parse_ranged(value, 1, 24 * 3600 * 1000)?, Ordering::Relaxed),
             "txn-max-prepared" => self.txn_max_prepared.store(parse_ranged(value, 1, i32::MAX as u64)?, Ordering::Relaxed),
+            "slowlog-log-slower-than" => match value.parse::<i64>() {
+                Ok(v) => self.slowlog_log_slower_than.store(v, Ordering::Relaxed),
+                Err(_) => return Err(invalid("argument couldn't be parsed into an integer")),
+            },
+            "slowlog-max-len" => self.slowlog_max_len.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed),
             "requirepass" => *self.requirepass.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },
             "bind" => {
                 if value.split_whitespace().next().is_none() {

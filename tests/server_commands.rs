@@ -437,3 +437,60 @@ fn daemonize_pidfile_logfile() {
     assert!(std::fs::read_to_string(&log).unwrap().contains("ready to accept connections"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// SLOWLOG as Redis 7.0 keeps it: every command at threshold 0, newest
+/// first, 32 arguments at most, arguments cut at 128 bytes, AUTH redacted,
+/// client address and name, the length bound, the error texts; none with a
+/// negative threshold. The same test passes against redis-server.
+#[test]
+fn slowlog_as_redis() {
+    let s = TestServer::start(&[]);
+    let mut r = s.raw();
+    assert_eq!(r.cmd(&["SLOWLOG", "LEN"]), ":0\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["SLOWLOG", "RESET"]), "+OK\r\n");
+    r.cmd(&["CLIENT", "SETNAME", "probe"]);
+    let long = "x".repeat(200);
+    r.cmd(&["SET", "k", &long]);
+    let mut many = vec!["DEL"];
+    let names: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+    many.extend(names.iter().map(String::as_str));
+    r.cmd(&many);
+    r.cmd(&["AUTH", "nosuch-password"]);
+    let got = r.cmd(&["SLOWLOG", "GET", "3"]);
+    let addr = r.stream.local_addr().unwrap().to_string();
+    let entry = |args: &[String]| {
+        let mut e = format!("*{}\r\n", args.len());
+        for a in args {
+            e.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        e
+    };
+    // newest first: AUTH (redacted), DEL (32 shown), SET (cut)
+    let auth = entry(&["AUTH".into(), "(redacted)".into()]);
+    let mut del: Vec<String> = vec!["DEL".into()];
+    del.extend(names[..30].iter().cloned());
+    del.push("... (10 more arguments)".into());
+    let set = entry(&["SET".into(), "k".into(), format!("{}... (72 more bytes)", "x".repeat(128))]);
+    let tail = format!("${}\r\n{addr}\r\n$5\r\nprobe\r\n", addr.len());
+    for (i, e) in [auth, entry(&del), set].iter().enumerate() {
+        let wanted = format!("{e}{tail}");
+        assert!(got.contains(&wanted), "entry {i} {wanted:?} not in {got:?}");
+    }
+    assert!(got.starts_with("*3\r\n*6\r\n:"), "{got}");
+    assert_eq!(r.cmd(&["SLOWLOG", "GET", "-2"]), "-ERR count should be greater than or equal to -1\r\n");
+    assert_eq!(r.cmd(&["SLOWLOG", "LEN", "1"]), "-ERR wrong number of arguments for 'slowlog|len' command\r\n");
+    assert_eq!(r.cmd(&["SLOWLOG", "FOO"]), "-ERR unknown subcommand 'FOO'. Try SLOWLOG HELP.\r\n");
+    assert!(r.cmd(&["SLOWLOG", "HELP"]).ends_with("+HELP\r\n+    Prints this help.\r\n"));
+    // bounded by slowlog-max-len
+    r.cmd(&["CONFIG", "SET", "slowlog-max-len", "5"]);
+    for _ in 0..20 {
+        r.cmd(&["PING"]);
+    }
+    assert_eq!(r.cmd(&["SLOWLOG", "LEN"]), ":5\r\n");
+    // a negative threshold logs nothing
+    r.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]);
+    r.cmd(&["SLOWLOG", "RESET"]);
+    r.cmd(&["PING"]);
+    assert_eq!(r.cmd(&["SLOWLOG", "LEN"]), ":0\r\n");
+}

@@ -304,8 +304,16 @@ fn execute(ctx: &mut Ctx, idx: usize, sub: Option<usize>, cmd: &'static Command,
         let source = (!ctx.client.in_script).then_some(ctx.client.info.addr.as_str());
         ctx.server.monitors.feed(ctx.client.db, source, args);
     }
+    let micros = start.elapsed().as_micros() as u64;
     stat.calls.fetch_add(1, Ordering::Relaxed);
-    stat.usec.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    stat.usec.fetch_add(micros, Ordering::Relaxed);
+    // The slow log: commands scripts call are not logged (the script is),
+    // nor EXEC (its commands are), as in Redis.
+    let slower_than = ctx.server.config.slowlog_log_slower_than.load(Ordering::Relaxed);
+    if slower_than >= 0 && micros >= slower_than as u64 && !ctx.client.in_script && cmd.name != "exec" && !matches!(reply, Reply::NoReply) {
+        let max_len = ctx.server.config.slowlog_max_len.load(Ordering::Relaxed) as usize;
+        ctx.server.slowlog.push(args, micros, &ctx.client.info.addr, &ctx.client.info.name(), max_len);
+    }
     if reply.is_error() {
         stat.failed_calls.fetch_add(1, Ordering::Relaxed);
     }

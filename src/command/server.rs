@@ -168,15 +168,43 @@ fn alloc_size(n: usize) -> usize {
     if n <= 64 { n.div_ceil(8) * 8 } else { n.div_ceil(16) * 16 }
 }
 
-pub fn slowlog(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if is(&args[1], "get") {
-        Reply::Array(vec![])
-    } else if is(&args[1], "len") {
-        Reply::Int(0)
-    } else if is(&args[1], "reset") {
-        Reply::Ok
-    } else {
-        Reply::error(format!("ERR unknown subcommand '{}'. Try SLOWLOG HELP.", String::from_utf8_lossy(&args[1])))
+pub fn slowlog(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let log = &ctx.server.slowlog;
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    match (sub.as_str(), args.len()) {
+        ("get", 2) => log.get(Some(10)),
+        ("get", 3) => match crate::util::parse_i64(&args[2]) {
+            Some(-1) => log.get(None),
+            Some(n) if n >= 0 => log.get(Some(n as usize)),
+            _ => Reply::error("ERR count should be greater than or equal to -1"),
+        },
+        ("len", 2) => Reply::Int(log.len() as i64),
+        ("reset", 2) => {
+            log.reset();
+            Reply::Ok
+        }
+        // Its own wording ("Prints"), not the common HELP ending.
+        ("help", 2) => Reply::Array(
+            [
+                "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET [<count>]",
+                "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+                "    Entries are made of:",
+                "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+                "    client name",
+                "LEN",
+                "    Return the length of the slowlog.",
+                "RESET",
+                "    Reset the slowlog.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|l| Reply::Status(l.to_string().into()))
+            .collect(),
+        ),
+        ("get" | "len" | "reset" | "help", _) => wrong_arity(&format!("slowlog|{sub}")),
+        _ => Reply::error(format!("ERR unknown subcommand '{}'. Try SLOWLOG HELP.", String::from_utf8_lossy(&args[1]))),
     }
 }
 

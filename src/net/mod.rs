@@ -7,6 +7,7 @@
 
 mod client;
 pub mod monitor;
+pub mod slowlog;
 
 pub use client::{Blocked, Client, ClientInfo, ReplyMode};
 
@@ -66,6 +67,7 @@ pub struct Server {
     exec_gate: std::sync::RwLock<()>,
     /// Clients in MONITOR mode and their feed.
     pub monitors: monitor::Monitors,
+    pub slowlog: slowlog::SlowLog,
     /// Notified once when the server must stop (SHUTDOWN, signal).
     pub shutdown: Notify,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -87,6 +89,7 @@ impl Server {
             lastsave: AtomicU64::new(crate::util::now_ms() / 1000),
             exec_gate: std::sync::RwLock::new(()),
             monitors: monitor::Monitors::default(),
+            slowlog: slowlog::SlowLog::default(),
             shutdown: Notify::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         })

@@ -93,7 +93,7 @@ impl Monitors {
 
 /// The argument positions that carry secrets (AUTH, HELLO ... AUTH,
 /// MIGRATE ... AUTH/AUTH2).
-fn redacted_from(args: &[Bytes]) -> Option<Vec<usize>> {
+pub(crate) fn redacted_from(args: &[Bytes]) -> Option<Vec<usize>> {
     let name = &args[0];
     if name.eq_ignore_ascii_case(b"auth") {
         return Some((1..args.len()).collect());
