@@ -8,6 +8,7 @@
 //! cargo bench --bench compare -- locks              # lock and check-and-set rates
 //! cargo bench --bench compare -- proxy              # shardis proxy vs nutcracker
 //! cargo bench --bench compare -- txn                # cross-node vs single-node EXEC
+//! cargo bench --bench compare -- hardening          # connects, idle clients, keys at maxmemory, shutdown
 //! cargo bench --bench compare -- throughput --rounds 5 --requests 500000
 //! ```
 //!
@@ -663,6 +664,112 @@ fn txn_bench(secs: f64) {
     }
 }
 
+// ---- hardening: connects, idle clients, keys at equal maxmemory, shutdown ----
+
+/// `n` connects one after another (each also sends PING and reads PONG),
+/// then closed: seconds taken.
+fn connect_burst(port: u16, n: usize) -> f64 {
+    let t = Instant::now();
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.write_all(b"PING\r\n").unwrap();
+        let mut buf = [0u8; 16];
+        let _ = s.read(&mut buf).unwrap();
+        held.push(s);
+    }
+    t.elapsed().as_secs_f64()
+}
+
+/// RSS per idle client (after one PING each), in bytes, and RSS left
+/// above the start once they are gone.
+fn idle_rss(pid: u32, port: u16, n: usize) -> (f64, f64) {
+    let before = rss_bytes(pid);
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.write_all(b"PING\r\n").unwrap();
+        held.push(s);
+    }
+    for s in &mut held {
+        let mut buf = [0u8; 16];
+        let _ = s.read(&mut buf).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let during = rss_bytes(pid);
+    drop(held);
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = rss_bytes(pid);
+    ((during.saturating_sub(before)) as f64 / n as f64, after.saturating_sub(before) as f64 / 1024.0)
+}
+
+fn hardening(keys: usize) {
+    let n = 3000;
+    println!("== connects: {n} serial connects (PING each), 5000 idle clients");
+    println!("{:<11} | {:>10} {:>14} {:>16}", "server", "connect s", "idle B/client", "kB left after");
+    let mut rows = Vec::new();
+    for kind in [Kind::Shardis, Kind::Redis] {
+        let s = start(kind, &["--maxclients", "20000"]);
+        let burst = connect_burst(s.port, n);
+        let (per, left) = idle_rss(s.child.id(), s.port, 5000);
+        println!("{:<11} | {burst:>10.3} {per:>14.0} {left:>16.0}", kind.name());
+        rows.push((burst, per));
+    }
+    println!("ratio      | {:>10.2} {:>14.2}   (shardis/redis)", rows[0].0 / rows[1].0, rows[0].1 / rows[1].1);
+    let node = start(Kind::Redis, &[]);
+    let mut prow = Vec::new();
+    for (name, proxy) in [("shardis-px", start_shardis_proxy(&[node.port])), ("nutcracker", start_nutcracker(&[node.port]))] {
+        let burst = connect_burst(proxy.port, n);
+        let (per, left) = idle_rss(proxy.child.id(), proxy.port, 5000);
+        println!("{name:<11} | {burst:>10.3} {per:>14.0} {left:>16.0}");
+        prow.push(burst);
+    }
+    println!("ratio      | {:>10.2}   (shardis proxy/nutcracker)", prow[0] / prow[1]);
+
+    println!("== keys held at maxmemory 60mb (allkeys-lru, 16-byte keys, 10-byte values)");
+    let mut held = Vec::new();
+    for kind in [Kind::Shardis, Kind::Redis] {
+        let s = start(kind, &["--maxmemory", "60mb", "--maxmemory-policy", "allkeys-lru"]);
+        let mut c = Conn::new(s.port);
+        let batch = 10_000;
+        for start_at in (0..keys).step_by(batch) {
+            let mut out = Vec::with_capacity(batch * 64);
+            for k in start_at..(start_at + batch).min(keys) {
+                Conn::encode(&mut out, &[b"SET", format!("key:{k:012}").as_bytes(), b"0123456789"]);
+            }
+            c.send(&out);
+            for _ in start_at..(start_at + batch).min(keys) {
+                let _ = c.read();
+            }
+        }
+        let mut out = Vec::new();
+        Conn::encode(&mut out, &[b"DBSIZE"]);
+        c.send(&out);
+        let count = match c.read() {
+            Resp::Int(n) => n as u64,
+            _ => 0,
+        };
+        println!("{:<8} | {count:>9} keys", kind.name());
+        held.push(count as f64);
+    }
+    println!("ratio    | {:>9.2}   (shardis/redis, higher is better)", held[0] / held[1]);
+
+    println!("== shutdown with {keys} keys: SHUTDOWN NOSAVE to process exit");
+    let mut times = Vec::new();
+    for kind in [Kind::Shardis, Kind::Redis] {
+        let mut s = start(kind, &[]);
+        load_keys(s.port, keys);
+        let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        let t = Instant::now();
+        c.write_all(b"SHUTDOWN NOSAVE\r\n").unwrap();
+        let _ = s.child.wait();
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        println!("{:<8} | {ms:>9.1} ms", kind.name());
+        times.push(ms);
+    }
+    println!("ratio    | {:>9.2}   (shardis/redis)", times[0] / times[1]);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let flag = |name: &str, default: usize| -> usize {
@@ -672,7 +779,8 @@ fn main() {
     let requests = flag("--requests", 300_000);
     let keys = flag("--keys", 1_000_000);
     let gets = flag("--gets", 2_000_000);
-    let selected: Vec<&str> = args.iter().map(|s| s.as_str()).filter(|a| ["throughput", "memory", "hitratio", "locks", "proxy", "txn"].contains(a)).collect();
+    let selected: Vec<&str> =
+        args.iter().map(|s| s.as_str()).filter(|a| ["throughput", "memory", "hitratio", "locks", "proxy", "txn", "hardening"].contains(a)).collect();
     let all = selected.is_empty();
     if all || selected.contains(&"throughput") {
         throughput(rounds, requests);
@@ -691,5 +799,8 @@ fn main() {
     }
     if all || selected.contains(&"locks") {
         locks(flag("--secs", 2) as f64);
+    }
+    if all || selected.contains(&"hardening") {
+        hardening(keys);
     }
 }

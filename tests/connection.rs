@@ -310,3 +310,45 @@ fn protected_mode_refuses_other_hosts_without_a_password() {
         assert_eq!(other.exchange(redis.port, b"PING\r\n"), denied);
     }
 }
+
+/// CLIENT LIST tells the truth about each connection: its real descriptor,
+/// a partial request waiting in its query buffer, and replies a client that
+/// does not read leaves queued (omem), all counted in tot-mem.
+#[test]
+fn client_list_shows_buffers_and_descriptors() {
+    if against_redis() {
+        return; // redis-server's figures differ in detail (its buffer sizes)
+    }
+    let s = TestServer::start(&[]);
+    let mut admin = s.raw();
+    admin.cmd(&["SET", "big", &"v".repeat(1 << 20)]);
+    let mut partial = s.raw();
+    partial.cmd(&["CLIENT", "SETNAME", "partial"]);
+    partial.send_bytes(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nhalf");
+    let mut stuck = s.raw();
+    stuck.cmd(&["CLIENT", "SETNAME", "stuck"]);
+    let mut pipeline = Vec::new();
+    for _ in 0..20 {
+        pipeline.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
+    }
+    stuck.send_bytes(&pipeline); // and never reads
+    let field = |line: &str, name: &str| -> u64 {
+        line.split_whitespace().find_map(|f| f.strip_prefix(&format!("{name}="))).unwrap_or_else(|| panic!("{name} in {line}")).parse().unwrap()
+    };
+    let mut seen = (false, false);
+    for _ in 0..100 {
+        let list = admin.cmd(&["CLIENT", "LIST"]);
+        let line = |name: &str| list.lines().find(|l| l.contains(&format!("name={name} "))).unwrap().to_string();
+        let (p, st) = (line("partial"), line("stuck"));
+        assert!(field(&p, "fd") > 2 && field(&p, "fd") != field(&st, "fd"));
+        seen.0 = field(&p, "qbuf") > 0 && field(&p, "tot-mem") >= field(&p, "qbuf");
+        seen.1 = field(&st, "omem") > 0 && field(&st, "tot-mem") > field(&st, "omem");
+        if seen.0 && seen.1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(seen.0, "the partial request was not shown in qbuf");
+    assert!(seen.1, "the unread replies were not shown in omem");
+    assert_eq!(admin.cmd(&["PING"]), "+PONG\r\n");
+}

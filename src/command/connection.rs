@@ -183,16 +183,21 @@ fn client_line(server: &Server, c: &ClientInfo) -> String {
     if flags.is_empty() {
         flags.push('N');
     }
+    let (qbuf, alloc, omem) = (c.qbuf.load(Ordering::Relaxed), c.qbuf_alloc.load(Ordering::Relaxed), c.omem.load(Ordering::Relaxed));
+    // tot-mem as Redis counts it: the client's buffers plus its own state
+    let tot = alloc + omem + std::mem::size_of::<crate::net::Client>() + std::mem::size_of::<crate::net::ClientInfo>();
     format!(
-        "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free={} argv-mem=0 multi-mem=0 rbs={alloc} rbp={qbuf} obl=0 oll=0 omem={omem} tot-mem={tot} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
+        c.fd.load(Ordering::Relaxed),
         c.name(),
         c.created.elapsed().as_secs(),
         c.idle_secs(server.started),
         flags,
         c.db.load(Ordering::Relaxed),
+        alloc.saturating_sub(qbuf),
         cmd,
         c.resp.load(Ordering::Relaxed),
         c.lib_name.lock().unwrap_or_else(|p| p.into_inner()),

@@ -288,6 +288,7 @@ fn script_kill_now(ctx: &Ctx) -> Reply {
 }
 
 fn oom() -> Reply {
+    tracing::debug!("command refused: used memory above maxmemory");
     Reply::status_err("OOM command not allowed when used memory > 'maxmemory'.")
 }
 

@@ -243,7 +243,14 @@ pub fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
         }
     }
-    // A lower maxmemory takes effect at once, as in Redis.
+    // A lower maxmemory takes effect at once, as in Redis, which warns.
+    let max = ctx.server.config.maxmemory.load(Ordering::Relaxed);
+    let used = crate::alloc::used_memory();
+    if args[2..].chunks(2).any(|p| is(&p[0], "maxmemory")) && max > 0 && used > max {
+        tracing::warn!(
+            "WARNING: the new maxmemory value set via CONFIG SET ({max}) is smaller than the current memory usage ({used}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy."
+        );
+    }
     let _ = ctx.server.keyspace.evict_if_needed();
     Reply::Ok
 }

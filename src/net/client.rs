@@ -151,6 +151,13 @@ pub struct ClientInfo {
     pub no_touch: AtomicBool,
     killed: AtomicBool,
     kill: Notify,
+    /// For CLIENT LIST: the socket's descriptor, and the connection's
+    /// buffers as the connection task last saw them (query buffer bytes
+    /// pending and allocated, output bytes waiting for the socket).
+    pub fd: std::sync::atomic::AtomicI32,
+    pub qbuf: AtomicUsize,
+    pub qbuf_alloc: AtomicUsize,
+    pub omem: AtomicUsize,
 }
 
 impl ClientInfo {
@@ -172,6 +179,10 @@ impl ClientInfo {
             no_touch: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            fd: std::sync::atomic::AtomicI32::new(-1),
+            qbuf: AtomicUsize::new(0),
+            qbuf_alloc: AtomicUsize::new(0),
+            omem: AtomicUsize::new(0),
         }
     }
 

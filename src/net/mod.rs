@@ -189,6 +189,7 @@ impl Server {
         let max = self.config.maxclients.load(Ordering::Relaxed) as usize;
         if self.clients().len() >= max {
             self.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(max, addr = ?stream.peer_addr().ok(), "client refused: max number of clients reached");
             tokio::spawn(refuse(stream, b"-ERR max number of clients reached\r\n"));
             return;
         }
@@ -196,6 +197,7 @@ impl Server {
         let addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let info = Arc::new(ClientInfo::new(id, addr, laddr));
+        info.fd.store(std::os::fd::AsRawFd::as_raw_fd(&stream), Ordering::Relaxed);
         self.clients().insert(id, info.clone());
         tokio::spawn(async move {
             let server = self.clone();
@@ -281,7 +283,7 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                     server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
                     let mut reply = command::dispatch(&mut Ctx { server, client }, &args);
                     if let Some(blocked) = client.blocked.take() {
-                        flush(server, &mut stream, &mut out).await?;
+                        flush(server, &info, &mut stream, &mut out).await?;
                         match wait_blocked(server, &mut stream, &mut inbuf, client, blocked).await? {
                             Some(r) => reply = r,
                             None => return Ok(()),
@@ -291,7 +293,7 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                         reply.encode(&mut out, client.resp3);
                     }
                     if client.close || out.len() >= OUTPUT_FLUSH {
-                        flush(server, &mut stream, &mut out).await?;
+                        flush(server, &info, &mut stream, &mut out).await?;
                     }
                     if client.close {
                         return Ok(());
@@ -302,16 +304,19 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                     break;
                 }
                 Err(e) => {
-                    tracing::debug!(client = client.id, error = %e.0, "protocol error");
+                    // Redis logs these at its verbose level
+                    tracing::debug!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, info.addr);
                     Reply::error(format!("ERR Protocol error: {}", e.0)).encode(&mut out, client.resp3);
-                    flush(server, &mut stream, &mut out).await?;
+                    flush(server, &info, &mut stream, &mut out).await?;
                     return Ok(());
                 }
             }
         }
-        flush(server, &mut stream, &mut out).await?;
+        flush(server, &info, &mut stream, &mut out).await?;
         crate::resp::release_if_empty(&mut inbuf);
         crate::resp::release_if_empty(&mut out);
+        info.qbuf.store(inbuf.len(), Ordering::Relaxed);
+        info.qbuf_alloc.store(inbuf.capacity(), Ordering::Relaxed);
         let timeout = server.config.timeout.load(Ordering::Relaxed);
         let monitoring = client.monitor.is_some();
         tokio::select! {
@@ -334,6 +339,8 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
         };
         server.stats.net_input_bytes.fetch_add(read as u64, Ordering::Relaxed);
         info.touch(server.started);
+        info.qbuf.store(inbuf.len(), Ordering::Relaxed);
+        info.qbuf_alloc.store(inbuf.capacity(), Ordering::Relaxed);
     }
 }
 
@@ -408,11 +415,15 @@ async fn wait_blocked(
     }
 }
 
-async fn flush(server: &Server, stream: &mut TcpStream, out: &mut BytesMut) -> std::io::Result<()> {
+/// Writes the replies; while the socket does not take them (a client that
+/// does not read), CLIENT LIST shows them as `omem`.
+async fn flush(server: &Server, info: &ClientInfo, stream: &mut TcpStream, out: &mut BytesMut) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
+    info.omem.store(out.len(), Ordering::Relaxed);
     stream.write_all(out).await?;
+    info.omem.store(0, Ordering::Relaxed);
     server.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
     out.clear();
     Ok(())
