@@ -320,6 +320,9 @@ pub struct RuntimeConfig {
     file: Mutex<Option<std::path::PathBuf>>,
     /// Redis directives read at startup that have no effect here yet.
     ignored: Mutex<std::collections::BTreeSet<String>>,
+    /// `dir` changes the working directory and `include` reads files
+    /// (off for the fuzz target: [`RuntimeConfig::sandboxed`]).
+    touches_files: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -344,7 +347,16 @@ impl Default for RuntimeConfig {
             passive: Mutex::new(PASSIVE.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
             file: Mutex::new(None),
             ignored: Mutex::new(Default::default()),
+            touches_files: true,
         }
+    }
+}
+
+impl RuntimeConfig {
+    /// Settings whose `dir` and `include` leave the process and the file
+    /// system alone (for fuzzing the config reader).
+    pub fn sandboxed() -> RuntimeConfig {
+        RuntimeConfig { touches_files: false, ..RuntimeConfig::default() }
     }
 }
 
@@ -481,7 +493,8 @@ impl RuntimeConfig {
                 }
                 *self.bind.lock().unwrap_or_else(|p| p.into_inner()) = value.to_string()
             }
-            "dir" => std::env::set_current_dir(value).map_err(|e| invalid(&e.to_string()))?,
+            "dir" if self.touches_files => std::env::set_current_dir(value).map_err(|e| invalid(&e.to_string()))?,
+            "dir" => {}
             // Until persistence exists, asking for it is an error: nothing
             // may look saved that is not.
             "appendonly" if parse_bool(value) == Some(true) => {
@@ -538,6 +551,9 @@ impl RuntimeConfig {
             let values: Vec<String> = words.collect();
             if values.is_empty() {
                 return Err(fatal("wrong number of arguments"));
+            }
+            if name == "include" && !self.touches_files {
+                return Err(fatal("include is off here"));
             }
             if name == "include" {
                 let inc = std::path::Path::new(&values[0]);

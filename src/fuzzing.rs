@@ -113,7 +113,7 @@ pub fn dump_payload(data: &[u8]) {
 
 /// A redis.conf-style file.
 pub fn config_file(data: &[u8]) {
-    let config = crate::config::RuntimeConfig::default();
+    let config = crate::config::RuntimeConfig::sandboxed();
     let _ = config.load_text(&String::from_utf8_lossy(data), std::path::Path::new("/nonexistent/fuzz.conf"));
 }
 
