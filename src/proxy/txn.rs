@@ -94,17 +94,12 @@ impl PinnedConn {
                     seen += 1;
                 }
                 Ok(Some(end)) => return Ok(self.buf.split_to(end).freeze()),
-                Ok(None) => match stream.read_buf(&mut self.buf).await {
-                    Ok(0) => {
+                Ok(None) => {
+                    if let Err(e) = read_more(stream, &mut self.buf, &self.addr).await {
                         self.stream = None;
-                        return Err(BackendError(format!("backend {} closed the connection", self.addr)));
+                        return Err(e);
                     }
-                    Ok(_) => {}
-                    Err(e) => {
-                        self.stream = None;
-                        return Err(lost(e));
-                    }
-                },
+                }
                 Err(_) => {
                     self.stream = None;
                     return Err(BackendError(format!("backend {} sent a malformed reply", self.addr)));
@@ -191,20 +186,23 @@ impl PinnedConn {
                     return Err(BackendError(format!("backend {} sent a malformed reply ({})", self.addr, e.details())));
                 }
             }
-            match stream.read_buf(&mut self.buf).await {
-                Ok(0) => {
-                    self.stream = None;
-                    return Err(BackendError(format!("backend {} closed the connection", self.addr)));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    self.stream = None;
-                    return Err(fail("connection lost", e));
-                }
+            if let Err(e) = read_more(stream, &mut self.buf, &self.addr).await {
+                self.stream = None;
+                return Err(e);
             }
         }
         replies.drain(..skip);
         Ok(replies)
+    }
+}
+
+/// Reads more reply bytes; an error when the node closed or the read failed
+/// (the caller then drops the connection).
+async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut, addr: &str) -> Result<(), BackendError> {
+    match stream.read_buf(buf).await {
+        Ok(0) => Err(BackendError(format!("backend {addr} closed the connection"))),
+        Ok(_) => Ok(()),
+        Err(e) => Err(BackendError(format!("backend {addr} connection lost ({e})"))),
     }
 }
 

@@ -23,9 +23,16 @@ use tokio::net::TcpStream;
 pub fn recover(server: &Arc<Server>) {
     for (txid, is_primary, primary) in server.keyspace.txns.due_for_recovery(Instant::now()) {
         if is_primary {
+            // Under the gate, so no TXN.COMMIT is half way through applying
+            // it (it holds the gate exclusively); busy now: next round.
+            let Some(_gate) = server.try_gate_shared() else {
+                server.keyspace.txns.retry_later(&txid);
+                continue;
+            };
             tracing::warn!(txid = %String::from_utf8_lossy(&txid), "prepared transaction timed out at its primary: aborting");
-            let _ = server.keyspace.txns.abort(&txid);
-            server.keyspace.txns.recovered_aborts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if server.keyspace.txns.abort(&txid).is_ok() {
+                server.keyspace.txns.recovered_aborts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             continue;
         }
         let server = server.clone();
@@ -40,7 +47,7 @@ pub fn recover(server: &Arc<Server>) {
                 }
                 Ok(Some(s)) if s == "aborted" => {
                     tracing::info!(txid = %String::from_utf8_lossy(&txid), "recovered: aborted at the primary");
-                    apply(&server, &txid, Decision::Aborted);
+                    let _ = tokio::task::spawn_blocking(move || apply(&server, &txid, Decision::Aborted)).await;
                 }
                 other => {
                     tracing::debug!(txid = %String::from_utf8_lossy(&txid), ?other, "primary gave no decision yet");
@@ -60,6 +67,7 @@ fn apply(server: &Arc<Server>, txid: &TxId, decision: Decision) {
     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match decision {
         Decision::Aborted => {
+            let _gate = server.gate_shared();
             let _ = server.keyspace.txns.abort(txid);
         }
         Decision::Committed => {
