@@ -754,6 +754,36 @@ fn hardening(keys: usize) {
     }
     println!("ratio    | {:>9.2}   (shardis/redis, higher is better)", held[0] / held[1]);
 
+    println!("== keys held after lowering maxmemory to 60mb on a node holding {keys} such keys");
+    let mut kept = Vec::new();
+    for kind in [Kind::Shardis, Kind::Redis] {
+        let s = start(kind, &["--maxmemory-policy", "allkeys-lru"]);
+        let mut c = Conn::new(s.port);
+        let batch = 10_000;
+        for start_at in (0..keys).step_by(batch) {
+            let mut out = Vec::with_capacity(batch * 64);
+            for k in start_at..(start_at + batch).min(keys) {
+                Conn::encode(&mut out, &[b"SET", format!("key:{k:012}").as_bytes(), b"0123456789"]);
+            }
+            c.send(&out);
+            for _ in start_at..(start_at + batch).min(keys) {
+                let _ = c.read();
+            }
+        }
+        let mut out = Vec::new();
+        Conn::encode(&mut out, &[b"CONFIG", b"SET", b"maxmemory", b"60mb"]);
+        Conn::encode(&mut out, &[b"DBSIZE"]);
+        c.send(&out);
+        let _ = c.read();
+        let count = match c.read() {
+            Resp::Int(n) => n as u64,
+            _ => 0,
+        };
+        println!("{:<8} | {count:>9} keys", kind.name());
+        kept.push(count as f64);
+    }
+    println!("ratio    | {:>9.2}   (shardis/redis, higher is better)", kept[0] / kept[1]);
+
     println!("== shutdown with {keys} keys: SHUTDOWN NOSAVE to process exit");
     let mut times = Vec::new();
     for kind in [Kind::Shardis, Kind::Redis] {

@@ -247,6 +247,9 @@ async fn active_expiry(server: Arc<Server>) {
             clients_high = clients;
         }
         crate::txn::recovery::recover(&server);
+        if let Some(_gate) = server.try_gate_shared() {
+            server.keyspace.shrink_tables(4);
+        }
         // A full budget means more keys are due: go again at once.
         // Never block a worker on the gate: while EXEC or a script holds it,
         // skip this round.

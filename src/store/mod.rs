@@ -70,11 +70,33 @@ struct Shard {
     /// Keys in `map` with an expiry.
     volatile: usize,
     ttl_heap: BinaryHeap<Reverse<(u64, Key)>>,
+    /// The most keys the shard held since its table was last sized: a hash
+    /// table keeps the capacity of its peak (17 bytes a bucket, a third of
+    /// a small key's memory), however few keys remain.
+    peak: usize,
 }
 
 impl Shard {
     fn new() -> Shard {
-        Shard { map: LruCache::unbounded(), volatile: 0, ttl_heap: BinaryHeap::new() }
+        Shard { map: LruCache::unbounded(), volatile: 0, ttl_heap: BinaryHeap::new(), peak: 0 }
+    }
+
+    /// True when the table is at least twice as large as what it holds.
+    fn oversized(&self) -> bool {
+        self.peak >= 2048 && self.map.len() * 2 < self.peak
+    }
+
+    /// Rebuilds the table at the size of what it holds, in LRU order (as
+    /// Redis resizes its dicts when they empty out): the memory a lowered
+    /// maxmemory or a mass DEL frees is then free for keys again.
+    fn shrink(&mut self) {
+        let mut fresh = LruCache::unbounded();
+        while let Some((record, meta)) = self.map.pop_lru() {
+            fresh.push(record, meta);
+        }
+        self.map = fresh;
+        self.ttl_heap.shrink_to_fit();
+        self.peak = self.map.len();
     }
 
     fn note_expire(&mut self, key: &[u8], old: u64, new: u64) {
@@ -356,6 +378,25 @@ impl Keyspace {
         removed
     }
 
+    /// Rebuilds, from the cron, up to `budget` tables left at less than
+    /// half their peak (after DEL, expiry, FLUSH of many keys).
+    pub fn shrink_tables(&self, budget: usize) -> usize {
+        let mut rebuilt = 0;
+        for d in self.dbs.iter() {
+            for i in 0..SHARDS_PER_DB {
+                if rebuilt == budget {
+                    return rebuilt;
+                }
+                let mut s = d.shard(i);
+                if s.oversized() {
+                    s.shrink();
+                    rebuilt += 1;
+                }
+            }
+        }
+        rebuilt
+    }
+
     /// The single hook every modification of a key goes through (Redis's
     /// `signalModifiedKey`): WATCH builds on it.
     fn signal_modified(&self, db: usize, key: &[u8]) {
@@ -388,6 +429,11 @@ impl Keyspace {
                 match evict_one(&mut s, policy, util::clock_ms(), decay_minutes, samples) {
                     Some(key) => {
                         d.keys.fetch_sub(1, Ordering::Relaxed);
+                        // Evicting a shard down to half its table: give the
+                        // table's memory back before evicting more keys.
+                        if s.oversized() {
+                            s.shrink();
+                        }
                         drop(s);
                         self.signal_modified(db, &key);
                         true
@@ -638,6 +684,7 @@ impl<'a> Locked<'a> {
             None => {
                 ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
                 s.map.put(Record::new(key, value), meta);
+                s.peak = s.peak.max(s.map.len());
                 0
             }
         };
