@@ -662,6 +662,42 @@ fn txn_bench(secs: f64) {
         let ratio = p50s[&(clients, "cross-node EXEC of 2 SETs")] / p50s[&(clients, "single-node EXEC of 2 SETs")];
         println!("  cross-node / single-node EXEC p50 at {clients} clients: {ratio:.2} (target <= 3)");
     }
+    locked_key_latency(&proxy, &nodes[first]);
+}
+
+/// GETs of other keys through the proxy, before and while a key of the same
+/// node is held by a prepared transaction with readers waiting on it.
+fn locked_key_latency(proxy: &Server, node: &Server) {
+    let gets = |label: &str| {
+        let mut c = Conn::new(proxy.port);
+        let mut lat = Vec::with_capacity(5000);
+        for _ in 0..5000 {
+            let t = Instant::now();
+            let _ = c.call(&[b"GET", b"{t0}:other"]);
+            lat.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        lat.sort_by(f64::total_cmp);
+        println!("GET of another key, {label:<28} | p50 {:>6.0} us  p99 {:>6.0} us", lat[lat.len() / 2], lat[lat.len() * 99 / 100]);
+    };
+    gets("no key locked");
+    let secret =
+        std::fs::read_to_string(std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".shardis/cluster-secret")).unwrap_or_default();
+    let mut op = Conn::new(node.port);
+    let _ = op.call(&[b"TXN.HELLO", secret.trim().as_bytes()]);
+    let addr = format!("127.0.0.1:{}", node.port);
+    let _ = op.call(&[b"TXN.PREPARE", b"bench:1", b"PRIMARY", addr.as_bytes(), b"30000", b"1", b"3", b"SET", b"{t0}", b"held"]);
+    let waiters: Vec<_> = (0..10)
+        .map(|_| {
+            let port = proxy.port;
+            std::thread::spawn(move || Conn::new(port).call(&[b"GET", b"{t0}"]))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    gets("a key locked, 10 readers wait");
+    let _ = op.call(&[b"TXN.ABORT", b"bench:1"]);
+    for w in waiters {
+        let _ = w.join();
+    }
 }
 
 // ---- hardening: connects, idle clients, keys at equal maxmemory, shutdown ----

@@ -90,6 +90,19 @@ pub fn release_free_memory() {
     unsafe { mi::mi_collect(true) };
 }
 
+/// For the crons: gives freed memory back when many connections left
+/// (`clients` against the most seen since the last time) or idle ones
+/// released a megabyte of buffers. `state` is the caller's (high-water
+/// clients, buffer bytes released when last looked).
+pub fn release_after_clients_leave(clients: usize, state: &mut (usize, usize)) {
+    let released = crate::resp::BUFFERS_RELEASED.load(Ordering::Relaxed);
+    state.0 = state.0.max(clients);
+    if clients + 64 <= state.0 || released.wrapping_sub(state.1) >= 1 << 20 {
+        release_free_memory();
+        *state = (clients, released);
+    }
+}
+
 /// Resident set size of this process, from `/proc/self/statm`.
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")

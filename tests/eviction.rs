@@ -274,8 +274,16 @@ fn idle_connections_do_not_evict_the_cache() {
     assert_eq!(num(&during, "connected_clients"), 2001);
     let _: () = redis::cmd("SET").arg("after").arg("1").query(&mut c).unwrap();
     if let Some(rss_before) = rss_before {
-        let per_conn = (common::rss_kb(s.pid()).saturating_sub(rss_before)) * 1024 / 2000;
-        assert!(per_conn < 6 * 1024, "{per_conn} bytes of RSS per idle connection");
+        // idle clients give their buffers back within a second or two
+        let per_conn = || common::rss_kb(s.pid()).saturating_sub(rss_before) * 1024 / 2000;
+        for _ in 0..50 {
+            if per_conn() < 4 * 1024 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let per_conn = per_conn();
+        assert!(per_conn < 4 * 1024, "{per_conn} bytes of RSS per idle connection");
         drop(idle);
         // within a second of them leaving, their memory is given back
         let mut back = false;

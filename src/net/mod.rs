@@ -233,19 +233,16 @@ pub async fn refuse(mut stream: TcpStream, message: &'static [u8]) {
 
 async fn active_expiry(server: Arc<Server>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    // Connections at most since memory was last given back.
-    let mut clients_high = 0;
+    // (most connections seen, buffer bytes released) since memory was
+    // last given back to the OS
+    let mut released = (0, 0);
     loop {
         tick.tick().await;
         crate::util::resync_clock();
         crate::alloc::update_peak();
-        // Many connections gone since the last look: return their memory.
-        let clients = server.clients().len();
-        clients_high = clients_high.max(clients);
-        if clients + 64 <= clients_high {
-            crate::alloc::release_free_memory();
-            clients_high = clients;
-        }
+        // Many connections gone, or idle ones' buffers released: return
+        // their memory.
+        crate::alloc::release_after_clients_leave(server.clients().len(), &mut released);
         crate::txn::recovery::recover(&server);
         if let Some(_gate) = server.try_gate_shared() {
             server.keyspace.shrink_tables(4);
@@ -265,14 +262,18 @@ async fn active_expiry(server: Arc<Server>) {
 
 async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &mut Client) -> std::io::Result<()> {
     let info = client.info.clone();
-    // Both buffers exist only while there is work: they are released
-    // before every wait for input (an idle connection holds neither, as
-    // Redis frees an idle client's query buffer) and taken again from the
-    // allocator's thread cache when bytes arrive.
+    // Both buffers exist only while there is work: released after
+    // `BUFFER_IDLE` without input (an idle connection holds neither, as
+    // Redis frees an idle client's query buffer) and taken again when
+    // bytes arrive.
     let mut inbuf = BytesMut::new();
     let mut out = BytesMut::new();
     // Argument positions of the request being parsed, reused.
     let mut spans = Vec::new();
+    // One timer for the buffers' idle release, pushed later on every wait
+    // (a timer made per wait cost each request a wake-up of the driver).
+    let idle = tokio::time::sleep(crate::resp::BUFFER_IDLE);
+    tokio::pin!(idle);
     loop {
         // Answer every complete request already buffered.
         loop {
@@ -316,24 +317,31 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
             }
         }
         flush(server, &info, &mut stream, &mut out).await?;
-        crate::resp::release_if_empty(&mut inbuf);
-        crate::resp::release_if_empty(&mut out);
+        crate::resp::trim_if_large(&mut inbuf);
+        crate::resp::trim_if_large(&mut out);
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
         info.qbuf_alloc.store(inbuf.capacity(), Ordering::Relaxed);
         let timeout = server.config.timeout.load(Ordering::Relaxed);
         let monitoring = client.monitor.is_some();
+        let holding = inbuf.capacity() > 0 || out.capacity() > 0;
+        if holding {
+            idle.as_mut().reset(tokio::time::Instant::now() + crate::resp::BUFFER_IDLE);
+        }
         tokio::select! {
             ready = stream.readable() => ready?,
             _ = info.killed() => return Ok(()),
             _ = tokio::time::sleep(Duration::from_secs(timeout)), if timeout > 0 && !monitoring => return Ok(()),
+            _ = &mut idle, if holding => {
+                crate::resp::release_if_empty(&mut inbuf);
+                crate::resp::release_if_empty(&mut out);
+                continue;
+            }
             line = next_monitor_line(&mut client.monitor), if monitoring => {
                 out.extend_from_slice(&line);
                 continue;
             }
         };
-        if inbuf.capacity() - inbuf.len() < 4096 {
-            inbuf.reserve(16 * 1024);
-        }
+        crate::resp::reserve_for_read(&mut inbuf);
         let read = match stream.try_read_buf(&mut inbuf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,

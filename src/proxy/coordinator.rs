@@ -232,9 +232,9 @@ async fn commit(plan: &Plan, txid: Bytes) -> Reply {
     }
     if all_acknowledged {
         // Every participant has the commit: the primary may drop its
-        // decision record (it keeps unreleased ones for 10 minutes).
-        let conn = primary.conn.clone();
-        tokio::spawn(async move { send(&conn, vec![b("TXN.FORGET"), txid]).await });
+        // decision record (it keeps unreleased ones for 10 minutes). Sent
+        // with the next command on that connection, or when it closes.
+        primary.conn.lock().await.forget.push(txid);
     }
     Reply::Array(out)
 }

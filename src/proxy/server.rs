@@ -171,17 +171,11 @@ impl Proxy {
         let proxy = self.clone();
         let _health = AbortOnDrop(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(50));
-            // Clients at most since memory was last given back to the OS.
-            let mut clients_high = 0;
+            let mut released = (0, 0);
             loop {
                 tick.tick().await;
                 proxy.update_health();
-                let clients = proxy.clients.load(Ordering::Relaxed);
-                clients_high = clients_high.max(clients);
-                if clients + 64 <= clients_high {
-                    crate::alloc::release_free_memory();
-                    clients_high = clients;
-                }
+                crate::alloc::release_after_clients_leave(proxy.clients.load(Ordering::Relaxed) as usize, &mut released);
             }
         }));
         tokio::pin!(signal);
@@ -239,6 +233,9 @@ impl Proxy {
         // its own reply on, not to requests before it in the same batch).
         let mut batch: Vec<(Pending, bool)> = Vec::new();
         let mut spans = Vec::new();
+        // One timer for the buffers' idle release, pushed later each wait.
+        let idle = tokio::time::sleep(crate::resp::BUFFER_IDLE);
+        tokio::pin!(idle);
         loop {
             let mut full = false;
             // Bytes of the requests in this batch: a batch of huge values
@@ -297,15 +294,27 @@ impl Proxy {
             if full {
                 continue;
             }
-            crate::resp::release_if_empty(&mut inbuf);
-            crate::resp::release_if_empty(&mut out);
+            crate::resp::trim_if_large(&mut inbuf);
+            crate::resp::trim_if_large(&mut out);
             if batch.capacity() > 64 {
                 batch = Vec::new();
             }
-            stream.readable().await?;
-            if inbuf.capacity() - inbuf.len() < 4096 {
-                inbuf.reserve(16 * 1024);
+            // Buffers are kept while the client is busy and released after
+            // `BUFFER_IDLE` without input (see the node's connection loop).
+            if inbuf.capacity() > 0 || out.capacity() > 0 {
+                idle.as_mut().reset(tokio::time::Instant::now() + crate::resp::BUFFER_IDLE);
+                tokio::select! {
+                    ready = stream.readable() => ready?,
+                    _ = &mut idle => {
+                        crate::resp::release_if_empty(&mut inbuf);
+                        crate::resp::release_if_empty(&mut out);
+                        stream.readable().await?;
+                    }
+                }
+            } else {
+                stream.readable().await?;
             }
+            crate::resp::reserve_for_read(&mut inbuf);
             match stream.try_read_buf(&mut inbuf) {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}

@@ -40,6 +40,11 @@ pub struct PinnedConn {
     /// Send UNWATCH before the next command (leftover watches of a finished
     /// cross-node transaction), in the same write.
     pub unwatch_first: bool,
+    /// Cross-node transactions this node was the primary of and every
+    /// participant has committed: `TXN.FORGET` goes out before the next
+    /// command, in the same write, so releasing the primary's decision
+    /// costs no round trip of its own.
+    pub forget: Vec<Bytes>,
 }
 
 /// How long a dedicated connection waits for replies before giving up.
@@ -50,7 +55,17 @@ pub type Pinned = Arc<Mutex<PinnedConn>>;
 
 impl PinnedConn {
     pub fn new(addr: String, secret: Option<String>, setup: Arc<Vec<Vec<Bytes>>>) -> Pinned {
-        Arc::new(Mutex::new(PinnedConn { addr, secret, txn_ready: false, setup, stream: None, buf: BytesMut::new(), watching: false, unwatch_first: false }))
+        Arc::new(Mutex::new(PinnedConn {
+            addr,
+            secret,
+            txn_ready: false,
+            setup,
+            stream: None,
+            buf: BytesMut::new(),
+            watching: false,
+            unwatch_first: false,
+            forget: Vec::new(),
+        }))
     }
 
     /// Closes the connection (fault injection; the next call reconnects).
@@ -74,14 +89,11 @@ impl PinnedConn {
             self.call_for(&[vec![Bytes::from_static(b"PING")]], Some(CALL_TIMEOUT)).await?;
         }
         let addr = self.addr.clone();
-        let stream = self.stream.as_mut().expect("connected");
         let lost = |e: std::io::Error| BackendError(format!("backend {addr} connection lost ({e})"));
         let mut out = BytesMut::new();
-        if std::mem::take(&mut self.unwatch_first) {
-            out.extend_from_slice(&encode_command(&[&b"UNWATCH"[..]]));
-        }
-        let skip = usize::from(!out.is_empty());
+        let skip = self.preamble(&mut out);
         out.extend_from_slice(frame);
+        let stream = self.stream.as_mut().expect("connected");
         if let Err(e) = stream.write_all(&out).await {
             self.stream = None;
             return Err(lost(e));
@@ -106,6 +118,27 @@ impl PinnedConn {
                 }
             }
         }
+    }
+
+    /// What goes before the next commands on this connection (an UNWATCH
+    /// left by a cross-node transaction, pending TXN.FORGETs); returns how
+    /// many replies to skip.
+    fn preamble(&mut self, out: &mut BytesMut) -> usize {
+        let mut skip = 0;
+        if std::mem::take(&mut self.unwatch_first) {
+            out.extend_from_slice(&encode_command(&[&b"UNWATCH"[..]]));
+            skip += 1;
+        }
+        // only where TXN.HELLO holds (a new connection forgets them: the
+        // primary then keeps those decisions for its 10 minutes)
+        let forget = std::mem::take(&mut self.forget);
+        if self.txn_ready {
+            for txid in forget {
+                out.extend_from_slice(&encode_command(&[&b"TXN.FORGET"[..], &txid]));
+                skip += 1;
+            }
+        }
+        skip
     }
 
     /// [`PinnedConn::call`] with its own time limit (`None`: none).
@@ -160,12 +193,9 @@ impl PinnedConn {
                 _ => return Err(BackendError(format!("backend {} gave no answer to TXN.HELLO", self.addr))),
             }
         }
-        let stream = self.stream.as_mut().expect("connected");
         let mut out = BytesMut::new();
-        let skip = usize::from(std::mem::take(&mut self.unwatch_first));
-        if skip == 1 {
-            out.extend_from_slice(&encode_command(&[&b"UNWATCH"[..]]));
-        }
+        let skip = self.preamble(&mut out);
+        let stream = self.stream.as_mut().expect("connected");
         for c in commands {
             out.extend_from_slice(&encode_command(c));
         }
@@ -193,6 +223,25 @@ impl PinnedConn {
         }
         replies.drain(..skip);
         Ok(replies)
+    }
+}
+
+impl Drop for PinnedConn {
+    /// A session that ends with forgets pending sends them on its way out
+    /// (replies unread: the connection closes after).
+    fn drop(&mut self) {
+        if self.forget.is_empty() || !self.txn_ready {
+            return;
+        }
+        let (Some(mut stream), Ok(handle)) = (self.stream.take(), tokio::runtime::Handle::try_current()) else { return };
+        let mut out = BytesMut::new();
+        for txid in self.forget.drain(..) {
+            out.extend_from_slice(&encode_command(&[&b"TXN.FORGET"[..], &txid]));
+        }
+        handle.spawn(async move {
+            let _ = stream.write_all(&out).await;
+            let _ = stream.shutdown().await;
+        });
     }
 }
 

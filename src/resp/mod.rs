@@ -24,10 +24,39 @@ pub fn encode_command_into(out: &mut BytesMut, args: &[impl AsRef<[u8]>]) {
     }
 }
 
-/// Gives an empty connection buffer's memory back before a wait for input
-/// (a partial request is kept): idle connections then hold no buffers.
+/// How long a connection keeps its buffers without input: a busy
+/// connection reuses them (allocating them per request cost 2PC latency
+/// tails of milliseconds), an idle one holds none (as Redis frees an idle
+/// client's query buffer).
+pub const BUFFER_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Bytes of connection buffers given back so far (the cron returns the
+/// memory to the OS once enough has been: [`crate::alloc::release_free_memory`]).
+pub static BUFFERS_RELEASED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Gives an empty connection buffer's memory back (a partial request is
+/// kept).
 pub fn release_if_empty(buf: &mut bytes::BytesMut) {
     if buf.is_empty() && buf.capacity() > 0 {
+        BUFFERS_RELEASED.fetch_add(buf.capacity(), std::sync::atomic::Ordering::Relaxed);
         *buf = bytes::BytesMut::new();
+    }
+}
+
+/// Between requests: a buffer grown past 64 kB by a large request or reply
+/// is not kept even while the connection is busy.
+pub fn trim_if_large(buf: &mut bytes::BytesMut) {
+    if buf.is_empty() && buf.capacity() > 64 * 1024 {
+        *buf = bytes::BytesMut::new();
+    }
+}
+
+/// The read buffer before a read: 4 kB for a connection that holds none
+/// (most requests are small), room for 16 kB more once it is in use.
+pub fn reserve_for_read(buf: &mut bytes::BytesMut) {
+    if buf.capacity() == 0 {
+        buf.reserve(4096);
+    } else if buf.capacity() - buf.len() < 4096 {
+        buf.reserve(16 * 1024);
     }
 }
