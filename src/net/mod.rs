@@ -270,10 +270,7 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
     let mut out = BytesMut::new();
     // Argument positions of the request being parsed, reused.
     let mut spans = Vec::new();
-    // One timer for the buffers' idle release, pushed later on every wait
-    // (a timer made per wait cost each request a wake-up of the driver).
-    let idle = tokio::time::sleep(crate::resp::BUFFER_IDLE);
-    tokio::pin!(idle);
+    let mut idle = crate::resp::IdleTimer::default();
     loop {
         // Answer every complete request already buffered.
         loop {
@@ -324,14 +321,11 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
         let timeout = server.config.timeout.load(Ordering::Relaxed);
         let monitoring = client.monitor.is_some();
         let holding = inbuf.capacity() > 0 || out.capacity() > 0;
-        if holding {
-            idle.as_mut().reset(tokio::time::Instant::now() + crate::resp::BUFFER_IDLE);
-        }
         tokio::select! {
             ready = stream.readable() => ready?,
             _ = info.killed() => return Ok(()),
             _ = tokio::time::sleep(Duration::from_secs(timeout)), if timeout > 0 && !monitoring => return Ok(()),
-            _ = &mut idle, if holding => {
+            _ = idle.idle(), if holding => {
                 crate::resp::release_if_empty(&mut inbuf);
                 crate::resp::release_if_empty(&mut out);
                 continue;
@@ -350,6 +344,7 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
         };
         server.stats.net_input_bytes.fetch_add(read as u64, Ordering::Relaxed);
         info.touch(server.started);
+        idle.input();
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
         info.qbuf_alloc.store(inbuf.capacity(), Ordering::Relaxed);
     }

@@ -233,9 +233,7 @@ impl Proxy {
         // its own reply on, not to requests before it in the same batch).
         let mut batch: Vec<(Pending, bool)> = Vec::new();
         let mut spans = Vec::new();
-        // One timer for the buffers' idle release, pushed later each wait.
-        let idle = tokio::time::sleep(crate::resp::BUFFER_IDLE);
-        tokio::pin!(idle);
+        let mut idle = crate::resp::IdleTimer::default();
         loop {
             let mut full = false;
             // Bytes of the requests in this batch: a batch of huge values
@@ -302,10 +300,9 @@ impl Proxy {
             // Buffers are kept while the client is busy and released after
             // `BUFFER_IDLE` without input (see the node's connection loop).
             if inbuf.capacity() > 0 || out.capacity() > 0 {
-                idle.as_mut().reset(tokio::time::Instant::now() + crate::resp::BUFFER_IDLE);
                 tokio::select! {
                     ready = stream.readable() => ready?,
-                    _ = &mut idle => {
+                    _ = idle.idle() => {
                         crate::resp::release_if_empty(&mut inbuf);
                         crate::resp::release_if_empty(&mut out);
                         stream.readable().await?;
@@ -317,7 +314,7 @@ impl Proxy {
             crate::resp::reserve_for_read(&mut inbuf);
             match stream.try_read_buf(&mut inbuf) {
                 Ok(0) => return Ok(()),
-                Ok(_) => {}
+                Ok(_) => idle.input(),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }

@@ -60,3 +60,41 @@ pub fn reserve_for_read(buf: &mut bytes::BytesMut) {
         buf.reserve(16 * 1024);
     }
 }
+
+/// When a connection's buffers have gone [`BUFFER_IDLE`] without input.
+/// One timer per connection, armed once and re-armed only when it fires
+/// early: resetting a timer on every request costs the timer wheel's lock
+/// each time.
+pub struct IdleTimer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+    last_input: tokio::time::Instant,
+}
+
+impl Default for IdleTimer {
+    fn default() -> Self {
+        IdleTimer { sleep: Box::pin(tokio::time::sleep(BUFFER_IDLE)), armed: false, last_input: tokio::time::Instant::now() }
+    }
+}
+
+impl IdleTimer {
+    /// Bytes arrived.
+    pub fn input(&mut self) {
+        self.last_input = tokio::time::Instant::now();
+    }
+
+    /// Completes once no input came for [`BUFFER_IDLE`].
+    pub async fn idle(&mut self) {
+        loop {
+            if !self.armed {
+                self.sleep.as_mut().reset(self.last_input + BUFFER_IDLE);
+                self.armed = true;
+            }
+            self.sleep.as_mut().await;
+            self.armed = false;
+            if self.last_input.elapsed() >= BUFFER_IDLE {
+                return;
+            }
+        }
+    }
+}
