@@ -731,7 +731,9 @@ fn idle_rss(pid: u32, port: u16, n: usize) -> (f64, f64) {
         let mut buf = [0u8; 16];
         let _ = s.read(&mut buf).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // past shardis's 1 s buffer hold (redis-server frees an idle client's
+    // query buffer after 2 s)
+    std::thread::sleep(Duration::from_millis(2500));
     let during = rss_bytes(pid);
     drop(held);
     std::thread::sleep(Duration::from_millis(1500));
