@@ -285,11 +285,13 @@ fn idle_connections_do_not_evict_the_cache() {
         let per_conn = per_conn();
         assert!(per_conn < 4 * 1024, "{per_conn} bytes of RSS per idle connection");
         drop(idle);
-        // within a second of them leaving, their memory is given back
+        // within a few seconds of them leaving, what they held (4 kB read
+        // buffers, their state: 8 MB or more for 2,000) is given back,
+        // bar a little fragmentation
         let mut back = false;
-        for _ in 0..40 {
+        for _ in 0..60 {
             std::thread::sleep(std::time::Duration::from_millis(50));
-            if common::rss_kb(s.pid()) < rss_before + 2048 {
+            if common::rss_kb(s.pid()) < rss_before + 4096 {
                 back = true;
                 break;
             }

@@ -894,10 +894,11 @@ fn client_limit_and_idle_clients() {
     let per_conn = per_conn();
     assert!(per_conn < 4 * 1024, "{per_conn} bytes of RSS per idle client");
     drop(idle);
+    // given back bar a little fragmentation (they held 8 MB or more)
     let mut back = false;
-    for _ in 0..40 {
+    for _ in 0..60 {
         std::thread::sleep(Duration::from_millis(50));
-        if common::rss_kb(pid) < before + 2048 {
+        if common::rss_kb(pid) < before + 4096 {
             back = true;
             break;
         }
