@@ -741,6 +741,23 @@ fn idle_rss(pid: u32, port: u16, n: usize) -> (f64, f64) {
     ((during.saturating_sub(before)) as f64 / n as f64, after.saturating_sub(before) as f64 / 1024.0)
 }
 
+/// `keys` SETs of 16-byte keys with 10-byte values, pipelined (errors such
+/// as OOM are read and ignored).
+fn fill_small_keys(c: &mut Conn, keys: usize) {
+    let batch = 10_000;
+    for start_at in (0..keys).step_by(batch) {
+        let end = (start_at + batch).min(keys);
+        let mut out = Vec::with_capacity(batch * 64);
+        for k in start_at..end {
+            Conn::encode(&mut out, &[b"SET", format!("key:{k:012}").as_bytes(), b"0123456789"]);
+        }
+        c.send(&out);
+        for _ in start_at..end {
+            let _ = c.read();
+        }
+    }
+}
+
 fn hardening(keys: usize) {
     let n = 3000;
     println!("== connects: {n} serial connects (PING each), 5000 idle clients");
@@ -769,17 +786,7 @@ fn hardening(keys: usize) {
     for kind in [Kind::Shardis, Kind::Redis] {
         let s = start(kind, &["--maxmemory", "60mb", "--maxmemory-policy", "allkeys-lru"]);
         let mut c = Conn::new(s.port);
-        let batch = 10_000;
-        for start_at in (0..keys).step_by(batch) {
-            let mut out = Vec::with_capacity(batch * 64);
-            for k in start_at..(start_at + batch).min(keys) {
-                Conn::encode(&mut out, &[b"SET", format!("key:{k:012}").as_bytes(), b"0123456789"]);
-            }
-            c.send(&out);
-            for _ in start_at..(start_at + batch).min(keys) {
-                let _ = c.read();
-            }
-        }
+        fill_small_keys(&mut c, keys);
         let mut out = Vec::new();
         Conn::encode(&mut out, &[b"DBSIZE"]);
         c.send(&out);
@@ -797,17 +804,7 @@ fn hardening(keys: usize) {
     for kind in [Kind::Shardis, Kind::Redis] {
         let s = start(kind, &["--maxmemory-policy", "allkeys-lru"]);
         let mut c = Conn::new(s.port);
-        let batch = 10_000;
-        for start_at in (0..keys).step_by(batch) {
-            let mut out = Vec::with_capacity(batch * 64);
-            for k in start_at..(start_at + batch).min(keys) {
-                Conn::encode(&mut out, &[b"SET", format!("key:{k:012}").as_bytes(), b"0123456789"]);
-            }
-            c.send(&out);
-            for _ in start_at..(start_at + batch).min(keys) {
-                let _ = c.read();
-            }
-        }
+        fill_small_keys(&mut c, keys);
         let mut out = Vec::new();
         Conn::encode(&mut out, &[b"CONFIG", b"SET", b"maxmemory", b"60mb"]);
         c.send(&out);
