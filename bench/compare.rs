@@ -787,10 +787,7 @@ fn hardening(keys: usize) {
         let s = start(kind, &["--maxmemory", "60mb", "--maxmemory-policy", "allkeys-lru"]);
         let mut c = Conn::new(s.port);
         fill_small_keys(&mut c, keys);
-        let mut out = Vec::new();
-        Conn::encode(&mut out, &[b"DBSIZE"]);
-        c.send(&out);
-        let count = match c.read() {
+        let count = match c.call(&[b"DBSIZE"]) {
             Resp::Int(n) => n as u64,
             _ => 0,
         };
@@ -805,16 +802,10 @@ fn hardening(keys: usize) {
         let s = start(kind, &["--maxmemory-policy", "allkeys-lru"]);
         let mut c = Conn::new(s.port);
         fill_small_keys(&mut c, keys);
-        let mut out = Vec::new();
-        Conn::encode(&mut out, &[b"CONFIG", b"SET", b"maxmemory", b"60mb"]);
-        c.send(&out);
-        let _ = c.read();
+        let _ = c.call(&[b"CONFIG", b"SET", b"maxmemory", b"60mb"]);
         // redis-server evicts in time-bounded steps, going on in its cron
         std::thread::sleep(Duration::from_secs(2));
-        let mut out = Vec::new();
-        Conn::encode(&mut out, &[b"DBSIZE"]);
-        c.send(&out);
-        let count = match c.read() {
+        let count = match c.call(&[b"DBSIZE"]) {
             Resp::Int(n) => n as u64,
             _ => 0,
         };
