@@ -148,7 +148,10 @@ fn auth_and_requirepass() {
     assert_eq!(r.cmd(&["GET", "k"]), "-NOAUTH Authentication required.\r\n");
     assert_eq!(r.cmd(&["foo"]), "-ERR unknown command 'foo', with args beginning with: \r\n");
     assert_eq!(r.cmd(&["AUTH", "wrong"]), "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
-    assert!(r.cmd(&["HELLO", "3"]).starts_with("-NOAUTH HELLO must be called with the client already authenticated"));
+    assert_eq!(
+        r.cmd(&["HELLO", "3"]),
+        "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
+    );
     assert_eq!(r.cmd(&["AUTH", "s3cret"]), "+OK\r\n");
     assert_eq!(r.cmd(&["GET", "k"]), "$-1\r\n");
     let mut r2 = s.raw();

@@ -59,6 +59,9 @@ fn valid_name(name: &[u8]) -> bool {
     name.iter().all(|&c| (b'!'..=b'~').contains(&c))
 }
 
+/// redis-server 7.0.15's words, byte for byte.
+pub const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+
 pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut proto = None;
     if args.len() >= 2 {
@@ -92,9 +95,7 @@ pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ctx.client.authenticated = true;
     }
     if !ctx.client.authenticated {
-        return Reply::error(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
-        );
+        return Reply::error(HELLO_NOAUTH);
     }
     if let Some(name) = setname {
         if !valid_name(name) {

@@ -802,9 +802,7 @@ impl Proxy {
             }
         }
         if !session.authenticated {
-            return Reply::error(
-                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
-            );
+            return Reply::error(command::connection::HELLO_NOAUTH);
         }
         if args.len() >= 2 {
             match crate::util::parse_i64(&args[1]) {
