@@ -176,25 +176,26 @@ impl Server {
     fn accept(self: Arc<Self>, stream: TcpStream) {
         self.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr().ok();
         // Redis 7.0's protected mode: with no password, only the loopback
         // interface may connect.
-        if self.config.get("protected-mode").as_deref() == Some("yes")
+        if peer.is_some_and(|a| !a.ip().to_canonical().is_loopback())
+            && self.config.get("protected-mode").as_deref() == Some("yes")
             && self.config.requirepass().is_none()
-            && stream.peer_addr().is_ok_and(|a| !a.ip().is_loopback() && !a.ip().to_canonical().is_loopback())
         {
-            tracing::warn!(addr = ?stream.peer_addr().ok(), "connection refused: protected mode, no password set");
+            tracing::warn!(addr = ?peer, "connection refused: protected mode, no password set");
             tokio::spawn(refuse(stream, PROTECTED_MODE_DENIED));
             return;
         }
         let max = self.config.maxclients.load(Ordering::Relaxed) as usize;
         if self.clients().len() >= max {
             self.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(max, addr = ?stream.peer_addr().ok(), "client refused: max number of clients reached");
+            tracing::warn!(max, addr = ?peer, "client refused: max number of clients reached");
             tokio::spawn(refuse(stream, b"-ERR max number of clients reached\r\n"));
             return;
         }
         let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
-        let addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let addr = peer.map(|a| a.to_string()).unwrap_or_default();
         let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let info = Arc::new(ClientInfo::new(id, addr, laddr));
         info.fd.store(std::os::fd::AsRawFd::as_raw_fd(&stream), Ordering::Relaxed);

@@ -110,9 +110,8 @@ pub struct Backend {
 impl Backend {
     /// Starts `connections` connection tasks (connected lazily); each
     /// connection starts with the `setup` commands (AUTH, SELECT).
-    pub fn new(addr: String, connections: usize, timeout: Option<Duration>, setup: Vec<Vec<Bytes>>) -> Backend {
+    pub fn new(addr: String, connections: usize, timeout: Option<Duration>, setup: Arc<Vec<Vec<Bytes>>>) -> Backend {
         let stats = Arc::new(BackendStats::default());
-        let setup = Arc::new(setup);
         let conns = (0..connections.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::unbounded_channel();

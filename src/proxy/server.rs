@@ -49,6 +49,8 @@ pub struct Proxy {
     /// Transaction ids: `<random per process>:<counter>`.
     txid_prefix: Arc<str>,
     txid_counter: Arc<AtomicU64>,
+    /// What every node connection starts with (AUTH, SELECT), made once.
+    node_setup: Arc<Vec<Vec<Bytes>>>,
 }
 
 /// A reply still to come: from one backend, from several to merge, or ready.
@@ -106,8 +108,9 @@ fn crossslot() -> Reply {
 impl Proxy {
     pub fn new(pool: PoolConfig) -> Arc<Proxy> {
         let timeout = pool.timeout_ms.map(Duration::from_millis);
+        let node_setup = Arc::new(pool.node_setup());
         let backends: Vec<Backend> =
-            pool.servers.iter().map(|s| Backend::new(s.addr(), pool.server_connections.unwrap_or(1), timeout, pool.node_setup())).collect();
+            pool.servers.iter().map(|s| Backend::new(s.addr(), pool.server_connections.unwrap_or(1), timeout, node_setup.clone())).collect();
         let ring_servers: Vec<_> = pool.servers.iter().map(|s| s.ring_server()).collect();
         let dist = Distribution { hash: pool.hash, tag: pool.hash_tag, ring: Ring::build(&ring_servers, &vec![true; ring_servers.len()]) };
         Arc::new(Proxy {
@@ -122,6 +125,7 @@ impl Proxy {
             next_client_id: AtomicU64::new(1),
             txid_prefix: format!("{:016x}", crate::util::random_u64() ^ std::process::id() as u64).into(),
             txid_counter: Arc::new(AtomicU64::new(1)),
+            node_setup,
         })
     }
 
@@ -224,8 +228,8 @@ impl Proxy {
             gathering: Vec::new(),
             authenticated: self.pool.redis_auth.is_none(),
         };
-        // Released before every wait for input (an idle client holds no
-        // buffers), taken again when bytes arrive.
+        // Released after `BUFFER_IDLE` without input (an idle client holds
+        // no buffers), taken again when bytes arrive.
         let mut inbuf = BytesMut::new();
         let mut out = BytesMut::new();
         // Each request's pending reply, with the protocol it is answered in
@@ -709,7 +713,7 @@ impl Proxy {
                 parts.push(super::coordinator::Part {
                     node,
                     addr: self.backends[node].addr.clone(),
-                    conn: super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone(), Arc::new(self.pool.node_setup())),
+                    conn: super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone(), self.node_setup.clone()),
                     commands: vec![(parts.len(), vec![Bytes::from_static(b"MSET")])],
                 });
             }
@@ -753,9 +757,7 @@ impl Proxy {
         session
             .conns
             .entry(node)
-            .or_insert_with(|| {
-                super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone(), Arc::new(self.pool.node_setup()))
-            })
+            .or_insert_with(|| super::txn::PinnedConn::new(self.backends[node].addr.clone(), self.pool.cluster_secret.clone(), self.node_setup.clone()))
             .clone()
     }
 
