@@ -46,15 +46,13 @@ fn allkeys_lru_holds_maxmemory_under_a_write_storm() {
     assert!(peak <= max + max / 20, "used_memory peaked at {peak}, limit {max}");
     assert!(num(&i, "used_memory") >= max * 3 / 4, "cache is not being used: {}", i["used_memory"]);
     assert!(num(&i, "evicted_keys") > 90_000, "evicted_keys = {}", i["evicted_keys"]);
-    // Redis samples 5 keys per eviction and loses some hot keys; our LRU is
-    // exact per shard and must keep all of them.
-    for k in 0..100 {
-        if against_redis() {
-            break;
-        }
-        let exists: bool = redis::cmd("EXISTS").arg(format!("hot:{k}")).query(&mut c).unwrap();
-        assert!(exists, "hot:{k} was evicted although read constantly");
-    }
+    // LRU is approximated as Redis does it (5 samples a shard per eviction
+    // into a pool of 16, at the LRU clock's one-second resolution), so a key
+    // read in the same second as the newest writes can lose a tie; the keys
+    // read all along must nearly all survive.
+    let hot: i64 = redis::cmd("EXISTS").arg((0..100).map(|k| format!("hot:{k}")).collect::<Vec<_>>()).query(&mut c).unwrap();
+    eprintln!("{hot} of 100 hot keys survived");
+    assert!(hot >= 90 || against_redis(), "only {hot} of 100 constantly read keys survived");
     let cold: i64 = redis::cmd("EXISTS").arg((0..1000).map(|k| format!("cold:{k}")).collect::<Vec<_>>()).query(&mut c).unwrap();
     assert!(cold == 0 || against_redis(), "cold keys should have been evicted first");
     // reads that hit are counted
@@ -300,33 +298,40 @@ fn idle_connections_do_not_evict_the_cache() {
     }
 }
 
-/// Lowering maxmemory below what the keys use: evicting a shard down to
-/// half its hash table rebuilds the table at its new size, so the memory
-/// the table kept for its peak holds keys instead (a node that held 1M
-/// small keys kept 298k at 60mb, redis-server 608k; now 497k).
+/// Lowering maxmemory below what the keys use: shardis keeps at least as
+/// many keys as redis-server 7.0 does at the same limit (a node that held
+/// 1M small keys once kept 298k at 60mb where redis-server kept 608k,
+/// because its tables kept their peak size).
 #[test]
 fn lowering_maxmemory_keeps_as_many_keys_as_fit() {
-    if against_redis() {
-        return; // the figures are shardis's own
-    }
-    let s = TestServer::start(&["--maxmemory-policy", "allkeys-lru"]);
-    let mut c = s.conn();
-    let n = 240_000; // 7,500 keys a shard: tables just past a doubling
-    for batch in 0..n / 10_000 {
-        let mut pipe = redis::pipe();
-        for i in 0..10_000 {
-            pipe.cmd("SET").arg(format!("key:{batch:04}:{i:06}")).arg("0123456789").ignore();
+    let kept_at = |s: TestServer| -> (u64, u64) {
+        let mut c = s.conn();
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("allkeys-lru").query(&mut c).unwrap();
+        for batch in 0..24 {
+            let mut pipe = redis::pipe();
+            for i in 0..10_000 {
+                pipe.cmd("SET").arg(format!("key:{batch:04}:{i:06}")).arg("0123456789").ignore();
+            }
+            let _: () = pipe.query(&mut c).unwrap();
         }
-        let _: () = pipe.query(&mut c).unwrap();
-    }
-    let used = num(&info(&mut c), "used_memory");
-    let limit = used / 2;
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(limit).query(&mut c).unwrap();
-    let kept: u64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
-    let after = num(&info(&mut c), "used_memory");
-    assert!(after <= limit + 256 * 1024, "used {after} well above the limit {limit}");
-    eprintln!("kept {kept} of {n} keys at half the memory");
-    // 47 % of the keys fit in half the memory (19 % while the tables kept
-    // their peak size)
-    assert!(kept * 100 > n * 40, "kept {kept} of {n} keys in half the memory");
+        let limit = 10 << 20;
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(limit).query(&mut c).unwrap();
+        // redis-server evicts a time-bounded share per command (and from a
+        // timer): write until both are under the limit
+        let mut after = 0;
+        for _ in 0..200 {
+            let _: () = redis::cmd("SET").arg("after").arg("1").query(&mut c).unwrap();
+            after = num(&info(&mut c), "used_memory");
+            if after <= limit + 256 * 1024 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(after <= limit + 256 * 1024, "used {after} well above the limit {limit}");
+        (redis::cmd("DBSIZE").query(&mut c).unwrap(), after)
+    };
+    let (ours, used) = kept_at(TestServer::start(&[]));
+    let (redis, redis_used) = kept_at(TestServer::start_redis_server(&[]));
+    eprintln!("at maxmemory 10mb after 240k keys: shardis kept {ours} ({used} B used), redis-server {redis} ({redis_used} B)");
+    assert!(ours >= redis || against_redis(), "shardis kept {ours} keys, redis-server {redis}");
 }

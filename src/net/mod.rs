@@ -246,7 +246,7 @@ async fn active_expiry(server: Arc<Server>) {
         crate::alloc::release_after_clients_leave(server.clients().len(), &mut released);
         crate::txn::recovery::recover(&server);
         if let Some(_gate) = server.try_gate_shared() {
-            server.keyspace.shrink_tables(4);
+            server.keyspace.maintain_tables(1000);
         }
         // A full budget means more keys are due: go again at once.
         // Never block a worker on the gate: while EXEC or a script holds it,

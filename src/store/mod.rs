@@ -1,13 +1,15 @@
 //! The keyspace: 16 databases, each split into shards by key hash, each
-//! shard an LRU-ordered map behind its own short-held mutex.
+//! shard a hash table ([`table`]) behind its own short-held mutex.
 //!
 //! - Every access goes through [`Locked`], which holds the shard locks a
 //!   command needs (taken in ascending shard order, so multi-key commands
 //!   never deadlock) and applies the rules every command shares: lazy expiry,
-//!   LRU recency on reads, hit/miss statistics, the TTL index.
+//!   access time (LRU) or frequency (LFU) on reads, hit/miss statistics, the
+//!   TTL index.
 //! - Memory is counted by the global allocator ([`crate::alloc`]); eviction
 //!   ([`Keyspace::evict_if_needed`]) runs before commands that may grow
-//!   memory, as Redis's `performEvictions` does.
+//!   memory, as Redis's `performEvictions` does, and approximates LRU and
+//!   LFU as Redis does: sampled keys feed a pool of the best candidates.
 //! - Each shard keeps a min-heap of `(expire_at, key)` for keys with a TTL:
 //!   active expiry and `volatile-ttl` pop it instead of scanning. Heap
 //!   entries go stale when a TTL changes; they are checked against the entry
@@ -15,18 +17,18 @@
 
 use crate::config::{EvictionPolicy, RuntimeConfig};
 use crate::util;
-use lru::LruCache;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub mod record;
 pub mod scan;
+pub mod table;
 pub mod watch;
 
-pub mod record;
-
-pub use record::{Meta, Record};
+pub use record::{EntryRef, Meta, Record};
+use table::Table;
 
 /// A key as kept outside the map (TTL heap, KEYS and SCAN results).
 pub type Key = Box<[u8]>;
@@ -44,8 +46,8 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    fn new(record: &'a Record, meta: Meta) -> Entry<'a> {
-        Entry { value: record.value(), expire_at: meta.expire_at(), meta }
+    fn new(e: EntryRef<'a>) -> Entry<'a> {
+        Entry { value: e.value(), expire_at: e.meta().expire_at(), meta: e.meta() }
     }
 }
 
@@ -66,37 +68,32 @@ pub struct Stats {
 }
 
 struct Shard {
-    map: LruCache<Record, Meta>,
-    /// Keys in `map` with an expiry.
+    table: Table,
+    /// Keys in `table` with an expiry.
     volatile: usize,
     ttl_heap: BinaryHeap<Reverse<(u64, Key)>>,
-    /// The most keys the shard held since its table was last sized: a hash
-    /// table keeps the capacity of its peak (17 bytes a bucket, a third of
-    /// a small key's memory), however few keys remain.
-    peak: usize,
 }
 
 impl Shard {
     fn new() -> Shard {
-        Shard { map: LruCache::unbounded(), volatile: 0, ttl_heap: BinaryHeap::new(), peak: 0 }
+        Shard { table: Table::new(), volatile: 0, ttl_heap: BinaryHeap::new() }
     }
 
-    /// True when the table is at least twice as large as what it holds.
-    fn oversized(&self) -> bool {
-        self.peak >= 2048 && self.map.len() * 2 < self.peak
-    }
-
-    /// Rebuilds the table at the size of what it holds, in LRU order (as
-    /// Redis resizes its dicts when they empty out): the memory a lowered
-    /// maxmemory or a mass DEL frees is then free for keys again.
-    fn shrink(&mut self) {
-        let mut fresh = LruCache::unbounded();
-        while let Some((record, meta)) = self.map.pop_lru() {
-            fresh.push(record, meta);
+    /// The cron's share of table upkeep: starts a shrink when less than a
+    /// tenth of the buckets are used (Redis's `tryResizeHashTables`) and
+    /// moves up to `buckets` buckets of a resize in progress (Redis's
+    /// `activerehashing`). True if there was something to do.
+    fn maintain(&mut self, buckets: usize) -> bool {
+        if self.table.wants_shrink() || (self.table.is_empty() && self.table.bucket_bytes() > 0) {
+            self.table.shrink();
         }
-        self.map = fresh;
-        self.ttl_heap.shrink_to_fit();
-        self.peak = self.map.len();
+        if self.ttl_heap.capacity() > 1024 && self.ttl_heap.capacity() > 4 * self.ttl_heap.len() {
+            self.ttl_heap.shrink_to_fit();
+        }
+        self.table.is_resizing() && {
+            self.table.rehash_step(buckets);
+            true
+        }
     }
 
     fn note_expire(&mut self, key: &[u8], old: u64, new: u64) {
@@ -114,19 +111,39 @@ impl Shard {
     }
 
     fn rebuild_heap(&mut self) {
-        self.ttl_heap = self.map.iter().filter(|(_, m)| m.expire_at() != 0).map(|(r, m)| Reverse((m.expire_at(), r.key().into()))).collect();
+        let mut heap = Vec::with_capacity(self.volatile);
+        self.table.for_each(|e| {
+            if e.meta().expire_at() != 0 {
+                heap.push(Reverse((e.meta().expire_at(), e.key().into())));
+            }
+        });
+        self.ttl_heap = heap.into();
     }
 
     fn remove(&mut self, key: &[u8]) -> bool {
-        match self.map.pop(key) {
-            Some(m) => {
-                if m.expire_at() != 0 {
+        match self.table.remove(key) {
+            Some(r) => {
+                if r.meta().expire_at() != 0 {
                     self.volatile -= 1;
                 }
                 true
             }
             None => false,
         }
+    }
+
+    /// A random key with an expiry (volatile-random, volatile-lru and
+    /// volatile-lfu sample the TTL index, as Redis samples its `expires`
+    /// dict): a few tries at random heap entries that are still current.
+    fn random_volatile(&self) -> Option<EntryRef<'_>> {
+        let heap = self.ttl_heap.as_slice();
+        if self.volatile == 0 || heap.is_empty() {
+            return None;
+        }
+        (0..16).find_map(|_| {
+            let Reverse((at, key)) = &heap[util::random_u64() as usize % heap.len()];
+            self.table.get(key).filter(|e| e.meta().expire_at() == *at)
+        })
     }
 
     /// Pops the heap until it finds a key whose current expiry is the heap
@@ -137,7 +154,7 @@ impl Shard {
                 return None;
             }
             let Reverse((at, key)) = self.ttl_heap.pop().expect("peeked");
-            if self.map.peek(&key[..]).is_some_and(|m| m.expire_at() == at) {
+            if self.table.get(&key).is_some_and(|e| e.meta().expire_at() == at) {
                 return Some(key);
             }
         }
@@ -189,6 +206,8 @@ pub struct Keyspace {
     pub stats: Stats,
     pub config: Arc<RuntimeConfig>,
     evict_cursor: AtomicUsize,
+    /// The best eviction candidates sampled so far (Redis's `EvictionPoolLRU`).
+    evict_pool: Mutex<Vec<Candidate>>,
     /// Clients watching keys (WATCH).
     pub watches: watch::WatchRegistry,
     /// Wait queues and fencing tokens of LOCK.ACQUIRE.
@@ -215,6 +234,7 @@ impl Keyspace {
             stats: Stats::default(),
             config,
             evict_cursor: AtomicUsize::new(0),
+            evict_pool: Mutex::new(Vec::with_capacity(POOL_SIZE)),
             watches: watch::WatchRegistry::default(),
             locks: crate::lock::LockManager::default(),
             txns: crate::txn::TxnTable::default(),
@@ -266,9 +286,9 @@ impl Keyspace {
         for i in 0..SHARDS_PER_DB {
             let mut s = d.shard(i);
             let old = std::mem::replace(&mut *s, Shard::new());
-            d.keys.fetch_sub(old.map.len(), Ordering::Relaxed);
+            d.keys.fetch_sub(old.table.len(), Ordering::Relaxed);
             // WATCH: a flush touches the watched keys that existed.
-            self.watches.touch_existing(db, |k| shard_of(k) == i && old.map.contains(k));
+            self.watches.touch_existing(db, |k| shard_of(k) == i && old.table.contains(k));
             self.locks.db_flushed(db);
             if lazy {
                 garbage.push(old);
@@ -292,7 +312,7 @@ impl Keyspace {
             let mut x = self.dbs[lo].shard(i);
             let mut y = self.dbs[hi].shard(i);
             for db in [lo, hi] {
-                self.watches.touch_existing(db, |k| shard_of(k) == i && (x.map.contains(k) || y.map.contains(k)));
+                self.watches.touch_existing(db, |k| shard_of(k) == i && (x.table.contains(k) || y.table.contains(k)));
             }
             std::mem::swap(&mut *x, &mut *y);
         }
@@ -310,12 +330,12 @@ impl Keyspace {
         let mut out = Vec::new();
         for i in 0..SHARDS_PER_DB {
             let s = self.dbs[db].shard(i);
-            for (r, m) in s.map.iter() {
-                let key = r.key();
-                if !m.is_expired(now) && (all || util::glob_match(pattern, key, false)) {
+            s.table.for_each(|e| {
+                let key = e.key();
+                if !e.meta().is_expired(now) && (all || util::glob_match(pattern, key, false)) {
                     out.push(key.into());
                 }
-            }
+            });
         }
         out
     }
@@ -330,13 +350,9 @@ impl Keyspace {
             for j in 0..SHARDS_PER_DB {
                 let i = (start + j) % SHARDS_PER_DB;
                 let mut locked = Locked { ks: self, db, guards: Guards::One(i, self.dbs[db].shard(i)), now: util::clock_ms(), touch: false };
-                let shard = locked.shard_at(i);
-                let len = shard.map.len();
-                if len == 0 {
+                let Some(key) = locked.shard_at(i).table.random().map(|e| Key::from(e.key())) else {
                     continue;
-                }
-                let n = (util::random_u64() as usize) % len;
-                let key: Key = shard.map.iter().nth(n).map(|(r, _)| r.key().into())?;
+                };
                 if locked.exists(&key) {
                     return Some(key);
                 }
@@ -378,23 +394,17 @@ impl Keyspace {
         removed
     }
 
-    /// Rebuilds, from the cron, up to `budget` tables left at less than
-    /// half their peak (after DEL, expiry, FLUSH of many keys).
-    pub fn shrink_tables(&self, budget: usize) -> usize {
-        let mut rebuilt = 0;
+    /// Table upkeep from the cron: shrinks tables left mostly empty (after
+    /// DEL, expiry, eviction or FLUSH of many keys) and moves resizes along,
+    /// `buckets` buckets per shard; returns how many shards had work.
+    pub fn maintain_tables(&self, buckets: usize) -> usize {
+        let mut busy = 0;
         for d in self.dbs.iter() {
             for i in 0..SHARDS_PER_DB {
-                if rebuilt == budget {
-                    return rebuilt;
-                }
-                let mut s = d.shard(i);
-                if s.oversized() {
-                    s.shrink();
-                    rebuilt += 1;
-                }
+                busy += d.shard(i).maintain(buckets) as usize;
             }
         }
-        rebuilt
+        busy
     }
 
     /// The single hook every modification of a key goes through (Redis's
@@ -417,29 +427,20 @@ impl Keyspace {
             return Err(OutOfMemory);
         }
         let total = NUM_DBS * SHARDS_PER_DB;
-        let decay_minutes = self.config.lfu_decay_time.load(Ordering::Relaxed);
-        let samples = self.config.maxmemory_samples.load(Ordering::Relaxed) as usize;
         let mut fruitless = 0;
         while crate::alloc::used_memory() > max {
-            let c = self.evict_cursor.fetch_add(1, Ordering::Relaxed) % total;
-            let (db, i) = (c / SHARDS_PER_DB, c % SHARDS_PER_DB);
-            let d = &self.dbs[db];
-            let evicted = d.keys.load(Ordering::Relaxed) > 0 && {
-                let mut s = d.shard(i);
-                match evict_one(&mut s, policy, util::clock_ms(), decay_minutes, samples) {
-                    Some(key) => {
-                        d.keys.fetch_sub(1, Ordering::Relaxed);
-                        // Evicting a shard down to half its table: give the
-                        // table's memory back before evicting more keys.
-                        if s.oversized() {
-                            s.shrink();
-                        }
-                        drop(s);
-                        self.signal_modified(db, &key);
-                        true
-                    }
-                    None => false,
+            // The next shard of a database that has keys (the shards take
+            // turns, so every key gets sampled alike).
+            let (db, i) = (0..total)
+                .map(|_| self.evict_cursor.fetch_add(1, Ordering::Relaxed) % total)
+                .map(|c| (c / SHARDS_PER_DB, c % SHARDS_PER_DB))
+                .find(|(db, _)| self.dbs[*db].keys.load(Ordering::Relaxed) > 0)
+                .ok_or(OutOfMemory)?;
+            let evicted = match policy {
+                EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru | EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu => {
+                    self.evict_sampled(policy, db, i)
                 }
+                _ => self.evict_direct(policy, db, i),
             };
             if evicted {
                 self.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
@@ -453,78 +454,106 @@ impl Keyspace {
         }
         Ok(())
     }
+
+    /// Removes an evicted key and tells the observers.
+    fn evicted(&self, db: usize, mut s: MutexGuard<'_, Shard>, key: &[u8]) {
+        s.remove(key);
+        self.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
+        // Evicting a shard down to a tenth of its table: start giving the
+        // table's memory back.
+        s.table.shrink();
+        drop(s);
+        self.signal_modified(db, key);
+    }
+
+    /// The random and TTL policies: one victim from shard `i` of `db`.
+    /// `volatile-ttl` takes the key that expires soonest in the shard (from
+    /// the TTL index: exact, where Redis samples).
+    fn evict_direct(&self, policy: EvictionPolicy, db: usize, i: usize) -> bool {
+        let d = &self.dbs[db];
+        if d.keys.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let mut s = d.shard(i);
+        let victim: Option<Key> = match policy {
+            EvictionPolicy::AllKeysRandom => s.table.random().map(|e| e.key().into()),
+            EvictionPolicy::VolatileRandom => s.random_volatile().map(|e| e.key().into()),
+            EvictionPolicy::VolatileTtl => s.pop_due(u64::MAX),
+            _ => None,
+        };
+        let Some(key) = victim else { return false };
+        self.evicted(db, s, &key);
+        true
+    }
+
+    /// The LRU and LFU policies, as Redis approximates them: sample
+    /// `maxmemory-samples` keys of shard `i` of `db` (the shards take turns),
+    /// offer them to the pool of the best candidates seen so far, and evict
+    /// the pool's best that is still there and has not been used since it
+    /// was sampled.
+    fn evict_sampled(&self, policy: EvictionPolicy, db: usize, i: usize) -> bool {
+        let volatile_only = matches!(policy, EvictionPolicy::VolatileLru | EvictionPolicy::VolatileLfu);
+        let lfu = policy.is_lfu().then(|| self.config.lfu_decay_time.load(Ordering::Relaxed));
+        let now = util::clock_ms();
+        let score = |m: Meta| match lfu {
+            // idle for LRU; for LFU, 255 minus the decayed counter
+            None => m.idle_ticks(now),
+            Some(decay) => 255 - m.lfu_counter(now, decay).min(255),
+        };
+        let d = &self.dbs[db];
+        if d.keys.load(Ordering::Relaxed) > 0 {
+            let samples = (self.config.maxmemory_samples.load(Ordering::Relaxed) as usize).clamp(1, 64);
+            let mut found = Vec::with_capacity(samples);
+            {
+                let s = d.shard(i);
+                let mut offer = |e: EntryRef<'_>| found.push(Candidate { score: score(e.meta()), db, key: e.key().into() });
+                if volatile_only {
+                    (0..samples).filter_map(|_| s.random_volatile()).for_each(&mut offer);
+                } else {
+                    s.table.sample(samples, offer);
+                }
+            }
+            let mut pool = self.evict_pool.lock().unwrap_or_else(|p| p.into_inner());
+            for c in found {
+                offer_candidate(&mut pool, c);
+            }
+        }
+        loop {
+            let Some(c) = self.evict_pool.lock().unwrap_or_else(|p| p.into_inner()).pop() else { return false };
+            let s = self.dbs[c.db].shard(shard_of(&c.key));
+            let still = s.table.get(&c.key).is_some_and(|e| (!volatile_only || e.meta().expire_at() != 0) && score(e.meta()) >= c.score);
+            if still {
+                self.evicted(c.db, s, &c.key);
+                return true;
+            }
+        }
+    }
 }
 
-/// Picks and removes one victim from a shard under `policy`.
-///
-/// LRU is exact within a shard (the `lru` crate's list); across shards the
-/// victims are taken round-robin, which approximates global LRU closely
-/// because keys spread evenly over shards. The `volatile-*` and `random`
-/// policies look at a bounded window from the LRU end rather than scanning
-/// the whole shard, like Redis's sampling.
-///
-/// The LFU policies sweep the shard like a clock hand: they look at keys
-/// from the LRU end, at least `samples` and until one is no more used than a
-/// new key (or `8 * samples` were seen), evict the least frequently used
-/// (decayed counter, at `now`) and move the others to the front, so the next
-/// eviction looks at the next keys. A frequently used key is thereby passed
-/// over until its counter decays, however long ago it was last read, where
-/// Redis samples random keys.
-fn evict_one(s: &mut Shard, policy: EvictionPolicy, now: u64, decay_minutes: u64, samples: usize) -> Option<Key> {
-    const WINDOW: usize = 1024;
-    let least_frequent = |s: &mut Shard, volatile_only: bool| -> Option<Key> {
-        // (maxmemory-samples may be set as high as Redis allows)
-        let samples = samples.clamp(1, 1024);
-        let mut candidates: Vec<(Key, u64)> = Vec::with_capacity(samples);
-        let keys = s.map.iter().rev().take(if volatile_only { WINDOW } else { usize::MAX }).filter(|(_, m)| !volatile_only || m.expire_at() != 0);
-        for (r, m) in keys.take(8 * samples) {
-            candidates.push((Key::from(r.key()), m.lfu_counter(now, decay_minutes)));
-            if candidates.len() >= samples && candidates.iter().any(|(_, c)| *c <= crate::store::record::LFU_INIT) {
-                break;
-            }
+/// Redis's `EVPOOL_SIZE`.
+const POOL_SIZE: usize = 16;
+
+/// A key sampled for eviction, and how strongly it asks for it.
+struct Candidate {
+    score: u64,
+    db: usize,
+    key: Key,
+}
+
+/// Keeps the `POOL_SIZE` best candidates, sorted by score (best last); a
+/// key already in the pool is replaced by its newer sample.
+fn offer_candidate(pool: &mut Vec<Candidate>, c: Candidate) {
+    if let Some(p) = pool.iter().position(|x| x.db == c.db && x.key == c.key) {
+        pool.remove(p);
+    }
+    if pool.len() == POOL_SIZE {
+        if c.score <= pool[0].score {
+            return;
         }
-        let (victim, _) = candidates.iter().enumerate().min_by_key(|(_, (_, counter))| *counter)?;
-        for (i, (key, _)) in candidates.iter().enumerate() {
-            if i != victim {
-                s.map.promote(&key[..]);
-            }
-        }
-        Some(candidates[victim].0.clone())
-    };
-    let victim: Key = match policy {
-        EvictionPolicy::NoEviction => return None,
-        EvictionPolicy::AllKeysLru => {
-            let (r, m) = s.map.pop_lru()?;
-            if m.expire_at() != 0 {
-                s.volatile -= 1;
-            }
-            return Some(r.key().into());
-        }
-        EvictionPolicy::VolatileLru => s.map.iter().rev().take(WINDOW).find(|(_, m)| m.expire_at() != 0).map(|(r, _)| r.key().into())?,
-        EvictionPolicy::AllKeysRandom => {
-            let len = s.map.len().min(WINDOW);
-            if len == 0 {
-                return None;
-            }
-            let n = util::random_u64() as usize % len;
-            s.map.iter().rev().nth(n).map(|(r, _)| r.key().into())?
-        }
-        EvictionPolicy::VolatileRandom => {
-            if s.volatile == 0 {
-                return None;
-            }
-            let candidates: Vec<&Record> = s.map.iter().rev().take(WINDOW).filter(|(_, m)| m.expire_at() != 0).map(|(r, _)| r).take(16).collect();
-            if candidates.is_empty() {
-                return None;
-            }
-            candidates[util::random_u64() as usize % candidates.len()].key().into()
-        }
-        EvictionPolicy::VolatileTtl => s.pop_due(u64::MAX)?,
-        EvictionPolicy::AllKeysLfu => least_frequent(s, false)?,
-        EvictionPolicy::VolatileLfu => least_frequent(s, true)?,
-    };
-    s.remove(&victim);
-    Some(victim)
+        pool.remove(0);
+    }
+    let at = pool.partition_point(|x| x.score <= c.score);
+    pool.insert(at, c);
 }
 
 enum Guards<'a> {
@@ -581,7 +610,7 @@ impl<'a> Locked<'a> {
         let now = self.now;
         let s = self.shard_for(db, key);
         // Most caches hold no TTLs at all: skip the extra lookup then.
-        let due = s.volatile > 0 && s.map.peek(key).is_some_and(|m| m.is_expired(now));
+        let due = s.volatile > 0 && s.table.get(key).is_some_and(|e| e.meta().is_expired(now));
         if due {
             s.remove(key);
             self.ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
@@ -606,7 +635,7 @@ impl<'a> Locked<'a> {
     }
 
     /// A lookup for writing (Redis's `lookupKeyWrite`): expires, refreshes
-    /// recency, no hit/miss statistics.
+    /// the access time, no hit/miss statistics.
     pub fn lookup(&mut self, key: &[u8]) -> Option<Entry<'_>> {
         self.lookup_in(self.db, key)
     }
@@ -614,19 +643,16 @@ impl<'a> Locked<'a> {
     pub fn lookup_in(&mut self, db: usize, key: &[u8]) -> Option<Entry<'_>> {
         self.expire_if_due(db, key);
         let (touch, now) = (self.touch, self.now);
-        // The lru crate cannot hand out a key without promoting it, so a
-        // no-touch read still moves the key in the LRU list; it keeps the
-        // idle time, which is what OBJECT IDLETIME and NO-TOUCH report.
         let lfu = self.ks.lfu();
         let s = self.shard_for(db, key);
-        let (record, meta) = s.map.get_key_value_mut(key)?;
+        let mut e = s.table.get_mut(key)?;
         if touch {
             match lfu {
-                Some(l) => meta.lfu_touch(now, l.log_factor, l.decay_minutes),
-                None => meta.touch(now),
+                Some(l) => e.meta_mut().lfu_touch(now, l.log_factor, l.decay_minutes),
+                None => e.meta_mut().touch(now),
             }
         }
-        Some(Entry::new(record, *meta))
+        Some(Entry::new(e.into_ref()))
     }
 
     /// The metadata of a live key, without statistics or recency (TYPE,
@@ -637,12 +663,12 @@ impl<'a> Locked<'a> {
 
     pub fn peek_in(&mut self, db: usize, key: &[u8]) -> Option<Meta> {
         self.expire_if_due(db, key);
-        self.shard_for(db, key).map.peek(key).copied()
+        self.shard_for(db, key).table.get(key).map(|e| e.meta())
     }
 
     /// The metadata as stored, expired or not; no side effects.
     pub fn peek_raw(&mut self, key: &[u8]) -> Option<Meta> {
-        self.shard_for(self.db, key).map.peek(key).copied()
+        self.shard_for(self.db, key).table.get(key).map(|e| e.meta())
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
@@ -661,34 +687,27 @@ impl<'a> Locked<'a> {
         let lfu = ks.lfu().is_some();
         let s = self.shard_for(db, key);
         let mut meta = if lfu { Meta::new_lfu(expire_at, now) } else { Meta::new(expire_at, now) };
-        // An existing key keeps its record, whose value is replaced (one
-        // lookup, which also makes it the most recently used); an old entry
-        // already past its TTL counts as expired, as in Redis. Under LFU it
-        // keeps its frequency, as Redis's `dbOverwrite` does.
-        let old_expire = match s.map.get_key_value_mut(key) {
-            Some((record, m)) => {
-                if m.is_expired(now) {
-                    ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
-                }
-                let old = m.expire_at();
-                if lfu {
-                    meta = *m;
-                    meta.set_expire_at(expire_at);
-                }
-                *m = meta;
-                // SAFETY: the shard is locked and borrowed mutably, so nothing
-                // else can reach the record, and `value` is the caller's.
-                unsafe { record.replace_value(value) };
-                old
+        // An existing key keeps its entry, whose value is replaced (one
+        // lookup); an old entry already past its TTL counts as expired, as
+        // in Redis. Under LFU it keeps its frequency, as Redis's
+        // `dbOverwrite` does.
+        let mut old_expire = None;
+        s.table.update(key, value, |m| {
+            if m.is_expired(now) {
+                ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
             }
-            None => {
-                ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
-                s.map.put(Record::new(key, value), meta);
-                s.peak = s.peak.max(s.map.len());
-                0
+            old_expire = Some(m.expire_at());
+            if lfu {
+                meta = *m;
+                meta.set_expire_at(expire_at);
             }
-        };
-        s.note_expire(key, old_expire, meta.expire_at());
+            *m = meta;
+        });
+        if old_expire.is_none() {
+            ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
+            s.table.insert(Record::new(key, value, meta));
+        }
+        s.note_expire(key, old_expire.unwrap_or(0), meta.expire_at());
         ks.signal_modified(db, key);
     }
 
@@ -699,14 +718,14 @@ impl<'a> Locked<'a> {
     }
 
     /// Sets the idle time OBJECT IDLETIME reports for `key` (RESTORE ...
-    /// IDLETIME), without moving it in the LRU list.
+    /// IDLETIME), which is also its age for LRU eviction.
     pub fn set_idle(&mut self, key: &[u8], idle_secs: u64) {
         let now = self.now;
         if self.ks.lfu().is_some() {
             return;
         }
-        if let Some(m) = self.shard_for(self.db, key).map.peek_mut(key) {
-            m.touch(now.saturating_sub(idle_secs.saturating_mul(1000)));
+        if let Some(mut e) = self.shard_for(self.db, key).table.get_mut(key) {
+            e.meta_mut().touch(now.saturating_sub(idle_secs.saturating_mul(1000)));
         }
     }
 
@@ -717,8 +736,8 @@ impl<'a> Locked<'a> {
         if self.ks.lfu().is_none() {
             return;
         }
-        if let Some(m) = self.shard_for(self.db, key).map.peek_mut(key) {
-            m.set_lfu(now, counter);
+        if let Some(mut e) = self.shard_for(self.db, key).table.get_mut(key) {
+            e.meta_mut().set_lfu(now, counter);
         }
     }
 
@@ -726,9 +745,10 @@ impl<'a> Locked<'a> {
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
         self.expire_if_due(self.db, key);
         let s = self.shard_for(self.db, key);
-        let Some(m) = s.map.peek_mut(key) else {
+        let Some(mut e) = s.table.get_mut(key) else {
             return false;
         };
+        let m = e.meta_mut();
         let old = m.expire_at();
         m.set_expire_at(expire_at);
         let new = m.expire_at();
@@ -803,28 +823,34 @@ mod tests {
     #[test]
     fn eviction_policies_pick_victims() {
         let mut sh = Shard::new();
-        sh.map.put(Record::new(b"old", b"v"), Meta::new(0, 0));
-        sh.map.put(Record::new(b"ttl", b"v"), Meta::new(5, 0));
+        sh.table.insert(Record::new(b"old", b"v", Meta::new(0, 0)));
+        sh.table.insert(Record::new(b"ttl", b"v", Meta::new(5, 0)));
         sh.note_expire(b"ttl", 0, 5);
-        sh.map.put(Record::new(b"new", b"v"), Meta::new(0, 0));
-        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::VolatileLru, 0, 1, 5).unwrap(), b"ttl");
-        assert_eq!(evict_one(&mut sh, EvictionPolicy::VolatileTtl, 0, 1, 5), None);
-        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLru, 0, 1, 5).unwrap(), b"old");
-        // LFU: the least frequently used of the examined keys goes; the
-        // others move to the front, so the sweep goes on past them
-        let mut sh = Shard::new();
-        let mut hot = Meta::new_lfu(0, 0);
-        for _ in 0..20 {
-            hot.lfu_touch(0, 0, 1);
+        sh.table.insert(Record::new(b"new", b"v", Meta::new(0, 0)));
+        assert_eq!(sh.random_volatile().unwrap().key(), b"ttl");
+        assert_eq!(sh.pop_due(u64::MAX).as_deref(), Some(&b"ttl"[..]));
+        assert_eq!(sh.pop_due(u64::MAX), None);
+    }
+
+    #[test]
+    fn sampled_lru_evicts_the_idle_keys() {
+        let ks = ks();
+        for i in 0..2000 {
+            let k = format!("cold{i}");
+            let mut l = ks.lock(0, k.as_bytes());
+            l.set(k.as_bytes(), b"v", 0);
+            l.set_idle(k.as_bytes(), 1000);
         }
-        for k in [&b"hot1"[..], b"hot2", b"cold1", b"hot3", b"cold2"] {
-            sh.map.put(Record::new(k, b"v"), if k.starts_with(b"hot") { hot } else { Meta::new_lfu(0, 0) });
+        for i in 0..200 {
+            let k = format!("hot{i}");
+            ks.lock(0, k.as_bytes()).set(k.as_bytes(), b"v", 0);
         }
-        // the sweep passes hot1 and hot2 to find cold1, then hot3 for cold2
-        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, 1, 2).unwrap(), b"cold1");
-        assert_eq!(&*evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, 1, 2).unwrap(), b"cold2");
-        // only hot keys left: the least frequently used of them goes
-        assert!(evict_one(&mut sh, EvictionPolicy::AllKeysLfu, 0, 1, 2).unwrap().starts_with(b"hot"));
-        assert_eq!(sh.map.len(), 2);
+        // each step samples a shard, offers to the pool, evicts its best
+        for i in 0..1000 {
+            assert!(ks.evict_sampled(EvictionPolicy::AllKeysLru, 0, i % SHARDS_PER_DB));
+        }
+        assert_eq!(ks.dbsize(0), 1200);
+        let hot_left = (0..200).filter(|i| ks.lock(0, format!("hot{i}").as_bytes()).exists(format!("hot{i}").as_bytes())).count();
+        assert_eq!(hot_left, 200, "an idle key must go before a fresh one");
     }
 }

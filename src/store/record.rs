@@ -1,188 +1,261 @@
 //! The compact in-memory form of one entry.
 //!
-//! A key and its string value live in a single exact-size allocation,
-//! `[key][value]`, owned by a 16-byte [`Record`] (pointer + two 32-bit
-//! lengths), which is the map's key type: it hashes and compares by the key
-//! part only and borrows as `[u8]`, so lookups take a plain `&[u8]`. The
-//! map's value type is [`Meta`], one `u64` with the expiry and the last
-//! access time.
+//! An entry is one exact-size allocation, `[header][key][value]`: the
+//! 32-byte header holds the link to the next entry of its hash bucket, the
+//! [`Meta`] (expiry and access time) and the two lengths, with 4 bytes to
+//! spare (for the value's type, when collections arrive). The shard's
+//! table ([`super::table`]) chains entries through that link, so a key costs
+//! its allocation plus one bucket pointer and nothing else: a 16-byte key
+//! with a 32-byte value takes an 80-byte mimalloc block and 8-16 bytes of
+//! bucket array, where Redis spends a dictEntry, a robj and two sds
+//! strings (about 136 bytes). Keys and values are limited to 4 GiB each
+//! (`proto-max-bulk-len` is capped accordingly).
 //!
-//! Why a hand-made owner instead of `Box<[u8]>`: a box carries one length,
-//! so the key length would have to live inside the allocation, and that one
-//! byte moves a 16-byte key + 32-byte value from mimalloc's 48-byte class to
-//! the 64-byte one. With this layout such an entry costs a 48-byte LRU node,
-//! a 48-byte record and a hash table slot: about 132 bytes against Redis's
-//! 136 (`cargo bench --bench compare -- memory`). Keys and values are limited
-//! to 4 GiB each (`proto-max-bulk-len` is capped accordingly).
+//! [`Record`] owns an entry that is not in a table (being inserted or just
+//! removed); the table owns the rest and lends them out as [`EntryRef`] and
+//! [`EntryMut`].
 
-use std::alloc::{Layout, alloc, dealloc};
-use std::borrow::Borrow;
-use std::cell::Cell;
-use std::hash::{Hash, Hasher};
+use std::alloc::{Layout, alloc, dealloc, realloc};
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-/// A key and its value in one allocation. Never a view into a read buffer.
-pub struct Record {
-    /// Start of `key_len + value_len` initialised bytes allocated with
-    /// `Layout::array::<u8>(len)`, or dangling when both are empty. In a
-    /// `Cell` (with `value_len`) so that [`Record::replace_value`] can change
-    /// the value of a record the map holds as its key.
-    ptr: Cell<NonNull<u8>>,
+/// The header every entry starts with.
+#[repr(C)]
+pub struct Node {
+    /// The next entry of the same bucket; owned by the table.
+    pub(super) next: Option<NonNull<Node>>,
+    meta: Meta,
     key_len: u32,
-    value_len: Cell<u32>,
+    value_len: u32,
 }
 
-// SAFETY: a Record uniquely owns its bytes, like a Box<[u8]>.
-unsafe impl Send for Record {}
-// SAFETY: shared access only reads the bytes; the one mutation through a
-// shared reference, `replace_value`, is unsafe and requires exclusive access.
-unsafe impl Sync for Record {}
+const HEADER: usize = std::mem::size_of::<Node>();
 
 /// The largest key or value a record can hold.
 pub const MAX_PART: usize = u32::MAX as usize;
+
+fn layout(parts: usize) -> Layout {
+    Layout::from_size_align(HEADER + parts, std::mem::align_of::<Node>()).expect("record layout")
+}
+
+/// An entry outside any table; frees its allocation when dropped.
+pub struct Record(NonNull<Node>);
+
+// SAFETY: a Record uniquely owns its allocation, like a Box.
+unsafe impl Send for Record {}
 
 impl Record {
     /// # Panics
     /// If the key or the value is longer than [`MAX_PART`]; the protocol
     /// limit (`proto-max-bulk-len`) keeps them below.
-    pub fn new(key: &[u8], value: &[u8]) -> Record {
+    pub fn new(key: &[u8], value: &[u8], meta: Meta) -> Record {
         assert!(key.len() <= MAX_PART && value.len() <= MAX_PART, "record part over 4 GiB");
-        let len = key.len() + value.len();
-        let ptr = if len == 0 {
-            NonNull::dangling()
-        } else {
-            let layout = Layout::array::<u8>(len).expect("record layout");
-            // SAFETY: `layout` has a non-zero size.
-            let raw = unsafe { alloc(layout) };
-            let Some(ptr) = NonNull::new(raw) else { std::alloc::handle_alloc_error(layout) };
-            // SAFETY: `ptr` points to `len` writable bytes that do not
-            // overlap the sources.
-            unsafe {
-                std::ptr::copy_nonoverlapping(key.as_ptr(), ptr.as_ptr(), key.len());
-                std::ptr::copy_nonoverlapping(value.as_ptr(), ptr.as_ptr().add(key.len()), value.len());
-            }
-            ptr
-        };
-        Record { ptr: Cell::new(ptr), key_len: key.len() as u32, value_len: Cell::new(value.len() as u32) }
-    }
-
-    fn len(&self) -> usize {
-        self.key_len as usize + self.value_len.get() as usize
-    }
-
-    /// Replaces the value and keeps the key: in place when the length is
-    /// unchanged, else by moving to a new allocation. The key bytes, all that
-    /// hashing and equality look at, stay the same, so the record may be the
-    /// key of a map (SET on an existing key: one lookup instead of a removal
-    /// and an insertion).
-    ///
-    /// # Safety
-    /// The caller has exclusive access to the record (it holds the map that
-    /// owns it mutably) and no reference into its bytes is alive.
-    pub unsafe fn replace_value(&self, value: &[u8]) {
-        assert!(value.len() <= MAX_PART, "record part over 4 GiB");
-        if value.len() == self.value_len.get() as usize {
-            // SAFETY: the allocation holds `key_len + value.len()` bytes that
-            // nobody else can see now (the caller's contract); `value` is not
-            // inside it, since no reference into it is alive.
-            unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), self.ptr.get().as_ptr().add(self.key_len as usize), value.len()) };
-            return;
+        let layout = layout(key.len() + value.len());
+        // SAFETY: the layout has a non-zero size (the header).
+        let raw = unsafe { alloc(layout) } as *mut Node;
+        let Some(ptr) = NonNull::new(raw) else { std::alloc::handle_alloc_error(layout) };
+        // SAFETY: `ptr` points to `HEADER + key.len() + value.len()` writable
+        // bytes, aligned for `Node`, that do not overlap the sources.
+        unsafe {
+            ptr.as_ptr().write(Node { next: None, meta, key_len: key.len() as u32, value_len: value.len() as u32 });
+            let bytes = (ptr.as_ptr() as *mut u8).add(HEADER);
+            std::ptr::copy_nonoverlapping(key.as_ptr(), bytes, key.len());
+            std::ptr::copy_nonoverlapping(value.as_ptr(), bytes.add(key.len()), value.len());
         }
-        let fresh = Record::new(self.key(), value);
-        // Swap the allocations; `fresh` then owns and frees the old one.
-        fresh.ptr.set(self.ptr.replace(fresh.ptr.get()));
-        fresh.value_len.set(self.value_len.replace(fresh.value_len.get()));
+        Record(ptr)
     }
 
-    #[inline]
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` holds `len()` initialised bytes owned by `self` (or
-        // is dangling with length 0, which is valid for a slice).
-        unsafe { std::slice::from_raw_parts(self.ptr.get().as_ptr(), self.len()) }
+    /// Gives the allocation to a table.
+    pub(super) fn into_raw(self) -> NonNull<Node> {
+        let ptr = self.0;
+        std::mem::forget(self);
+        ptr
     }
 
-    /// (key, value)
-    #[inline]
-    pub fn split(&self) -> (&[u8], &[u8]) {
-        self.bytes().split_at(self.key_len as usize)
+    /// # Safety
+    /// `ptr` came from [`Record::into_raw`] and nothing else owns it now.
+    pub(super) unsafe fn from_raw(ptr: NonNull<Node>) -> Record {
+        Record(ptr)
     }
 
-    #[inline]
+    pub fn entry(&self) -> EntryRef<'_> {
+        EntryRef { ptr: self.0, _life: PhantomData }
+    }
+
     pub fn key(&self) -> &[u8] {
-        self.split().0
+        self.entry().key()
     }
 
-    #[inline]
     pub fn value(&self) -> &[u8] {
-        self.split().1
+        self.entry().value()
+    }
+
+    pub fn meta(&self) -> Meta {
+        self.entry().meta()
     }
 }
 
 impl Drop for Record {
     fn drop(&mut self) {
-        let len = self.len();
-        if len > 0 {
-            // SAFETY: allocated in `new` with exactly this layout.
-            unsafe { dealloc(self.ptr.get().as_ptr(), Layout::array::<u8>(len).expect("record layout")) };
+        // SAFETY: the record owns the allocation, made by `new` (or resized
+        // by `replace_value`) with exactly this layout.
+        unsafe {
+            let n = self.0.as_ref();
+            dealloc(self.0.as_ptr() as *mut u8, layout(n.key_len as usize + n.value_len as usize));
         }
-    }
-}
-
-impl Hash for Record {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // Must hash exactly as `[u8]` does, since lookups borrow as `[u8]`.
-        self.key().hash(state)
-    }
-}
-
-impl PartialEq for Record {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for Record {}
-
-impl Borrow<[u8]> for Record {
-    fn borrow(&self) -> &[u8] {
-        self.key()
     }
 }
 
 impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Record({:?} => {} bytes)", String::from_utf8_lossy(self.key()), self.value_len.get())
+        write!(f, "Record({:?} => {} bytes)", String::from_utf8_lossy(self.key()), self.value().len())
+    }
+}
+
+/// # Safety
+/// `ptr` is a live entry; the slice lives as long as the caller keeps the
+/// entry alive and unchanged (`'a`).
+unsafe fn split<'a>(ptr: NonNull<Node>) -> (&'a [u8], &'a [u8]) {
+    // SAFETY: per the contract, the header is initialised and followed by
+    // `key_len + value_len` initialised bytes of the same allocation.
+    unsafe {
+        let n = ptr.as_ref();
+        let bytes = (ptr.as_ptr() as *const u8).add(HEADER);
+        let key = std::slice::from_raw_parts(bytes, n.key_len as usize);
+        let value = std::slice::from_raw_parts(bytes.add(n.key_len as usize), n.value_len as usize);
+        (key, value)
+    }
+}
+
+/// Replaces the value of a live entry and keeps its key, header and link:
+/// in place when the length is unchanged, else by resizing the allocation,
+/// which may move it. Returns the entry's (new) address.
+///
+/// # Safety
+/// The caller owns `ptr` exclusively, holds no reference into it, and
+/// replaces every pointer to it (its bucket link) with the returned one.
+pub(super) unsafe fn replace_value(ptr: NonNull<Node>, value: &[u8]) -> NonNull<Node> {
+    assert!(value.len() <= MAX_PART, "record part over 4 GiB");
+    // SAFETY: per the contract the entry is live and exclusively ours; the
+    // resized block keeps the header and key (realloc preserves the prefix)
+    // and has room for the new value behind them.
+    unsafe {
+        let (key_len, value_len) = (ptr.as_ref().key_len as usize, ptr.as_ref().value_len as usize);
+        let ptr = if value_len == value.len() {
+            ptr
+        } else {
+            let old = layout(key_len + value_len);
+            let new = layout(key_len + value.len());
+            let raw = realloc(ptr.as_ptr() as *mut u8, old, new.size()) as *mut Node;
+            let Some(moved) = NonNull::new(raw) else { std::alloc::handle_alloc_error(new) };
+            (*moved.as_ptr()).value_len = value.len() as u32;
+            moved
+        };
+        let dst = (ptr.as_ptr() as *mut u8).add(HEADER + key_len);
+        std::ptr::copy_nonoverlapping(value.as_ptr(), dst, value.len());
+        ptr
+    }
+}
+
+/// The key of a live entry (table internals: hashing and matching).
+///
+/// # Safety
+/// As for [`split`].
+pub(super) unsafe fn key_of<'a>(ptr: NonNull<Node>) -> &'a [u8] {
+    // SAFETY: the caller's contract is `split`'s.
+    unsafe { split(ptr).0 }
+}
+
+/// A shared view of an entry held by a table.
+#[derive(Clone, Copy)]
+pub struct EntryRef<'a> {
+    ptr: NonNull<Node>,
+    _life: PhantomData<&'a Node>,
+}
+
+impl<'a> EntryRef<'a> {
+    /// # Safety
+    /// `ptr` is a live entry that stays alive and unchanged for `'a`.
+    pub(super) unsafe fn new(ptr: NonNull<Node>) -> EntryRef<'a> {
+        EntryRef { ptr, _life: PhantomData }
+    }
+
+    pub fn key(self) -> &'a [u8] {
+        // SAFETY: alive and unchanged for 'a (constructor's contract).
+        unsafe { split(self.ptr).0 }
+    }
+
+    pub fn value(self) -> &'a [u8] {
+        // SAFETY: as in `key`.
+        unsafe { split(self.ptr).1 }
+    }
+
+    pub fn meta(self) -> Meta {
+        // SAFETY: as in `key`.
+        unsafe { self.ptr.as_ref().meta }
+    }
+}
+
+/// An exclusive view of an entry held by a table: its metadata may change.
+pub struct EntryMut<'a> {
+    ptr: NonNull<Node>,
+    _life: PhantomData<&'a mut Node>,
+}
+
+impl<'a> EntryMut<'a> {
+    /// # Safety
+    /// `ptr` is a live entry nobody else accesses for `'a`.
+    pub(super) unsafe fn new(ptr: NonNull<Node>) -> EntryMut<'a> {
+        EntryMut { ptr, _life: PhantomData }
+    }
+
+    pub fn meta_mut(&mut self) -> &mut Meta {
+        // SAFETY: exclusive for 'a (constructor's contract); the header is
+        // initialised and `meta` is a plain field.
+        unsafe { &mut (*self.ptr.as_ptr()).meta }
+    }
+
+    pub fn into_ref(self) -> EntryRef<'a> {
+        EntryRef { ptr: self.ptr, _life: PhantomData }
     }
 }
 
 const EXPIRE_BITS: u32 = 44;
 const EXPIRE_MASK: u64 = (1 << EXPIRE_BITS) - 1;
-const ACCESS_BITS: u32 = 64 - EXPIRE_BITS;
-const ACCESS_MASK: u64 = (1 << ACCESS_BITS) - 1;
+/// The LRU clock's tick: 10 ms, so eviction tells apart keys used within
+/// the same second (Redis's clock ticks once a second), and 32 bits of it
+/// wrap after 497 days (Redis's after 194).
+const TICK_MS: u64 = 10;
 
 /// Redis's `LFU_INIT_VAL`: a new key's frequency counter.
 pub const LFU_INIT: u64 = 5;
-const LFU_MINUTES_MASK: u64 = (1 << (ACCESS_BITS - 8)) - 1;
+const LFU_MINUTES_MASK: u64 = 0xffff;
 
 fn lfu_minutes(now_ms: u64) -> u64 {
     (now_ms / 60_000) & LFU_MINUTES_MASK
 }
 
-/// Expiry and access time packed in 8 bytes.
+fn ticks(now_ms: u64) -> u32 {
+    (now_ms / TICK_MS) as u32
+}
+
+/// Expiry and access time.
 ///
-/// - expiry: Unix milliseconds in 44 bits (until the year 2527; later
+/// - expiry: Unix milliseconds (until the year 2527, in 44 bits; later
 ///   times are clamped to that, i.e. "practically never"); 0 = none;
-/// - last access: Unix seconds modulo 2^20 (12 days), like Redis's 24-bit
-///   LRU clock; it only feeds OBJECT IDLETIME, because eviction order is the
-///   LRU list itself. Under an LFU policy the same 20 bits hold an access
-///   frequency counter and the minute it was last decayed, as Redis reuses
-///   its LRU field.
+/// - last access: the LRU clock (10 ms ticks, modulo 2^32), for OBJECT
+///   IDLETIME and LRU eviction. Under an LFU policy the same 32 bits hold
+///   the minute the counter was last decayed (16 bits, as Redis) and the
+///   access frequency counter (8 bits), as Redis reuses its LRU field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Meta(u64);
+pub struct Meta {
+    expire: u64,
+    access: u32,
+}
 
 impl Meta {
     pub fn new(expire_at: u64, now_ms: u64) -> Meta {
-        let mut m = Meta(0);
+        let mut m = Meta { expire: 0, access: 0 };
         m.set_expire_at(expire_at);
         m.touch(now_ms);
         m
@@ -190,39 +263,37 @@ impl Meta {
 
     #[inline]
     pub fn expire_at(self) -> u64 {
-        self.0 & EXPIRE_MASK
+        self.expire
     }
 
     pub fn set_expire_at(&mut self, at: u64) {
-        self.0 = (self.0 & !EXPIRE_MASK) | at.min(EXPIRE_MASK);
+        self.expire = at.min(EXPIRE_MASK);
     }
 
     #[inline]
     pub fn touch(&mut self, now_ms: u64) {
-        self.0 = (self.0 & EXPIRE_MASK) | (((now_ms / 1000) & ACCESS_MASK) << EXPIRE_BITS);
+        self.access = ticks(now_ms);
     }
 
     /// A new entry's metadata under an LFU policy: the counter starts at
     /// Redis's `LFU_INIT_VAL` (5), so a new key is not evicted at once.
     pub fn new_lfu(expire_at: u64, now_ms: u64) -> Meta {
-        let mut m = Meta(0);
+        let mut m = Meta { expire: 0, access: 0 };
         m.set_expire_at(expire_at);
         m.set_access(lfu_minutes(now_ms) << 8 | LFU_INIT);
         m
     }
 
     fn set_access(&mut self, access: u64) {
-        self.0 = (self.0 & EXPIRE_MASK) | ((access & ACCESS_MASK) << EXPIRE_BITS);
+        self.access = access as u32;
     }
 
     /// The access-frequency counter under an LFU policy, decayed by one per
     /// `decay_minutes` since it was last decremented (Redis's
-    /// `LFUDecrAndReturn`). The access field then holds the minutes (12
-    /// bits: they wrap after 68 hours, where Redis's 16 bits wrap after 45
-    /// days) and the counter (8 bits).
+    /// `LFUDecrAndReturn`).
     pub fn lfu_counter(self, now_ms: u64, decay_minutes: u64) -> u64 {
-        let access = self.0 >> EXPIRE_BITS;
-        let (then, counter) = (access >> 8, access & 0xff);
+        let access = self.access as u64;
+        let (then, counter) = ((access >> 8) & LFU_MINUTES_MASK, access & 0xff);
         if decay_minutes == 0 {
             return counter;
         }
@@ -251,10 +322,13 @@ impl Meta {
         self.set_access(lfu_minutes(now_ms) << 8 | counter);
     }
 
+    /// Time since the last access in LRU clock ticks (eviction's score).
+    pub fn idle_ticks(self, now_ms: u64) -> u64 {
+        ticks(now_ms).wrapping_sub(self.access) as u64
+    }
+
     pub fn idle_secs(self, now_ms: u64) -> u64 {
-        let now = (now_ms / 1000) & ACCESS_MASK;
-        let then = self.0 >> EXPIRE_BITS;
-        now.wrapping_sub(then) & ACCESS_MASK
+        self.idle_ticks(now_ms) * TICK_MS / 1000
     }
 
     /// True if the entry has expired at `now_ms`.
@@ -273,27 +347,23 @@ mod tests {
     fn record_round_trip() {
         for klen in [0usize, 1, 127, 128, 300, 20000] {
             let key = vec![b'k'; klen];
-            let r = Record::new(&key, b"value");
-            assert_eq!(r.split(), (&key[..], &b"value"[..]));
+            let r = Record::new(&key, b"value", Meta::new(0, 7000));
+            assert_eq!((r.key(), r.value(), r.meta()), (&key[..], &b"value"[..], Meta::new(0, 7000)));
         }
         // values replaced in place (same length) and moved (other lengths)
-        let r = Record::new(b"key", b"abc");
-        for v in [&b"xyz"[..], b"", b"a much longer value", b"", b"q"] {
-            // SAFETY: `r` is not shared and nothing borrows its bytes.
-            unsafe { r.replace_value(v) };
-            assert_eq!(r.split(), (&b"key"[..], v));
+        let mut ptr = Record::new(b"key", b"abc", Meta::new(0, 1000)).into_raw();
+        for v in [&b"xyz"[..], b"", b"a much longer value than before", b"", b"q"] {
+            // SAFETY: `ptr` is ours alone, and we keep the returned address.
+            ptr = unsafe { replace_value(ptr, v) };
+            // SAFETY: `ptr` is live and unchanged while `e` is used.
+            let e = unsafe { EntryRef::new(ptr) };
+            assert_eq!((e.key(), e.value(), e.meta()), (&b"key"[..], v, Meta::new(0, 1000)));
         }
-        let empty = Record::new(b"", b"");
-        assert_eq!(empty.split(), (&b""[..], &b""[..]));
-        assert_eq!(std::mem::size_of::<Record>(), 16);
-        let a = Record::new(b"same", b"1");
-        let b = Record::new(b"same", b"2");
-        assert!(a == b);
-        let mut h1 = std::collections::hash_map::DefaultHasher::new();
-        let mut h2 = std::collections::hash_map::DefaultHasher::new();
-        a.hash(&mut h1);
-        b"same"[..].hash(&mut h2);
-        assert_eq!(h1.finish(), h2.finish());
+        // SAFETY: nothing else owns `ptr`.
+        drop(unsafe { Record::from_raw(ptr) });
+        let empty = Record::new(b"", b"", Meta::new(0, 0));
+        assert_eq!((empty.key(), empty.value()), (&b""[..], &b""[..]));
+        assert_eq!(HEADER, 32);
     }
 
     #[test]

@@ -1,25 +1,24 @@
 //! SCAN over a database without a snapshot.
 //!
-//! Redis iterates its hash table's buckets in reverse-binary order so the
-//! cursor survives rehashing. Our maps are the `lru` crate's, whose buckets
-//! we cannot see, so the cursor is a position in an order we own: shard
-//! first, then the key's hash within the shard. A call takes the keys of the
-//! current shard whose position is at or after the cursor, the `count`
-//! smallest of them, and returns the position after the last one. Positions
-//! never depend on what else is in the map, so a key present for the whole
-//! iteration is returned exactly once (keys sharing a 59-bit position are
-//! returned together), whatever is written meanwhile.
-//!
-//! The cost is a pass over one shard per call, which is fine for the
-//! COUNT-sized pages clients use; KEYS is the O(N) command, not SCAN.
+//! The cursor is the shard in the high bits and, below, the shard table's
+//! reverse-binary bucket cursor ([`super::table::Table::scan`], Redis's
+//! `dictScan`). A call walks buckets until it has seen `count` keys (or ten
+//! times that many buckets), so its work is proportional to COUNT however
+//! large the database is, and a key present for the whole iteration is
+//! returned at least once while tables grow, shrink or resize in between.
+//! As with Redis, a key can come back twice (after a table shrank), keys
+//! added or removed meanwhile may or may not appear, and MATCH and TYPE
+//! filter after the walk, so a call can return fewer keys than COUNT, or
+//! none, with a non-zero cursor.
 
-use super::{Key, Keyspace, SHARDS_PER_DB, key_hash};
+use super::table::CURSOR_BITS;
+use super::{Key, Keyspace, SHARDS_PER_DB};
 use crate::util;
 
-/// Cursors use 53 bits (shard + 48-bit position), so the proxy can add a
-/// node index in the top byte and clients that parse cursors as numbers
+/// Cursors use 53 bits (shard + 48-bit bucket cursor), so the proxy can add
+/// a node index in the top byte and clients that parse cursors as numbers
 /// (even as doubles) keep them exact.
-const POS_BITS: u32 = 48;
+const BUCKET_MASK: u64 = (1 << CURSOR_BITS) - 1;
 
 /// Options of one SCAN call.
 pub struct ScanArgs<'a> {
@@ -29,65 +28,42 @@ pub struct ScanArgs<'a> {
     pub type_name: Option<&'a str>,
 }
 
-fn position(key: &[u8]) -> u64 {
-    key_hash(key) >> (64 - POS_BITS)
-}
-
 impl Keyspace {
     /// One SCAN step from `cursor`; returns the next cursor (0 = done) and
     /// the keys found.
     pub fn scan(&self, db: usize, cursor: u64, args: &ScanArgs) -> (u64, Vec<Key>) {
-        let mut shard = (cursor >> POS_BITS) as usize;
-        let mut pos = cursor & ((1u64 << POS_BITS) - 1);
+        let mut shard = (cursor >> CURSOR_BITS) as usize;
+        let mut v = cursor & BUCKET_MASK;
         let now = util::now_ms();
+        let count = args.count.max(1);
         let mut out: Vec<Key> = Vec::new();
-        let mut visited = 0usize;
-        while shard < SHARDS_PER_DB && visited < args.count.max(1) {
+        let (mut visited, mut buckets) = (0usize, 0usize);
+        while shard < SHARDS_PER_DB && visited < count && buckets < count.saturating_mul(10) {
             let s = self.dbs[db].shard(shard);
-            let mut candidates: Vec<(u64, &[u8], bool)> = s
-                .map
-                .iter()
-                .filter_map(|(r, m)| {
-                    let k = r.key();
-                    let p = position(k);
-                    (p >= pos).then_some((p, k, !m.is_expired(now)))
-                })
-                .collect();
-            let want = args.count.max(1) - visited;
-            let done_with_shard = candidates.len() <= want;
-            if !done_with_shard {
-                candidates.select_nth_unstable_by_key(want - 1, |c| c.0);
-                let cut = candidates[want - 1].0;
-                // Keep every key at the cut position so none is skipped.
-                candidates.retain(|c| c.0 <= cut);
-            }
-            visited += candidates.len();
-            let last = candidates.iter().map(|c| c.0).max();
-            for (_, k, live) in candidates {
-                if !live {
-                    continue;
+            // A few buckets per lock hold, so writers to the shard wait
+            // microseconds at most.
+            for _ in 0..16 {
+                v = s.table.scan(v, |e| {
+                    visited += 1;
+                    let (key, meta) = (e.key(), e.meta());
+                    let wanted = !meta.is_expired(now)
+                        && args.pattern.is_none_or(|p| util::glob_match(p, key, false))
+                        && args.type_name.is_none_or(|t| meta.type_name() == t);
+                    if wanted {
+                        out.push(key.into());
+                    }
+                });
+                buckets += 1;
+                if v == 0 || visited >= count || buckets >= count.saturating_mul(10) {
+                    break;
                 }
-                if args.pattern.is_some_and(|p| !util::glob_match(p, k, false)) {
-                    continue;
-                }
-                if args.type_name.is_some_and(|t| s.map.peek(k).is_none_or(|m| m.type_name() != t)) {
-                    continue;
-                }
-                out.push(k.into());
             }
             drop(s);
-            match last {
-                Some(l) if !done_with_shard && l + 1 < (1u64 << POS_BITS) => {
-                    pos = l + 1;
-                    return (((shard as u64) << POS_BITS) | pos, out);
-                }
-                _ => {
-                    shard += 1;
-                    pos = 0;
-                }
+            if v == 0 {
+                shard += 1;
             }
         }
-        if shard >= SHARDS_PER_DB { (0, out) } else { (((shard as u64) << POS_BITS) | pos, out) }
+        if shard >= SHARDS_PER_DB { (0, out) } else { (((shard as u64) << CURSOR_BITS) | v, out) }
     }
 }
 
