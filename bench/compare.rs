@@ -830,6 +830,60 @@ fn hardening(keys: usize) {
     println!("ratio    | {:>9.2}   (shardis/redis)", times[0] / times[1]);
 }
 
+/// Seconds `redis-cli <args>` takes against `port`; its output is counted
+/// in lines.
+fn redis_cli_secs(port: u16, args: &[&str]) -> (f64, usize) {
+    let t = Instant::now();
+    let out = std::process::Command::new("redis-cli").arg("-p").arg(port.to_string()).args(args).output().expect("redis-cli");
+    (t.elapsed().as_secs_f64(), out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count())
+}
+
+/// SCAN at `keys` keys: `redis-cli --scan` and `--bigkeys` end to end, one
+/// `SCAN 0 COUNT 10`'s latency, and another client's GET latency while a
+/// scan runs.
+fn scan_bench(keys: usize) {
+    println!("== SCAN over {keys} keys: redis-cli --scan, --bigkeys; SCAN COUNT 10 p50; GET p50 during a scan");
+    println!("{:<8} | {:>9} {:>10} {:>14} {:>16}", "server", "--scan s", "--bigkeys s", "SCAN 10 p50 us", "GET p50 us (scan)");
+    let mut rows = Vec::new();
+    for kind in [Kind::Shardis, Kind::Redis] {
+        let s = start(kind, &[]);
+        let mut c = Conn::new(s.port);
+        fill_small_keys(&mut c, keys);
+        let mut lat = Vec::new();
+        let mut cursor = b"0".to_vec();
+        for _ in 0..2000 {
+            let t = Instant::now();
+            let reply = c.call(&[b"SCAN", &cursor, b"COUNT", b"10"]);
+            lat.push(t.elapsed().as_secs_f64() * 1e6);
+            if let Resp::Array(parts) = reply
+                && let Some(Resp::Bulk(next)) = parts.first()
+            {
+                cursor = next.clone();
+            }
+        }
+        let scan_p50 = median(&mut lat);
+        let port = s.port;
+        let reader = std::thread::spawn(move || {
+            let mut c = Conn::new(port);
+            let mut lat = Vec::new();
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(2) {
+                let t = Instant::now();
+                let _ = c.call(&[b"GET", b"key:000000000042"]);
+                lat.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            median(&mut lat)
+        });
+        let (scan_s, found) = redis_cli_secs(s.port, &["--scan"]);
+        let get_p50 = reader.join().unwrap();
+        let (big_s, _) = redis_cli_secs(s.port, &["--bigkeys"]);
+        println!("{:<8} | {scan_s:>9.2} {big_s:>10.2} {scan_p50:>14.1} {get_p50:>16.1}   ({found} keys listed)", kind.name());
+        rows.push((scan_s, big_s, scan_p50, get_p50));
+    }
+    let (a, b) = (rows[0], rows[1]);
+    println!("ratio    | {:>9.2} {:>10.2} {:>14.2} {:>16.2}   (shardis/redis)", a.0 / b.0, a.1 / b.1, a.2 / b.2, a.3 / b.3);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let flag = |name: &str, default: usize| -> usize {
@@ -840,13 +894,16 @@ fn main() {
     let keys = flag("--keys", 1_000_000);
     let gets = flag("--gets", 2_000_000);
     let selected: Vec<&str> =
-        args.iter().map(|s| s.as_str()).filter(|a| ["throughput", "memory", "hitratio", "locks", "proxy", "txn", "hardening"].contains(a)).collect();
+        args.iter().map(|s| s.as_str()).filter(|a| ["throughput", "memory", "hitratio", "locks", "proxy", "txn", "hardening", "scan"].contains(a)).collect();
     let all = selected.is_empty();
     if all || selected.contains(&"throughput") {
         throughput(rounds, requests);
     }
     if all || selected.contains(&"memory") {
         memory(keys);
+    }
+    if all || selected.contains(&"scan") {
+        scan_bench(keys);
     }
     if all || selected.contains(&"hitratio") {
         hitratio(gets, gets);
