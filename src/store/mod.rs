@@ -180,20 +180,15 @@ impl Db {
     }
 }
 
-/// Stable 64-bit hash of a key: picks the shard (low bits) and orders SCAN
-/// within the shard (all bits).
+/// 64-bit hash of a key, picking the shard (low bits) and the bucket in
+/// the shard's table (high bits). SipHash-1-3 under a per-process random
+/// key (std's `RandomState`), as Redis seeds its SipHash: the tables chain
+/// their buckets, so a client able to predict the hash could send keys that
+/// all share one bucket and make every lookup linear (hash flooding).
 pub fn key_hash(key: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    // murmur3 fmix64 spreads FNV's weak low bits.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
+    use std::hash::BuildHasher;
+    static SEED: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    SEED.get_or_init(std::hash::RandomState::new).hash_one(key)
 }
 
 fn shard_of(key: &[u8]) -> usize {

@@ -32,6 +32,13 @@ impl Keyspace {
     /// One SCAN step from `cursor`; returns the next cursor (0 = done) and
     /// the keys found.
     pub fn scan(&self, db: usize, cursor: u64, args: &ScanArgs) -> (u64, Vec<Key>) {
+        let (next, keys, _) = self.scan_counted(db, cursor, args);
+        (next, keys)
+    }
+
+    /// [`Keyspace::scan`], also returning how many entries the call looked
+    /// at: its work, which tests hold to COUNT.
+    pub fn scan_counted(&self, db: usize, cursor: u64, args: &ScanArgs) -> (u64, Vec<Key>, usize) {
         let mut shard = (cursor >> CURSOR_BITS) as usize;
         let mut v = cursor & BUCKET_MASK;
         let now = util::now_ms();
@@ -63,7 +70,7 @@ impl Keyspace {
                 shard += 1;
             }
         }
-        if shard >= SHARDS_PER_DB { (0, out) } else { (((shard as u64) << CURSOR_BITS) | v, out) }
+        if shard >= SHARDS_PER_DB { (0, out, visited) } else { (((shard as u64) << CURSOR_BITS) | v, out, visited) }
     }
 }
 
@@ -106,5 +113,36 @@ mod tests {
         for i in 0..2000 {
             assert!(seen.contains(format!("stable{i}").as_bytes()), "missed stable{i}");
         }
+    }
+
+    /// Issue 10, item 7: a SCAN call used to walk a whole shard. Now each
+    /// call looks at about COUNT entries, and a full iteration at each key
+    /// once (no resize happens here), whatever the database's size.
+    #[test]
+    fn scan_work_is_proportional_to_count() {
+        let ks = Keyspace::new(Arc::new(RuntimeConfig::default()));
+        let n = 100_000;
+        for i in 0..n {
+            let k = format!("key:{i}");
+            ks.lock(0, k.as_bytes()).set(k.as_bytes(), b"v", 0);
+        }
+        while ks.maintain_tables(1_000_000) > 0 {}
+        let args = ScanArgs { count: 10, pattern: Some(b"nothing*"), type_name: None };
+        let (mut cursor, mut total, mut calls, mut most) = (0, 0, 0, 0);
+        loop {
+            let (next, keys, examined) = ks.scan_counted(0, cursor, &args);
+            assert!(keys.is_empty());
+            // a call stops at COUNT entries, plus the rest of its last bucket
+            most = most.max(examined);
+            total += examined;
+            calls += 1;
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(total, n, "every entry examined exactly once over the iteration");
+        assert!(most < 30, "one call examined {most} entries for COUNT 10");
+        assert!(calls >= n / 30, "{calls} calls");
     }
 }
