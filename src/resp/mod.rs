@@ -51,10 +51,14 @@ pub fn trim_if_large(buf: &mut bytes::BytesMut) {
     }
 }
 
-/// The read buffer before a read: 4 kB for a connection that holds none
-/// (most requests are small), room for 16 kB more once it is in use.
+/// The read buffer before a read: 4 kB while it holds no partial request
+/// (most requests are small; an empty buffer whose requests were split off
+/// reclaims its own 4 kB once they are dropped), room for 16 kB more only
+/// while a request is incomplete. A read often finds nothing (readiness is
+/// cleared only by the read that would block), so growing an empty buffer
+/// here would give every idle connection 16 kB.
 pub fn reserve_for_read(buf: &mut bytes::BytesMut) {
-    if buf.capacity() == 0 {
+    if buf.is_empty() {
         buf.reserve(4096);
     } else if buf.capacity() - buf.len() < 4096 {
         buf.reserve(16 * 1024);
@@ -96,5 +100,25 @@ impl IdleTimer {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emptied_read_buffer_reuses_its_4k() {
+        let mut buf = BytesMut::new();
+        reserve_for_read(&mut buf);
+        assert_eq!(buf.capacity(), 4096);
+        buf.extend_from_slice(b"PING\r\n");
+        drop(buf.split_to(6).freeze());
+        reserve_for_read(&mut buf);
+        assert_eq!(buf.capacity(), 4096, "an empty buffer must not grow");
+        // a partial request still gets room to grow
+        buf.extend_from_slice(&[b'x'; 1000]);
+        reserve_for_read(&mut buf);
+        assert!(buf.capacity() - buf.len() >= 16 * 1024);
     }
 }
