@@ -25,24 +25,34 @@ static ALLOCATED: AtomicIsize = AtomicIsize::new(0);
 /// mimalloc, counting the bytes it holds for us.
 pub struct CountingAllocator;
 
+/// The size of the block mimalloc handed out for `p`.
+///
+/// # Safety
+/// `p` is a live block allocated by mimalloc (and not yet freed).
 #[inline]
-fn usable(p: *mut u8) -> isize {
-    // SAFETY: `p` is a live block from mimalloc.
+unsafe fn usable(p: *mut u8) -> isize {
+    // SAFETY: per the contract.
     unsafe { mi::mi_usable_size(p as *const c_void) as isize }
 }
 
+// SAFETY: every method forwards to mimalloc's matching aligned call, which
+// meets GlobalAlloc's contract for any layout (a null return on failure,
+// blocks aligned as asked, realloc preserving the prefix); the counting
+// around it only reads the size of blocks that are live at that moment.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: mimalloc's aligned allocation honours any layout.
         let p = unsafe { mi::mi_malloc_aligned(layout.size(), layout.align()) as *mut u8 };
         if !p.is_null() {
-            ALLOCATED.fetch_add(usable(p), Ordering::Relaxed);
+            // SAFETY: `p` was just allocated by mimalloc.
+            ALLOCATED.fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
         }
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        ALLOCATED.fetch_sub(usable(ptr), Ordering::Relaxed);
+        // SAFETY: the caller passes a live block of this allocator.
+        ALLOCATED.fetch_sub(unsafe { usable(ptr) }, Ordering::Relaxed);
         // SAFETY: `ptr` came from this allocator.
         unsafe { mi::mi_free(ptr as *mut c_void) };
     }
@@ -51,17 +61,20 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: as in `alloc`.
         let p = unsafe { mi::mi_zalloc_aligned(layout.size(), layout.align()) as *mut u8 };
         if !p.is_null() {
-            ALLOCATED.fetch_add(usable(p), Ordering::Relaxed);
+            // SAFETY: `p` was just allocated by mimalloc.
+            ALLOCATED.fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
         }
         p
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let old = usable(ptr);
+        // SAFETY: the caller passes a live block of this allocator.
+        let old = unsafe { usable(ptr) };
         // SAFETY: `ptr` came from this allocator with `layout`'s alignment.
         let p = unsafe { mi::mi_realloc_aligned(ptr as *mut c_void, new_size, layout.align()) as *mut u8 };
         if !p.is_null() {
-            ALLOCATED.fetch_add(usable(p) - old, Ordering::Relaxed);
+            // SAFETY: `p` is the live block realloc returned.
+            ALLOCATED.fetch_add(unsafe { usable(p) } - old, Ordering::Relaxed);
         }
         p
     }

@@ -298,6 +298,11 @@ pub struct RuntimeConfig {
     /// Minutes per LFU counter decrement of an idle key; 0 = no decay.
     pub lfu_decay_time: AtomicU64,
     pub maxclients: AtomicU64,
+    /// A hash stays a listpack while it has at most this many fields
+    /// (`hash-max-listpack-entries`, alias `hash-max-ziplist-entries`)...
+    pub hash_max_listpack_entries: AtomicU64,
+    /// ...and no field or value longer than this (`hash-max-listpack-value`).
+    pub hash_max_listpack_value: AtomicU64,
     /// Idle seconds before a client is closed; 0 = never.
     pub timeout: AtomicU64,
     pub proto_max_bulk_len: AtomicI64,
@@ -334,6 +339,8 @@ impl Default for RuntimeConfig {
             lfu_log_factor: AtomicU64::new(10),
             lfu_decay_time: AtomicU64::new(1),
             maxclients: AtomicU64::new(10000),
+            hash_max_listpack_entries: AtomicU64::new(512),
+            hash_max_listpack_value: AtomicU64::new(64),
             timeout: AtomicU64::new(0),
             proto_max_bulk_len: AtomicI64::new(512 * 1024 * 1024),
             port: AtomicU64::new(6379),
@@ -414,6 +421,10 @@ impl RuntimeConfig {
             "txn-max-prepared",
             "slowlog-log-slower-than",
             "slowlog-max-len",
+            "hash-max-listpack-entries",
+            "hash-max-listpack-value",
+            "hash-max-ziplist-entries",
+            "hash-max-ziplist-value",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -439,6 +450,8 @@ impl RuntimeConfig {
             "txn-max-prepared" => self.txn_max_prepared.load(Ordering::Relaxed).to_string(),
             "slowlog-log-slower-than" => self.slowlog_log_slower_than.load(Ordering::Relaxed).to_string(),
             "slowlog-max-len" => self.slowlog_max_len.load(Ordering::Relaxed).to_string(),
+            "hash-max-listpack-entries" | "hash-max-ziplist-entries" => self.hash_max_listpack_entries.load(Ordering::Relaxed).to_string(),
+            "hash-max-listpack-value" | "hash-max-ziplist-value" => self.hash_max_listpack_value.load(Ordering::Relaxed).to_string(),
             "requirepass" => self.requirepass().unwrap_or_default(),
             "cluster-secret" => String::new(),
             "bind" => self.bind(),
@@ -486,6 +499,12 @@ impl RuntimeConfig {
                 Err(_) => return Err(invalid("argument couldn't be parsed into an integer")),
             },
             "slowlog-max-len" => self.slowlog_max_len.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed),
+            "hash-max-listpack-entries" | "hash-max-ziplist-entries" => {
+                self.hash_max_listpack_entries.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed)
+            }
+            "hash-max-listpack-value" | "hash-max-ziplist-value" => {
+                self.hash_max_listpack_value.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed)
+            }
             "requirepass" => *self.requirepass.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },
             "bind" => {
                 if value.split_whitespace().next().is_none() {

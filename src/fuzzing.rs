@@ -100,14 +100,14 @@ pub fn reply_scanner(data: &[u8]) {
 /// valid footer (version and CRC64), so that the decoder behind the
 /// checksum is reached. What decodes must encode back to the same value.
 pub fn dump_payload(data: &[u8]) {
-    use crate::command::dump::{crc64, decode_payload, payload};
-    let _ = decode_payload(data);
+    use crate::command::dump::{crc64, decode_value, encode_payload};
+    let _ = decode_value(data);
     let mut framed = data.to_vec();
     framed.extend_from_slice(&10u16.to_le_bytes());
     let crc = crc64(0, &framed);
     framed.extend_from_slice(&crc.to_le_bytes());
-    if let Ok(value) = decode_payload(&framed) {
-        assert_eq!(decode_payload(&payload(&value)).ok(), Some(value));
+    if let Ok(value) = decode_value(&framed) {
+        assert_eq!(decode_value(&encode_payload(&value)).ok(), Some(value));
     }
 }
 

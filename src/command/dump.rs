@@ -3,13 +3,19 @@
 //!
 //! A payload is Redis's RDB encoding of one value followed by a 2-byte RDB
 //! version (little-endian) and a CRC64 (Jones polynomial, little-endian) of
-//! everything before it. Strings, the only type here, are written as Redis
-//! 7.0 writes them, except that values longer than 20 bytes are stored as
-//! they are rather than LZF-compressed (any Redis reads that back); RESTORE
-//! reads every string encoding Redis writes, LZF included.
+//! everything before it. Strings are written as Redis 7.0 writes them,
+//! except that values longer than 20 bytes are stored as they are rather
+//! than LZF-compressed (any Redis reads that back); RESTORE reads every
+//! string encoding Redis writes, LZF included. Hashes are written as
+//! `RDB_TYPE_HASH` (a count and field/value strings: every Redis version
+//! reads it); RESTORE also reads what Redis 7.0 writes for small hashes
+//! (`RDB_TYPE_HASH_LISTPACK`) and older versions' ziplists and zipmaps'
+//! successor (`RDB_TYPE_HASH_ZIPLIST`), by the readers of Redis's
+//! listpack and ziplist formats at the end of this file.
 
 use super::{Ctx, arg_i64, is, syntax_error};
 use crate::resp::Reply;
+use crate::store::Entry;
 use bytes::{Bytes, BytesMut};
 
 /// The RDB version written: Redis 7.0's, so that 7.0 accepts our payloads.
@@ -18,14 +24,59 @@ const RDB_VERSION: u16 = 10;
 /// Valkey did not change how strings are encoded.
 const RDB_VERSION_READ: u16 = 12;
 const RDB_TYPE_STRING: u8 = 0;
+const RDB_TYPE_HASH: u8 = 4;
+const RDB_TYPE_HASH_ZIPLIST: u8 = 13;
+const RDB_TYPE_HASH_LISTPACK: u8 = 16;
+
+/// A value as a payload carries it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Value {
+    String(Vec<u8>),
+    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+}
 
 /// DUMP key: the serialized value, or nil.
 pub fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
+    let mut l = ctx.lock(&args[1]);
     match l.read(&args[1]) {
         None => Reply::Nil,
-        Some(e) => Reply::Bulk(Bytes::from(payload(e.value))),
+        Some(e) => Reply::Bulk(Bytes::from(payload_of(e))),
     }
+}
+
+/// The DUMP payload of an entry.
+pub fn payload_of(e: Entry<'_>) -> Vec<u8> {
+    match e.hash() {
+        Ok(h) => {
+            let mut pairs = Vec::with_capacity(h.len());
+            h.for_each(|f, v| pairs.push((f.to_vec(), v.to_vec())));
+            encode_payload(&Value::Hash(pairs))
+        }
+        Err(_) => payload(e.value),
+    }
+}
+
+/// The DUMP payload of a value.
+pub fn encode_payload(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    match v {
+        Value::String(s) => {
+            out.push(RDB_TYPE_STRING);
+            encode_string(s, &mut out);
+        }
+        Value::Hash(pairs) => {
+            out.push(RDB_TYPE_HASH);
+            encode_len(pairs.len() as u64, &mut out);
+            for (f, v) in pairs {
+                encode_string(f, &mut out);
+                encode_string(v, &mut out);
+            }
+        }
+    }
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(0, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
 }
 
 /// The DUMP payload of a string value.
@@ -93,6 +144,14 @@ pub enum BadPayload {
 
 /// Checks a payload's footer and decodes the string it holds.
 pub fn decode_payload(p: &[u8]) -> Result<Vec<u8>, BadPayload> {
+    match decode_value(p)? {
+        Value::String(s) => Ok(s),
+        Value::Hash(_) => Err(BadPayload::Type(RDB_TYPE_HASH)),
+    }
+}
+
+/// Checks a payload's footer and decodes the value it holds.
+pub fn decode_value(p: &[u8]) -> Result<Value, BadPayload> {
     if p.len() < 10 {
         return Err(BadPayload::VersionOrChecksum);
     }
@@ -104,13 +163,47 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<u8>, BadPayload> {
         return Err(BadPayload::VersionOrChecksum);
     }
     let body = &p[..p.len() - 10];
-    match body.first() {
-        Some(&RDB_TYPE_STRING) => {}
+    let mut pos = 1;
+    let value = match body.first() {
+        Some(&RDB_TYPE_STRING) => Value::String(decode_string(body, &mut pos).ok_or(BadPayload::Format)?),
+        Some(&RDB_TYPE_HASH) => {
+            let n = decode_len(body, &mut pos).and_then(|l| l.ok()).ok_or(BadPayload::Format)?;
+            // a count is a claim: each pair takes at least two bytes
+            if n > (body.len() as u64) / 2 {
+                return Err(BadPayload::Format);
+            }
+            let mut pairs = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let f = decode_string(body, &mut pos).ok_or(BadPayload::Format)?;
+                let v = decode_string(body, &mut pos).ok_or(BadPayload::Format)?;
+                pairs.push((f, v));
+            }
+            Value::Hash(pairs)
+        }
+        Some(&t @ (RDB_TYPE_HASH_LISTPACK | RDB_TYPE_HASH_ZIPLIST)) => {
+            let blob = decode_string(body, &mut pos).ok_or(BadPayload::Format)?;
+            let items = if t == RDB_TYPE_HASH_LISTPACK { redis_listpack(&blob) } else { redis_ziplist(&blob) }.ok_or(BadPayload::Format)?;
+            if items.len() % 2 != 0 {
+                return Err(BadPayload::Format);
+            }
+            let mut it = items.into_iter();
+            let mut pairs = Vec::new();
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                pairs.push((f, v));
+            }
+            Value::Hash(pairs)
+        }
         Some(&t) if t <= 21 => return Err(BadPayload::Type(t)),
         _ => return Err(BadPayload::Format),
+    };
+    // Redis refuses empty collections and repeated hash fields.
+    if let Value::Hash(pairs) = &value {
+        let mut fields = std::collections::HashSet::with_capacity(pairs.len());
+        if pairs.is_empty() || !pairs.iter().all(|(f, _)| fields.insert(&f[..])) {
+            return Err(BadPayload::Format);
+        }
     }
-    let mut pos = 1;
-    decode_string(body, &mut pos).ok_or(BadPayload::Format)
+    Ok(value)
 }
 
 /// One length (`Ok`) or special encoding (`Err` with its number).
@@ -269,11 +362,11 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let value = match decode_payload(&args[3]) {
+    let value = match decode_value(&args[3]) {
         Ok(v) => v,
         Err(BadPayload::VersionOrChecksum) => return Reply::error("ERR DUMP payload version or checksum are wrong"),
         Err(BadPayload::Format) => return Reply::error("ERR Bad data format"),
-        Err(BadPayload::Type(t)) => return Reply::error(format!("ERR Bad data format: RDB type {t} is not a string (shardis stores strings only)")),
+        Err(BadPayload::Type(t)) => return Reply::error(format!("ERR Bad data format: RDB type {t} is not a type shardis stores yet")),
     };
     let now = l.now() as i64;
     let expire_at = match (ttl, absttl) {
@@ -288,7 +381,20 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         // already expired: nothing is created (a replaced key is gone)
         return Reply::Ok;
     }
-    l.set(key, &value, expire_at as u64);
+    match value {
+        Value::String(v) => l.set(key, &v, expire_at as u64),
+        Value::Hash(pairs) => {
+            let limits = super::hash::limits_of(&ctx.server.config);
+            let _ = l.modify(key, crate::store::Kind::Hash, true, |slot| {
+                for (f, v) in &pairs {
+                    crate::store::hash::set(slot, limits, f, v);
+                }
+            });
+            if expire_at != 0 {
+                l.set_expire(key, expire_at as u64);
+            }
+        }
+    }
     if let Some(secs) = idle {
         l.set_idle(key, secs);
     }
@@ -345,7 +451,7 @@ pub fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .filter_map(|k| {
                 let e = l.read(k)?;
                 let ttl = if e.expire_at == 0 { 0 } else { e.expire_at.saturating_sub(now).max(1) };
-                Some((k, payload(e.value), ttl))
+                Some((k, payload_of(e), ttl))
             })
             .collect()
     };
@@ -435,9 +541,168 @@ fn migrate_exchange(host: &str, port: &str, request: &[u8], expected: usize, lim
     Ok(replies)
 }
 
+/// The elements of a listpack in Redis's own format (`listpack.c`): a
+/// 6-byte header (total bytes, count), entries of an encoding byte, data
+/// and a backward length, and 0xFF. Integers come back as their decimal
+/// text. `None` for anything malformed.
+fn redis_listpack(lp: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let total = u32::from_le_bytes(lp.get(0..4)?.try_into().ok()?) as usize;
+    if total != lp.len() || lp.last() != Some(&0xff) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut i = 6;
+    let int = |bytes: &[u8], bits: u32| -> Vec<u8> {
+        let raw = bytes.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64);
+        let shift = 64 - bits;
+        (((raw << shift) as i64) >> shift).to_string().into_bytes()
+    };
+    while *lp.get(i)? != 0xff {
+        let b = lp[i];
+        let (item, len) = match b {
+            0x00..=0x7f => ((b as u64).to_string().into_bytes(), 1),
+            0x80..=0xbf => {
+                let n = (b & 0x3f) as usize;
+                (lp.get(i + 1..i + 1 + n)?.to_vec(), 1 + n)
+            }
+            0xc0..=0xdf => (int(&[*lp.get(i + 1)?, b & 0x1f], 13), 2),
+            0xe0..=0xef => {
+                let n = (((b & 0x0f) as usize) << 8) | *lp.get(i + 1)? as usize;
+                (lp.get(i + 2..i + 2 + n)?.to_vec(), 2 + n)
+            }
+            0xf0 => {
+                let n = u32::from_le_bytes(lp.get(i + 1..i + 5)?.try_into().ok()?) as usize;
+                (lp.get(i + 5..i.checked_add(5 + n)?)?.to_vec(), 5 + n)
+            }
+            0xf1 => (int(lp.get(i + 1..i + 3)?, 16), 3),
+            0xf2 => (int(lp.get(i + 1..i + 4)?, 24), 4),
+            0xf3 => (int(lp.get(i + 1..i + 5)?, 32), 5),
+            0xf4 => (int(lp.get(i + 1..i + 9)?, 64), 9),
+            _ => return None,
+        };
+        let backlen = match len {
+            0..=127 => 1,
+            128..=16382 => 2,
+            16383..=2097150 => 3,
+            2097151..=268435454 => 4,
+            _ => 5,
+        };
+        i = i.checked_add(len + backlen)?;
+        if i >= lp.len() {
+            return None;
+        }
+        out.push(item);
+    }
+    (i == lp.len() - 1).then_some(out)
+}
+
+/// The elements of a ziplist (`ziplist.c`, what Redis before 7.0 wrote):
+/// a 10-byte header, entries of a previous-entry length, an encoding and
+/// data, and 0xFF.
+fn redis_ziplist(zl: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let total = u32::from_le_bytes(zl.get(0..4)?.try_into().ok()?) as usize;
+    if total != zl.len() || zl.last() != Some(&0xff) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut i = 10;
+    let le_int = |bytes: &[u8]| -> i64 {
+        let bits = 8 * bytes.len() as u32;
+        let raw = bytes.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64);
+        ((raw << (64 - bits)) as i64) >> (64 - bits)
+    };
+    while *zl.get(i)? != 0xff {
+        i += if zl[i] == 0xfe { 5 } else { 1 };
+        let b = *zl.get(i)?;
+        let (item, len) = match b >> 6 {
+            0 => {
+                let n = (b & 0x3f) as usize;
+                (zl.get(i + 1..i + 1 + n)?.to_vec(), 1 + n)
+            }
+            1 => {
+                let n = (((b & 0x3f) as usize) << 8) | *zl.get(i + 1)? as usize;
+                (zl.get(i + 2..i + 2 + n)?.to_vec(), 2 + n)
+            }
+            2 => {
+                let n = u32::from_be_bytes(zl.get(i + 1..i + 5)?.try_into().ok()?) as usize;
+                (zl.get(i + 5..i.checked_add(5 + n)?)?.to_vec(), 5 + n)
+            }
+            _ => {
+                let (v, n) = match b {
+                    0xc0 => (le_int(zl.get(i + 1..i + 3)?), 2),
+                    0xd0 => (le_int(zl.get(i + 1..i + 5)?), 4),
+                    0xe0 => (le_int(zl.get(i + 1..i + 9)?), 8),
+                    0xf0 => (le_int(zl.get(i + 1..i + 4)?), 3),
+                    0xfe => (le_int(zl.get(i + 1..i + 2)?), 1),
+                    0xf1..=0xfd => ((b & 0x0f) as i64 - 1, 0),
+                    _ => return None,
+                };
+                (v.to_string().into_bytes(), 1 + n)
+            }
+        };
+        i = i.checked_add(len)?;
+        out.push(item);
+    }
+    (i == zl.len() - 1).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A ziplist as Redis 6 wrote it: every entry encoding once.
+    fn ziplist() -> Vec<u8> {
+        let entries: Vec<Vec<u8>> = vec![
+            vec![0x01, b'a'],                            // 6-bit length string
+            vec![0xf6],                                  // immediate 5
+            vec![0xfe, 0x9c],                            // int8 -100
+            vec![0xc0, 0x30, 0x75],                      // int16 30000
+            vec![0xf0, 0x00, 0x00, 0x80],                // int24 -8388608
+            vec![0xd0, 0x00, 0x94, 0x35, 0x77],          // int32 2000000000
+            vec![0xe0, 0, 0, 0, 0, 0, 0, 0, 0x80],       // int64 min
+            [vec![0x40, 0x46], vec![b'L'; 70]].concat(), // 14-bit length string
+        ];
+        let mut body = Vec::new();
+        let mut prev = 0usize;
+        for e in &entries {
+            body.push(prev as u8);
+            body.extend_from_slice(e);
+            prev = e.len() + 1;
+        }
+        let total = 10 + body.len() + 1;
+        let mut zl = (total as u32).to_le_bytes().to_vec();
+        zl.extend_from_slice(&0u32.to_le_bytes());
+        zl.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        zl.extend_from_slice(&body);
+        zl.push(0xff);
+        zl
+    }
+
+    #[test]
+    fn reads_redis_ziplist_hashes() {
+        let zl = ziplist();
+        assert_eq!(redis_ziplist(&zl).unwrap().len(), 8);
+        let mut body = vec![RDB_TYPE_HASH_ZIPLIST];
+        encode_len(zl.len() as u64, &mut body);
+        body.extend_from_slice(&zl);
+        body.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = crc64(0, &body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        let text = |s: &str| s.as_bytes().to_vec();
+        assert_eq!(
+            decode_value(&body).unwrap(),
+            Value::Hash(vec![
+                (text("a"), text("5")),
+                (text("-100"), text("30000")),
+                (text("-8388608"), text("2000000000")),
+                (text("-9223372036854775808"), vec![b'L'; 70]),
+            ])
+        );
+        // cut anywhere, it is refused, never misread
+        for cut in 0..zl.len() {
+            assert!(redis_ziplist(&zl[..cut]).is_none());
+        }
+    }
 
     #[test]
     fn crc64_is_redis_jones() {

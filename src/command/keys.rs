@@ -28,7 +28,7 @@ pub fn touch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn type_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
-    Reply::status(l.peek(&args[1]).map(|m| m.type_name()).unwrap_or("none"))
+    Reply::status(l.kind_of(&args[1]).map(|k| k.name()).unwrap_or("none"))
 }
 
 pub fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -71,18 +71,19 @@ pub fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     let (src, dst) = (&args[1], &args[2]);
-    let mut l = ctx.server.keyspace.lock_many(ctx.client.db, &[src, dst]);
-    let Some((value, expire_at)) = l.lookup(src).map(|e| (e.value.to_vec(), e.expire_at)) else {
+    let db = ctx.client.db;
+    let mut l = ctx.server.keyspace.lock_many(db, &[src, dst]);
+    if l.lookup(src).is_none() {
         return Reply::error("ERR no such key");
-    };
+    }
     if src == dst {
         return if nx { Reply::Int(0) } else { Reply::Ok };
     }
     if nx && l.exists(dst) {
         return Reply::Int(0);
     }
-    l.delete(src);
-    l.set(dst, &value, expire_at);
+    let record = l.take_in(db, src).expect("looked up");
+    l.put_in(db, record.rekey(dst));
     if nx { Reply::Int(1) } else { Reply::Ok }
 }
 
@@ -143,16 +144,13 @@ pub fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error("ERR source and destination objects are the same");
     }
     let mut l = ctx.server.keyspace.lock_dbs_many(&[(src_db, src), (dst_db, dst)]);
-    let Some((value, expire_at)) = l.lookup_in(src_db, src).map(|e| (e.value.to_vec(), e.expire_at)) else {
+    let Some(copy) = l.copy_in(src_db, src, dst) else {
         return Reply::Int(0);
     };
-    if l.peek_in(dst_db, dst).is_some() {
-        if !replace {
-            return Reply::Int(0);
-        }
-        l.delete_in(dst_db, dst);
+    if l.peek_in(dst_db, dst).is_some() && !replace {
+        return Reply::Int(0);
     }
-    l.set_in(dst_db, dst, &value, expire_at);
+    l.put_in(dst_db, copy);
     Reply::Int(1)
 }
 
@@ -162,7 +160,13 @@ pub fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]).no_touch();
     match l.lookup(&args[2]) {
         None => Reply::Nil,
-        Some(e) => Reply::bulk(string_encoding(e.value)),
+        Some(e) => Reply::bulk(match e.kind {
+            crate::store::Kind::String => string_encoding(e.value),
+            crate::store::Kind::Hash => crate::store::hash::HashRef::of(e.entry).encoding(),
+            // Redis 7.0 says quicklist for every list
+            crate::store::Kind::List => "quicklist",
+            _ => "unknown",
+        }),
     }
 }
 
@@ -210,7 +214,7 @@ pub fn object_refcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         None => Reply::Nil,
         // Redis shares the objects of small integers (0..10000).
         Some(e) => match crate::util::parse_i64(e.value) {
-            Some(n) if (0..10000).contains(&n) => Reply::Int(i32::MAX as i64),
+            Some(n) if e.kind == crate::store::Kind::String && (0..10000).contains(&n) => Reply::Int(i32::MAX as i64),
             _ => Reply::Int(1),
         },
     }
@@ -394,14 +398,11 @@ pub fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error("ERR source and destination objects are the same");
     }
     let mut l = ctx.server.keyspace.lock_dbs_many(&[(src_db, key), (dst_db, key)]);
-    let Some((value, expire_at)) = l.lookup_in(src_db, key).map(|e| (e.value.to_vec(), e.expire_at)) else {
-        return Reply::Int(0);
-    };
-    if l.lookup_in(dst_db, key).is_some() {
+    if l.lookup_in(src_db, key).is_none() || l.lookup_in(dst_db, key).is_some() {
         return Reply::Int(0);
     }
-    l.delete_in(src_db, key);
-    l.set_in(dst_db, key, &value, expire_at);
+    let record = l.take_in(src_db, key).expect("looked up");
+    l.put_in(dst_db, record);
     Reply::Int(1)
 }
 

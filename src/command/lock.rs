@@ -60,7 +60,10 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mine = ctx.client.lock_waiter.clone();
     let mut l = ctx.server.keyspace.lock(db, key);
     let now = l.now();
-    let holder = l.lookup(key).map(|e| (e.value == &owner[..], e.expire_at));
+    let holder = match l.lookup(key) {
+        Some(e) if e.kind != crate::store::Kind::String => return super::wrong_type(),
+        e => e.map(|e| (e.value == &owner[..], e.expire_at)),
+    };
     let free = match holder {
         None => locks.may_acquire(db, key, mine.as_ref()),
         Some((same_owner, _)) => same_owner,
@@ -95,7 +98,7 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn release(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, owner) = (&args[1], &args[2]);
     let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
-    let held = l.lookup(key).is_some_and(|e| e.value == &owner[..]);
+    let held = l.lookup(key).is_some_and(|e| e.string() == Ok(&owner[..]));
     Reply::Int(i64::from(held && l.delete(key)))
 }
 
@@ -107,6 +110,6 @@ pub fn extend(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
     let now = l.now();
-    let held = l.lookup(key).is_some_and(|e| e.value == &owner[..]);
+    let held = l.lookup(key).is_some_and(|e| e.string() == Ok(&owner[..]));
     Reply::Int(i64::from(held && l.set_expire(key, now + ttl)))
 }

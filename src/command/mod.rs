@@ -8,6 +8,7 @@
 
 pub mod connection;
 pub mod dump;
+pub mod hash;
 pub mod keys;
 pub mod lock;
 pub mod scripting;
@@ -68,6 +69,24 @@ pub struct Ctx<'a> {
 
 pub type Handler = fn(&mut Ctx, &[Bytes]) -> Reply;
 
+impl Ctx<'_> {
+    /// The shard of `key` in the client's database, locked, with the
+    /// client's lookup rules applied (CLIENT NO-TOUCH: no access time or
+    /// frequency update; only TOUCH itself ignores it, as in Redis).
+    pub fn lock(&self, key: &[u8]) -> crate::store::Locked<'_> {
+        let mut l = self.server.keyspace.lock(self.client.db, key);
+        l.set_touch(!self.client.no_touch);
+        l
+    }
+
+    /// [`Ctx::lock`] for several keys.
+    pub fn lock_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> crate::store::Locked<'_> {
+        let mut l = self.server.keyspace.lock_many(self.client.db, keys);
+        l.set_touch(!self.client.no_touch);
+        l
+    }
+}
+
 /// Per-command counters for INFO commandstats.
 #[derive(Default)]
 pub struct CommandStat {
@@ -91,8 +110,6 @@ pub fn not_integer() -> Reply {
     Reply::status_err("ERR value is not an integer or out of range")
 }
 
-/// Unused until the keyspace holds a type other than strings.
-#[allow(dead_code)]
 pub fn wrong_type() -> Reply {
     Reply::status_err("WRONGTYPE Operation against a key holding the wrong kind of value")
 }

@@ -153,19 +153,13 @@ pub fn memory(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]).no_touch();
         return match l.lookup(&args[2]) {
             None => Reply::Nil,
-            // the record, the LRU node (40 bytes) and a hash table slot
-            Some(e) => Reply::Int((alloc_size(args[2].len() + e.value.len() + 2) + 40 + 24) as i64),
+            Some(e) => Reply::Int(crate::store::memory_usage(e.entry) as i64),
         };
     }
     if is(&args[1], "help") {
         return help_reply("MEMORY", &["USAGE <key> [SAMPLES <count>]", "    Return memory in bytes used by <key> and its value."]);
     }
     Reply::error(format!("ERR unknown subcommand '{}'. Try MEMORY HELP.", String::from_utf8_lossy(&args[1])))
-}
-
-/// mimalloc's size class for `n` bytes (8-byte steps to 64, then 16).
-fn alloc_size(n: usize) -> usize {
-    if n <= 64 { n.div_ceil(8) * 8 } else { n.div_ceil(16) * 16 }
 }
 
 pub fn slowlog(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

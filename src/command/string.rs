@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 /// The string held by an entry, or the WRONGTYPE error once other types
 /// exist.
 fn as_str<'a>(e: Entry<'a>) -> Result<&'a [u8], Reply> {
-    Ok(e.value)
+    e.string().map_err(|_| super::wrong_type())
 }
 
 /// When a key set by a command expires.
@@ -283,8 +283,8 @@ pub fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Array(
         keys.iter()
             .map(|k| match l.read(k) {
-                Some(e) => Reply::bulk(e.value),
-                None => Reply::Nil,
+                Some(e) if e.kind == crate::store::Kind::String => Reply::bulk(e.value),
+                _ => Reply::Nil,
             })
             .collect(),
     )
@@ -532,9 +532,14 @@ fn delete_if(ctx: &mut Ctx, key: &[u8], condition: Option<(bool, &Bytes)>) -> Re
 pub fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (a, b) = {
         let mut l = ctx.server.keyspace.lock_many(ctx.client.db, &args[1..3]);
-        let a = l.read(&args[1]).map(|e| e.value.to_vec()).unwrap_or_default();
-        let b = l.read(&args[2]).map(|e| e.value.to_vec()).unwrap_or_default();
-        (a, b)
+        let mut read = |k: &[u8]| match l.read(k) {
+            Some(e) => e.string().map(|s| s.to_vec()),
+            None => Ok(Vec::new()),
+        };
+        match (read(&args[1]), read(&args[2])) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => return Reply::error("ERR The specified keys must contain string values"),
+        }
     };
     let (mut get_len, mut get_idx, mut with_match_len, mut min_match_len) = (false, false, false, 0i64);
     let mut i = 3;

@@ -1,7 +1,7 @@
 //! The one command table. A command is added here and nowhere else.
 
 use super::flags::*;
-use super::{Handler, connection as conn, dump, keys, lock, scripting as lua, server as srv, string as s, transaction as tx, txn};
+use super::{Handler, connection as conn, dump, hash as h, keys, lock, scripting as lua, server as srv, string as s, transaction as tx, txn};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -175,6 +175,50 @@ static DEBUG_SUBS: [Command; 1] =
 
 /// Every command the node serves.
 pub static COMMANDS: &[Command] = &[
+    // hashes
+    cmd!("hset", -4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Creates or modifies the value of a field in a hash.", h::hset),
+    cmd!("hsetnx", 4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist.", h::hsetnx),
+    cmd!("hmset", -4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Sets the values of multiple fields.", h::hset),
+    cmd!("hget", 3, READONLY | FAST, KEY1, "hash", "2.0.0", "Returns the value of a field in a hash.", h::hget),
+    cmd!("hmget", -3, READONLY | FAST, KEY1, "hash", "2.0.0", "Returns the values of all fields in a hash.", h::hmget),
+    cmd!("hgetall", 2, READONLY, KEY1, "hash", "2.0.0", "Returns all fields and values in a hash.", h::hgetall),
+    cmd!(
+        "hdel",
+        -3,
+        WRITE | FAST,
+        KEY1,
+        "hash",
+        "2.0.0",
+        "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+        h::hdel
+    ),
+    cmd!("hlen", 2, READONLY | FAST, KEY1, "hash", "2.0.0", "Returns the number of fields in a hash.", h::hlen),
+    cmd!("hstrlen", 3, READONLY | FAST, KEY1, "hash", "3.2.0", "Returns the length of the value of a field.", h::hstrlen),
+    cmd!("hexists", 3, READONLY | FAST, KEY1, "hash", "2.0.0", "Determines whether a field exists in a hash.", h::hexists),
+    cmd!("hkeys", 2, READONLY, KEY1, "hash", "2.0.0", "Returns all fields in a hash.", h::hkeys),
+    cmd!("hvals", 2, READONLY, KEY1, "hash", "2.0.0", "Returns all values in a hash.", h::hvals),
+    cmd!(
+        "hincrby",
+        4,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "hash",
+        "2.0.0",
+        "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+        h::hincrby
+    ),
+    cmd!(
+        "hincrbyfloat",
+        4,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "hash",
+        "2.6.0",
+        "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
+        h::hincrbyfloat
+    ),
+    cmd!("hrandfield", -2, READONLY, KEY1, "hash", "6.2.0", "Returns one or more random fields from a hash.", h::hrandfield),
+    cmd!("hscan", -3, READONLY, KEY1, "hash", "2.8.0", "Iterates over fields and values of a hash.", h::hscan),
     // strings
     cmd!("get", 2, READONLY | FAST, KEY1, "string", "1.0.0", "Returns the string value of a key.", s::get),
     cmd!(

@@ -22,13 +22,16 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub mod hash;
+pub mod listpack;
 pub mod record;
 pub mod scan;
 pub mod table;
+pub mod value;
 pub mod watch;
 
-pub use record::{EntryRef, Meta, Record};
-use table::Table;
+pub use record::{EntryRef, Kind, Meta, Record, View};
+use table::{Slot, Table};
 
 /// A key as kept outside the map (TTL heap, KEYS and SCAN results).
 pub type Key = Box<[u8]>;
@@ -36,26 +39,72 @@ pub type Key = Box<[u8]>;
 pub const NUM_DBS: usize = 16;
 pub const SHARDS_PER_DB: usize = 32;
 
-/// What a lookup sees of an entry: its value and its metadata.
-#[derive(Debug, Clone, Copy)]
+/// What a lookup sees of an entry: its type, value and metadata.
+#[derive(Clone, Copy)]
 pub struct Entry<'a> {
+    pub kind: Kind,
+    /// The value's bytes as stored: a string's bytes (only meaningful for
+    /// `Kind::String`; collections are read through `entry`).
     pub value: &'a [u8],
     /// Absolute expiry in Unix milliseconds; 0 = no expiry.
     pub expire_at: u64,
     pub meta: Meta,
+    pub entry: EntryRef<'a>,
 }
 
 impl<'a> Entry<'a> {
     fn new(e: EntryRef<'a>) -> Entry<'a> {
-        Entry { value: e.value(), expire_at: e.meta().expire_at(), meta: e.meta() }
+        Entry { kind: e.kind(), value: e.value(), expire_at: e.meta().expire_at(), meta: e.meta(), entry: e }
+    }
+
+    /// The string value, or `WrongType`.
+    pub fn string(self) -> Result<&'a [u8], WrongType> {
+        if self.kind == Kind::String { Ok(self.value) } else { Err(WrongType) }
+    }
+
+    /// The hash, or `WrongType`.
+    pub fn hash(self) -> Result<hash::HashRef<'a>, WrongType> {
+        if self.kind == Kind::Hash { Ok(hash::HashRef::of(self.entry)) } else { Err(WrongType) }
     }
 }
 
-impl Meta {
-    /// The Redis type name (TYPE, SCAN TYPE); only strings exist so far.
-    pub fn type_name(self) -> &'static str {
-        "string"
-    }
+/// mimalloc's size class for `n` bytes (8-byte steps to 64, then 16;
+/// close enough beyond).
+fn block_size(n: usize) -> usize {
+    if n <= 64 { n.div_ceil(8) * 8 } else { n.div_ceil(16) * 16 }
+}
+
+/// MEMORY USAGE: the bytes an entry takes: its allocation and bucket slot,
+/// and a boxed collection's own allocations.
+pub fn memory_usage(e: EntryRef<'_>) -> usize {
+    let entry = |e: EntryRef<'_>| block_size(std::mem::size_of::<record::Node>() + e.key().len() + e.value().len()) + 8;
+    entry(e)
+        + match e.view() {
+            View::Inline(_) => 0,
+            View::Boxed(b) => {
+                block_size(std::mem::size_of::<value::Boxed>())
+                    + match b {
+                        value::Boxed::Hash(t) => {
+                            let mut n = t.bucket_bytes();
+                            t.for_each(|f| n += entry(f) - 8);
+                            n
+                        }
+                    }
+            }
+        }
+}
+
+/// A command met a key holding another type (Redis's `WRONGTYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
+
+/// True for a collection left without elements (its key is removed).
+fn is_empty_collection(e: EntryRef<'_>) -> bool {
+    e.kind() != Kind::String
+        && match e.view() {
+            View::Inline(bytes) => bytes.is_empty(),
+            View::Boxed(b) => b.is_empty(),
+        }
 }
 
 /// Server-wide counters reported by INFO stats.
@@ -661,6 +710,12 @@ impl<'a> Locked<'a> {
         self.shard_for(db, key).table.get(key).map(|e| e.meta())
     }
 
+    /// The type of a live key, without statistics or recency (TYPE).
+    pub fn kind_of(&mut self, key: &[u8]) -> Option<Kind> {
+        self.expire_if_due(self.db, key);
+        self.shard_for(self.db, key).table.get(key).map(|e| e.kind())
+    }
+
     /// The metadata as stored, expired or not; no side effects.
     pub fn peek_raw(&mut self, key: &[u8]) -> Option<Meta> {
         self.shard_for(self.db, key).table.get(key).map(|e| e.meta())
@@ -704,6 +759,48 @@ impl<'a> Locked<'a> {
         }
         s.note_expire(key, old_expire.unwrap_or(0), meta.expire_at());
         ks.signal_modified(db, key);
+    }
+
+    /// The one write path for collections: runs `f` on `key`'s entry of
+    /// type `kind` in the current database, changing it in place through
+    /// the [`Slot`]. A missing key is created empty first when `create` is
+    /// set (and `f` not called otherwise: `Ok(None)`); another type is
+    /// `Err(WrongType)`. Afterwards a collection left empty is removed, and
+    /// a change is signalled to the observers, all under the shard lock.
+    pub fn modify<R>(&mut self, key: &[u8], kind: Kind, create: bool, f: impl FnOnce(&mut Slot<'_>) -> R) -> Result<Option<R>, WrongType> {
+        let db = self.db;
+        let Some(found) = self.lookup_in(db, key).map(|e| e.kind) else {
+            if !create {
+                return Ok(None);
+            }
+            let meta = self.new_meta(0);
+            let s = self.shard_for(db, key);
+            s.table.insert(Record::inline(key, kind, b"", meta));
+            self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
+            return self.modify(key, kind, false, f);
+        };
+        if found != kind {
+            return Err(WrongType);
+        }
+        let ks = self.ks;
+        let s = self.shard_for(db, key);
+        let mut slot = s.table.slot(key).expect("looked up");
+        let r = f(&mut slot);
+        let changed = slot.changed();
+        let empty = is_empty_collection(slot.entry());
+        if empty {
+            s.remove(key);
+            ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
+        }
+        if changed {
+            ks.signal_modified(db, key);
+        }
+        Ok(Some(r))
+    }
+
+    /// A new entry's metadata under the current policy.
+    fn new_meta(&self, expire_at: u64) -> Meta {
+        if self.ks.lfu().is_some() { Meta::new_lfu(expire_at, self.now) } else { Meta::new(expire_at, self.now) }
     }
 
     /// Replaces the value, keeping the TTL (APPEND, INCR, SETRANGE, KEEPTTL).
@@ -750,6 +847,43 @@ impl<'a> Locked<'a> {
         s.note_expire(key, old, new);
         self.ks.signal_modified(self.db, key);
         true
+    }
+
+    /// Removes `key` from `db` and hands its entry over (RENAME, MOVE).
+    pub fn take_in(&mut self, db: usize, key: &[u8]) -> Option<Record> {
+        if self.expire_if_due(db, key) {
+            return None;
+        }
+        let s = self.shard_for(db, key);
+        let r = s.table.remove(key)?;
+        if r.meta().expire_at() != 0 {
+            s.volatile -= 1;
+        }
+        self.ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
+        self.ks.signal_modified(db, key);
+        Some(r)
+    }
+
+    /// Stores an entry in `db` under its own key, replacing what was there.
+    pub fn put_in(&mut self, db: usize, record: Record) {
+        let key: Key = record.key().into();
+        self.delete_in(db, &key);
+        let expire_at = record.meta().expire_at();
+        let s = self.shard_for(db, &key);
+        s.table.insert(record);
+        s.note_expire(&key, 0, expire_at);
+        self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
+        self.ks.signal_modified(db, &key);
+    }
+
+    /// A copy of `key`'s entry in `db` under `as_key`, as a new object
+    /// (COPY): fresh access time, the same expiry.
+    pub fn copy_in(&mut self, db: usize, key: &[u8], as_key: &[u8]) -> Option<Record> {
+        let expire_at = self.lookup_in(db, key)?.expire_at;
+        let meta = self.new_meta(expire_at);
+        let mut r = self.shard_for(db, key).table.get(key)?.copy_as(as_key);
+        r.set_meta(meta);
+        Some(r)
     }
 
     /// Deletes `key`; true if it existed.

@@ -2,8 +2,12 @@
 //!
 //! An entry is one exact-size allocation, `[header][key][value]`: the
 //! 32-byte header holds the link to the next entry of its hash bucket, the
-//! [`Meta`] (expiry and access time) and the two lengths, with 4 bytes to
-//! spare (for the value's type, when collections arrive). The shard's
+//! [`Meta`] (expiry and access time), the value's [`Kind`] and whether it
+//! is stored inline or boxed, and the two lengths. A string's bytes and a
+//! small collection's compact encoding (a [`super::listpack`]) are the
+//! value bytes themselves, changed in place (resizing the allocation); a
+//! large collection ([`Boxed`]) lives in its own allocation, and the value
+//! bytes hold the pointer to it. The shard's
 //! table ([`super::table`]) chains entries through that link, so a key costs
 //! its allocation plus one bucket pointer and nothing else: a 16-byte key
 //! with a 32-byte value takes an 80-byte mimalloc block and 8-16 bytes of
@@ -15,9 +19,53 @@
 //! removed); the table owns the rest and lends them out as [`EntryRef`] and
 //! [`EntryMut`].
 
+use super::value::Boxed;
 use std::alloc::{Layout, alloc, dealloc, realloc};
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::ptr::NonNull;
+
+/// The type of a value, numbered as Redis numbers them (`OBJ_STRING`...),
+/// which is also what RDB type bytes and module APIs build on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    String = 0,
+    List = 1,
+    Set = 2,
+    ZSet = 3,
+    Hash = 4,
+    Stream = 6,
+}
+
+impl Kind {
+    /// The name TYPE and SCAN ... TYPE use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::List => "list",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
+            Kind::Hash => "hash",
+            Kind::Stream => "stream",
+        }
+    }
+
+    fn from_tag(tag: u8) -> Kind {
+        match tag & !BOXED {
+            0 => Kind::String,
+            1 => Kind::List,
+            2 => Kind::Set,
+            3 => Kind::ZSet,
+            4 => Kind::Hash,
+            _ => Kind::Stream,
+        }
+    }
+}
+
+/// Set in a node's tag when the value bytes hold a `Box<Boxed>` pointer.
+const BOXED: u8 = 0x80;
+const PTR: usize = std::mem::size_of::<*mut Boxed>();
 
 /// The header every entry starts with.
 #[repr(C)]
@@ -25,6 +73,8 @@ pub struct Node {
     /// The next entry of the same bucket; owned by the table.
     pub(super) next: Option<NonNull<Node>>,
     meta: Meta,
+    /// The [`Kind`], plus [`BOXED`].
+    tag: u8,
     key_len: u32,
     value_len: u32,
 }
@@ -45,10 +95,18 @@ pub struct Record(NonNull<Node>);
 unsafe impl Send for Record {}
 
 impl Record {
+    /// A string entry.
+    ///
     /// # Panics
     /// If the key or the value is longer than [`MAX_PART`]; the protocol
     /// limit (`proto-max-bulk-len`) keeps them below.
     pub fn new(key: &[u8], value: &[u8], meta: Meta) -> Record {
+        Record::inline(key, Kind::String, value, meta)
+    }
+
+    /// An entry whose value is stored in its own bytes: a string, or a
+    /// collection in its compact encoding.
+    pub fn inline(key: &[u8], kind: Kind, value: &[u8], meta: Meta) -> Record {
         assert!(key.len() <= MAX_PART && value.len() <= MAX_PART, "record part over 4 GiB");
         let layout = layout(key.len() + value.len());
         // SAFETY: the layout has a non-zero size (the header).
@@ -57,12 +115,44 @@ impl Record {
         // SAFETY: `ptr` points to `HEADER + key.len() + value.len()` writable
         // bytes, aligned for `Node`, that do not overlap the sources.
         unsafe {
-            ptr.as_ptr().write(Node { next: None, meta, key_len: key.len() as u32, value_len: value.len() as u32 });
+            ptr.as_ptr().write(Node { next: None, meta, tag: kind as u8, key_len: key.len() as u32, value_len: value.len() as u32 });
             let bytes = (ptr.as_ptr() as *mut u8).add(HEADER);
             std::ptr::copy_nonoverlapping(key.as_ptr(), bytes, key.len());
             std::ptr::copy_nonoverlapping(value.as_ptr(), bytes.add(key.len()), value.len());
         }
         Record(ptr)
+    }
+
+    /// An entry holding a large collection.
+    pub fn boxed(key: &[u8], kind: Kind, value: Box<Boxed>, meta: Meta) -> Record {
+        let raw = Box::into_raw(value);
+        let r = Record::inline(key, kind, &(raw as usize).to_ne_bytes(), meta);
+        // SAFETY: the record is ours alone; its value bytes now hold the
+        // pointer, which it owns from here on.
+        unsafe { (*r.0.as_ptr()).tag |= BOXED };
+        r
+    }
+
+    /// The same entry under another key (RENAME, MOVE): the value, boxed
+    /// or not, moves into the new allocation.
+    pub fn rekey(self, key: &[u8]) -> Record {
+        let e = self.entry();
+        // SAFETY: the header is initialised; `raw_value` is the bytes as
+        // stored (a boxed value's pointer moves with them).
+        let (tag, bytes) = unsafe { (self.0.as_ref().tag, split(self.0).1) };
+        let r = Record::inline(key, Kind::from_tag(tag), bytes, e.meta());
+        // SAFETY: both records are ours; the new one takes over the boxed
+        // value, so the old one must not free it: clear its flag first.
+        unsafe {
+            (*r.0.as_ptr()).tag = tag;
+            (*self.0.as_ptr()).tag &= !BOXED;
+        }
+        r
+    }
+
+    /// A deep copy under `key` (COPY).
+    pub fn clone_as(&self, key: &[u8]) -> Record {
+        self.entry().copy_as(key)
     }
 
     /// Gives the allocation to a table.
@@ -93,13 +183,48 @@ impl Record {
     pub fn meta(&self) -> Meta {
         self.entry().meta()
     }
+
+    pub fn set_meta(&mut self, meta: Meta) {
+        // SAFETY: the record is ours alone; `meta` is a plain field.
+        unsafe { (*self.0.as_ptr()).meta = meta };
+    }
+}
+
+/// # Safety
+/// `ptr` is a live entry owned by the caller; if boxed, its value bytes
+/// hold a pointer from `Box::into_raw`, which this takes back (the caller
+/// then clears the flag or frees the entry).
+unsafe fn take_boxed(ptr: NonNull<Node>) -> Option<Box<Boxed>> {
+    // SAFETY: per the contract.
+    unsafe {
+        if ptr.as_ref().tag & BOXED == 0 {
+            return None;
+        }
+        let raw = boxed_ptr(ptr);
+        (*ptr.as_ptr()).tag &= !BOXED;
+        Some(Box::from_raw(raw))
+    }
+}
+
+/// # Safety
+/// `ptr` is a live boxed entry.
+unsafe fn boxed_ptr(ptr: NonNull<Node>) -> *mut Boxed {
+    // SAFETY: a boxed entry's value is exactly the pointer's bytes
+    // (possibly unaligned: the key before it has any length).
+    unsafe {
+        let bytes = split(ptr).1;
+        debug_assert_eq!(bytes.len(), PTR);
+        usize::from_ne_bytes(bytes.try_into().expect("pointer bytes")) as *mut Boxed
+    }
 }
 
 impl Drop for Record {
     fn drop(&mut self) {
-        // SAFETY: the record owns the allocation, made by `new` (or resized
-        // by `replace_value`) with exactly this layout.
+        // SAFETY: the record owns the allocation, made by `inline` (or
+        // resized by the functions below) with exactly this layout, and a
+        // boxed value it points to.
         unsafe {
+            drop(take_boxed(self.0));
             let n = self.0.as_ref();
             dealloc(self.0.as_ptr() as *mut u8, layout(n.key_len as usize + n.value_len as usize));
         }
@@ -127,34 +252,95 @@ unsafe fn split<'a>(ptr: NonNull<Node>) -> (&'a [u8], &'a [u8]) {
     }
 }
 
-/// Replaces the value of a live entry and keeps its key, header and link:
-/// in place when the length is unchanged, else by resizing the allocation,
-/// which may move it. Returns the entry's (new) address.
+/// Resizes a live entry's value to `len` bytes, keeping its key, header
+/// and the value's first `min(old, len)` bytes. Returns the entry's (new)
+/// address.
 ///
 /// # Safety
 /// The caller owns `ptr` exclusively, holds no reference into it, and
 /// replaces every pointer to it (its bucket link) with the returned one.
-pub(super) unsafe fn replace_value(ptr: NonNull<Node>, value: &[u8]) -> NonNull<Node> {
-    assert!(value.len() <= MAX_PART, "record part over 4 GiB");
+unsafe fn resize_value(ptr: NonNull<Node>, len: usize) -> NonNull<Node> {
+    assert!(len <= MAX_PART, "record part over 4 GiB");
     // SAFETY: per the contract the entry is live and exclusively ours; the
-    // resized block keeps the header and key (realloc preserves the prefix)
-    // and has room for the new value behind them.
+    // resized block keeps the header and key (realloc preserves the prefix).
     unsafe {
         let (key_len, value_len) = (ptr.as_ref().key_len as usize, ptr.as_ref().value_len as usize);
-        let ptr = if value_len == value.len() {
-            ptr
-        } else {
-            let old = layout(key_len + value_len);
-            let new = layout(key_len + value.len());
-            let raw = realloc(ptr.as_ptr() as *mut u8, old, new.size()) as *mut Node;
-            let Some(moved) = NonNull::new(raw) else { std::alloc::handle_alloc_error(new) };
-            (*moved.as_ptr()).value_len = value.len() as u32;
-            moved
-        };
+        if value_len == len {
+            return ptr;
+        }
+        let old = layout(key_len + value_len);
+        let new = layout(key_len + len);
+        let raw = realloc(ptr.as_ptr() as *mut u8, old, new.size()) as *mut Node;
+        let Some(moved) = NonNull::new(raw) else { std::alloc::handle_alloc_error(new) };
+        (*moved.as_ptr()).value_len = len as u32;
+        moved
+    }
+}
+
+/// Replaces the value of a live entry with `value` stored inline as a
+/// `kind` (freeing a boxed value it held); keeps key, meta and link.
+///
+/// # Safety
+/// As for [`resize_value`]; `value` does not point into the entry.
+pub(super) unsafe fn replace_value(ptr: NonNull<Node>, kind: Kind, value: &[u8]) -> NonNull<Node> {
+    // SAFETY: per the contract.
+    unsafe {
+        drop(take_boxed(ptr));
+        let ptr = resize_value(ptr, value.len());
+        (*ptr.as_ptr()).tag = kind as u8;
+        let key_len = ptr.as_ref().key_len as usize;
         let dst = (ptr.as_ptr() as *mut u8).add(HEADER + key_len);
         std::ptr::copy_nonoverlapping(value.as_ptr(), dst, value.len());
         ptr
     }
+}
+
+/// Replaces the value of a live entry with a boxed `kind`.
+///
+/// # Safety
+/// As for [`resize_value`].
+pub(super) unsafe fn replace_boxed(ptr: NonNull<Node>, kind: Kind, value: Box<Boxed>) -> NonNull<Node> {
+    // SAFETY: per the contract; the pointer's bytes become the value and
+    // the entry owns the box from here on.
+    unsafe {
+        let raw = Box::into_raw(value);
+        let ptr = replace_value(ptr, kind, &(raw as usize).to_ne_bytes());
+        (*ptr.as_ptr()).tag |= BOXED;
+        ptr
+    }
+}
+
+/// Replaces `range` of an inline value with `with` (the listpack edit:
+/// insert, delete or overwrite), moving the tail and resizing the
+/// allocation as needed.
+///
+/// # Safety
+/// As for [`resize_value`]; the entry is inline, `range` lies within its
+/// value and `with` does not point into it.
+pub(super) unsafe fn splice_value(ptr: NonNull<Node>, range: Range<usize>, with: &[u8]) -> NonNull<Node> {
+    // SAFETY: per the contract; every copy stays inside the value as it
+    // is before (growing: resize first) or after (shrinking: resize last).
+    unsafe {
+        debug_assert_eq!(ptr.as_ref().tag & BOXED, 0);
+        let (key_len, len) = (ptr.as_ref().key_len as usize, ptr.as_ref().value_len as usize);
+        assert!(range.start <= range.end && range.end <= len, "splice out of range");
+        let new_len = len - range.len() + with.len();
+        let tail = len - range.end;
+        let ptr = if new_len > len { resize_value(ptr, new_len) } else { ptr };
+        let value = (ptr.as_ptr() as *mut u8).add(HEADER + key_len);
+        std::ptr::copy(value.add(range.end), value.add(range.start + with.len()), tail);
+        std::ptr::copy_nonoverlapping(with.as_ptr(), value.add(range.start), with.len());
+        if new_len < len { resize_value(ptr, new_len) } else { ptr }
+    }
+}
+
+/// The boxed value of a live entry, to change in place.
+///
+/// # Safety
+/// The caller has exclusive access to the entry for `'a`.
+pub(super) unsafe fn boxed_mut<'a>(ptr: NonNull<Node>) -> Option<&'a mut Boxed> {
+    // SAFETY: per the contract; the entry owns the box.
+    unsafe { (ptr.as_ref().tag & BOXED != 0).then(|| &mut *boxed_ptr(ptr)) }
 }
 
 /// The key of a live entry (table internals: hashing and matching).
@@ -185,6 +371,8 @@ impl<'a> EntryRef<'a> {
         unsafe { split(self.ptr).0 }
     }
 
+    /// The value's bytes as stored: a string's bytes, a compact
+    /// collection's encoding (see [`EntryRef::view`] for boxed ones).
     pub fn value(self) -> &'a [u8] {
         // SAFETY: as in `key`.
         unsafe { split(self.ptr).1 }
@@ -194,6 +382,37 @@ impl<'a> EntryRef<'a> {
         // SAFETY: as in `key`.
         unsafe { self.ptr.as_ref().meta }
     }
+
+    pub fn kind(self) -> Kind {
+        // SAFETY: as in `key`.
+        Kind::from_tag(unsafe { self.ptr.as_ref().tag })
+    }
+
+    /// A deep copy of the entry under `key`.
+    pub fn copy_as(self, key: &[u8]) -> Record {
+        match self.view() {
+            View::Inline(bytes) => Record::inline(key, self.kind(), bytes, self.meta()),
+            View::Boxed(b) => Record::boxed(key, self.kind(), Box::new(b.clone()), self.meta()),
+        }
+    }
+
+    pub fn to_record(self) -> Record {
+        self.copy_as(self.key())
+    }
+
+    /// The value: its inline bytes, or the boxed collection.
+    pub fn view(self) -> View<'a> {
+        // SAFETY: as in `key`; a boxed entry owns its box, alive as long.
+        unsafe { if self.ptr.as_ref().tag & BOXED != 0 { View::Boxed(&*boxed_ptr(self.ptr)) } else { View::Inline(split(self.ptr).1) } }
+    }
+}
+
+/// How an entry's value is stored.
+#[derive(Clone, Copy)]
+pub enum View<'a> {
+    /// A string, or a collection in its compact encoding.
+    Inline(&'a [u8]),
+    Boxed(&'a Boxed),
 }
 
 /// An exclusive view of an entry held by a table: its metadata may change.
@@ -247,7 +466,11 @@ fn ticks(now_ms: u64) -> u32 {
 ///   IDLETIME and LRU eviction. Under an LFU policy the same 32 bits hold
 ///   the minute the counter was last decayed (16 bits, as Redis) and the
 ///   access frequency counter (8 bits), as Redis reuses its LRU field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Packed to 4-byte alignment (12 bytes), so the node's type tag fits in
+/// what would be its padding and the header stays 32 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C, packed(4))]
 pub struct Meta {
     expire: u64,
     access: u32,
@@ -354,7 +577,7 @@ mod tests {
         let mut ptr = Record::new(b"key", b"abc", Meta::new(0, 1000)).into_raw();
         for v in [&b"xyz"[..], b"", b"a much longer value than before", b"", b"q"] {
             // SAFETY: `ptr` is ours alone, and we keep the returned address.
-            ptr = unsafe { replace_value(ptr, v) };
+            ptr = unsafe { replace_value(ptr, Kind::String, v) };
             // SAFETY: `ptr` is live and unchanged while `e` is used.
             let e = unsafe { EntryRef::new(ptr) };
             assert_eq!((e.key(), e.value(), e.meta()), (&b"key"[..], v, Meta::new(0, 1000)));

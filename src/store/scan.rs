@@ -55,7 +55,7 @@ impl Keyspace {
                     let (key, meta) = (e.key(), e.meta());
                     let wanted = !meta.is_expired(now)
                         && args.pattern.is_none_or(|p| util::glob_match(p, key, false))
-                        && args.type_name.is_none_or(|t| meta.type_name() == t);
+                        && args.type_name.is_none_or(|t| e.kind().name().eq_ignore_ascii_case(t));
                     if wanted {
                         out.push(key.into());
                     }

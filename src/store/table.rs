@@ -22,7 +22,9 @@
 //! Bucket index: bits of [`super::key_hash`] above the ones that choose the
 //! shard, so each shard's table uses all of its buckets.
 
-use super::record::{EntryMut, EntryRef, Node, Record, key_of, replace_value};
+use super::record::{EntryMut, EntryRef, Kind, Node, Record, key_of};
+use super::record::{boxed_mut, replace_boxed, replace_value, splice_value};
+use super::value::Boxed;
 use std::ptr::NonNull;
 
 type Link = Option<NonNull<Node>>;
@@ -227,21 +229,27 @@ impl Table {
         self.update(key, value, |_| {})
     }
 
-    /// Lets `meta` change the entry's metadata, then replaces its value;
-    /// false (and `meta` not called) if there is no such entry.
+    /// Lets `meta` change the entry's metadata, then replaces its value
+    /// with the string `value`; false (and `meta` not called) if there is
+    /// no such entry.
     pub fn update(&mut self, key: &[u8], value: &[u8], meta: impl FnOnce(&mut super::Meta)) -> bool {
-        let Some(slot) = self.find_slot(key) else { return false };
-        // SAFETY: the entry is ours, exclusively (we are borrowed mutably),
-        // `value` cannot point into it, and the only pointer to it is
-        // `*slot`, which gets the new address.
-        unsafe {
-            let n = (*slot).expect("found");
-            meta(EntryMut::new(n).meta_mut());
-            *slot = Some(replace_value(n, value));
-        }
+        let Some(mut slot) = self.slot(key) else { return false };
+        meta(slot.meta_mut());
+        slot.set_inline(Kind::String, value);
         true
     }
 
+    /// Exclusive access to `key`'s entry, whose value may change in place.
+    pub fn slot(&mut self, key: &[u8]) -> Option<Slot<'_>> {
+        self.find_slot(key).map(|link| Slot { link, changed: false, _life: std::marker::PhantomData })
+    }
+
+    /// A copy of every entry (a collection's deep copy).
+    pub fn deep_clone(&self) -> Table {
+        let mut t = Table::new();
+        self.for_each(|e| t.insert(e.to_record()));
+        t
+    }
     /// Starts moving the entries to a table of `size` buckets (a power of
     /// two); the move itself happens in [`Table::rehash_step`].
     fn resize(&mut self, size: usize) {
@@ -425,6 +433,72 @@ impl Table {
     /// Bytes of bucket arrays (MEMORY STATS-like accounting, tests).
     pub fn bucket_bytes(&self) -> usize {
         (self.t[0].size() + self.t[1].size()) * std::mem::size_of::<Link>()
+    }
+}
+
+/// One entry of a table, held exclusively: its metadata and value change
+/// in place, and when the allocation moves, its bucket link follows.
+pub struct Slot<'a> {
+    link: *mut Link,
+    changed: bool,
+    _life: std::marker::PhantomData<&'a mut Table>,
+}
+
+impl Slot<'_> {
+    fn node(&self) -> NonNull<Node> {
+        // SAFETY: `link` is a live link of the table we borrow mutably, and
+        // it holds the entry (found so, and only we change it).
+        unsafe { (*self.link).expect("slot holds an entry") }
+    }
+
+    pub fn entry(&self) -> EntryRef<'_> {
+        // SAFETY: the entry lives, unchanged, while `self` is borrowed.
+        unsafe { EntryRef::new(self.node()) }
+    }
+
+    /// True once the value was changed through this slot.
+    pub fn changed(&self) -> bool {
+        self.changed
+    }
+
+    pub fn meta_mut(&mut self) -> &mut super::Meta {
+        // SAFETY: exclusive while `self` is borrowed mutably.
+        unsafe { &mut *(EntryMut::new(self.node()).meta_mut() as *mut super::Meta) }
+    }
+
+    /// Replaces the value with inline bytes of `kind`.
+    pub fn set_inline(&mut self, kind: Kind, value: &[u8]) {
+        self.changed = true;
+        // SAFETY: the entry is ours exclusively, no reference into it is
+        // held (`self` is borrowed mutably), `value` is not inside it (the
+        // borrow checker keeps `entry()`'s borrows out), and its only
+        // pointer, `*link`, gets the new address.
+        unsafe { *self.link = Some(replace_value(self.node(), kind, value)) };
+    }
+
+    /// Replaces the value with a boxed `kind`.
+    pub fn set_boxed(&mut self, kind: Kind, value: Box<Boxed>) {
+        self.changed = true;
+        // SAFETY: as in `set_inline`.
+        unsafe { *self.link = Some(replace_boxed(self.node(), kind, value)) };
+    }
+
+    /// Replaces `range` of the inline value with `with`.
+    ///
+    /// # Panics
+    /// If the value is boxed or `range` is outside it.
+    pub fn splice(&mut self, range: std::ops::Range<usize>, with: &[u8]) {
+        assert!(matches!(self.entry().view(), super::View::Inline(_)), "splice of a boxed value");
+        self.changed = true;
+        // SAFETY: as in `set_inline`; inline and in range (checked).
+        unsafe { *self.link = Some(splice_value(self.node(), range, with)) };
+    }
+
+    /// The boxed value, to change (counts as a change).
+    pub fn boxed_mut(&mut self) -> Option<&mut Boxed> {
+        self.changed = true;
+        // SAFETY: exclusive while `self` is borrowed mutably.
+        unsafe { boxed_mut(self.node()) }
     }
 }
 

@@ -210,13 +210,40 @@ impl Raw {
         self.send_bytes(&out);
     }
 
+    /// Sends a command whose arguments are arbitrary bytes.
+    pub fn send_args(&mut self, args: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.send_bytes(&out);
+    }
+
+    /// Sends binary arguments; the reply as text.
+    pub fn cmd_bytes(&mut self, args: &[&[u8]]) -> String {
+        self.send_args(args);
+        self.read_reply()
+    }
+
+    /// Sends a command; the reply's exact bytes (binary-safe).
+    pub fn cmd_raw(&mut self, args: &[&str]) -> Vec<u8> {
+        self.send(args);
+        self.read_reply_bytes()
+    }
+
     /// Reads one complete reply (RESP2 or RESP3) and returns its bytes.
     pub fn read_reply(&mut self) -> String {
+        String::from_utf8_lossy(&self.read_reply_bytes()).into_owned()
+    }
+
+    /// [`Raw::read_reply`] without the text conversion.
+    pub fn read_reply_bytes(&mut self) -> Vec<u8> {
         loop {
             let len = frame_len(&self.buf, 0);
             if let Some(len) = len {
-                let frame: Vec<u8> = self.buf.drain(..len).collect();
-                return String::from_utf8_lossy(&frame).into_owned();
+                return self.buf.drain(..len).collect();
             }
             let mut chunk = [0u8; 65536];
             let n = self.stream.read(&mut chunk).expect("read reply");

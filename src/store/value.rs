@@ -1,0 +1,36 @@
+//! Collections in their large encodings, which live in their own
+//! allocation behind the keyspace entry (the small ones are listpacks in
+//! the entry itself: [`super::listpack`]).
+//!
+//! - a hash past `hash-max-listpack-entries` / `-value` is a table of
+//!   field entries: the keyspace's own chained table ([`super::table`]),
+//!   so HSCAN has SCAN's cursor guarantees and HRANDFIELD its fair random
+//!   pick.
+
+use super::table::Table;
+
+pub enum Boxed {
+    Hash(Table),
+}
+
+impl Boxed {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Boxed::Hash(t) => t.is_empty(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Boxed::Hash(t) => t.len(),
+        }
+    }
+}
+
+impl Clone for Boxed {
+    fn clone(&self) -> Boxed {
+        match self {
+            Boxed::Hash(t) => Boxed::Hash(t.deep_clone()),
+        }
+    }
+}
