@@ -303,6 +303,12 @@ pub struct RuntimeConfig {
     pub hash_max_listpack_entries: AtomicU64,
     /// ...and no field or value longer than this (`hash-max-listpack-value`).
     pub hash_max_listpack_value: AtomicU64,
+    /// A list node's limit (`list-max-listpack-size`, alias
+    /// `list-max-ziplist-size`): negative caps its bytes (-1 4 kB ... -5
+    /// 64 kB), positive its elements.
+    pub list_max_listpack_size: AtomicI64,
+    /// `list-compress-depth`: kept and reported; nodes are not compressed.
+    pub list_compress_depth: AtomicU64,
     /// Idle seconds before a client is closed; 0 = never.
     pub timeout: AtomicU64,
     pub proto_max_bulk_len: AtomicI64,
@@ -341,6 +347,8 @@ impl Default for RuntimeConfig {
             maxclients: AtomicU64::new(10000),
             hash_max_listpack_entries: AtomicU64::new(512),
             hash_max_listpack_value: AtomicU64::new(64),
+            list_max_listpack_size: AtomicI64::new(-2),
+            list_compress_depth: AtomicU64::new(0),
             timeout: AtomicU64::new(0),
             proto_max_bulk_len: AtomicI64::new(512 * 1024 * 1024),
             port: AtomicU64::new(6379),
@@ -425,6 +433,9 @@ impl RuntimeConfig {
             "hash-max-listpack-value",
             "hash-max-ziplist-entries",
             "hash-max-ziplist-value",
+            "list-max-listpack-size",
+            "list-max-ziplist-size",
+            "list-compress-depth",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -452,6 +463,8 @@ impl RuntimeConfig {
             "slowlog-max-len" => self.slowlog_max_len.load(Ordering::Relaxed).to_string(),
             "hash-max-listpack-entries" | "hash-max-ziplist-entries" => self.hash_max_listpack_entries.load(Ordering::Relaxed).to_string(),
             "hash-max-listpack-value" | "hash-max-ziplist-value" => self.hash_max_listpack_value.load(Ordering::Relaxed).to_string(),
+            "list-max-listpack-size" | "list-max-ziplist-size" => self.list_max_listpack_size.load(Ordering::Relaxed).to_string(),
+            "list-compress-depth" => self.list_compress_depth.load(Ordering::Relaxed).to_string(),
             "requirepass" => self.requirepass().unwrap_or_default(),
             "cluster-secret" => String::new(),
             "bind" => self.bind(),
@@ -505,6 +518,12 @@ impl RuntimeConfig {
             "hash-max-listpack-value" | "hash-max-ziplist-value" => {
                 self.hash_max_listpack_value.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed)
             }
+            "list-max-listpack-size" | "list-max-ziplist-size" => match value.parse::<i64>() {
+                Ok(v) if (i32::MIN as i64..=i32::MAX as i64).contains(&v) => self.list_max_listpack_size.store(v, Ordering::Relaxed),
+                Ok(_) => return Err(ConfigError::Invalid(format!("argument must be between {} and {} inclusive", i32::MIN, i32::MAX))),
+                Err(_) => return Err(invalid("argument couldn't be parsed into an integer")),
+            },
+            "list-compress-depth" => self.list_compress_depth.store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
             "requirepass" => *self.requirepass.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },
             "bind" => {
                 if value.split_whitespace().next().is_none() {

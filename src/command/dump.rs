@@ -11,7 +11,11 @@
 //! reads it); RESTORE also reads what Redis 7.0 writes for small hashes
 //! (`RDB_TYPE_HASH_LISTPACK`) and older versions' ziplists and zipmaps'
 //! successor (`RDB_TYPE_HASH_ZIPLIST`), by the readers of Redis's
-//! listpack and ziplist formats at the end of this file.
+//! listpack and ziplist formats at the end of this file. Lists are written
+//! as `RDB_TYPE_LIST` (a count and element strings; every Redis reads it);
+//! RESTORE also reads Redis 7.0's quicklists of listpacks
+//! (`RDB_TYPE_LIST_QUICKLIST_2`, plain and packed nodes), 3.2-6.2's
+//! quicklists of ziplists and older ziplists.
 
 use super::{Ctx, arg_i64, is, syntax_error};
 use crate::resp::Reply;
@@ -24,7 +28,13 @@ const RDB_VERSION: u16 = 10;
 /// Valkey did not change how strings are encoded.
 const RDB_VERSION_READ: u16 = 12;
 const RDB_TYPE_STRING: u8 = 0;
+const RDB_TYPE_LIST: u8 = 1;
 const RDB_TYPE_HASH: u8 = 4;
+const RDB_TYPE_LIST_ZIPLIST: u8 = 10;
+const RDB_TYPE_LIST_QUICKLIST: u8 = 14;
+const RDB_TYPE_LIST_QUICKLIST_2: u8 = 18;
+const QUICKLIST_NODE_PLAIN: u64 = 1;
+const QUICKLIST_NODE_PACKED: u64 = 2;
 const RDB_TYPE_HASH_ZIPLIST: u8 = 13;
 const RDB_TYPE_HASH_LISTPACK: u8 = 16;
 
@@ -32,6 +42,7 @@ const RDB_TYPE_HASH_LISTPACK: u8 = 16;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Value {
     String(Vec<u8>),
+    List(Vec<Vec<u8>>),
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
 }
 
@@ -46,6 +57,9 @@ pub fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// The DUMP payload of an entry.
 pub fn payload_of(e: Entry<'_>) -> Vec<u8> {
+    if let Ok(l) = e.list() {
+        return encode_payload(&Value::List(l.iter().map(|i| i.to_vec()).collect()));
+    }
     match e.hash() {
         Ok(h) => {
             let mut pairs = Vec::with_capacity(h.len());
@@ -63,6 +77,13 @@ pub fn encode_payload(v: &Value) -> Vec<u8> {
         Value::String(s) => {
             out.push(RDB_TYPE_STRING);
             encode_string(s, &mut out);
+        }
+        Value::List(items) => {
+            out.push(RDB_TYPE_LIST);
+            encode_len(items.len() as u64, &mut out);
+            for i in items {
+                encode_string(i, &mut out);
+            }
         }
         Value::Hash(pairs) => {
             out.push(RDB_TYPE_HASH);
@@ -146,6 +167,7 @@ pub enum BadPayload {
 pub fn decode_payload(p: &[u8]) -> Result<Vec<u8>, BadPayload> {
     match decode_value(p)? {
         Value::String(s) => Ok(s),
+        Value::List(_) => Err(BadPayload::Type(RDB_TYPE_LIST)),
         Value::Hash(_) => Err(BadPayload::Type(RDB_TYPE_HASH)),
     }
 }
@@ -193,10 +215,52 @@ pub fn decode_value(p: &[u8]) -> Result<Value, BadPayload> {
             }
             Value::Hash(pairs)
         }
+        Some(&RDB_TYPE_LIST) => {
+            let n = decode_len(body, &mut pos).and_then(|l| l.ok()).ok_or(BadPayload::Format)?;
+            // a count is a claim: each element takes at least a byte
+            if n > body.len() as u64 {
+                return Err(BadPayload::Format);
+            }
+            let mut items = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                items.push(decode_string(body, &mut pos).ok_or(BadPayload::Format)?);
+            }
+            Value::List(items)
+        }
+        Some(&RDB_TYPE_LIST_ZIPLIST) => {
+            let blob = decode_string(body, &mut pos).ok_or(BadPayload::Format)?;
+            Value::List(redis_ziplist(&blob).ok_or(BadPayload::Format)?)
+        }
+        Some(&t @ (RDB_TYPE_LIST_QUICKLIST | RDB_TYPE_LIST_QUICKLIST_2)) => {
+            let n = decode_len(body, &mut pos).and_then(|l| l.ok()).ok_or(BadPayload::Format)?;
+            if n > body.len() as u64 {
+                return Err(BadPayload::Format);
+            }
+            let mut items = Vec::new();
+            for _ in 0..n {
+                let container = if t == RDB_TYPE_LIST_QUICKLIST_2 {
+                    decode_len(body, &mut pos).and_then(|l| l.ok()).ok_or(BadPayload::Format)?
+                } else {
+                    QUICKLIST_NODE_PACKED
+                };
+                let blob = decode_string(body, &mut pos).ok_or(BadPayload::Format)?;
+                match container {
+                    _ if blob.is_empty() => return Err(BadPayload::Format),
+                    QUICKLIST_NODE_PLAIN => items.push(blob),
+                    QUICKLIST_NODE_PACKED if t == RDB_TYPE_LIST_QUICKLIST_2 => items.extend(redis_listpack(&blob).ok_or(BadPayload::Format)?),
+                    QUICKLIST_NODE_PACKED => items.extend(redis_ziplist(&blob).ok_or(BadPayload::Format)?),
+                    _ => return Err(BadPayload::Format),
+                }
+            }
+            Value::List(items)
+        }
         Some(&t) if t <= 21 => return Err(BadPayload::Type(t)),
         _ => return Err(BadPayload::Format),
     };
     // Redis refuses empty collections and repeated hash fields.
+    if matches!(&value, Value::List(items) if items.is_empty()) {
+        return Err(BadPayload::Format);
+    }
     if let Value::Hash(pairs) = &value {
         let mut fields = std::collections::HashSet::with_capacity(pairs.len());
         if pairs.is_empty() || !pairs.iter().all(|(f, _)| fields.insert(&f[..])) {
@@ -383,6 +447,13 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     match value {
         Value::String(v) => l.set(key, &v, expire_at as u64),
+        Value::List(items) => {
+            let limits = super::list::limits_of(&ctx.server.config);
+            let _ = l.modify(key, crate::store::Kind::List, true, |slot| crate::store::list::push(slot, limits, &items, false));
+            if expire_at != 0 {
+                l.set_expire(key, expire_at as u64);
+            }
+        }
         Value::Hash(pairs) => {
             let limits = super::hash::limits_of(&ctx.server.config);
             let _ = l.modify(key, crate::store::Kind::Hash, true, |slot| {

@@ -10,6 +10,7 @@ pub mod connection;
 pub mod dump;
 pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod lock;
 pub mod scripting;
 pub mod server;

@@ -1,7 +1,7 @@
 //! The one command table. A command is added here and nowhere else.
 
 use super::flags::*;
-use super::{Handler, connection as conn, dump, hash as h, keys, lock, scripting as lua, server as srv, string as s, transaction as tx, txn};
+use super::{Handler, connection as conn, dump, hash as h, keys, list as l, lock, scripting as lua, server as srv, string as s, transaction as tx, txn};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -176,6 +176,68 @@ static DEBUG_SUBS: [Command; 1] =
 /// Every command the node serves.
 pub static COMMANDS: &[Command] = &[
     // hashes
+    cmd!("lpush", -3, WRITE | DENYOOM | FAST, KEY1, "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", l::lpush),
+    cmd!("rpush", -3, WRITE | DENYOOM | FAST, KEY1, "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", l::rpush),
+    cmd!("lpushx", -3, WRITE | DENYOOM | FAST, KEY1, "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.", l::lpushx),
+    cmd!("rpushx", -3, WRITE | DENYOOM | FAST, KEY1, "list", "2.2.0", "Appends an element to a list only when the list exists.", l::rpushx),
+    cmd!(
+        "lpop",
+        -2,
+        WRITE | FAST,
+        KEY1,
+        "list",
+        "1.0.0",
+        "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
+        l::lpop
+    ),
+    cmd!(
+        "rpop",
+        -2,
+        WRITE | FAST,
+        KEY1,
+        "list",
+        "1.0.0",
+        "Returns and removes the last elements of a list. Deletes the list if the last element was popped.",
+        l::rpop
+    ),
+    cmd!("llen", 2, READONLY | FAST, KEY1, "list", "1.0.0", "Returns the length of a list.", l::llen),
+    cmd!("lindex", 3, READONLY, KEY1, "list", "1.0.0", "Returns an element from a list by its index.", l::lindex),
+    cmd!("lset", 4, WRITE | DENYOOM, KEY1, "list", "1.0.0", "Sets the value of an element in a list by its index.", l::lset),
+    cmd!("linsert", 5, WRITE | DENYOOM, KEY1, "list", "2.2.0", "Inserts an element before or after another element in a list.", l::linsert),
+    cmd!("lrange", 4, READONLY, KEY1, "list", "1.0.0", "Returns a range of elements from a list.", l::lrange),
+    cmd!("ltrim", 4, WRITE, KEY1, "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", l::ltrim),
+    cmd!("lrem", 4, WRITE, KEY1, "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", l::lrem),
+    cmd!("lpos", -3, READONLY, KEY1, "list", "6.0.6", "Returns the index of matching elements in a list.", l::lpos),
+    cmd!(
+        "lmove",
+        5,
+        WRITE | DENYOOM,
+        KEY12,
+        "list",
+        "6.2.0",
+        "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
+        l::lmove
+    ),
+    cmd!(
+        "rpoplpush",
+        3,
+        WRITE | DENYOOM,
+        KEY12,
+        "list",
+        "1.2.0",
+        "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
+        l::rpoplpush
+    ),
+    cmd!(
+        "lmpop",
+        -4,
+        WRITE,
+        NOKEYS,
+        "list",
+        "7.0.0",
+        "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
+        l::lmpop
+    ),
     cmd!("hset", -4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Creates or modifies the value of a field in a hash.", h::hset),
     cmd!("hsetnx", 4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist.", h::hsetnx),
     cmd!("hmset", -4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Sets the values of multiple fields.", h::hset),

@@ -31,6 +31,7 @@ impl<'a> HashRef<'a> {
         match e.view() {
             View::Inline(bytes) => HashRef::Listpack(bytes),
             View::Boxed(Boxed::Hash(t)) => HashRef::Table(t),
+            View::Boxed(_) => unreachable!("a hash entry holds a hash"),
         }
     }
 

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod hash;
+pub mod list;
 pub mod listpack;
 pub mod record;
 pub mod scan;
@@ -62,6 +63,11 @@ impl<'a> Entry<'a> {
         if self.kind == Kind::String { Ok(self.value) } else { Err(WrongType) }
     }
 
+    /// The list, or `WrongType`.
+    pub fn list(self) -> Result<list::ListRef<'a>, WrongType> {
+        if self.kind == Kind::List { Ok(list::ListRef::of(self.entry)) } else { Err(WrongType) }
+    }
+
     /// The hash, or `WrongType`.
     pub fn hash(self) -> Result<hash::HashRef<'a>, WrongType> {
         if self.kind == Kind::Hash { Ok(hash::HashRef::of(self.entry)) } else { Err(WrongType) }
@@ -89,6 +95,7 @@ pub fn memory_usage(e: EntryRef<'_>) -> usize {
                             t.for_each(|f| n += entry(f) - 8);
                             n
                         }
+                        value::Boxed::List(q) => q.heap_bytes(),
                     }
             }
         }

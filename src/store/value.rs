@@ -5,24 +5,30 @@
 //! - a hash past `hash-max-listpack-entries` / `-value` is a table of
 //!   field entries: the keyspace's own chained table ([`super::table`]),
 //!   so HSCAN has SCAN's cursor guarantees and HRANDFIELD its fair random
-//!   pick.
+//!   pick;
+//! - a list past one node is a quicklist of listpack nodes
+//!   ([`super::list`]).
 
+use super::list::Quicklist;
 use super::table::Table;
 
 pub enum Boxed {
     Hash(Table),
+    List(Quicklist),
 }
 
 impl Boxed {
     pub fn is_empty(&self) -> bool {
         match self {
             Boxed::Hash(t) => t.is_empty(),
+            Boxed::List(q) => q.is_empty(),
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
             Boxed::Hash(t) => t.len(),
+            Boxed::List(q) => q.len(),
         }
     }
 }
@@ -31,6 +37,7 @@ impl Clone for Boxed {
     fn clone(&self) -> Boxed {
         match self {
             Boxed::Hash(t) => Boxed::Hash(t.deep_clone()),
+            Boxed::List(q) => Boxed::List(q.clone()),
         }
     }
 }
