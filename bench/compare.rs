@@ -4,6 +4,7 @@
 //! cargo bench --bench compare                       # everything
 //! cargo bench --bench compare -- throughput         # redis-benchmark, A B A B
 //! cargo bench --bench compare -- memory             # bytes per key, 1M keys
+//! cargo bench --bench compare -- collections        # bytes per hash field / list element
 //! cargo bench --bench compare -- hitratio           # Zipf read-through cache
 //! cargo bench --bench compare -- locks              # lock and check-and-set rates
 //! cargo bench --bench compare -- proxy              # shardis proxy vs nutcracker
@@ -189,9 +190,9 @@ fn throughput(rounds: usize, requests: usize) {
     println!("== throughput: redis-benchmark -c 50 -r 100000 -d 64, {requests} requests, {rounds} rounds A B A B");
     let servers = [start(Kind::Shardis, &[]), start(Kind::Redis, &[])];
     let kinds = [Kind::Shardis, Kind::Redis];
-    println!("{:<8} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}", "test", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio");
+    println!("{:<10} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}", "test", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio");
     for pipeline in [1, 16] {
-        for test in ["set", "get"] {
+        for test in ["set", "get", "lpush", "rpush", "lpop", "rpop", "hset", "lrange_100", "lrange_600"] {
             let mut ops = [Vec::new(), Vec::new()];
             let mut cpu = [Vec::new(), Vec::new()];
             for _ in 0..rounds {
@@ -206,7 +207,8 @@ fn throughput(rounds: usize, requests: usize) {
                     let text = String::from_utf8_lossy(&out.stdout);
                     let rps: f64 = text
                         .lines()
-                        .find(|l| l.to_ascii_lowercase().starts_with(&format!("\"{test}\"")))
+                        // "LRANGE_100 (first 100 elements)": the name, then a quote or a space
+                        .find(|l| l.to_ascii_lowercase().strip_prefix(&format!("\"{test}")).is_some_and(|rest| rest.starts_with(['"', ' '])))
                         .and_then(|l| l.split(',').nth(1))
                         .and_then(|v| v.trim_matches('"').parse().ok())
                         .unwrap_or_else(|| panic!("cannot parse redis-benchmark output for {}: {text}", kinds[i].name()));
@@ -216,7 +218,7 @@ fn throughput(rounds: usize, requests: usize) {
             }
             let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
             let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
-            println!("{:<8} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", test.to_uppercase(), pipeline, a, b, a / b, ca, cb, ca / cb);
+            println!("{:<10} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", test.to_uppercase(), pipeline, a, b, a / b, ca, cb, ca / cb);
         }
     }
     println!("(op/s: higher is better; us = server CPU microseconds per operation, lower is better)");
@@ -263,6 +265,118 @@ fn memory(keys: usize) {
         results.push((per_used, per_rss));
     }
     println!("ratio    | {:>14.2} {:>12.2}   (shardis/redis, lower is better)", results[0].0 / results[1].0, results[0].1 / results[1].1);
+}
+
+/// Sends `commands` pipelined in batches and checks none failed.
+fn pipeline_all(c: &mut Conn, commands: impl Iterator<Item = Vec<Vec<u8>>>) {
+    let mut out = Vec::new();
+    let mut pending = 0;
+    let flush = |c: &mut Conn, out: &mut Vec<u8>, pending: &mut usize| {
+        c.send(out);
+        for _ in 0..*pending {
+            if let Resp::Err(e) = c.read() {
+                panic!("load failed: {e}");
+            }
+        }
+        out.clear();
+        *pending = 0;
+    };
+    for cmd in commands {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| &a[..]).collect();
+        Conn::encode(&mut out, &args);
+        pending += 1;
+        if pending == 1000 {
+            flush(c, &mut out, &mut pending);
+        }
+    }
+    flush(c, &mut out, &mut pending);
+}
+
+/// Memory per element of hashes and lists, small (listpack) and large
+/// (hashtable, many quicklist nodes), against redis-server.
+fn collections() {
+    println!("== memory per element of collections (used_memory; RSS)");
+    println!("{:<34} | {:>16} {:>16} {:>6}", "shape", "shardis B/elem", "redis B/elem", "ratio");
+    type Load = Box<dyn Fn() -> Box<dyn Iterator<Item = Vec<Vec<u8>>>>>;
+    let shapes: Vec<(&str, usize, Load)> = vec![
+        (
+            "100k hashes of 10 fields",
+            1_000_000,
+            Box::new(|| {
+                Box::new((0..100_000).map(|h| {
+                    let mut c = vec![b"HSET".to_vec(), format!("hash:{h:08}").into_bytes()];
+                    for f in 0..10 {
+                        c.push(format!("field:{f}").into_bytes());
+                        c.push(format!("value:{h}:{f}").into_bytes());
+                    }
+                    c
+                }))
+            }),
+        ),
+        (
+            "1k hashes of 1k fields",
+            1_000_000,
+            Box::new(|| {
+                Box::new((0..1000).flat_map(|h| {
+                    (0..10).map(move |part| {
+                        let mut c = vec![b"HSET".to_vec(), format!("hash:{h:06}").into_bytes()];
+                        for f in part * 100..(part + 1) * 100 {
+                            c.push(format!("field:{f}").into_bytes());
+                            c.push(format!("value:{h}:{f}").into_bytes());
+                        }
+                        c
+                    })
+                }))
+            }),
+        ),
+        (
+            "100k lists of 10 elements",
+            1_000_000,
+            Box::new(|| {
+                Box::new((0..100_000).map(|l| {
+                    let mut c = vec![b"RPUSH".to_vec(), format!("list:{l:08}").into_bytes()];
+                    c.extend((0..10).map(|e| format!("element:{l}:{e}").into_bytes()));
+                    c
+                }))
+            }),
+        ),
+        (
+            "1 list of 1M elements",
+            1_000_000,
+            Box::new(|| {
+                Box::new((0..10_000).map(|part| {
+                    let mut c = vec![b"RPUSH".to_vec(), b"biglist".to_vec()];
+                    c.extend((part * 100..(part + 1) * 100).map(|e| format!("element:{e}").into_bytes()));
+                    c
+                }))
+            }),
+        ),
+        (
+            "1 list of 1M integers",
+            1_000_000,
+            Box::new(|| {
+                Box::new((0..10_000).map(|part| {
+                    let mut c = vec![b"RPUSH".to_vec(), b"intlist".to_vec()];
+                    c.extend((part * 100..(part + 1) * 100).map(|e| format!("{e}").into_bytes()));
+                    c
+                }))
+            }),
+        ),
+    ];
+    for (name, elements, load) in shapes {
+        let mut per = Vec::new();
+        for kind in [Kind::Shardis, Kind::Redis] {
+            let s = start(kind, &[]);
+            let mut c = Conn::new(s.port);
+            let (used0, rss0) = (c.info_field("used_memory"), rss_bytes(s.child.id()));
+            pipeline_all(&mut c, load());
+            std::thread::sleep(Duration::from_millis(200));
+            let (used, rss) = (c.info_field("used_memory"), rss_bytes(s.child.id()));
+            per.push((used.saturating_sub(used0) as f64 / elements as f64, rss.saturating_sub(rss0) as f64 / elements as f64));
+        }
+        println!("{:<34} | {:>7.1}; {:>7.1} {:>7.1}; {:>7.1} {:>6.2}", name, per[0].0, per[0].1, per[1].0, per[1].1, per[0].0 / per[1].0);
+    }
+    println!("(ratio of used_memory per element, shardis/redis: lower is better)");
 }
 
 // ---- hit ratio ----------------------------------------------------------------
@@ -893,14 +1007,20 @@ fn main() {
     let requests = flag("--requests", 300_000);
     let keys = flag("--keys", 1_000_000);
     let gets = flag("--gets", 2_000_000);
-    let selected: Vec<&str> =
-        args.iter().map(|s| s.as_str()).filter(|a| ["throughput", "memory", "hitratio", "locks", "proxy", "txn", "hardening", "scan"].contains(a)).collect();
+    let selected: Vec<&str> = args
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|a| ["throughput", "memory", "collections", "hitratio", "locks", "proxy", "txn", "hardening", "scan"].contains(a))
+        .collect();
     let all = selected.is_empty();
     if all || selected.contains(&"throughput") {
         throughput(rounds, requests);
     }
     if all || selected.contains(&"memory") {
         memory(keys);
+    }
+    if all || selected.contains(&"collections") {
+        collections();
     }
     if all || selected.contains(&"scan") {
         scan_bench(keys);

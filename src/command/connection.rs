@@ -163,6 +163,23 @@ pub fn client_setname(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends a blocking command's wait, with
+/// its timeout reply or `-UNBLOCKED`; 1 if the client was blocked.
+pub fn client_unblock(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let error = match args.get(3) {
+        None => false,
+        Some(a) if super::is(a, "timeout") => false,
+        Some(a) if super::is(a, "error") => true,
+        Some(_) => return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let id = match super::arg_i64(&args[2]) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let target = ctx.server.clients().values().find(|c| c.id as i64 == id).cloned();
+    Reply::Int(target.is_some_and(|c| c.unblock(error)) as i64)
+}
+
 pub fn client_getname(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     let name = ctx.client.info.name();
     if name.is_empty() { Reply::Nil } else { Reply::bulk(name) }
@@ -174,6 +191,9 @@ fn client_line(server: &Server, c: &ClientInfo) -> String {
     let mut flags = String::new();
     if c.monitoring.load(Ordering::Relaxed) {
         flags.push('O');
+    }
+    if c.blocked.load(Ordering::Relaxed) {
+        flags.push('b');
     }
     if c.no_evict.load(Ordering::Relaxed) {
         flags.push('e');

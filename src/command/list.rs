@@ -419,6 +419,98 @@ pub fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
+// ---- blocking variants -------------------------------------------------------
+//
+// Each tries once like its non-blocking form; finding nothing, it queues on
+// its keys (under their shard locks) and is run again when one changes.
+// Inside MULTI or a script it answers its timeout reply at once.
+
+/// Queues the command on `keys` while `l` still holds their shards. Redis
+/// 7.0 answers a timeout with the null array for every list command, and a
+/// command that may not block with its own null (`on_deny`).
+fn block(ctx: &mut Ctx, l: Locked<'_>, keys: &[Bytes], deadline: Option<std::time::Instant>, on_deny: Reply, args: &[Bytes]) -> Reply {
+    let blocked = super::block_on(ctx.server, ctx.client, keys, deadline, Reply::NilArray, on_deny, args);
+    drop(l);
+    match blocked {
+        Ok(b) => {
+            ctx.client.blocked = Some(b);
+            Reply::NoReply
+        }
+        Err(reply) => reply,
+    }
+}
+
+/// BLPOP and BRPOP: `[key, element]` from the first non-empty list.
+fn bpop(ctx: &mut Ctx, args: &[Bytes], front: bool) -> Reply {
+    let deadline = match super::arg_timeout(&args[args.len() - 1]) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let keys = &args[1..args.len() - 1];
+    let limits = limits(ctx);
+    let mut l = ctx.lock_many(keys);
+    for k in keys {
+        match pop_from(&mut l, limits, k, front, 1) {
+            Err(WrongType) => return wrong_type(),
+            Ok(None) => {}
+            Ok(Some(mut items)) => return Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Bulk(items.pop().expect("one element").into())]),
+        }
+    }
+    block(ctx, l, keys, deadline, Reply::NilArray, args)
+}
+
+pub fn blpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    bpop(ctx, args, true)
+}
+
+pub fn brpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    bpop(ctx, args, false)
+}
+
+/// BLMOVE and BRPOPLPUSH.
+fn bmove(ctx: &mut Ctx, args: &[Bytes], from: bool, to: bool, timeout: &[u8]) -> Reply {
+    let deadline = match super::arg_timeout(timeout) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let limits = limits(ctx);
+    let mut l = ctx.lock_many(&args[1..3]);
+    match move_one(&mut l, limits, &args[1], &args[2], from, to) {
+        Ok(None) => block(ctx, l, &args[1..2], deadline, Reply::Nil, args),
+        r => lmove_reply(r),
+    }
+}
+
+pub fn blmove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match (arg_side(&args[3]), arg_side(&args[4])) {
+        (Ok(from), Ok(to)) => bmove(ctx, args, from, to, &args[5]),
+        (Err(r), _) | (_, Err(r)) => r,
+    }
+}
+
+pub fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    bmove(ctx, args, false, true, &args[3])
+}
+
+pub fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let m = match parse_mpop(args, 2) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let deadline = match super::arg_timeout(&args[1]) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let limits = limits(ctx);
+    let keys = &args[m.keys];
+    let mut l = ctx.lock_many(keys);
+    match mpop_from(&mut l, limits, keys, m.front, m.count) {
+        Err(WrongType) => wrong_type(),
+        Ok(Some(r)) => r,
+        Ok(None) => block(ctx, l, keys, deadline, Reply::NilArray, args),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

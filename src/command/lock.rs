@@ -57,6 +57,7 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let db = ctx.client.db;
     let locks = &ctx.server.keyspace.locks;
+    let waits = &ctx.server.keyspace.waits;
     let mine = ctx.client.lock_waiter.clone();
     let mut l = ctx.server.keyspace.lock(db, key);
     let now = l.now();
@@ -65,16 +66,12 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         e => e.map(|e| (e.value == &owner[..], e.expire_at)),
     };
     let free = match holder {
-        None => locks.may_acquire(db, key, mine.as_ref()),
+        None => waits.is_first(db, key, mine.as_ref()),
         Some((same_owner, _)) => same_owner,
     };
     if free {
         l.set(key, owner, now + ttl);
         let token = locks.next_token(after);
-        drop(l);
-        if let Some(w) = mine {
-            locks.dequeue(db, key, &w);
-        }
         return Reply::Int(token as i64);
     }
     let Some(wait_ms) = wait_ms.filter(|_| !ctx.client.in_exec) else {
@@ -82,12 +79,14 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     // Queue up (under the shard lock, so no release can slip in between).
     let waiter = mine.unwrap_or_default();
-    locks.enqueue(db, key, &waiter);
+    waits.enqueue(db, &[key], &waiter);
     drop(l);
     let wake_at = holder.map(|(_, expire_at)| expire_at).filter(|at| *at > 0).map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now) + 1));
     ctx.client.blocked = Some(Blocked {
-        queue: Some((db, key[..].into())),
+        db,
+        keys: vec![key[..].into()],
         waiter: Arc::clone(&waiter),
+        on_timeout: Reply::Nil,
         deadline: (wait_ms > 0).then(|| Instant::now() + Duration::from_millis(wait_ms)),
         wake_at,
         args: args.to_vec(),

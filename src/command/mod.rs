@@ -24,7 +24,7 @@ use crate::resp::Reply;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-pub use table::{COMMANDS, Command, lookup};
+pub use table::{COMMANDS, Command, Keys, lookup};
 
 /// Command flags, as Redis names them in `COMMAND INFO`.
 pub mod flags {
@@ -49,7 +49,9 @@ pub mod flags {
     /// Runs without the server's gate and takes it itself when needed: it
     /// may wait on the network first (TXN.ABORT asking the primary).
     pub const NO_GATE: u32 = 1 << 12;
-    pub const NAMES: [(u32, &str); 9] = [
+    /// May block the client (BLPOP and friends, LOCK.ACQUIRE ... WAIT).
+    pub const BLOCKING: u32 = 1 << 13;
+    pub const NAMES: [(u32, &str); 10] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
@@ -59,6 +61,7 @@ pub mod flags {
         (LOADING, "loading"),
         (STALE, "stale"),
         (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
     ];
 }
 
@@ -70,18 +73,20 @@ pub struct Ctx<'a> {
 
 pub type Handler = fn(&mut Ctx, &[Bytes]) -> Reply;
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// The shard of `key` in the client's database, locked, with the
     /// client's lookup rules applied (CLIENT NO-TOUCH: no access time or
-    /// frequency update; only TOUCH itself ignores it, as in Redis).
-    pub fn lock(&self, key: &[u8]) -> crate::store::Locked<'_> {
+    /// frequency update; only TOUCH itself ignores it, as in Redis). The
+    /// guard borrows the server, not the context, so the handler may go on
+    /// changing the client's state while it holds it.
+    pub fn lock(&self, key: &[u8]) -> crate::store::Locked<'a> {
         let mut l = self.server.keyspace.lock(self.client.db, key);
         l.set_touch(!self.client.no_touch);
         l
     }
 
     /// [`Ctx::lock`] for several keys.
-    pub fn lock_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> crate::store::Locked<'_> {
+    pub fn lock_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> crate::store::Locked<'a> {
         let mut l = self.server.keyspace.lock_many(self.client.db, keys);
         l.set_touch(!self.client.no_touch);
         l
@@ -207,20 +212,15 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             }
             let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
             server.scripting.run.park(&waiter);
-            ctx.client.blocked = Some(crate::net::Blocked {
-                queue: None,
-                waiter,
-                deadline: None,
-                wake_at: Some(Instant::now() + std::time::Duration::from_millis(threshold - ms)),
-                args: args.to_vec(),
-            });
+            let wake_at = Instant::now() + std::time::Duration::from_millis(threshold - ms);
+            ctx.client.blocked = Some(crate::net::Blocked::parked(ctx.client.db, waiter, wake_at, args));
             return Ok(Reply::NoReply);
         }
     }
     // Isolation from prepared cross-node transactions: a command touching a
     // key they hold waits until they are decided (or, on a TXN.NOWAIT
     // connection, is deferred at once, with the keyed commands after it).
-    if ctx.client.txn_deferring && cmd.flags & flags::TXN == 0 && cmd.key_iter(args.len()).next().is_some() {
+    if ctx.client.txn_deferring && cmd.flags & flags::TXN == 0 && cmd.key_iter(args.len(), |i| &args[i]).next().is_some() {
         return Ok(txn_defer());
     }
     if !server.keyspace.txns.is_idle() && cmd.flags & flags::TXN == 0 && must_wait_for_txn(ctx, cmd, args) {
@@ -229,6 +229,16 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             return Ok(txn_defer());
         }
         park_for_txn(ctx, args);
+        return Ok(Reply::NoReply);
+    }
+    // A key held for a woken blocked command: everyone else waits until it
+    // has run (so a push serves the longest waiter first, as in Redis).
+    let queueing = ctx.client.multi.is_some() && cmd.flags & flags::NO_QUEUE == 0;
+    if server.keyspace.waits.any_reserved() && !ctx.client.in_exec && !queueing && held_for_another(ctx, cmd, args) {
+        let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
+        server.keyspace.waits.park(&waiter);
+        let wake_at = Instant::now() + std::time::Duration::from_millis(100);
+        ctx.client.blocked = Some(crate::net::Blocked::parked(ctx.client.db, waiter, wake_at, args));
         return Ok(Reply::NoReply);
     }
     if cmd.flags & flags::NO_QUEUE == 0
@@ -268,7 +278,7 @@ fn txn_defer() -> Reply {
 fn must_wait_for_txn(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> bool {
     let db = ctx.client.db;
     let txns = &ctx.server.keyspace.txns;
-    let keys_of = |cmd: &'static Command, args: &[Bytes]| -> bool { cmd.key_positions(args.len()).into_iter().any(|i| txns.locked_by(db, &args[i]).is_some()) };
+    let keys_of = |cmd: &'static Command, args: &[Bytes]| -> bool { cmd.key_iter(args.len(), |i| &args[i]).any(|i| txns.locked_by(db, &args[i]).is_some()) };
     if cmd.name == "exec" {
         ctx.client.multi.as_ref().is_some_and(|q| {
             q.iter().any(|a| {
@@ -283,19 +293,85 @@ fn must_wait_for_txn(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> bo
     }
 }
 
+/// True if a key of `args` (for EXEC: of the queued commands) is held for
+/// a woken waiter other than this client.
+fn held_for_another(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> bool {
+    let db = ctx.client.db;
+    let waits = &ctx.server.keyspace.waits;
+    let me = ctx.client.lock_waiter.as_ref();
+    let held = |cmd: &'static Command, args: &[Bytes]| cmd.key_iter(args.len(), |i| &args[i]).any(|i| !waits.may_pass(db, &args[i], me));
+    if cmd.name == "exec" {
+        ctx.client.multi.as_ref().is_some_and(|q| {
+            q.iter().any(|a| {
+                lookup(&a[0]).is_some_and(|(_, c)| match resolve_subcommand(c, a) {
+                    Ok((c, _)) => held(c, a),
+                    Err(_) => false,
+                })
+            })
+        })
+    } else {
+        held(cmd, args)
+    }
+}
+
+/// Blocks the running command on `keys` of the client's database: call it
+/// while their shards are still locked (so no change slips in between),
+/// then store the result in `client.blocked` once they are released. A
+/// client that may not block (inside MULTI or a script) gets `Err`: the
+/// command answers `on_deny` at once, as Redis's would.
+pub fn block_on<K: AsRef<[u8]>>(
+    server: &Server,
+    client: &Client,
+    keys: &[K],
+    deadline: Option<Instant>,
+    on_timeout: Reply,
+    on_deny: Reply,
+    args: &[Bytes],
+) -> Result<crate::net::Blocked, Reply> {
+    if client.in_exec || client.in_script {
+        return Err(on_deny);
+    }
+    let waiter = client.lock_waiter.clone().unwrap_or_default();
+    server.keyspace.waits.enqueue(client.db, keys, &waiter);
+    Ok(crate::net::Blocked {
+        db: client.db,
+        keys: keys.iter().map(|k| crate::store::Key::from(k.as_ref())).collect(),
+        waiter,
+        deadline,
+        wake_at: None,
+        on_timeout,
+        args: args.to_vec(),
+    })
+}
+
+/// A blocking command's timeout in seconds (Redis's
+/// `getTimeoutFromObjectOrReply`): `None` waits for ever.
+pub fn arg_timeout(arg: &[u8]) -> Result<Option<Instant>, Reply> {
+    let Some(secs) = crate::util::parse_f64(arg) else {
+        return Err(Reply::status_err("ERR timeout is not a float or out of range"));
+    };
+    // Redis converts `ceil(secs * 1000)` to a long long: what does not fit
+    // (infinity included) comes out negative on x86-64.
+    let ms = (secs * 1000.0).ceil();
+    if !(0.0..9.223_372_036_854_775e18).contains(&ms) {
+        return Err(Reply::status_err("ERR timeout is negative"));
+    }
+    if ms == 0.0 {
+        return Ok(None);
+    }
+    // beyond a century is for ever in practice (and Instant cannot hold it)
+    let ms = ms.min(100.0 * 365.0 * 86_400_000.0) as u64;
+    Ok(Some(Instant::now() + std::time::Duration::from_millis(ms)))
+}
+
 /// Sets the client to wait for the transactions holding its keys.
 fn park_for_txn(ctx: &mut Ctx, args: &[Bytes]) {
     let txns = &ctx.server.keyspace.txns;
     let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
     txns.add_waiter(&waiter);
-    ctx.client.blocked = Some(crate::net::Blocked {
-        queue: None,
-        waiter,
-        deadline: None,
-        // A safety net against a missed wake-up; decisions wake waiters.
-        wake_at: Some(Instant::now() + std::time::Duration::from_millis(50)),
-        args: args.to_vec(),
-    });
+    // A safety net against a missed wake-up; decisions wake waiters.
+    let wake_at = Instant::now() + std::time::Duration::from_millis(50);
+    ctx.client.blocked = Some(crate::net::Blocked::parked(ctx.client.db, waiter, wake_at, args));
 }
 
 fn script_kill_now(ctx: &Ctx) -> Reply {

@@ -4,7 +4,7 @@
 
 use super::connection::REDIS_VERSION;
 use super::keys::help_reply;
-use super::{COMMANDS, Command, Ctx, flags, is, lookup, syntax_error, wrong_arity};
+use super::{COMMANDS, Command, Ctx, Keys, flags, is, lookup, syntax_error, wrong_arity};
 use crate::config::ConfigError;
 use crate::resp::Reply;
 use crate::store::NUM_DBS;
@@ -331,41 +331,55 @@ fn command_entry(c: &Command, parent: Option<&str>) -> Reply {
         None => c.name.to_string(),
     };
     let flag_names = flags::NAMES.iter().filter(|(f, _)| c.flags & f != 0).map(|(_, n)| Reply::status(n)).collect();
-    let key_specs = if c.first_key > 0 {
-        vec![Reply::Map(vec![
-            (Reply::bulk("flags"), Reply::Set(vec![Reply::status(if c.flags & flags::WRITE != 0 { "RW" } else { "RO" })])),
+    let mut flag_names: Vec<Reply> = flag_names;
+    if c.movable_keys() {
+        flag_names.push(Reply::status("movablekeys"));
+    }
+    let (first, last, step) = c.legacy_keys();
+    let rw = || ("flags", Reply::Set(vec![Reply::status(if c.flags & flags::WRITE != 0 { "RW" } else { "RO" })]));
+    let map = |pairs: Vec<(&str, Reply)>| Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::bulk(k), v)).collect());
+    let index = |i: i64| map(vec![("type", Reply::bulk("index")), ("spec", map(vec![("index", Reply::Int(i))]))]);
+    let range = |lastkey: i64, keystep: i64| {
+        map(vec![
+            ("type", Reply::bulk("range")),
+            ("spec", map(vec![("lastkey", Reply::Int(lastkey)), ("keystep", Reply::Int(keystep)), ("limit", Reply::Int(0))])),
+        ])
+    };
+    let key_specs = match c.keys {
+        Keys::None => vec![],
+        Keys::Range(f, l, s) => {
+            vec![map(vec![rw(), ("begin_search", index(f as i64)), ("find_keys", range(if l < 0 { l as i64 } else { (l - f) as i64 }, s as i64))])]
+        }
+        Keys::Counted(at) => vec![map(vec![
+            rw(),
+            ("begin_search", index(at as i64)),
             (
-                Reply::bulk("begin_search"),
-                Reply::Map(vec![
-                    (Reply::bulk("type"), Reply::bulk("index")),
-                    (Reply::bulk("spec"), Reply::Map(vec![(Reply::bulk("index"), Reply::Int(c.first_key as i64))])),
+                "find_keys",
+                map(vec![
+                    ("type", Reply::bulk("keynum")),
+                    ("spec", map(vec![("keynumidx", Reply::Int(0)), ("firstkey", Reply::Int(1)), ("keystep", Reply::Int(1))])),
                 ]),
             ),
-            (
-                Reply::bulk("find_keys"),
-                Reply::Map(vec![
-                    (Reply::bulk("type"), Reply::bulk("range")),
-                    (
-                        Reply::bulk("spec"),
-                        Reply::Map(vec![
-                            (Reply::bulk("lastkey"), Reply::Int(if c.last_key < 0 { c.last_key as i64 } else { (c.last_key - c.first_key) as i64 })),
-                            (Reply::bulk("keystep"), Reply::Int(c.step as i64)),
-                            (Reply::bulk("limit"), Reply::Int(0)),
-                        ]),
-                    ),
-                ]),
-            ),
-        ])]
-    } else {
-        vec![]
+        ])],
+        Keys::Migrate => vec![
+            map(vec![rw(), ("begin_search", index(3)), ("find_keys", range(0, 1))]),
+            map(vec![
+                rw(),
+                (
+                    "begin_search",
+                    map(vec![("type", Reply::bulk("keyword")), ("spec", map(vec![("keyword", Reply::bulk("KEYS")), ("startfrom", Reply::Int(-2))]))]),
+                ),
+                ("find_keys", range(-1, 1)),
+            ]),
+        ],
     };
     Reply::Array(vec![
         Reply::bulk(&name),
         Reply::Int(c.arity as i64),
         Reply::Set(flag_names),
-        Reply::Int(c.first_key as i64),
-        Reply::Int(c.last_key as i64),
-        Reply::Int(c.step as i64),
+        Reply::Int(first as i64),
+        Reply::Int(last as i64),
+        Reply::Int(step as i64),
         Reply::Set(acl_categories(c)),
         Reply::Set(vec![]),
         Reply::Array(key_specs),
@@ -446,7 +460,7 @@ pub fn command_getkeys_reply(args: &[Bytes]) -> Reply {
     if !arity_ok {
         return Reply::error("ERR Invalid number of arguments specified for command");
     }
-    let keys = c.key_positions(target.len());
+    let keys = c.key_positions(target);
     if keys.is_empty() {
         return Reply::error("ERR The command has no key arguments");
     }
@@ -639,7 +653,7 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("maxclients", cfg.maxclients.load(Ordering::Relaxed).to_string());
             kv("client_recent_max_input_buffer", "0".into());
             kv("client_recent_max_output_buffer", "0".into());
-            kv("blocked_clients", ks.locks.waiting().to_string());
+            kv("blocked_clients", ks.waits.blocked_clients().to_string());
             kv("tracking_clients", "0".into());
             kv("clients_in_timeout_table", "0".into());
             kv("total_watched_keys", ks.watches.watched_keys().to_string());

@@ -12,9 +12,7 @@ pub struct Command {
     /// Redis's convention: N exactly, -N at least N (the name counts).
     pub arity: i32,
     pub flags: u32,
-    pub first_key: i32,
-    pub last_key: i32,
-    pub step: i32,
+    pub keys: Keys,
     pub group: &'static str,
     pub summary: &'static str,
     pub since: &'static str,
@@ -22,19 +20,62 @@ pub struct Command {
     pub subcommands: &'static [Command],
 }
 
+/// Where a command's keys are: Redis's key specs, in the three forms
+/// commands use (Redis's `index`, `keynum` and `keyword` searches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    None,
+    /// Positions `first..=last` (negative `last`: from the end) every `step`.
+    Range(i32, i32, i32),
+    /// A count at this position, then that many keys (EVAL, LMPOP, BLMPOP).
+    Counted(usize),
+    /// MIGRATE: the key at 3, or, when it is empty, every argument after
+    /// the `KEYS` keyword.
+    Migrate,
+}
+
 impl Command {
-    /// Positions of key arguments in `args` (COMMAND GETKEYS, routing).
-    pub fn key_positions(&self, nargs: usize) -> Vec<usize> {
-        self.key_iter(nargs).collect()
+    /// Redis's legacy (first, last, step) triple for COMMAND INFO: zeros
+    /// where the keys move (`movablekeys`).
+    pub fn legacy_keys(&self) -> (i32, i32, i32) {
+        match self.keys {
+            Keys::None | Keys::Counted(_) => (0, 0, 0),
+            Keys::Range(f, l, s) => (f, l, s),
+            Keys::Migrate => (3, 3, 1),
+        }
     }
 
-    /// [`Command::key_positions`] without allocating.
-    pub fn key_iter(&self, nargs: usize) -> impl Iterator<Item = usize> + use<> {
-        let (first, last) = match self.first_key {
-            f if f <= 0 => (1, 0),
-            f => (f, if self.last_key < 0 { nargs as i32 + self.last_key } else { self.last_key.min(nargs as i32 - 1) }),
+    /// Whether the key positions depend on the arguments.
+    pub fn movable_keys(&self) -> bool {
+        matches!(self.keys, Keys::Counted(_) | Keys::Migrate)
+    }
+
+    /// Positions of key arguments in `args` (COMMAND GETKEYS, routing).
+    pub fn key_positions<A: AsRef<[u8]>>(&self, args: &[A]) -> Vec<usize> {
+        self.key_iter(args.len(), |i| args[i].as_ref()).collect()
+    }
+
+    /// [`Command::key_positions`] without allocating, reading arguments
+    /// through `arg` (the proxy reads them from its receive buffer).
+    pub fn key_iter<'b>(&self, nargs: usize, arg: impl Fn(usize) -> &'b [u8]) -> std::iter::StepBy<std::ops::Range<usize>> {
+        let (start, end, step) = match self.keys {
+            Keys::None => (0, 0, 1),
+            Keys::Range(first, last, step) => {
+                let last = if last < 0 { nargs as i64 + last as i64 } else { (last as i64).min(nargs as i64 - 1) };
+                (first as usize, (last + 1).max(first as i64) as usize, step.max(1) as usize)
+            }
+            Keys::Counted(at) if at < nargs => {
+                let n = crate::util::parse_i64(arg(at)).unwrap_or(0).clamp(0, (nargs - at - 1) as i64) as usize;
+                (at + 1, at + 1 + n, 1)
+            }
+            Keys::Counted(_) => (0, 0, 1),
+            Keys::Migrate if nargs > 3 && !arg(3).is_empty() => (3, 4, 1),
+            Keys::Migrate => match (6..nargs).find(|&i| arg(i).eq_ignore_ascii_case(b"keys")) {
+                Some(i) => (i + 1, nargs, 1),
+                None => (0, 0, 1),
+            },
         };
-        (first..=last).step_by(self.step.max(1) as usize).map(|i| i as usize)
+        (start..end.max(start)).step_by(step)
     }
 }
 
@@ -47,9 +88,7 @@ macro_rules! cmd {
             name: $name,
             arity: $arity,
             flags: $flags,
-            first_key: $keys.0,
-            last_key: $keys.1,
-            step: $keys.2,
+            keys: $keys,
             group: $group,
             summary: $summary,
             since: $since,
@@ -59,10 +98,10 @@ macro_rules! cmd {
     };
 }
 
-const NOKEYS: (i32, i32, i32) = (0, 0, 0);
-const KEY1: (i32, i32, i32) = (1, 1, 1);
-const KEYS_ALL: (i32, i32, i32) = (1, -1, 1);
-const KEY12: (i32, i32, i32) = (1, 2, 1);
+const NOKEYS: Keys = Keys::None;
+const KEY1: Keys = Keys::Range(1, 1, 1);
+const KEYS_ALL: Keys = Keys::Range(1, -1, 1);
+const KEY12: Keys = Keys::Range(1, 2, 1);
 const CONN: u32 = NOSCRIPT | LOADING | STALE | FAST;
 
 fn container(ctx: &mut super::Ctx, args: &[bytes::Bytes]) -> crate::resp::Reply {
@@ -71,10 +110,20 @@ fn container(ctx: &mut super::Ctx, args: &[bytes::Bytes]) -> crate::resp::Reply 
     super::wrong_arity(&String::from_utf8_lossy(&args[0]))
 }
 
-static CLIENT_SUBS: [Command; 12] = [
+static CLIENT_SUBS: [Command; 13] = [
     cmd!("id", 2, CONN, NOKEYS, "connection", "5.0.0", "Returns the unique client ID of the connection.", conn::client_id),
     cmd!("setname", 3, CONN, NOKEYS, "connection", "2.6.9", "Sets the connection name.", conn::client_setname),
     cmd!("getname", 2, CONN, NOKEYS, "connection", "2.6.9", "Returns the name of the connection.", conn::client_getname),
+    cmd!(
+        "unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NOKEYS,
+        "connection",
+        "5.0.0",
+        "Unblocks a client blocked by a blocking command from a different connection.",
+        conn::client_unblock
+    ),
     cmd!("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", "2.4.0", "Lists open connections.", conn::client_list),
     cmd!("info", 2, CONN, NOKEYS, "connection", "6.2.0", "Returns information about the connection.", conn::client_info),
     cmd!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", "2.4.0", "Terminates open connections.", conn::client_kill),
@@ -140,10 +189,19 @@ static COMMAND_SUBS: [Command; 6] = [
 ];
 
 static OBJECT_SUBS: [Command; 5] = [
-    cmd!("encoding", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the internal encoding of a Redis object.", keys::object_encoding),
-    cmd!("idletime", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the time since the last access to a Redis object.", keys::object_idletime),
-    cmd!("freq", 3, READONLY, (2, 2, 1), "generic", "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", keys::object_freq),
-    cmd!("refcount", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the reference count of a value of a key.", keys::object_refcount),
+    cmd!("encoding", 3, READONLY, Keys::Range(2, 2, 1), "generic", "2.2.3", "Returns the internal encoding of a Redis object.", keys::object_encoding),
+    cmd!("idletime", 3, READONLY, Keys::Range(2, 2, 1), "generic", "2.2.3", "Returns the time since the last access to a Redis object.", keys::object_idletime),
+    cmd!(
+        "freq",
+        3,
+        READONLY,
+        Keys::Range(2, 2, 1),
+        "generic",
+        "4.0.0",
+        "Returns the logarithmic access frequency counter of a Redis object.",
+        keys::object_freq
+    ),
+    cmd!("refcount", 3, READONLY, Keys::Range(2, 2, 1), "generic", "2.2.3", "Returns the reference count of a value of a key.", keys::object_refcount),
     cmd!("help", 2, LOADING | STALE, NOKEYS, "generic", "6.2.0", "Returns helpful text about the different subcommands.", keys::object_help),
 ];
 
@@ -232,11 +290,61 @@ pub static COMMANDS: &[Command] = &[
         "lmpop",
         -4,
         WRITE,
-        NOKEYS,
+        Keys::Counted(1),
         "list",
         "7.0.0",
         "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
         l::lmpop
+    ),
+    cmd!(
+        "blpop",
+        -3,
+        WRITE | BLOCKING | NOSCRIPT,
+        Keys::Range(1, -2, 1),
+        "list",
+        "2.0.0",
+        "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        l::blpop
+    ),
+    cmd!(
+        "brpop",
+        -3,
+        WRITE | BLOCKING | NOSCRIPT,
+        Keys::Range(1, -2, 1),
+        "list",
+        "2.0.0",
+        "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        l::brpop
+    ),
+    cmd!(
+        "blmove",
+        6,
+        WRITE | BLOCKING | NOSCRIPT | DENYOOM,
+        KEY12,
+        "list",
+        "6.2.0",
+        "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+        l::blmove
+    ),
+    cmd!(
+        "brpoplpush",
+        4,
+        WRITE | BLOCKING | NOSCRIPT | DENYOOM,
+        KEY12,
+        "list",
+        "2.2.0",
+        "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+        l::brpoplpush
+    ),
+    cmd!(
+        "blmpop",
+        -5,
+        WRITE | BLOCKING,
+        Keys::Counted(2),
+        "list",
+        "7.0.0",
+        "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        l::blmpop
     ),
     cmd!("hset", -4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Creates or modifies the value of a field in a hash.", h::hset),
     cmd!("hsetnx", 4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist.", h::hsetnx),
@@ -327,12 +435,21 @@ pub static COMMANDS: &[Command] = &[
     cmd!("getdel", 2, WRITE | FAST, KEY1, "string", "6.2.0", "Returns the string value of a key after deleting the key.", s::getdel),
     cmd!("getex", -2, WRITE | FAST, KEY1, "string", "6.2.0", "Returns the string value of a key after setting its expiration time.", s::getex),
     cmd!("mget", -2, READONLY | FAST, KEYS_ALL, "string", "1.0.0", "Atomically returns the string values of one or more keys.", s::mget),
-    cmd!("mset", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", s::mset),
+    cmd!(
+        "mset",
+        -3,
+        WRITE | DENYOOM,
+        Keys::Range(1, -1, 2),
+        "string",
+        "1.0.1",
+        "Atomically creates or modifies the string values of one or more keys.",
+        s::mset
+    ),
     cmd!(
         "msetnx",
         -3,
         WRITE | DENYOOM,
-        (1, -1, 2),
+        Keys::Range(1, -1, 2),
         "string",
         "1.0.1",
         "Atomically modifies the string values of one or more keys only when all keys don't exist.",
@@ -437,7 +554,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("move", 3, WRITE | FAST, KEY1, "generic", "1.0.0", "Moves a key to another database.", keys::move_key),
     cmd!("dump", 2, READONLY, KEY1, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", dump::dump),
     cmd!("restore", -4, WRITE | DENYOOM, KEY1, "generic", "2.6.0", "Creates a key from the serialized representation of a value.", dump::restore),
-    cmd!("migrate", -6, WRITE, (3, 3, 1), "generic", "2.6.0", "Atomically transfers a key from one Redis instance to another.", dump::migrate),
+    cmd!("migrate", -6, WRITE, Keys::Migrate, "generic", "2.6.0", "Atomically transfers a key from one Redis instance to another.", dump::migrate),
     cmd!("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", keys::copy),
     cmd!("object", -2, 0, NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", container, &OBJECT_SUBS),
     cmd!("expire", -3, WRITE | FAST, KEY1, "generic", "1.0.0", "Sets the expiration time of a key in seconds.", keys::expire),
@@ -468,14 +585,32 @@ pub static COMMANDS: &[Command] = &[
     cmd!("reset", 1, NO_QUEUE | NO_AUTH | CONN, NOKEYS, "connection", "6.2.0", "Resets the connection.", conn::reset),
     cmd!("client", -2, 0, NOKEYS, "connection", "2.4.0", "A container for client connection commands.", container, &CLIENT_SUBS),
     // scripting (keys are declared by numkeys)
-    cmd!("eval", -3, NOSCRIPT | STALE | EXCLUSIVE, NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script.", lua::eval),
-    cmd!("evalsha", -3, NOSCRIPT | STALE | EXCLUSIVE, NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", lua::evalsha),
-    cmd!("eval_ro", -3, NOSCRIPT | STALE | READONLY | EXCLUSIVE, NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", lua::eval_ro),
+    cmd!("eval", -3, NOSCRIPT | STALE | EXCLUSIVE, Keys::Counted(2), "scripting", "2.6.0", "Executes a server-side Lua script.", lua::eval),
+    cmd!(
+        "evalsha",
+        -3,
+        NOSCRIPT | STALE | EXCLUSIVE,
+        Keys::Counted(2),
+        "scripting",
+        "2.6.0",
+        "Executes a server-side Lua script by SHA1 digest.",
+        lua::evalsha
+    ),
+    cmd!(
+        "eval_ro",
+        -3,
+        NOSCRIPT | STALE | READONLY | EXCLUSIVE,
+        Keys::Counted(2),
+        "scripting",
+        "7.0.0",
+        "Executes a read-only server-side Lua script.",
+        lua::eval_ro
+    ),
     cmd!(
         "evalsha_ro",
         -3,
         NOSCRIPT | STALE | READONLY | EXCLUSIVE,
-        NOKEYS,
+        Keys::Counted(2),
         "scripting",
         "7.0.0",
         "Executes a read-only server-side Lua script by SHA1 digest.",
@@ -690,11 +825,22 @@ mod tests {
     #[test]
     fn key_positions() {
         let (_, mset) = lookup(b"mset").unwrap();
-        assert_eq!(mset.key_positions(5), vec![1, 3]);
+        assert_eq!(mset.key_positions(&["mset", "a", "1", "b", "2"]), vec![1, 3]);
         let (_, del) = lookup(b"del").unwrap();
-        assert_eq!(del.key_positions(4), vec![1, 2, 3]);
+        assert_eq!(del.key_positions(&["del", "a", "b", "c"]), vec![1, 2, 3]);
         let (_, get) = lookup(b"get").unwrap();
-        assert_eq!(get.key_positions(2), vec![1]);
+        assert_eq!(get.key_positions(&["get", "k"]), vec![1]);
+        let (_, blpop) = lookup(b"blpop").unwrap();
+        assert_eq!(blpop.key_positions(&["blpop", "a", "b", "0"]), vec![1, 2]);
+        let (_, eval) = lookup(b"eval").unwrap();
+        assert_eq!(eval.key_positions(&["eval", "s", "2", "k1", "k2", "a"]), vec![3, 4]);
+        assert_eq!(eval.key_positions(&["eval", "s", "5", "k1"]), vec![3], "a count past the end is clamped");
+        assert_eq!(eval.key_positions(&["eval", "s", "-1", "k1"]), Vec::<usize>::new());
+        let (_, blmpop) = lookup(b"blmpop").unwrap();
+        assert_eq!(blmpop.key_positions(&["blmpop", "0", "2", "a", "b", "left"]), vec![3, 4]);
+        let (_, migrate) = lookup(b"migrate").unwrap();
+        assert_eq!(migrate.key_positions(&["migrate", "h", "1", "k", "0", "5"]), vec![3]);
+        assert_eq!(migrate.key_positions(&["migrate", "h", "1", "", "0", "5", "REPLACE", "KEYS", "a", "b"]), vec![8, 9]);
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub fn prepare(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if !super::arity_ok(c.arity, cmd.len()) {
             return super::wrong_arity(c.name);
         }
-        keys.extend(c.key_positions(cmd.len()).into_iter().map(|i| crate::store::Key::from(&cmd[i][..])));
+        keys.extend(c.key_positions(cmd).into_iter().map(|i| crate::store::Key::from(&cmd[i][..])));
     }
     // WATCH on this connection, checked as EXEC would
     if super::transaction::watch_failed(ctx) {

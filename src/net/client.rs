@@ -63,18 +63,32 @@ pub struct Client {
     pub in_script: bool,
 }
 
-/// A command waiting for a key (LOCK.ACQUIRE ... WAIT).
+/// A command waiting: for keys (BLPOP and the other blocking list
+/// commands, LOCK.ACQUIRE ... WAIT), for a key held for a woken waiter, for
+/// a cross-node transaction's key lock, or for a running script.
 pub struct Blocked {
-    /// The lock wait queue this command stands in, if any (left when it
-    /// gives up); `None` for a wait on a transaction's key lock.
-    pub queue: Option<(usize, crate::store::Key)>,
+    pub db: usize,
+    /// The keys whose wait queues this command stands in (left when it
+    /// gives up); empty when it waits for something else.
+    pub keys: Vec<crate::store::Key>,
     pub waiter: std::sync::Arc<crate::lock::Waiter>,
-    /// When to give up and answer nil; `None` = never.
+    /// When to give up and answer `on_timeout`; `None` = never.
     pub deadline: Option<std::time::Instant>,
-    /// When the current holder's TTL ends: retry then even without a wake.
+    /// When to retry even without a wake (a lock holder's TTL ends, a
+    /// safety net against a missed wake-up).
     pub wake_at: Option<std::time::Instant>,
+    /// The reply at the deadline or on `CLIENT UNBLOCK ... TIMEOUT`.
+    pub on_timeout: crate::resp::Reply,
     /// The command, to run again when woken.
     pub args: Vec<bytes::Bytes>,
+}
+
+impl Blocked {
+    /// A command parked behind something that wakes `waiter` (no queue, no
+    /// deadline), retried at `wake_at` at the latest.
+    pub fn parked(db: usize, waiter: std::sync::Arc<crate::lock::Waiter>, wake_at: std::time::Instant, args: &[bytes::Bytes]) -> Blocked {
+        Blocked { db, keys: Vec::new(), waiter, deadline: None, wake_at: Some(wake_at), on_timeout: crate::resp::Reply::Nil, args: args.to_vec() }
+    }
 }
 
 impl Client {
@@ -151,6 +165,12 @@ pub struct ClientInfo {
     pub no_touch: AtomicBool,
     killed: AtomicBool,
     kill: Notify,
+    /// Waiting in a key's queue (CLIENT UNBLOCK applies, CLIENT LIST flag `b`).
+    pub blocked: AtomicBool,
+    /// CLIENT UNBLOCK: `Some(true)` to answer an error, `Some(false)` as at
+    /// the timeout.
+    unblock: Mutex<Option<bool>>,
+    unblocked: Notify,
     /// For CLIENT LIST: the socket's descriptor, and the connection's
     /// buffers as the connection task last saw them (query buffer bytes
     /// pending and allocated, output bytes waiting for the socket).
@@ -179,6 +199,9 @@ impl ClientInfo {
             no_touch: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            blocked: AtomicBool::new(false),
+            unblock: Mutex::new(None),
+            unblocked: Notify::new(),
             fd: std::sync::atomic::AtomicI32::new(-1),
             qbuf: AtomicUsize::new(0),
             qbuf_alloc: AtomicUsize::new(0),
@@ -219,6 +242,31 @@ impl ClientInfo {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
         self.kill.notify_one();
+    }
+
+    /// CLIENT UNBLOCK: true if the client was blocked on keys.
+    pub fn unblock(&self, error: bool) -> bool {
+        if !self.blocked.load(Ordering::SeqCst) {
+            return false;
+        }
+        *self.unblock.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        self.unblocked.notify_one();
+        true
+    }
+
+    /// Forgets a CLIENT UNBLOCK that came after the last wait ended.
+    pub fn unblock_reset(&self) {
+        *self.unblock.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Completes on CLIENT UNBLOCK, with its mode (true: error).
+    pub async fn unblocked(&self) -> bool {
+        loop {
+            if let Some(error) = self.unblock.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return error;
+            }
+            self.unblocked.notified().await;
+        }
     }
 
     pub fn is_killed(&self) -> bool {

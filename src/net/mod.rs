@@ -359,10 +359,12 @@ async fn next_monitor_line(feed: &mut Option<monitor::MonitorFeed>) -> Bytes {
     }
 }
 
-/// Waits for a blocked command's key (LOCK.ACQUIRE ... WAIT) and runs it
-/// again when woken or when the holder's TTL ends; nil at the deadline.
-/// `None` when the client went away meanwhile (its place in the queue is
-/// given up). Bytes the client sends meanwhile are kept for later.
+/// Waits for what a blocked command waits for and runs it again when
+/// woken (or when its `wake_at` passes); `on_timeout` at the deadline or on
+/// CLIENT UNBLOCK. `None` when the client went away meanwhile. A woken
+/// command that finds nothing stays in its queues at its place; one that
+/// is done leaves them, and the next waiter looks. Bytes the client sends
+/// meanwhile are kept for later.
 async fn wait_blocked(
     server: &Arc<Server>,
     stream: &mut TcpStream,
@@ -371,8 +373,11 @@ async fn wait_blocked(
     mut b: Blocked,
 ) -> std::io::Result<Option<Reply>> {
     let info = client.info.clone();
-    let locks = &server.keyspace.locks;
-    loop {
+    let waits = &server.keyspace.waits;
+    info.unblock_reset();
+    let reply = loop {
+        let queued = !b.keys.is_empty();
+        info.blocked.store(queued, Ordering::SeqCst);
         let next = match (b.deadline, b.wake_at) {
             (Some(d), Some(w)) => Some(d.min(w)),
             (d, w) => d.or(w),
@@ -383,6 +388,7 @@ async fn wait_blocked(
                 None => std::future::pending().await,
             }
         };
+        let unblock = async { if queued { info.unblocked().await } else { std::future::pending().await } };
         if inbuf.capacity() - inbuf.len() < 4096 {
             inbuf.reserve(16 * 1024);
         }
@@ -391,35 +397,41 @@ async fn wait_blocked(
             _ = timer => {}
             n = stream.read_buf(inbuf) => {
                 if n? == 0 {
-                    if let Some((db, key)) = &b.queue {
-                        locks.dequeue(*db, key, &b.waiter);
-                    }
-                    return Ok(None);
+                    break None;
                 }
                 continue;
             }
-            _ = info.killed() => {
-                if let Some((db, key)) = &b.queue {
-                        locks.dequeue(*db, key, &b.waiter);
-                    }
-                return Ok(None);
+            _ = info.killed() => break None,
+            error = unblock => {
+                break Some(if error {
+                    Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+                } else {
+                    std::mem::replace(&mut b.on_timeout, Reply::Nil)
+                });
             }
         }
         if b.deadline.is_some_and(|d| Instant::now() >= d) {
-            if let Some((db, key)) = &b.queue {
-                locks.dequeue(*db, key, &b.waiter);
-            }
-            return Ok(Some(Reply::Nil));
+            break Some(std::mem::replace(&mut b.on_timeout, Reply::Nil));
         }
         client.lock_waiter = Some(b.waiter.clone());
         let reply = command::dispatch(&mut Ctx { server, client }, &b.args);
         client.lock_waiter = None;
         match client.blocked.take() {
-            // Still held: keep the original deadline and place in the queue.
-            Some(again) => b.wake_at = again.wake_at,
-            None => return Ok(Some(reply)),
+            // Still waiting: keep the original deadline and place in line.
+            Some(again) => {
+                b.wake_at = again.wake_at;
+                if b.keys.is_empty() && !again.keys.is_empty() {
+                    // parked first, now blocked on its keys
+                    (b.keys, b.deadline, b.on_timeout) = (again.keys, again.deadline, again.on_timeout);
+                }
+                waits.release(b.db, &b.keys, &b.waiter);
+            }
+            None => break Some(reply),
         }
-    }
+    };
+    info.blocked.store(false, Ordering::SeqCst);
+    waits.dequeue(b.db, &b.keys, &b.waiter);
+    Ok(reply)
 }
 
 /// Writes the replies; while the socket does not take them (a client that

@@ -391,9 +391,10 @@ impl Proxy {
         let known = command::lookup(arg(0)).filter(|(_, cmd)| command::arity_ok(cmd.arity, spans.len()));
         if let Some((_, cmd)) = known
             && session.multi.is_none()
+            && cmd.flags & command::flags::BLOCKING == 0
             && !matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec" | "move" | "copy" | "lock.acquire" | "migrate")
         {
-            let mut keys = cmd.key_iter(spans.len());
+            let mut keys = cmd.key_iter(spans.len(), arg);
             if let Some(first) = keys.next()
                 && let Some(node) = self.node_for(arg(first))
                 && keys.all(|k| self.node_for(arg(k)) == Some(node))
@@ -442,6 +443,34 @@ impl Proxy {
                 return p;
             }
         }
+        // A blocking pop waits on the client's own connection to its keys'
+        // node, for as long as its timeout says (BLPOP ... 0: for ever).
+        if cmd.flags & command::flags::BLOCKING != 0 {
+            let keys = cmd.key_positions(args);
+            let nodes: Vec<Option<usize>> = keys.iter().map(|&k| self.node_for(&args[k])).collect();
+            let node = match nodes.first() {
+                Some(Some(n)) if nodes.iter().all(|m| *m == Some(*n)) => *n,
+                Some(Some(_)) => return Pending::Ready(crossslot()),
+                _ => return Pending::Ready(Reply::error("ERR no backend is available")),
+            };
+            self.flush_raw(session);
+            let at = match cmd.name {
+                "blmpop" => 1,
+                "blmove" => 5,
+                "brpoplpush" => 3,
+                _ => args.len() - 1,
+            };
+            let wait = args.get(at).and_then(|a| crate::util::parse_f64(a)).filter(|s| *s > 0.0 && *s < 1e9).map(Duration::from_secs_f64);
+            let (conn, command) = (self.pinned(session, node), args.to_vec());
+            return Pending::Blocking(Box::pin(async move {
+                match super::txn::call_blocking(conn, command, wait).await {
+                    // RESP2 nulls decode alike; a blocked list command's is
+                    // always the null array (Redis's timeout reply)
+                    Reply::Nil => Reply::NilArray,
+                    r => r,
+                }
+            }));
+        }
         // A lock acquire that may wait blocks on the node: on the shared
         // pipelined connection it would hold up every client behind it, so
         // it waits on the client's own connection.
@@ -457,7 +486,7 @@ impl Proxy {
             let (conn, command) = (self.pinned(session, node), args.to_vec());
             return Pending::Blocking(Box::pin(super::txn::call_blocking(conn, command, wait)));
         }
-        let keys = cmd.key_positions(args.len());
+        let keys = cmd.key_positions(args);
         if keys.is_empty() {
             self.flush_raw(session);
             return self.route_keyless(session, cmd, args);
@@ -606,7 +635,7 @@ impl Proxy {
     fn route_transaction(&self, session: &mut Session, cmd: &'static Command, args: &[Bytes]) -> Option<Pending> {
         use super::txn::{Queued, call_one, exec_on};
         let ready = |r: Reply| Some(Pending::Ready(r));
-        let keys = cmd.key_positions(args.len());
+        let keys = cmd.key_positions(args);
         let nodes: Vec<usize> = keys.iter().filter_map(|&i| self.node_for(&args[i])).collect();
         match cmd.name {
             "multi" => {

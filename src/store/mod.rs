@@ -29,6 +29,7 @@ pub mod record;
 pub mod scan;
 pub mod table;
 pub mod value;
+pub mod wait;
 pub mod watch;
 
 pub use record::{EntryRef, Kind, Meta, Record, View};
@@ -261,8 +262,10 @@ pub struct Keyspace {
     evict_pool: Mutex<Vec<Candidate>>,
     /// Clients watching keys (WATCH).
     pub watches: watch::WatchRegistry,
-    /// Wait queues and fencing tokens of LOCK.ACQUIRE.
+    /// Fencing tokens of LOCK.ACQUIRE.
     pub locks: crate::lock::LockManager,
+    /// Commands blocked on keys.
+    pub waits: wait::WaitRegistry,
     /// Prepared cross-node transactions, their key locks and decisions.
     pub txns: crate::txn::TxnTable,
 }
@@ -288,6 +291,7 @@ impl Keyspace {
             evict_pool: Mutex::new(Vec::with_capacity(POOL_SIZE)),
             watches: watch::WatchRegistry::default(),
             locks: crate::lock::LockManager::default(),
+            waits: wait::WaitRegistry::default(),
             txns: crate::txn::TxnTable::default(),
         }
     }
@@ -340,7 +344,7 @@ impl Keyspace {
             d.keys.fetch_sub(old.table.len(), Ordering::Relaxed);
             // WATCH: a flush touches the watched keys that existed.
             self.watches.touch_existing(db, |k| shard_of(k) == i && old.table.contains(k));
-            self.locks.db_flushed(db);
+            self.waits.db_changed(db);
             if lazy {
                 garbage.push(old);
             }
@@ -370,8 +374,8 @@ impl Keyspace {
         let (ka, kb) = (self.dbs[lo].keys.load(Ordering::Relaxed), self.dbs[hi].keys.load(Ordering::Relaxed));
         self.dbs[lo].keys.store(kb, Ordering::Relaxed);
         self.dbs[hi].keys.store(ka, Ordering::Relaxed);
-        self.locks.db_flushed(lo);
-        self.locks.db_flushed(hi);
+        self.waits.db_changed(lo);
+        self.waits.db_changed(hi);
     }
 
     /// Every live key of `db` matching `pattern` (KEYS).
@@ -462,7 +466,7 @@ impl Keyspace {
     /// `signalModifiedKey`): WATCH builds on it.
     fn signal_modified(&self, db: usize, key: &[u8]) {
         self.watches.touch(db, key);
-        self.locks.key_changed(db, key);
+        self.waits.key_changed(db, key);
     }
 
     /// Evicts keys until memory is under `maxmemory`. `Err` when over the
