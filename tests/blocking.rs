@@ -6,13 +6,8 @@
 
 mod common;
 
-use common::{Raw, TestServer};
+use common::{Raw, TestServer, blocked_clients};
 use std::time::{Duration, Instant};
-
-fn blocked_clients(r: &mut Raw) -> usize {
-    let info = r.cmd(&["INFO", "clients"]);
-    info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).map(|v| v.trim().parse().unwrap()).unwrap()
-}
 
 /// Waits until `n` clients are blocked.
 fn until_blocked(r: &mut Raw, n: usize) {
@@ -267,9 +262,9 @@ fn blocking_through_the_proxy_holds_up_no_one() {
         assert_eq!(other.cmd(&["SET", &format!("k{i}"), "v"]), "+OK\r\n");
         assert_eq!(other.cmd(&["GET", &format!("k{i}")]), "$1\r\nv\r\n");
     }
-    for i in 0..3 {
+    for (i, w) in waiters.iter_mut().enumerate() {
         assert_eq!(other.cmd(&["RPUSH", &format!("{{q}}{i}"), "job"]), ":1\r\n");
-        assert_eq!(waiters[i].read_reply(), format!("*2\r\n$4\r\n{{q}}{i}\r\n$3\r\njob\r\n"));
+        assert_eq!(w.read_reply(), format!("*2\r\n$4\r\n{{q}}{i}\r\n$3\r\njob\r\n"));
     }
     // keys on two nodes cannot be waited on together
     // (short similar names hash close together: spread them)

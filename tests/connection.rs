@@ -248,12 +248,23 @@ fn client_no_touch_keeps_idle_time() {
     let s = TestServer::start(&[]);
     let mut r = s.raw();
     r.cmd(&["SET", "k", "v"]);
+    r.cmd(&["HSET", "h", "f", "v"]);
+    r.cmd(&["RPUSH", "l", "a", "b"]);
+    r.cmd(&["SET", "t", "v"]);
     r.cmd(&["DEBUG", "SLEEP", "0"]);
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(r.cmd(&["CLIENT", "NO-TOUCH", "on"]), "+OK\r\n");
-    r.cmd(&["GET", "k"]);
-    let idle: u64 = r.cmd(&["OBJECT", "IDLETIME", "k"]).trim_start_matches(':').trim().parse().unwrap();
-    assert!(idle >= 2, "NO-TOUCH read reset idle time to {idle}");
+    // every read, whatever its family, leaves the access time alone...
+    for read in [&["GET", "k"][..], &["GETRANGE", "k", "0", "-1"], &["STRLEN", "k"], &["HGET", "h", "f"], &["HGETALL", "h"], &["LRANGE", "l", "0", "-1"], &["LINDEX", "l", "0"], &["EXISTS", "k"]] {
+        r.cmd(read);
+    }
+    for key in ["k", "h", "l"] {
+        let idle: u64 = r.cmd(&["OBJECT", "IDLETIME", key]).trim_start_matches(':').trim().parse().unwrap();
+        assert!(idle >= 2, "NO-TOUCH read of {key} reset idle time to {idle}");
+    }
+    // ...but TOUCH is what it says, as in Redis
+    r.cmd(&["TOUCH", "t"]);
+    assert_eq!(r.cmd(&["OBJECT", "IDLETIME", "t"]), ":0\r\n", "TOUCH is exempt from NO-TOUCH");
     assert_eq!(r.cmd(&["CLIENT", "NO-TOUCH", "off"]), "+OK\r\n");
     r.cmd(&["GET", "k"]);
     assert_eq!(r.cmd(&["OBJECT", "IDLETIME", "k"]), ":0\r\n");

@@ -5,18 +5,8 @@
 
 mod common;
 
-use common::{Raw, TestServer, frame_len};
+use common::{Raw, TestServer, bulk_bytes, frame_len, xorshift};
 use std::collections::HashSet;
-
-fn xorshift(seed: u64) -> impl FnMut() -> u64 {
-    let mut s = seed;
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    }
-}
 
 /// The top-level elements of an array, map or set reply (frames as text).
 fn elements(reply: &str) -> Vec<String> {
@@ -407,9 +397,3 @@ fn hash_payloads_move_both_ways_with_redis_server() {
     assert_eq!(a.cmd_bytes(&[b"RESTORE", b"h2", b"0", &payload]), "-ERR DUMP payload version or checksum are wrong\r\n");
 }
 
-/// The bytes of a bulk string reply.
-fn bulk_bytes(reply: &[u8]) -> Vec<u8> {
-    let header_end = reply.windows(2).position(|w| w == b"\r\n").unwrap();
-    let n: usize = std::str::from_utf8(&reply[1..header_end]).unwrap().parse().unwrap();
-    reply[header_end + 2..header_end + 2 + n].to_vec()
-}

@@ -5,17 +5,7 @@
 
 mod common;
 
-use common::{Raw, TestServer};
-
-fn xorshift(seed: u64) -> impl FnMut() -> u64 {
-    let mut s = seed;
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    }
-}
+use common::{Raw, TestServer, bulk_bytes, xorshift};
 
 struct Pair {
     ours: Raw,
@@ -170,13 +160,6 @@ fn long_lists_and_config_names() {
     p.same(&["LRANGE", "big", "0", "-1"], "all");
     p.same(&["LMPOP", "2", "nothing", "big", "RIGHT", "COUNT", "100000"], "drain");
     p.same(&["EXISTS", "big"], "gone");
-}
-
-/// The bytes of a bulk string reply.
-fn bulk_bytes(reply: &[u8]) -> Vec<u8> {
-    let header_end = reply.windows(2).position(|w| w == b"\r\n").unwrap();
-    let n: usize = std::str::from_utf8(&reply[1..header_end]).unwrap().parse().unwrap();
-    reply[header_end + 2..header_end + 2 + n].to_vec()
 }
 
 /// DUMP of redis-server (a quicklist of listpacks, every integer and string

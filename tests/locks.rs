@@ -2,15 +2,10 @@
 //! blocking LOCK.ACQUIRE with FIFO queues and fencing tokens.
 
 mod common;
-use common::{Raw, TestServer, against_redis};
+use common::{Raw, TestServer, against_redis, blocked_clients};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-fn blocked_clients(r: &mut Raw) -> usize {
-    let info = r.cmd(&["INFO", "clients"]);
-    info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap().trim().parse().unwrap()
-}
 
 fn token(reply: &str) -> u64 {
     reply.strip_prefix(':').and_then(|t| t.trim().parse().ok()).unwrap_or_else(|| panic!("not a token: {reply:?}"))

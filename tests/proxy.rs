@@ -3,7 +3,7 @@
 //! adding a node, a node dying mid-traffic.
 
 mod common;
-use common::TestServer;
+use common::{TestServer, addrs};
 use shardis::proxy::config::ServerSpec;
 use shardis::proxy::ketama::{Distribution, KeyHash, Ring};
 use std::time::Duration;
@@ -11,10 +11,6 @@ use std::time::Duration;
 struct Cluster {
     nodes: Vec<TestServer>,
     proxy: TestServer,
-}
-
-fn addrs(nodes: &[TestServer]) -> Vec<String> {
-    nodes.iter().map(|n| n.addr()).collect()
 }
 
 fn cluster(n: usize, redis_backends: bool, proxy_args: &[&str]) -> Cluster {

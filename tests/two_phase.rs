@@ -3,16 +3,12 @@
 //! proxies, and crashes of the coordinator at each step.
 
 mod common;
-use common::TestServer;
+use common::{TestServer, addrs};
 use shardis::proxy::config::ServerSpec;
 use shardis::proxy::ketama::{Distribution, KeyHash, Ring};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-
-fn addrs(nodes: &[TestServer]) -> Vec<String> {
-    nodes.iter().map(|n| n.addr()).collect()
-}
 
 fn dist(nodes: &[TestServer]) -> Distribution {
     let servers: Vec<_> = addrs(nodes).iter().map(|a| ServerSpec::parse(a).unwrap().ring_server()).collect();

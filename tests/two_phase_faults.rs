@@ -6,17 +6,13 @@
 //! printed.
 
 mod common;
-use common::TestServer;
+use common::{TestServer, addrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const ACCOUNTS: usize = 8;
 const START: i64 = 1000;
-
-fn addrs(nodes: &[TestServer]) -> Vec<String> {
-    nodes.iter().map(|n| n.addr()).collect()
-}
 
 fn proxy_for(nodes: &[String]) -> TestServer {
     TestServer::start_proxy(nodes, &["--hash", "md5", "--txn-timeout", "500", "--timeout", "1000"])

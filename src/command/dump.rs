@@ -417,7 +417,7 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         j += 1;
     }
     let key = &args[1];
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     if !replace && l.lookup(key).is_some() {
         return Reply::error("BUSYKEY Target key name already exists.");
     }
@@ -516,7 +516,7 @@ pub fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     // The keys that exist, with their payloads and remaining TTLs.
     let found: Vec<(&Bytes, Vec<u8>, u64)> = {
-        let mut l = ctx.server.keyspace.lock_many(ctx.client.db, keys);
+        let mut l = ctx.lock_many(keys);
         let now = l.now();
         keys.iter()
             .filter_map(|k| {
@@ -561,7 +561,7 @@ pub fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     // the reply, and no key is deleted; else keys accepted are deleted.
     let skip = expected - found.len();
     let mut error = replies[..skip].iter().find(|r| r.starts_with('-')).cloned();
-    let mut l = ctx.server.keyspace.lock_many(ctx.client.db, keys);
+    let mut l = ctx.lock_many(keys);
     for ((key, _, _), reply) in found.iter().zip(&replies[skip..]) {
         if reply.starts_with('-') {
             error.get_or_insert_with(|| reply.clone());

@@ -9,25 +9,27 @@ use bytes::Bytes;
 
 pub fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let keys = &args[1..];
-    let mut l = ctx.server.keyspace.lock_many(ctx.client.db, keys);
+    let mut l = ctx.lock_many(keys);
     Reply::Int(keys.iter().filter(|k| l.delete(k)).count() as i64)
 }
 
 pub fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let keys = &args[1..];
-    let mut l = ctx.server.keyspace.lock_many(ctx.client.db, keys);
+    let mut l = ctx.lock_many(keys);
     Reply::Int(keys.iter().filter(|k| l.exists(k)).count() as i64)
 }
 
+/// TOUCH updates access times even under CLIENT NO-TOUCH (that is what it
+/// is for; Redis exempts it too).
 pub fn touch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let keys = &args[1..];
-    let mut l = ctx.server.keyspace.lock_many(ctx.client.db, keys);
-    l.set_touch(!ctx.client.no_touch);
+    let mut l = ctx.lock_many(keys);
+    l.set_touch(true);
     Reply::Int(keys.iter().filter(|k| l.lookup(k).is_some()).count() as i64)
 }
 
 pub fn type_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
+    let mut l = ctx.lock(&args[1]);
     Reply::status(l.kind_of(&args[1]).map(|k| k.name()).unwrap_or("none"))
 }
 
@@ -72,7 +74,7 @@ pub fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     let (src, dst) = (&args[1], &args[2]);
     let db = ctx.client.db;
-    let mut l = ctx.server.keyspace.lock_many(db, &[src, dst]);
+    let mut l = ctx.lock_many(&[src, dst]);
     if l.lookup(src).is_none() {
         return Reply::error("ERR no such key");
     }
@@ -143,7 +145,7 @@ pub fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if src_db == dst_db && src == dst {
         return Reply::error("ERR source and destination objects are the same");
     }
-    let mut l = ctx.server.keyspace.lock_dbs_many(&[(src_db, src), (dst_db, dst)]);
+    let mut l = ctx.lock_dbs_many(&[(src_db, src), (dst_db, dst)]);
     let Some(copy) = l.copy_in(src_db, src, dst) else {
         return Reply::Int(0);
     };
@@ -157,7 +159,7 @@ pub fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 // ---- OBJECT -----------------------------------------------------------------
 
 pub fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]).no_touch();
+    let mut l = ctx.lock(&args[2]).no_touch();
     match l.lookup(&args[2]) {
         None => Reply::Nil,
         Some(e) => Reply::bulk(match e.kind {
@@ -184,7 +186,7 @@ fn string_encoding(s: &[u8]) -> &'static str {
 
 pub fn object_idletime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let lfu = ctx.server.keyspace.lfu();
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]);
+    let mut l = ctx.lock(&args[2]);
     let now = l.now();
     match l.peek(&args[2]) {
         None => Reply::Nil,
@@ -197,7 +199,7 @@ pub fn object_idletime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let lfu = ctx.server.keyspace.lfu();
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]);
+    let mut l = ctx.lock(&args[2]);
     let now = l.now();
     match (l.peek(&args[2]), lfu) {
         (None, _) => Reply::Nil,
@@ -209,7 +211,7 @@ pub fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn object_refcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]).no_touch();
+    let mut l = ctx.lock(&args[2]).no_touch();
     match l.lookup(&args[2]) {
         None => Reply::Nil,
         // Redis shares the objects of small integers (0..10000).
@@ -288,7 +290,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: i64, absolute: bool) -> R
         return Reply::error("ERR GT and LT options at the same time are not compatible");
     }
     let key = &args[1];
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     let now = l.now() as i64;
     let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
     let Some(mut when) = n.checked_mul(unit) else {
@@ -344,7 +346,7 @@ pub fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 for a missing key, -1 for no TTL.
 fn ttl_generic(ctx: &mut Ctx, key: &[u8], ms: bool, absolute: bool) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     let now = l.now();
     match l.peek(key).map(|m| m.expire_at()) {
         None => Reply::Int(-2),
@@ -375,7 +377,7 @@ pub fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     match l.lookup(key).map(|e| e.expire_at) {
         Some(at) if at != 0 => {
             l.set_expire(key, 0);
@@ -397,7 +399,7 @@ pub fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if src_db == dst_db {
         return Reply::error("ERR source and destination objects are the same");
     }
-    let mut l = ctx.server.keyspace.lock_dbs_many(&[(src_db, key), (dst_db, key)]);
+    let mut l = ctx.lock_dbs_many(&[(src_db, key), (dst_db, key)]);
     if l.lookup_in(src_db, key).is_none() || l.lookup_in(dst_db, key).is_some() {
         return Reply::Int(0);
     }

@@ -59,7 +59,7 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let locks = &ctx.server.keyspace.locks;
     let waits = &ctx.server.keyspace.waits;
     let mine = ctx.client.lock_waiter.clone();
-    let mut l = ctx.server.keyspace.lock(db, key);
+    let mut l = ctx.lock(key);
     let now = l.now();
     let holder = match l.lookup(key) {
         Some(e) if e.kind != crate::store::Kind::String => return super::wrong_type(),
@@ -96,7 +96,7 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn release(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, owner) = (&args[1], &args[2]);
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     let held = l.lookup(key).is_some_and(|e| e.string() == Ok(&owner[..]));
     Reply::Int(i64::from(held && l.delete(key)))
 }
@@ -107,7 +107,7 @@ pub fn extend(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     let now = l.now();
     let held = l.lookup(key).is_some_and(|e| e.string() == Ok(&owner[..]));
     Reply::Int(i64::from(held && l.set_expire(key, now + ttl)))

@@ -85,6 +85,13 @@ impl<'a> Ctx<'a> {
         l
     }
 
+    /// [`Ctx::lock`] for keys in several databases (COPY ... DB, MOVE).
+    pub fn lock_dbs_many(&self, keys: &[(usize, &[u8])]) -> crate::store::Locked<'a> {
+        let mut l = self.server.keyspace.lock_dbs_many(keys);
+        l.set_touch(!self.client.no_touch);
+        l
+    }
+
     /// [`Ctx::lock`] for several keys.
     pub fn lock_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> crate::store::Locked<'a> {
         let mut l = self.server.keyspace.lock_many(self.client.db, keys);

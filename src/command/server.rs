@@ -150,7 +150,7 @@ pub fn memory(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if args.len() < 3 {
             return wrong_arity("memory|usage");
         }
-        let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[2]).no_touch();
+        let mut l = ctx.lock(&args[2]).no_touch();
         return match l.lookup(&args[2]) {
             None => Reply::Nil,
             Some(e) => Reply::Int(crate::store::memory_usage(e.entry) as i64),

@@ -130,7 +130,7 @@ fn parse_set_options(args: &[Bytes]) -> Result<SetOptions, Reply> {
 /// SET with parsed options: the one path for SET, SETNX, SETEX, PSETEX and
 /// GETSET.
 fn set_generic(ctx: &mut Ctx, cmd: &[u8], key: &[u8], value: &[u8], o: &SetOptions) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     let now = l.now();
     let needs_value = o.get || matches!(o.condition, Some(Condition::IfEq(_) | Condition::IfNe(_)));
     // A plain SET needs nothing of the old entry: `set` replaces it (and
@@ -169,8 +169,7 @@ fn set_generic(ctx: &mut Ctx, cmd: &[u8], key: &[u8], value: &[u8], o: &SetOptio
 }
 
 pub fn get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
-    l.set_touch(!ctx.client.no_touch);
+    let mut l = ctx.lock(&args[1]);
     match l.read(&args[1]) {
         Some(e) => match as_str(e) {
             Ok(s) => Reply::bulk(s),
@@ -226,7 +225,7 @@ pub fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
+    let mut l = ctx.lock(&args[1]);
     let value = match l.read(&args[1]) {
         None => return Reply::Nil,
         Some(e) => match as_str(e) {
@@ -249,7 +248,7 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     let key = &args[1];
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     let now = l.now();
     let value = match l.read(key) {
         None => return Reply::Nil,
@@ -278,8 +277,7 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let keys = &args[1..];
-    let mut l = ctx.server.keyspace.lock_many(ctx.client.db, keys);
-    l.set_touch(!ctx.client.no_touch);
+    let mut l = ctx.lock_many(keys);
     Reply::Array(
         keys.iter()
             .map(|k| match l.read(k) {
@@ -295,7 +293,7 @@ fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
         return wrong_arity(&String::from_utf8_lossy(&args[0]));
     }
     let keys: Vec<&Bytes> = args[1..].iter().step_by(2).collect();
-    let mut l = ctx.server.keyspace.lock_many(ctx.client.db, &keys);
+    let mut l = ctx.lock_many(&keys);
     if nx && keys.iter().any(|k| l.exists(k)) {
         return Reply::Int(0);
     }
@@ -315,7 +313,7 @@ pub fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// Adds `by` to the integer at `key` (0 when missing), keeping its TTL.
 fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     let current = match l.lookup(key) {
         None => 0,
         Some(e) => match as_str(e) {
@@ -362,7 +360,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return not_float();
     };
     let key = &args[1];
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     let current = match l.lookup(key) {
         None => 0.0,
         Some(e) => match as_str(e) {
@@ -391,7 +389,7 @@ fn check_size(ctx: &Ctx, total: u64) -> Result<(), Reply> {
 
 pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     let mut value = match l.lookup(key) {
         None => Vec::new(),
         Some(e) => match as_str(e) {
@@ -409,7 +407,7 @@ pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
+    let mut l = ctx.lock(&args[1]);
     match l.read(&args[1]) {
         None => Reply::Int(0),
         Some(e) => match as_str(e) {
@@ -424,7 +422,7 @@ pub fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         (Ok(s), Ok(e)) => (s, e),
         (Err(r), _) | (_, Err(r)) => return r,
     };
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, &args[1]);
+    let mut l = ctx.lock(&args[1]);
     let s = match l.read(&args[1]) {
         None => return Reply::bulk(""),
         Some(e) => match as_str(e) {
@@ -463,7 +461,7 @@ pub fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let patch = &args[3];
     let key = &args[1];
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     let mut value = match l.lookup(key) {
         None => {
             if patch.is_empty() {
@@ -511,7 +509,7 @@ pub fn delifeq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// Deletes `key` when `condition` (equal?, value) holds; 1 if deleted.
 fn delete_if(ctx: &mut Ctx, key: &[u8], condition: Option<(bool, &Bytes)>) -> Reply {
-    let mut l = ctx.server.keyspace.lock(ctx.client.db, key);
+    let mut l = ctx.lock(key);
     let matches = match (condition, l.lookup(key)) {
         (_, None) => return Reply::Int(0),
         (None, Some(_)) => true,
@@ -531,7 +529,7 @@ fn delete_if(ctx: &mut Ctx, key: &[u8], condition: Option<(bool, &Bytes)>) -> Re
 /// gives them: from the end of the strings backwards).
 pub fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (a, b) = {
-        let mut l = ctx.server.keyspace.lock_many(ctx.client.db, &args[1..3]);
+        let mut l = ctx.lock_many(&args[1..3]);
         let mut read = |k: &[u8]| match l.read(k) {
             Some(e) => e.string().map(|s| s.to_vec()),
             None => Ok(Vec::new()),

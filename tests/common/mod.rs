@@ -433,3 +433,38 @@ impl Drop for OtherHost {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
+
+/// A xorshift64 generator: the random sequences of the differential tests
+/// are reproducible from their seed.
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    }
+}
+
+/// The bytes of a bulk string reply.
+pub fn bulk_bytes(reply: &[u8]) -> Vec<u8> {
+    let header_end = reply.windows(2).position(|w| w == b"\r\n").unwrap();
+    let n: usize = std::str::from_utf8(&reply[1..header_end]).unwrap().parse().unwrap();
+    reply[header_end + 2..header_end + 2 + n].to_vec()
+}
+
+/// The `host:port` of each server (a proxy's `--node` list).
+pub fn addrs(nodes: &[TestServer]) -> Vec<String> {
+    nodes.iter().map(|n| n.addr()).collect()
+}
+
+/// One field of an INFO section, as text.
+pub fn info_field(r: &mut Raw, section: &str, field: &str) -> Option<String> {
+    let info = r.cmd(&["INFO", section]);
+    info.lines().find_map(|l| l.strip_prefix(&format!("{field}:"))).map(|v| v.trim().to_string())
+}
+
+/// INFO clients `blocked_clients`.
+pub fn blocked_clients(r: &mut Raw) -> usize {
+    info_field(r, "clients", "blocked_clients").expect("blocked_clients in INFO").parse().unwrap()
+}
