@@ -9,7 +9,7 @@
 use crate::util;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -271,8 +271,6 @@ const PASSIVE: &[(&str, &str)] = &[
     ("tcp-keepalive", "300"),
     ("lazyfree-lazy-eviction", "no"),
     ("lazyfree-lazy-expire", "no"),
-    ("lazyfree-lazy-user-del", "no"),
-    ("lazyfree-lazy-user-flush", "no"),
     ("replica-read-only", "yes"),
     ("cluster-enabled", "no"),
     ("notify-keyspace-events", ""),
@@ -309,6 +307,12 @@ pub struct RuntimeConfig {
     pub list_max_listpack_size: AtomicI64,
     /// `list-compress-depth`: kept and reported; nodes are not compressed.
     pub list_compress_depth: AtomicU64,
+    /// `lazyfree-lazy-user-del`: DEL frees big values in the background, as
+    /// UNLINK does.
+    pub lazyfree_lazy_user_del: AtomicBool,
+    /// `lazyfree-lazy-user-flush`: FLUSHALL / FLUSHDB without SYNC or ASYNC
+    /// are ASYNC.
+    pub lazyfree_lazy_user_flush: AtomicBool,
     /// Idle seconds before a client is closed; 0 = never.
     pub timeout: AtomicU64,
     pub proto_max_bulk_len: AtomicI64,
@@ -349,6 +353,8 @@ impl Default for RuntimeConfig {
             hash_max_listpack_value: AtomicU64::new(64),
             list_max_listpack_size: AtomicI64::new(-2),
             list_compress_depth: AtomicU64::new(0),
+            lazyfree_lazy_user_del: AtomicBool::new(false),
+            lazyfree_lazy_user_flush: AtomicBool::new(false),
             timeout: AtomicU64::new(0),
             proto_max_bulk_len: AtomicI64::new(512 * 1024 * 1024),
             port: AtomicU64::new(6379),
@@ -373,6 +379,10 @@ impl RuntimeConfig {
     pub fn sandboxed() -> RuntimeConfig {
         RuntimeConfig { touches_files: false, ..RuntimeConfig::default() }
     }
+}
+
+fn yes_no(v: bool) -> String {
+    if v { "yes" } else { "no" }.to_string()
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -436,6 +446,8 @@ impl RuntimeConfig {
             "list-max-listpack-size",
             "list-max-ziplist-size",
             "list-compress-depth",
+            "lazyfree-lazy-user-del",
+            "lazyfree-lazy-user-flush",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -465,6 +477,8 @@ impl RuntimeConfig {
             "hash-max-listpack-value" | "hash-max-ziplist-value" => self.hash_max_listpack_value.load(Ordering::Relaxed).to_string(),
             "list-max-listpack-size" | "list-max-ziplist-size" => self.list_max_listpack_size.load(Ordering::Relaxed).to_string(),
             "list-compress-depth" => self.list_compress_depth.load(Ordering::Relaxed).to_string(),
+            "lazyfree-lazy-user-del" => yes_no(self.lazyfree_lazy_user_del.load(Ordering::Relaxed)),
+            "lazyfree-lazy-user-flush" => yes_no(self.lazyfree_lazy_user_flush.load(Ordering::Relaxed)),
             "requirepass" => self.requirepass().unwrap_or_default(),
             "cluster-secret" => String::new(),
             "bind" => self.bind(),
@@ -524,6 +538,12 @@ impl RuntimeConfig {
                 Err(_) => return Err(invalid("argument couldn't be parsed into an integer")),
             },
             "list-compress-depth" => self.list_compress_depth.store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
+            "lazyfree-lazy-user-del" => {
+                self.lazyfree_lazy_user_del.store(parse_bool(value).ok_or_else(|| invalid("argument must be 'yes' or 'no'"))?, Ordering::Relaxed)
+            }
+            "lazyfree-lazy-user-flush" => {
+                self.lazyfree_lazy_user_flush.store(parse_bool(value).ok_or_else(|| invalid("argument must be 'yes' or 'no'"))?, Ordering::Relaxed)
+            }
             "requirepass" => *self.requirepass.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },
             "bind" => {
                 if value.split_whitespace().next().is_none() {

@@ -255,7 +255,16 @@ fn client_no_touch_keeps_idle_time() {
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(r.cmd(&["CLIENT", "NO-TOUCH", "on"]), "+OK\r\n");
     // every read, whatever its family, leaves the access time alone...
-    for read in [&["GET", "k"][..], &["GETRANGE", "k", "0", "-1"], &["STRLEN", "k"], &["HGET", "h", "f"], &["HGETALL", "h"], &["LRANGE", "l", "0", "-1"], &["LINDEX", "l", "0"], &["EXISTS", "k"]] {
+    for read in [
+        &["GET", "k"][..],
+        &["GETRANGE", "k", "0", "-1"],
+        &["STRLEN", "k"],
+        &["HGET", "h", "f"],
+        &["HGETALL", "h"],
+        &["LRANGE", "l", "0", "-1"],
+        &["LINDEX", "l", "0"],
+        &["EXISTS", "k"],
+    ] {
         r.cmd(read);
     }
     for key in ["k", "h", "l"] {

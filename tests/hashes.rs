@@ -396,4 +396,3 @@ fn hash_payloads_move_both_ways_with_redis_server() {
     payload[3] ^= 0x55;
     assert_eq!(a.cmd_bytes(&[b"RESTORE", b"h2", b"0", &payload]), "-ERR DUMP payload version or checksum are wrong\r\n");
 }
-

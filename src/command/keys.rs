@@ -8,9 +8,19 @@ use crate::store::scan::ScanArgs;
 use bytes::Bytes;
 
 pub fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if ctx.server.config.lazyfree_lazy_user_del.load(std::sync::atomic::Ordering::Relaxed) {
+        return unlink(ctx, args);
+    }
     let keys = &args[1..];
     let mut l = ctx.lock_many(keys);
     Reply::Int(keys.iter().filter(|k| l.delete(k)).count() as i64)
+}
+
+/// UNLINK: DEL that frees big values in the background.
+pub fn unlink(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let keys = &args[1..];
+    let mut l = ctx.lock_many(keys);
+    Reply::Int(keys.iter().filter(|k| l.unlink(k)).count() as i64)
 }
 
 pub fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

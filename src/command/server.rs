@@ -21,10 +21,10 @@ pub fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     Reply::Int(ctx.server.keyspace.dbsize(ctx.client.db) as i64)
 }
 
-/// `ASYNC`, `SYNC` or nothing; true for ASYNC.
-fn flush_mode(args: &[Bytes]) -> Result<bool, Reply> {
+/// `ASYNC`, `SYNC` or nothing (`lazyfree-lazy-user-flush`); true for ASYNC.
+fn flush_mode(ctx: &Ctx, args: &[Bytes]) -> Result<bool, Reply> {
     match args.len() {
-        1 => Ok(false),
+        1 => Ok(ctx.server.config.lazyfree_lazy_user_flush.load(Ordering::Relaxed)),
         2 if is(&args[1], "async") => Ok(true),
         2 if is(&args[1], "sync") => Ok(false),
         _ => Err(syntax_error()),
@@ -32,7 +32,7 @@ fn flush_mode(args: &[Bytes]) -> Result<bool, Reply> {
 }
 
 pub fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match flush_mode(args) {
+    match flush_mode(ctx, args) {
         Ok(lazy) => {
             ctx.server.keyspace.flush_db(ctx.client.db, lazy);
             Reply::Ok
@@ -42,7 +42,7 @@ pub fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match flush_mode(args) {
+    match flush_mode(ctx, args) {
         Ok(lazy) => {
             for db in 0..NUM_DBS {
                 ctx.server.keyspace.flush_db(db, lazy);
@@ -674,7 +674,8 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("maxmemory_policy", cfg.policy().name().into());
             kv("mem_fragmentation_ratio", format!("{:.2}", if used > 0 { rss as f64 / used as f64 } else { 0.0 }));
             kv("mem_allocator", "mimalloc".into());
-            kv("lazyfree_pending_objects", "0".into());
+            kv("lazyfree_pending_objects", s.keyspace.lazyfree.pending().to_string());
+            kv("lazyfreed_objects", s.keyspace.lazyfree.freed().to_string());
         }
         "persistence" => {
             kv("loading", "0".into());

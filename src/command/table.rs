@@ -533,7 +533,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("delifeq", 3, WRITE | FAST, KEY1, "string", "9.0.0", "Deletes the key if its value equals the given value.", s::delifeq),
     // keys
     cmd!("del", -2, WRITE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", keys::del),
-    cmd!("unlink", -2, WRITE | FAST, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", keys::del),
+    cmd!("unlink", -2, WRITE | FAST, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", keys::unlink),
     cmd!("exists", -2, READONLY | FAST, KEYS_ALL, "generic", "1.0.0", "Determines whether one or more keys exist.", keys::exists),
     cmd!("type", 2, READONLY | FAST, KEY1, "generic", "1.0.0", "Determines the type of value stored at a key.", keys::type_),
     cmd!("keys", 2, READONLY, NOKEYS, "generic", "1.0.0", "Returns all key names that match a pattern.", keys::keys),

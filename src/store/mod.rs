@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod hash;
+pub mod lazyfree;
 pub mod list;
 pub mod listpack;
 pub mod record;
@@ -266,6 +267,8 @@ pub struct Keyspace {
     pub locks: crate::lock::LockManager,
     /// Commands blocked on keys.
     pub waits: wait::WaitRegistry,
+    /// Big values freed in the background.
+    pub lazyfree: lazyfree::LazyFree,
     /// Prepared cross-node transactions, their key locks and decisions.
     pub txns: crate::txn::TxnTable,
 }
@@ -292,6 +295,7 @@ impl Keyspace {
             watches: watch::WatchRegistry::default(),
             locks: crate::lock::LockManager::default(),
             waits: wait::WaitRegistry::default(),
+            lazyfree: lazyfree::LazyFree::default(),
             txns: crate::txn::TxnTable::default(),
         }
     }
@@ -350,7 +354,7 @@ impl Keyspace {
             }
         }
         if lazy && !garbage.is_empty() {
-            std::thread::spawn(move || drop(garbage));
+            self.lazyfree.free(Box::new(garbage));
         }
     }
 
@@ -900,6 +904,17 @@ impl<'a> Locked<'a> {
     /// Deletes `key`; true if it existed.
     pub fn delete(&mut self, key: &[u8]) -> bool {
         self.delete_in(self.db, key)
+    }
+
+    /// UNLINK: removes `key`, freeing a big value in the background.
+    pub fn unlink(&mut self, key: &[u8]) -> bool {
+        match self.take_in(self.db, key) {
+            Some(r) => {
+                self.ks.lazyfree.dispose(r);
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn delete_in(&mut self, db: usize, key: &[u8]) -> bool {
