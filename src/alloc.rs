@@ -21,6 +21,10 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 static ALLOCATED: AtomicIsize = AtomicIsize::new(0);
+/// Set by the first allocation through [`CountingAllocator`]: from then on
+/// every block of the process is mimalloc's (a global allocator serves the
+/// whole process from its first allocation on).
+static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// mimalloc, counting the bytes it holds for us.
 pub struct CountingAllocator;
@@ -43,6 +47,9 @@ unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: mimalloc's aligned allocation honours any layout.
         let p = unsafe { mi::mi_malloc_aligned(layout.size(), layout.align()) as *mut u8 };
+        if !INSTALLED.load(Ordering::Relaxed) {
+            INSTALLED.store(true, Ordering::Relaxed);
+        }
         if !p.is_null() {
             // SAFETY: `p` was just allocated by mimalloc.
             ALLOCATED.fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
@@ -60,6 +67,9 @@ unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as in `alloc`.
         let p = unsafe { mi::mi_zalloc_aligned(layout.size(), layout.align()) as *mut u8 };
+        if !INSTALLED.load(Ordering::Relaxed) {
+            INSTALLED.store(true, Ordering::Relaxed);
+        }
         if !p.is_null() {
             // SAFETY: `p` was just allocated by mimalloc.
             ALLOCATED.fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
@@ -78,6 +88,19 @@ unsafe impl GlobalAlloc for CountingAllocator {
         }
         p
     }
+}
+
+/// The heap a boxed slice really takes: its block's size when mimalloc
+/// counts for us, its length otherwise (unit tests, no global allocator).
+#[allow(clippy::borrowed_box)] // the box, not any slice: a whole block
+pub fn block_size(b: &Box<[u8]>) -> usize {
+    if b.is_empty() || !INSTALLED.load(Ordering::Relaxed) {
+        return b.len();
+    }
+    // SAFETY: a non-empty boxed slice is a live heap block whose start is
+    // its pointer, and with the
+    // counting allocator installed every heap block is mimalloc's.
+    unsafe { usable(b.as_ptr() as *mut u8) as usize }
 }
 
 static PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

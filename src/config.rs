@@ -313,6 +313,8 @@ pub struct RuntimeConfig {
     /// `lazyfree-lazy-user-flush`: FLUSHALL / FLUSHDB without SYNC or ASYNC
     /// are ASYNC.
     pub lazyfree_lazy_user_flush: AtomicBool,
+    /// Bytes of the effect log kept for readers (`repl-backlog-size`).
+    pub repl_backlog_size: AtomicU64,
     /// Idle seconds before a client is closed; 0 = never.
     pub timeout: AtomicU64,
     pub proto_max_bulk_len: AtomicI64,
@@ -355,6 +357,7 @@ impl Default for RuntimeConfig {
             list_compress_depth: AtomicU64::new(0),
             lazyfree_lazy_user_del: AtomicBool::new(false),
             lazyfree_lazy_user_flush: AtomicBool::new(false),
+            repl_backlog_size: AtomicU64::new(1 << 20),
             timeout: AtomicU64::new(0),
             proto_max_bulk_len: AtomicI64::new(512 * 1024 * 1024),
             port: AtomicU64::new(6379),
@@ -448,6 +451,7 @@ impl RuntimeConfig {
             "list-compress-depth",
             "lazyfree-lazy-user-del",
             "lazyfree-lazy-user-flush",
+            "repl-backlog-size",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -477,6 +481,7 @@ impl RuntimeConfig {
             "hash-max-listpack-value" | "hash-max-ziplist-value" => self.hash_max_listpack_value.load(Ordering::Relaxed).to_string(),
             "list-max-listpack-size" | "list-max-ziplist-size" => self.list_max_listpack_size.load(Ordering::Relaxed).to_string(),
             "list-compress-depth" => self.list_compress_depth.load(Ordering::Relaxed).to_string(),
+            "repl-backlog-size" => self.repl_backlog_size.load(Ordering::Relaxed).to_string(),
             "lazyfree-lazy-user-del" => yes_no(self.lazyfree_lazy_user_del.load(Ordering::Relaxed)),
             "lazyfree-lazy-user-flush" => yes_no(self.lazyfree_lazy_user_flush.load(Ordering::Relaxed)),
             "requirepass" => self.requirepass().unwrap_or_default(),

@@ -443,8 +443,13 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     if expire_at != 0 && expire_at <= now {
         // already expired: nothing is created (a replaced key is gone)
+        crate::store::effects::rewrite(vec![crate::store::effects::args(&[b"DEL", key])]);
         return Reply::Ok;
     }
+    // the TTL in absolute form, the rest as given
+    let mut effect = crate::store::effects::args(&[b"RESTORE", key, expire_at.to_string().as_bytes(), &args[3], b"REPLACE", b"ABSTTL"]);
+    effect.extend(args[4..].iter().filter(|a| !is(a, "replace") && !is(a, "absttl")).cloned());
+    crate::store::effects::rewrite(vec![effect]);
     match value {
         Value::String(v) => l.set(key, &v, expire_at as u64),
         Value::List(items) => {
@@ -562,13 +567,16 @@ pub fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let skip = expected - found.len();
     let mut error = replies[..skip].iter().find(|r| r.starts_with('-')).cloned();
     let mut l = ctx.lock_many(keys);
+    let mut deleted = vec![Bytes::from_static(b"DEL")];
     for ((key, _, _), reply) in found.iter().zip(&replies[skip..]) {
         if reply.starts_with('-') {
             error.get_or_insert_with(|| reply.clone());
-        } else if !copy && error.is_none() {
-            l.delete(key);
+        } else if !copy && error.is_none() && l.delete(key) {
+            deleted.push(Bytes::copy_from_slice(key));
         }
     }
+    // here a migration is the deletion of what left
+    crate::store::effects::rewrite(vec![deleted]);
     match error {
         Some(e) => Reply::error(format!("ERR Target instance replied with error: {}", &e[1..])),
         None => Reply::Ok,

@@ -8,7 +8,7 @@
 use super::{Ctx, is, not_integer, syntax_error, wrong_arity, wrong_type};
 use crate::resp::Reply;
 use crate::store::list::{self, Limits, ListRef};
-use crate::store::{Entry, Kind, Locked, WrongType};
+use crate::store::{Entry, Kind, Locked, WrongType, effects};
 use crate::util;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
@@ -398,6 +398,7 @@ fn parse_mpop(args: &[Bytes], numkeys_at: usize) -> Result<Mpop, Reply> {
 fn mpop_from(l: &mut Locked<'_>, limits: Limits, keys: &[Bytes], front: bool, count: usize) -> Result<Option<Reply>, WrongType> {
     for k in keys {
         if let Some(items) = pop_from(l, limits, k, front, count)? {
+            effects::rewrite(vec![effects::args(&[if front { b"LPOP" } else { b"RPOP" }, k, items.len().to_string().as_bytes()])]);
             return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), bulks(items)])));
         }
     }
@@ -453,7 +454,10 @@ fn bpop(ctx: &mut Ctx, args: &[Bytes], front: bool) -> Reply {
         match pop_from(&mut l, limits, k, front, 1) {
             Err(WrongType) => return wrong_type(),
             Ok(None) => {}
-            Ok(Some(mut items)) => return Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Bulk(items.pop().expect("one element").into())]),
+            Ok(Some(mut items)) => {
+                effects::rewrite(vec![effects::args(&[if front { b"LPOP" } else { b"RPOP" }, k])]);
+                return Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Bulk(items.pop().expect("one element").into())]);
+            }
         }
     }
     block(ctx, l, keys, deadline, Reply::NilArray, args)
@@ -477,7 +481,11 @@ fn bmove(ctx: &mut Ctx, args: &[Bytes], from: bool, to: bool, timeout: &[u8]) ->
     let mut l = ctx.lock_many(&args[1..3]);
     match move_one(&mut l, limits, &args[1], &args[2], from, to) {
         Ok(None) => block(ctx, l, &args[1..2], deadline, Reply::Nil, args),
-        r => lmove_reply(r),
+        r => {
+            let side = |head: bool| if head { &b"LEFT"[..] } else { b"RIGHT" };
+            effects::rewrite(vec![effects::args(&[b"LMOVE", &args[1], &args[2], side(from), side(to)])]);
+            lmove_reply(r)
+        }
     }
 }
 

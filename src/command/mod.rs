@@ -399,7 +399,13 @@ fn execute(ctx: &mut Ctx, idx: usize, sub: Option<usize>, cmd: &'static Command,
     ctx.client.info.set_last_command(idx, sub);
     let start = Instant::now();
     crate::util::refresh_clock(start);
+    // EXEC, scripts and commits run commands whose effects form one
+    // transaction in the effect log
+    let gather = matches!(cmd.name, "exec" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro");
+    let log = &ctx.server.keyspace.effects;
+    crate::store::effects::begin(ctx.client.db, args, cmd.flags & flags::WRITE != 0 && log.keeping(), gather);
     let reply = (cmd.handler)(ctx, args);
+    crate::store::effects::end(&ctx.server.keyspace.effects);
     // Scripts are shown before they run (their calls follow); admin
     // commands not at all, as in Redis.
     if ctx.server.monitors.active() && cmd.flags & flags::ADMIN == 0 && !matches!(cmd.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro") {

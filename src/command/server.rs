@@ -120,6 +120,36 @@ pub fn debug_sleep(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
+/// DEBUG EFFECTS offset [count]: the effect log from `offset` (a shardis
+/// addition; replication reads the same log). DEBUG EFFECTS KEEP attaches
+/// a reader: the log keeps effects from then on.
+pub fn debug_effects(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let log = &ctx.server.keyspace.effects;
+    if args.len() == 3 && is(&args[2], "keep") {
+        log.keep();
+        return Reply::Ok;
+    }
+    if !log.keeping() {
+        return Reply::error("ERR the effect log keeps nothing until a reader attaches (DEBUG EFFECTS KEEP)");
+    }
+    let (Some(offset), count) = (util::parse_i64(&args[2]).filter(|o| *o >= 0), args.get(3).map(|c| util::parse_i64(c).filter(|c| *c > 0))) else {
+        return Reply::error("ERR value is not an integer or out of range");
+    };
+    let count = match count {
+        None => 10_000,
+        Some(Some(c)) => c as usize,
+        Some(None) => return Reply::error("ERR value is not an integer or out of range"),
+    };
+    match ctx.server.keyspace.effects.since(offset as u64, count) {
+        Ok(list) => Reply::Array(
+            list.into_iter()
+                .map(|e| Reply::Array(vec![Reply::Int(e.offset as i64), Reply::Int(e.db as i64), Reply::Array(e.args.into_iter().map(Reply::Bulk).collect())]))
+                .collect(),
+        ),
+        Err(oldest) => Reply::error(format!("ERR offset {offset} is not in the effect log (it holds {oldest} to {})", ctx.server.keyspace.effects.end())),
+    }
+}
+
 pub fn function_flush(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match args.len() {
         2 => Reply::Ok,
@@ -674,6 +704,7 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("maxmemory_policy", cfg.policy().name().into());
             kv("mem_fragmentation_ratio", format!("{:.2}", if used > 0 { rss as f64 / used as f64 } else { 0.0 }));
             kv("mem_allocator", "mimalloc".into());
+            kv("mem_not_counted_for_evict", s.keyspace.effects.memory().to_string());
             kv("lazyfree_pending_objects", s.keyspace.lazyfree.pending().to_string());
             kv("lazyfreed_objects", s.keyspace.lazyfree.freed().to_string());
         }

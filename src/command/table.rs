@@ -228,8 +228,19 @@ static SCRIPT_SUBS: [Command; 5] = [
     cmd!("help", 2, LOADING | STALE, NOKEYS, "scripting", "5.0.0", "Returns helpful text about the different subcommands.", lua::script_help),
 ];
 
-static DEBUG_SUBS: [Command; 1] =
-    [cmd!("sleep", 3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "Blocks the server for the given seconds.", srv::debug_sleep)];
+static DEBUG_SUBS: [Command; 2] = [
+    cmd!("sleep", 3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "Blocks the server for the given seconds.", srv::debug_sleep),
+    cmd!(
+        "effects",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NOKEYS,
+        "server",
+        "0.1.0",
+        "Reads the effect log from an offset: [offset, db, command] entries (KEEP starts keeping it).",
+        srv::debug_effects
+    ),
+];
 
 /// Every command the node serves.
 pub static COMMANDS: &[Command] = &[
@@ -713,8 +724,8 @@ pub static COMMANDS: &[Command] = &[
     cmd!("info", -1, LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", srv::info),
     cmd!("dbsize", 1, READONLY | FAST, NOKEYS, "server", "1.0.0", "Returns the number of keys in the database.", srv::dbsize),
     cmd!("swapdb", 3, WRITE | FAST | EXCLUSIVE, NOKEYS, "server", "4.0.0", "Swaps two Redis databases.", keys::swapdb),
-    cmd!("flushdb", -1, WRITE, NOKEYS, "server", "1.0.0", "Removes all keys from the current database.", srv::flushdb),
-    cmd!("flushall", -1, WRITE, NOKEYS, "server", "1.0.0", "Removes all keys from all databases.", srv::flushall),
+    cmd!("flushdb", -1, WRITE | EXCLUSIVE, NOKEYS, "server", "1.0.0", "Removes all keys from the current database.", srv::flushdb),
+    cmd!("flushall", -1, WRITE | EXCLUSIVE, NOKEYS, "server", "1.0.0", "Removes all keys from all databases.", srv::flushall),
     cmd!("config", -2, 0, NOKEYS, "server", "2.0.0", "A container for server configuration commands.", container, &CONFIG_SUBS),
     cmd!("command", -1, LOADING | STALE, NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", srv::command, &COMMAND_SUBS),
     cmd!("time", 1, LOADING | STALE | FAST, NOKEYS, "server", "2.6.0", "Returns the server time.", srv::time),

@@ -153,7 +153,11 @@ pub fn apply_commit(ctx: &mut Ctx, txid: &Bytes) -> Reply {
         Ok(p) => {
             let db = ctx.client.db;
             ctx.client.select(p.db);
+            // one transaction in the effect log, however it is applied
+            // (TXN.COMMIT, TXN.RESOLVE, recovery)
+            crate::store::effects::begin(p.db, &[], false, true);
             let replies = p.commands.iter().map(|c| super::execute_queued(ctx, c)).collect();
+            crate::store::effects::end(&ctx.server.keyspace.effects);
             ctx.client.select(db);
             ctx.server.keyspace.txns.finish(txid, Decision::Committed);
             Reply::Array(replies)

@@ -22,6 +22,7 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub mod effects;
 pub mod hash;
 pub mod lazyfree;
 pub mod list;
@@ -269,6 +270,8 @@ pub struct Keyspace {
     pub waits: wait::WaitRegistry,
     /// Big values freed in the background.
     pub lazyfree: lazyfree::LazyFree,
+    /// Every change, in order, as the command that reproduces it.
+    pub effects: effects::EffectLog,
     /// Prepared cross-node transactions, their key locks and decisions.
     pub txns: crate::txn::TxnTable,
 }
@@ -286,6 +289,7 @@ pub struct OutOfMemory;
 
 impl Keyspace {
     pub fn new(config: Arc<RuntimeConfig>) -> Keyspace {
+        let effects = effects::EffectLog::new(Arc::clone(&config));
         Keyspace {
             dbs: (0..NUM_DBS).map(|_| Db::new()).collect(),
             stats: Stats::default(),
@@ -296,6 +300,7 @@ impl Keyspace {
             locks: crate::lock::LockManager::default(),
             waits: wait::WaitRegistry::default(),
             lazyfree: lazyfree::LazyFree::default(),
+            effects,
             txns: crate::txn::TxnTable::default(),
         }
     }
@@ -340,6 +345,7 @@ impl Keyspace {
 
     /// Removes every key of `db`; returns them for watchers and stats.
     pub fn flush_db(&self, db: usize, lazy: bool) {
+        effects::note_write();
         let d = &self.dbs[db];
         let mut garbage = Vec::new();
         for i in 0..SHARDS_PER_DB {
@@ -363,6 +369,7 @@ impl Keyspace {
     /// seen from its database may change), as Redis does; lock waiters of
     /// both databases look again. Callers hold the exclusive gate.
     pub fn swap_dbs(&self, a: usize, b: usize) {
+        effects::note_write();
         if a == b {
             return;
         }
@@ -443,6 +450,7 @@ impl Keyspace {
                     let Some(key) = s.pop_due(now) else { break };
                     s.remove(&key);
                     d.keys.fetch_sub(1, Ordering::Relaxed);
+                    self.effects.append_del(db, &key);
                     self.signal_modified(db, &key);
                     n += 1;
                 }
@@ -468,6 +476,13 @@ impl Keyspace {
 
     /// The single hook every modification of a key goes through (Redis's
     /// `signalModifiedKey`): WATCH builds on it.
+    /// A command changed `key`: the observers hear of it and the command
+    /// becomes a writer whose effect is logged.
+    fn wrote(&self, db: usize, key: &[u8]) {
+        effects::note_write();
+        self.signal_modified(db, key);
+    }
+
     fn signal_modified(&self, db: usize, key: &[u8]) {
         self.watches.touch(db, key);
         self.waits.key_changed(db, key);
@@ -476,9 +491,15 @@ impl Keyspace {
     /// Evicts keys until memory is under `maxmemory`. `Err` when over the
     /// limit and nothing can be evicted (or the policy is `noeviction`):
     /// the caller refuses the write with Redis's OOM error.
+    /// Memory that counts against `maxmemory`: all but the effect log
+    /// (Redis does not count its replication backlog either).
+    pub fn counted_memory(&self) -> u64 {
+        crate::alloc::used_memory().saturating_sub(self.effects.memory())
+    }
+
     pub fn evict_if_needed(&self) -> Result<(), OutOfMemory> {
         let max = self.config.maxmemory.load(Ordering::Relaxed);
-        if max == 0 || crate::alloc::used_memory() <= max {
+        if max == 0 || self.counted_memory() <= max {
             return Ok(());
         }
         let policy = self.config.policy();
@@ -487,7 +508,7 @@ impl Keyspace {
         }
         let total = NUM_DBS * SHARDS_PER_DB;
         let mut fruitless = 0;
-        while crate::alloc::used_memory() > max {
+        while self.counted_memory() > max {
             // The next shard of a database that has keys (the shards take
             // turns, so every key gets sampled alike).
             let (db, i) = (0..total)
@@ -521,8 +542,11 @@ impl Keyspace {
         // Evicting a shard down to a tenth of its table: start giving the
         // table's memory back.
         s.table.shrink();
-        drop(s);
+        // logged and signalled under the shard lock: a write of the same
+        // key cannot come between the eviction and its DEL
+        self.effects.append_del(db, key);
         self.signal_modified(db, key);
+        drop(s);
     }
 
     /// The random and TTL policies: one victim from shard `i` of `db`.
@@ -630,6 +654,14 @@ pub struct Locked<'a> {
     touch: bool,
 }
 
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // the running command's effect goes to the log while its shards
+        // are still locked (the guards are released after this)
+        effects::flush(&self.ks.effects);
+    }
+}
+
 impl<'a> Locked<'a> {
     /// Reads do not update recency or idle time (CLIENT NO-TOUCH, OBJECT).
     pub fn no_touch(mut self) -> Self {
@@ -674,6 +706,7 @@ impl<'a> Locked<'a> {
             s.remove(key);
             self.ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
             self.ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+            self.ks.effects.append_del(db, key);
             self.ks.signal_modified(db, key);
         }
         due
@@ -773,7 +806,7 @@ impl<'a> Locked<'a> {
             s.table.insert(Record::new(key, value, meta));
         }
         s.note_expire(key, old_expire.unwrap_or(0), meta.expire_at());
-        ks.signal_modified(db, key);
+        ks.wrote(db, key);
     }
 
     /// The one write path for collections: runs `f` on `key`'s entry of
@@ -808,7 +841,7 @@ impl<'a> Locked<'a> {
             ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
         }
         if changed {
-            ks.signal_modified(db, key);
+            ks.wrote(db, key);
         }
         Ok(Some(r))
     }
@@ -860,7 +893,7 @@ impl<'a> Locked<'a> {
         m.set_expire_at(expire_at);
         let new = m.expire_at();
         s.note_expire(key, old, new);
-        self.ks.signal_modified(self.db, key);
+        self.ks.wrote(self.db, key);
         true
     }
 
@@ -875,7 +908,7 @@ impl<'a> Locked<'a> {
             s.volatile -= 1;
         }
         self.ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
-        self.ks.signal_modified(db, key);
+        self.ks.wrote(db, key);
         Some(r)
     }
 
@@ -888,7 +921,7 @@ impl<'a> Locked<'a> {
         s.table.insert(record);
         s.note_expire(&key, 0, expire_at);
         self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
-        self.ks.signal_modified(db, &key);
+        self.ks.wrote(db, &key);
     }
 
     /// A copy of `key`'s entry in `db` under `as_key`, as a new object
@@ -922,7 +955,7 @@ impl<'a> Locked<'a> {
             return false;
         }
         self.ks.dbs[db].keys.fetch_sub(1, Ordering::Relaxed);
-        self.ks.signal_modified(db, key);
+        self.ks.wrote(db, key);
         true
     }
 }

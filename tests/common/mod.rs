@@ -112,27 +112,39 @@ impl TestServer {
     }
 
     fn start_redis(args: &[&str]) -> TestServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         // redis-server takes a config file only as its first argument
         let (file, flags) = match args.first() {
             Some(f) if !f.starts_with("--") => (Some(*f), &args[1..]),
             _ => (None, args),
         };
-        let child = Command::new("redis-server")
-            .args(file)
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"])
-            .args(flags)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
+        // The free port is learnt by binding and releasing it, so another
+        // process may take it first: then redis-server exits and the start
+        // is retried on a new port. Ready means it answers PING, not only
+        // that something accepts on the port.
+        for _attempt in 0..10 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut child = Command::new("redis-server")
+                .args(file)
+                .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"])
+                .args(flags)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start redis-server");
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while std::time::Instant::now() < deadline {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                if redis_answers_ping(port) && child.try_wait().ok().flatten().is_none() {
+                    return TestServer { child, port };
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
-            std::thread::sleep(Duration::from_millis(10));
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        TestServer { child, port }
+        panic!("redis-server did not start");
     }
 
     pub fn url(&self) -> String {
@@ -174,6 +186,17 @@ impl TestServer {
         }
         None
     }
+}
+
+fn redis_answers_ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    // +PONG, or -NOAUTH under requirepass: a Redis is answering
+    matches!(s.read(&mut buf), Ok(n) if n > 0 && (buf[0] == b'+' || buf[0] == b'-'))
 }
 
 impl Drop for TestServer {

@@ -1,0 +1,402 @@
+//! The effect log: every change to the keyspace, in order, as the
+//! deterministic command that reproduces it (Redis's propagation form),
+//! with a global byte offset. AOF and replication read it; here it is
+//! proven by replay (`tests/effects.rs`).
+//!
+//! **Order.** Effects of a command are appended while the shard locks it
+//! took are still held (when its [`super::Locked`] is dropped), so two
+//! commands on one key are logged in the order they ran. Expiry and
+//! eviction append their `DEL` under the shard lock too, and before the
+//! command that found the key expired.
+//!
+//! **Form.** By default a command that changed something is its own
+//! effect. Commands whose effect depends on time or on state rewrite it
+//! with [`rewrite`] before releasing their locks: `EXPIRE` -> `PEXPIREAT`,
+//! `SET ... EX` -> `SET ... PXAT`, `INCRBYFLOAT` -> `SET ... KEEPTTL`,
+//! `BLPOP` -> `LPOP`, an expiry or an eviction -> `DEL`.
+//!
+//! **Transactions.** EXEC and scripts run under the exclusive gate; the
+//! effects of the commands they run are gathered and appended at their end,
+//! wrapped in `MULTI` / `EXEC` when there is more than one (as Redis 7.0
+//! wraps them), so a reader sees them whole. Cross-node commits (TXN.COMMIT)
+//! are gathered the same way.
+//!
+//! Commands record themselves through a per-thread stack of frames (one per
+//! command being executed, nested for EXEC and scripts): handlers need no
+//! extra arguments, and the store marks the running command as a writer
+//! where it changes a key.
+
+use bytes::Bytes;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// One logged effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effect {
+    /// The log offset before this effect (bytes of the RESP encoding of
+    /// everything logged before it).
+    pub offset: u64,
+    pub db: usize,
+    pub args: Vec<Bytes>,
+}
+
+/// `args` as a RESP array of bulk strings (the form replicas and the AOF
+/// receive, so the log keeps each effect as exactly those bytes).
+fn encode(args: &[Bytes]) -> Box<[u8]> {
+    let digits = |n: usize| n.to_string().len();
+    let len = 3 + digits(args.len()) + args.iter().map(|a| 5 + digits(a.len()) + a.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    debug_assert_eq!(out.len(), len);
+    out.into_boxed_slice()
+}
+
+/// The arguments of an array [`encode`] wrote.
+fn decode(resp: &[u8]) -> Vec<Bytes> {
+    fn number(resp: &[u8], at: &mut usize) -> usize {
+        let start = *at + 1; // past '*' or '$'
+        let end = start + resp[start..].iter().position(|&b| b == b'\r').expect("our own encoding");
+        *at = end + 2;
+        std::str::from_utf8(&resp[start..end]).expect("digits").parse().expect("a length")
+    }
+    let mut at = 0;
+    let n = number(resp, &mut at);
+    (0..n)
+        .map(|_| {
+            let len = number(resp, &mut at);
+            let arg = Bytes::copy_from_slice(&resp[at..at + len]);
+            at += len + 2;
+            arg
+        })
+        .collect()
+}
+
+/// One kept effect.
+struct Stored {
+    offset: u64,
+    db: u32,
+    resp: Box<[u8]>,
+}
+
+struct Inner {
+    /// Offset after the newest effect.
+    end: u64,
+    entries: VecDeque<Stored>,
+    /// RESP bytes of the kept effects.
+    bytes: u64,
+    /// Heap blocks of the kept effects' bytes (the ring's own slots are
+    /// added when asked, as its capacity changes).
+    blocks: u64,
+}
+
+pub struct EffectLog {
+    /// Effects are kept only once a reader has attached ([`EffectLog::keep`]),
+    /// as Redis creates its replication backlog for the first replica: a
+    /// node without readers spends nothing on the log.
+    keeping: AtomicBool,
+    inner: Mutex<Inner>,
+    /// How many bytes of effects are kept for readers (`repl-backlog-size`).
+    keep_bytes: Arc<crate::config::RuntimeConfig>,
+}
+
+impl EffectLog {
+    pub fn new(config: Arc<crate::config::RuntimeConfig>) -> EffectLog {
+        EffectLog { keeping: AtomicBool::new(false), inner: Mutex::new(Inner { end: 0, entries: VecDeque::new(), bytes: 0, blocks: 0 }), keep_bytes: config }
+    }
+}
+
+impl EffectLog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, db: usize, args: Vec<Bytes>) {
+        // Encoded outside the lock; the one owned copy also frees the
+        // arguments, which may be slices of a connection's read buffer.
+        let resp = encode(&args);
+        drop(args);
+        let len = resp.len() as u64;
+        let block = crate::alloc::block_size(&resp) as u64;
+        let keep = self.keep_bytes.repl_backlog_size.load(Ordering::Relaxed);
+        let mut inner = self.lock();
+        let offset = inner.end;
+        inner.end += len;
+        inner.bytes += len;
+        inner.blocks += block;
+        inner.entries.push_back(Stored { offset, db: db as u32, resp });
+        while inner.bytes > keep && inner.entries.len() > 1 {
+            let old = inner.entries.pop_front().expect("non-empty");
+            inner.bytes -= old.resp.len() as u64;
+            inner.blocks -= crate::alloc::block_size(&old.resp) as u64;
+        }
+        // a burst's slots are given back once the log is small again
+        if inner.entries.capacity() > 64 && inner.entries.len() < inner.entries.capacity() / 4 {
+            let half = inner.entries.capacity() / 2;
+            inner.entries.shrink_to(half);
+        }
+    }
+
+    /// From now on effects are kept (a reader attached).
+    pub fn keep(&self) {
+        self.keeping.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether effects are kept.
+    pub fn keeping(&self) -> bool {
+        self.keeping.load(Ordering::Relaxed)
+    }
+
+    /// Appends an effect, or gathers it into the running transaction.
+    pub fn append(&self, db: usize, args: Vec<Bytes>) {
+        if !self.keeping() {
+            return;
+        }
+        let gathered = FRAMES.with(|f| {
+            let mut frames = f.borrow_mut();
+            match frames.iter_mut().rev().find(|fr| fr.gather) {
+                Some(fr) => {
+                    fr.gathered.push((db, args.clone()));
+                    true
+                }
+                None => false,
+            }
+        });
+        if !gathered {
+            self.push(db, args);
+        }
+    }
+
+    /// `DEL key`: an expiry or an eviction.
+    pub fn append_del(&self, db: usize, key: &[u8]) {
+        self.append(db, vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
+    }
+
+    /// Heap the kept effects take (INFO `mem_not_counted_for_evict`).
+    pub fn memory(&self) -> u64 {
+        let inner = self.lock();
+        inner.blocks + (inner.entries.capacity() * std::mem::size_of::<Stored>()) as u64
+    }
+
+    /// The offset after the newest effect.
+    pub fn end(&self) -> u64 {
+        self.lock().end
+    }
+
+    /// Up to `max` effects from `offset` on; `Err(oldest offset kept)` when
+    /// `offset` is no longer (or not) in the log.
+    pub fn since(&self, offset: u64, max: usize) -> Result<Vec<Effect>, u64> {
+        let inner = self.lock();
+        let oldest = inner.entries.front().map_or(inner.end, |e| e.offset);
+        if offset < oldest || offset > inner.end {
+            return Err(oldest);
+        }
+        let start = inner.entries.partition_point(|e| e.offset < offset);
+        if inner.entries.get(start).is_some_and(|e| e.offset != offset) {
+            return Err(oldest);
+        }
+        Ok(inner.entries.range(start..).take(max).map(|e| Effect { offset: e.offset, db: e.db as usize, args: decode(&e.resp) }).collect())
+    }
+}
+
+/// The command being executed on this thread.
+struct Frame {
+    db: usize,
+    /// Its own effect by default (write commands only).
+    args: Vec<Bytes>,
+    rewritten: Option<Vec<Vec<Bytes>>>,
+    /// It changed a key.
+    dirty: bool,
+    /// Its effect is in the log (or gathered).
+    logged: bool,
+    /// EXEC, scripts, commits: effects of the commands it runs are gathered.
+    gather: bool,
+    gathered: Vec<(usize, Vec<Bytes>)>,
+}
+
+thread_local! {
+    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A command starts (`gather`: it runs other commands whose effects form
+/// one transaction).
+pub fn begin(db: usize, args: &[Bytes], write: bool, gather: bool) {
+    FRAMES.with(|f| {
+        f.borrow_mut().push(Frame {
+            db,
+            args: if write && !gather { args.to_vec() } else { Vec::new() },
+            rewritten: None,
+            dirty: false,
+            logged: false,
+            gather,
+            gathered: Vec::new(),
+        })
+    });
+}
+
+/// The running command changed a key (called by the store, under the
+/// key's shard lock).
+pub fn note_write() {
+    FRAMES.with(|f| {
+        if let Some(fr) = f.borrow_mut().last_mut() {
+            fr.dirty = true;
+        }
+    });
+}
+
+/// The running command's effects, instead of the command itself (called
+/// before its locks are released).
+pub fn rewrite(effects: Vec<Vec<Bytes>>) {
+    FRAMES.with(|f| {
+        if let Some(fr) = f.borrow_mut().last_mut() {
+            fr.rewritten = Some(effects);
+        }
+    });
+}
+
+/// Builds an effect from string pieces.
+pub fn args(parts: &[&[u8]]) -> Vec<Bytes> {
+    parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()
+}
+
+/// Logs the running command's effect if it wrote and has not been logged
+/// (called when its shard locks are about to be released).
+pub fn flush(log: &EffectLog) {
+    let effects = FRAMES.with(|f| {
+        let mut frames = f.borrow_mut();
+        let fr = frames.last_mut()?;
+        if !fr.dirty || fr.logged || fr.gather {
+            return None;
+        }
+        fr.logged = true;
+        let db = fr.db;
+        Some(match fr.rewritten.take() {
+            Some(list) => list.into_iter().map(|a| (db, a)).collect::<Vec<_>>(),
+            None => vec![(db, std::mem::take(&mut fr.args))],
+        })
+    });
+    for (db, args) in effects.into_iter().flatten() {
+        if !args.is_empty() {
+            log.append(db, args);
+        }
+    }
+}
+
+/// The running command ends: what it did and has not logged yet is
+/// logged now; a gathering frame appends its transaction.
+pub fn end(log: &EffectLog) {
+    flush(log);
+    let Some(fr) = FRAMES.with(|f| f.borrow_mut().pop()) else { return };
+    if !fr.gather {
+        return;
+    }
+    let mut gathered = fr.gathered;
+    if let Some(list) = fr.rewritten {
+        // a gathering command that states its own effect (none yet)
+        gathered.extend(list.into_iter().map(|a| (fr.db, a)));
+    }
+    // inside another transaction (a script in EXEC): one transaction
+    let outer = FRAMES.with(|f| {
+        let mut frames = f.borrow_mut();
+        match frames.iter_mut().rev().find(|fr| fr.gather) {
+            Some(o) => {
+                o.gathered.append(&mut gathered);
+                true
+            }
+            None => false,
+        }
+    });
+    if outer {
+        return;
+    }
+    match gathered.len() {
+        0 => {}
+        1 => {
+            let (db, args) = gathered.pop().expect("one");
+            log.append(db, args);
+        }
+        _ => {
+            let db = gathered[0].0;
+            log.append(db, vec![Bytes::from_static(b"MULTI")]);
+            let last_db = gathered.last().map_or(db, |g| g.0);
+            for (db, args) in gathered {
+                log.append(db, args);
+            }
+            log.append(last_db, vec![Bytes::from_static(b"EXEC")]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn offsets_count_resp_bytes_and_the_log_keeps_what_it_may() {
+        let config = Arc::new(crate::config::RuntimeConfig::default());
+        let log = EffectLog::new(config.clone());
+        log.append(0, vec![b("SET"), b("k"), b("v")]);
+        assert_eq!(log.end(), 0, "nothing is kept before a reader attaches");
+        log.keep();
+        log.append(0, vec![b("SET"), b("k"), b("v")]);
+        // *3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n = 4 + 9 + 7 + 7
+        assert_eq!(log.end(), 27);
+        log.append(1, vec![b("DEL"), b("k")]);
+        let all = log.since(0, 10).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!((all[1].offset, all[1].db), (27, 1));
+        assert_eq!(log.since(27, 10).unwrap().len(), 1);
+        assert_eq!(log.since(5, 10), Err(0), "not an effect's offset");
+        config.repl_backlog_size.store(45, Ordering::Relaxed);
+        log.append(0, vec![b("DEL"), b("j")]);
+        assert_eq!(log.since(0, 10), Err(27), "the oldest went");
+    }
+
+    #[test]
+    fn frames_log_writers_once_and_gather_transactions() {
+        let log = EffectLog::new(Arc::new(crate::config::RuntimeConfig::default()));
+        log.keep();
+        // a read logs nothing
+        begin(0, &[b("GET"), b("k")], false, false);
+        end(&log);
+        assert_eq!(log.end(), 0);
+        // a write logs itself, once, even when flushed twice
+        begin(0, &[b("SET"), b("k"), b("v")], true, false);
+        note_write();
+        flush(&log);
+        flush(&log);
+        end(&log);
+        assert_eq!(log.since(0, 10).unwrap().len(), 1);
+        // EXEC: two writes wrapped, a read not logged, rewrites kept
+        let start = log.end();
+        begin(0, &[b("EXEC")], false, true);
+        begin(0, &[b("INCR"), b("a")], true, false);
+        note_write();
+        end(&log);
+        begin(2, &[b("EXPIRE"), b("a"), b("10")], true, false);
+        note_write();
+        rewrite(vec![vec![b("PEXPIREAT"), b("a"), b("123")]]);
+        end(&log);
+        begin(0, &[b("GET"), b("a")], false, false);
+        end(&log);
+        // a script inside the EXEC joins its transaction
+        begin(0, &[b("EVAL")], false, true);
+        begin(0, &[b("DEL"), b("x")], true, false);
+        note_write();
+        end(&log);
+        end(&log);
+        end(&log);
+        let names: Vec<(usize, Bytes)> = log.since(start, 10).unwrap().into_iter().map(|e| (e.db, e.args[0].clone())).collect();
+        assert_eq!(names, vec![(0, b("MULTI")), (0, b("INCR")), (2, b("PEXPIREAT")), (0, b("DEL")), (0, b("EXEC"))]);
+    }
+}
