@@ -315,6 +315,11 @@ pub struct RuntimeConfig {
     pub lazyfree_lazy_user_flush: AtomicBool,
     /// Bytes of the effect log kept for readers (`repl-backlog-size`).
     pub repl_backlog_size: AtomicU64,
+    /// Who may run DEBUG (`enable-debug-command`; startup only).
+    pub enable_debug_command: AtomicU8,
+    /// Who may CONFIG SET `dir` and `dbfilename`
+    /// (`enable-protected-configs`; startup only).
+    pub enable_protected_configs: AtomicU8,
     /// Idle seconds before a client is closed; 0 = never.
     pub timeout: AtomicU64,
     pub proto_max_bulk_len: AtomicI64,
@@ -358,6 +363,8 @@ impl Default for RuntimeConfig {
             lazyfree_lazy_user_del: AtomicBool::new(false),
             lazyfree_lazy_user_flush: AtomicBool::new(false),
             repl_backlog_size: AtomicU64::new(1 << 20),
+            enable_debug_command: AtomicU8::new(Allowed::No as u8),
+            enable_protected_configs: AtomicU8::new(Allowed::No as u8),
             timeout: AtomicU64::new(0),
             proto_max_bulk_len: AtomicI64::new(512 * 1024 * 1024),
             port: AtomicU64::new(6379),
@@ -383,6 +390,91 @@ impl RuntimeConfig {
         RuntimeConfig { touches_files: false, ..RuntimeConfig::default() }
     }
 }
+
+/// Who may take a protected action (Redis's `no`, `yes`, `local`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Allowed {
+    No = 0,
+    Yes = 1,
+    /// Only clients on a loopback address.
+    Local = 2,
+}
+
+impl Allowed {
+    fn parse(v: &str) -> Option<Allowed> {
+        match v.to_ascii_lowercase().as_str() {
+            "no" => Some(Allowed::No),
+            "yes" => Some(Allowed::Yes),
+            "local" => Some(Allowed::Local),
+            _ => None,
+        }
+    }
+
+    fn load(a: &AtomicU8) -> Allowed {
+        match a.load(Ordering::Relaxed) {
+            1 => Allowed::Yes,
+            2 => Allowed::Local,
+            _ => Allowed::No,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Allowed::No => "no",
+            Allowed::Yes => "yes",
+            Allowed::Local => "local",
+        }
+    }
+
+    /// Whether a client at `peer` (its `ip:port`) may.
+    pub fn permits(self, peer: &str) -> bool {
+        match self {
+            Allowed::No => false,
+            Allowed::Yes => true,
+            Allowed::Local => {
+                let ip = peer.rsplit_once(':').map_or(peer, |(ip, _)| ip);
+                ip == "127.0.0.1" || ip == "::1" || ip == "[::1]"
+            }
+        }
+    }
+}
+
+/// Settings Redis fixes at startup (`IMMUTABLE_CONFIG`): CONFIG SET refuses
+/// them.
+const IMMUTABLE: &[&str] = &[
+    "rdbchecksum",
+    "daemonize",
+    "io-threads-do-reads",
+    "always-show-logo",
+    "set-proc-title",
+    "syslog-enabled",
+    "cluster-enabled",
+    "disable-thp",
+    "aclfile",
+    "unixsocket",
+    "pidfile",
+    "cluster-config-file",
+    "syslog-ident",
+    "appendfilename",
+    "appenddirname",
+    "server_cpulist",
+    "bio_cpulist",
+    "aof_rewrite_cpulist",
+    "bgsave_cpulist",
+    "logfile",
+    "supervised",
+    "syslog-facility",
+    "enable-protected-configs",
+    "enable-debug-command",
+    "enable-module-command",
+    "databases",
+    "io-threads",
+    "tcp-backlog",
+    "cluster-port",
+    "unixsocketperm",
+    "socket-mark-id",
+];
 
 fn yes_no(v: bool) -> String {
     if v { "yes" } else { "no" }.to_string()
@@ -452,6 +544,8 @@ impl RuntimeConfig {
             "lazyfree-lazy-user-del",
             "lazyfree-lazy-user-flush",
             "repl-backlog-size",
+            "enable-debug-command",
+            "enable-protected-configs",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -482,6 +576,8 @@ impl RuntimeConfig {
             "list-max-listpack-size" | "list-max-ziplist-size" => self.list_max_listpack_size.load(Ordering::Relaxed).to_string(),
             "list-compress-depth" => self.list_compress_depth.load(Ordering::Relaxed).to_string(),
             "repl-backlog-size" => self.repl_backlog_size.load(Ordering::Relaxed).to_string(),
+            "enable-debug-command" => Allowed::load(&self.enable_debug_command).name().to_string(),
+            "enable-protected-configs" => Allowed::load(&self.enable_protected_configs).name().to_string(),
             "lazyfree-lazy-user-del" => yes_no(self.lazyfree_lazy_user_del.load(Ordering::Relaxed)),
             "lazyfree-lazy-user-flush" => yes_no(self.lazyfree_lazy_user_flush.load(Ordering::Relaxed)),
             "requirepass" => self.requirepass().unwrap_or_default(),
@@ -495,11 +591,37 @@ impl RuntimeConfig {
         })
     }
 
+    /// Who may run DEBUG.
+    pub fn debug_command(&self) -> Allowed {
+        Allowed::load(&self.enable_debug_command)
+    }
+
+    /// CONFIG SET from a client at `peer`: as [`RuntimeConfig::set`], but
+    /// startup-only settings are refused, and `dir` and `dbfilename` unless
+    /// `enable-protected-configs` lets this client (as Redis 7.0 does:
+    /// CONFIG SET dir is how a Redis open to the network gets its files
+    /// written anywhere).
+    pub fn set_from_client(&self, name: &str, value: &str, peer: &str) -> Result<(), ConfigError> {
+        let n = name.to_ascii_lowercase();
+        if IMMUTABLE.contains(&n.as_str()) {
+            return Err(ConfigError::Invalid("can't set immutable config".into()));
+        }
+        if matches!(n.as_str(), "dir" | "dbfilename") && !Allowed::load(&self.enable_protected_configs).permits(peer) {
+            return Err(ConfigError::Invalid("can't set protected config".into()));
+        }
+        self.set(name, value)
+    }
+
     /// Changes a setting, validating it as Redis does.
     pub fn set(&self, name: &str, value: &str) -> Result<(), ConfigError> {
         let n = name.to_ascii_lowercase();
         let invalid = |why: &str| ConfigError::Invalid(why.to_string());
         match n.as_str() {
+            "enable-debug-command" | "enable-protected-configs" => {
+                let a = Allowed::parse(value).ok_or_else(|| invalid("argument(s) must be one of the following: no, yes, local"))?;
+                let slot = if n == "enable-debug-command" { &self.enable_debug_command } else { &self.enable_protected_configs };
+                slot.store(a as u8, Ordering::Relaxed);
+            }
             "maxmemory" => self.maxmemory.store(util::parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?, Ordering::Relaxed),
             "maxmemory-policy" => {
                 let p = EvictionPolicy::parse(value).ok_or_else(|| {

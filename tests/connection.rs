@@ -245,7 +245,7 @@ fn client_no_touch_keeps_idle_time() {
     if against_redis() {
         return; // CLIENT NO-TOUCH is Redis 7.2; the reference here is 7.0.
     }
-    let s = TestServer::start(&[]);
+    let s = TestServer::start(&["--enable-debug-command", "yes"]);
     let mut r = s.raw();
     r.cmd(&["SET", "k", "v"]);
     r.cmd(&["HSET", "h", "f", "v"]);

@@ -190,7 +190,7 @@ fn int(v: &Value) -> i64 {
 
 #[test]
 fn replaying_the_effect_log_rebuilds_the_keyspace() {
-    let live = TestServer::start(&["--maxmemory-policy", "allkeys-lru", "--repl-backlog-size", "512mb"]);
+    let live = TestServer::start(&["--maxmemory-policy", "allkeys-lru", "--repl-backlog-size", "512mb", "--enable-debug-command", "yes"]);
     let port = live.port;
     let memory = |c: &mut redis::Connection, field: &str| -> u64 {
         let info: String = redis::cmd("INFO").arg("memory").query(c).unwrap();

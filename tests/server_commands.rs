@@ -150,7 +150,7 @@ fn command_introspection() {
 
 #[test]
 fn flush_time_and_harness_commands() {
-    let s = TestServer::start(&[]);
+    let s = TestServer::start(&["--enable-debug-command", "local"]);
     let mut r = s.raw();
     r.cmd(&["SET", "a", "1"]);
     r.cmd(&["SELECT", "1"]);
@@ -493,4 +493,56 @@ fn slowlog_as_redis() {
     r.cmd(&["SLOWLOG", "RESET"]);
     r.cmd(&["PING"]);
     assert_eq!(r.cmd(&["SLOWLOG", "LEN"]), ":0\r\n");
+}
+
+/// DEBUG is off unless enabled at startup, `dir` and `dbfilename` are
+/// protected, and startup-only settings refuse CONFIG SET: a hostile client
+/// can neither stall a thread with DEBUG SLEEP nor point the server's files
+/// elsewhere. The same against redis-server.
+#[test]
+fn debug_and_protected_configs_are_off_by_default() {
+    let refused = "-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n";
+    for redis in [false, true] {
+        let start = |args: &[&str]| if redis { TestServer::start_redis_server(args) } else { TestServer::start(args) };
+        let s = start(&["--enable-debug-command", "no", "--requirepass", "pw"]);
+        let mut r = s.raw();
+        // refused before authentication is asked for, as Redis does
+        assert_eq!(r.cmd(&["DEBUG", "SLEEP", "1000"]), refused, "redis={redis}");
+        assert_eq!(r.cmd(&["AUTH", "pw"]), "+OK\r\n");
+        assert_eq!(r.cmd(&["DEBUG", "SLEEP", "1000"]), refused);
+        // inside MULTI the refusal dooms the transaction
+        assert_eq!(r.cmd(&["MULTI"]), "+OK\r\n");
+        assert_eq!(r.cmd(&["DEBUG", "SLEEP", "0"]), refused);
+        assert!(r.cmd(&["EXEC"]).starts_with("-EXECABORT"));
+        for (name, value, why) in [
+            ("enable-debug-command", "yes", "immutable"),
+            ("databases", "32", "immutable"),
+            ("daemonize", "yes", "immutable"),
+            ("dir", "/tmp", "protected"),
+            ("dbfilename", "x.rdb", "protected"),
+        ] {
+            assert_eq!(
+                r.cmd(&["CONFIG", "SET", name, value]),
+                format!("-ERR CONFIG SET failed (possibly related to argument '{name}') - can't set {why} config\r\n"),
+                "redis={redis}"
+            );
+        }
+        assert_eq!(r.cmd(&["CONFIG", "GET", "enable-debug-command"]), "*2\r\n$20\r\nenable-debug-command\r\n$2\r\nno\r\n");
+        assert_eq!(r.cmd(&["CONFIG", "GET", "databases"]), "*2\r\n$9\r\ndatabases\r\n$2\r\n16\r\n");
+        drop(s);
+        // enabled for local clients (the tests connect over 127.0.0.1)
+        let s = start(&["--enable-debug-command", "local", "--enable-protected-configs", "yes"]);
+        let mut r = s.raw();
+        assert_eq!(r.cmd(&["DEBUG", "SLEEP", "0"]), "+OK\r\n", "redis={redis}");
+        assert_eq!(r.cmd(&["CONFIG", "GET", "enable-debug-command"]), "*2\r\n$20\r\nenable-debug-command\r\n$5\r\nlocal\r\n");
+        let cwd = std::env::current_dir().unwrap();
+        let dir = cwd.to_str().unwrap();
+        assert_eq!(r.cmd(&["CONFIG", "SET", "dir", dir]), "+OK\r\n");
+        // an unknown mode stops startup in both
+        let bad = std::process::Command::new(if redis { "redis-server" } else { env!("CARGO_BIN_EXE_shardis") })
+            .args(if redis { vec!["--port", "0", "--enable-debug-command", "maybe"] } else { vec!["server", "--port", "0", "--enable-debug-command", "maybe"] })
+            .output()
+            .unwrap();
+        assert!(!bad.status.success(), "redis={redis}");
+    }
 }

@@ -196,6 +196,12 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     if !arity_ok(cmd.arity, args.len()) {
         return reject(wrong_arity(&full_name(idx, sub)));
     }
+    // checked before authentication, as Redis 7.0 does
+    if is(&args[0], "debug") && !ctx.server.config.debug_command().permits(&ctx.client.info.addr) {
+        return reject(Reply::error(
+            "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+        ));
+    }
     if !ctx.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         return reject(Reply::status_err("NOAUTH Authentication required."));
     }

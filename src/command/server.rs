@@ -257,7 +257,7 @@ pub fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for pair in args[2..].chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).into_owned();
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
-        match ctx.server.config.set(&name, &value) {
+        match ctx.server.config.set_from_client(&name, &value, &ctx.client.info.addr) {
             Ok(()) => {}
             Err(ConfigError::Unknown) => {
                 return Reply::error(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
