@@ -29,6 +29,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod lock;
 pub mod net;
+pub mod node;
 pub mod proxy;
 pub mod resp;
 pub mod script;

@@ -2,7 +2,7 @@
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use shardis::config::RuntimeConfig;
-use shardis::net::Server;
+use shardis::node::Server;
 use std::io::Write;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
@@ -455,8 +455,8 @@ fn main() {
         );
         // The accept loops run on workers, next to the connections they
         // spawn, not on the thread that only waits for the runtime.
-        let server = Server::new(config);
-        let _ = tokio::spawn(server.clone().run(listeners, signal)).await;
+        let server = Server::new(config, shardis::command::COMMANDS.len());
+        let _ = tokio::spawn(shardis::net::run(server.clone(), listeners, signal)).await;
         // Still referenced here: the keyspace is not freed key by key on
         // the way out (100 ms at 1M keys); the process exit returns it.
         if let Some(path) = &pidfile {

@@ -3,7 +3,7 @@
 
 use super::keys::{help_reply, parse_db};
 use super::{Ctx, arg_i64, is, syntax_error, wrong_arity};
-use crate::net::{ClientInfo, ReplyMode, Server};
+use crate::node::{ClientInfo, ReplyMode, Server};
 use crate::resp::Reply;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
@@ -187,7 +187,7 @@ pub fn client_getname(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 
 /// One CLIENT LIST / CLIENT INFO line, fields as Redis 7.2 prints them.
 fn client_line(server: &Server, c: &ClientInfo) -> String {
-    let cmd = c.last_command().unwrap_or_else(|| "NULL".into());
+    let cmd = c.last_command().map_or_else(|| "NULL".into(), |(idx, sub)| super::full_name(idx, sub));
     let mut flags = String::new();
     if c.monitoring.load(Ordering::Relaxed) {
         flags.push('O');
@@ -206,7 +206,7 @@ fn client_line(server: &Server, c: &ClientInfo) -> String {
     }
     let (qbuf, alloc, omem) = (c.qbuf.load(Ordering::Relaxed), c.qbuf_alloc.load(Ordering::Relaxed), c.omem.load(Ordering::Relaxed));
     // tot-mem as Redis counts it: the client's buffers plus its own state
-    let tot = alloc + omem + std::mem::size_of::<crate::net::Client>() + std::mem::size_of::<crate::net::ClientInfo>();
+    let tot = alloc + omem + std::mem::size_of::<crate::node::Client>() + std::mem::size_of::<crate::node::ClientInfo>();
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free={} argv-mem=0 multi-mem=0 rbs={alloc} rbp={qbuf} obl=0 oll=0 omem={omem} tot-mem={tot} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         c.id,

@@ -13,7 +13,7 @@
 //! it; the wait queue and the token counter live in [`crate::lock`].
 
 use super::{Ctx, arg_i64, is, syntax_error};
-use crate::net::Blocked;
+use crate::node::Blocked;
 use crate::resp::Reply;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -56,7 +56,7 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         i += 2;
     }
     let db = ctx.client.db;
-    let locks = &ctx.server.keyspace.locks;
+    let locks = &ctx.server.locks;
     let waits = &ctx.server.keyspace.waits;
     let mine = ctx.client.lock_waiter.clone();
     let mut l = ctx.lock(key);

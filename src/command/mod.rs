@@ -19,10 +19,11 @@ pub mod table;
 pub mod transaction;
 pub mod txn;
 
-use crate::net::{Client, Server};
+use crate::node::{Client, Server};
+pub use crate::node::{CommandStat, Ctx};
 use crate::resp::Reply;
 use bytes::Bytes;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 pub use table::{COMMANDS, Command, Keys, lookup};
 
@@ -65,12 +66,6 @@ pub mod flags {
     ];
 }
 
-/// What a handler sees: the shared server and this connection's state.
-pub struct Ctx<'a> {
-    pub server: &'a Server,
-    pub client: &'a mut Client,
-}
-
 pub type Handler = fn(&mut Ctx, &[Bytes]) -> Reply;
 
 impl<'a> Ctx<'a> {
@@ -98,15 +93,6 @@ impl<'a> Ctx<'a> {
         l.set_touch(!self.client.no_touch);
         l
     }
-}
-
-/// Per-command counters for INFO commandstats.
-#[derive(Default)]
-pub struct CommandStat {
-    pub calls: AtomicU64,
-    pub usec: AtomicU64,
-    pub rejected_calls: AtomicU64,
-    pub failed_calls: AtomicU64,
 }
 
 // ---- error replies shared by the command families -------------------------
@@ -226,7 +212,7 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
             let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
             server.scripting.run.park(&waiter);
             let wake_at = Instant::now() + std::time::Duration::from_millis(threshold - ms);
-            ctx.client.blocked = Some(crate::net::Blocked::parked(ctx.client.db, waiter, wake_at, args));
+            ctx.client.blocked = Some(crate::node::Blocked::parked(ctx.client.db, waiter, wake_at, args));
             return Ok(Reply::NoReply);
         }
     }
@@ -236,7 +222,7 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     if ctx.client.txn_deferring && cmd.flags & flags::TXN == 0 && cmd.key_iter(args.len(), |i| &args[i]).next().is_some() {
         return Ok(txn_defer());
     }
-    if !server.keyspace.txns.is_idle() && cmd.flags & flags::TXN == 0 && must_wait_for_txn(ctx, cmd, args) {
+    if !server.txns.is_idle() && cmd.flags & flags::TXN == 0 && must_wait_for_txn(ctx, cmd, args) {
         if ctx.client.txn_nowait {
             ctx.client.txn_deferring = true;
             return Ok(txn_defer());
@@ -251,7 +237,7 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
         server.keyspace.waits.park(&waiter);
         let wake_at = Instant::now() + std::time::Duration::from_millis(100);
-        ctx.client.blocked = Some(crate::net::Blocked::parked(ctx.client.db, waiter, wake_at, args));
+        ctx.client.blocked = Some(crate::node::Blocked::parked(ctx.client.db, waiter, wake_at, args));
         return Ok(Reply::NoReply);
     }
     if cmd.flags & flags::NO_QUEUE == 0
@@ -290,7 +276,7 @@ fn txn_defer() -> Reply {
 /// EXEC, any key of the queued commands.
 fn must_wait_for_txn(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> bool {
     let db = ctx.client.db;
-    let txns = &ctx.server.keyspace.txns;
+    let txns = &ctx.server.txns;
     let keys_of = |cmd: &'static Command, args: &[Bytes]| -> bool { cmd.key_iter(args.len(), |i| &args[i]).any(|i| txns.locked_by(db, &args[i]).is_some()) };
     if cmd.name == "exec" {
         ctx.client.multi.as_ref().is_some_and(|q| {
@@ -340,13 +326,13 @@ pub fn block_on<K: AsRef<[u8]>>(
     on_timeout: Reply,
     on_deny: Reply,
     args: &[Bytes],
-) -> Result<crate::net::Blocked, Reply> {
+) -> Result<crate::node::Blocked, Reply> {
     if client.in_exec || client.in_script {
         return Err(on_deny);
     }
     let waiter = client.lock_waiter.clone().unwrap_or_default();
     server.keyspace.waits.enqueue(client.db, keys, &waiter);
-    Ok(crate::net::Blocked {
+    Ok(crate::node::Blocked {
         db: client.db,
         keys: keys.iter().map(|k| crate::store::Key::from(k.as_ref())).collect(),
         waiter,
@@ -379,12 +365,12 @@ pub fn arg_timeout(arg: &[u8]) -> Result<Option<Instant>, Reply> {
 
 /// Sets the client to wait for the transactions holding its keys.
 fn park_for_txn(ctx: &mut Ctx, args: &[Bytes]) {
-    let txns = &ctx.server.keyspace.txns;
+    let txns = &ctx.server.txns;
     let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
     txns.add_waiter(&waiter);
     // A safety net against a missed wake-up; decisions wake waiters.
     let wake_at = Instant::now() + std::time::Duration::from_millis(50);
-    ctx.client.blocked = Some(crate::net::Blocked::parked(ctx.client.db, waiter, wake_at, args));
+    ctx.client.blocked = Some(crate::node::Blocked::parked(ctx.client.db, waiter, wake_at, args));
 }
 
 fn script_kill_now(ctx: &Ctx) -> Reply {

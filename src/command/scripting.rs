@@ -1,9 +1,30 @@
 //! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (see [`crate::script`]).
 
 use super::keys::help_reply;
-use super::{Ctx, arg_i64, is};
+use super::{Ctx, arg_i64, flags, is};
 use crate::resp::Reply;
 use bytes::Bytes;
+
+/// A command called by a script (`redis.call` / `redis.pcall`): checked
+/// as Redis checks it, then run as a command queued in a transaction.
+fn call_from_script(ctx: &mut Ctx, argv: &[Bytes], read_only: bool) -> Reply {
+    let Some((_, cmd)) = super::lookup(&argv[0]) else {
+        return Reply::error("ERR Unknown Redis command called from script");
+    };
+    if !super::arity_ok(cmd.arity, argv.len()) {
+        return Reply::error("ERR Wrong number of args calling Redis command from script");
+    }
+    if cmd.flags & (flags::NOSCRIPT | flags::NO_QUEUE | flags::TXN) != 0 && cmd.name != "ping" {
+        return Reply::error("ERR This Redis command is not allowed from script");
+    }
+    if cmd.flags & flags::WRITE != 0 {
+        if read_only {
+            return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+        }
+        ctx.server.scripting.run.note_write();
+    }
+    super::execute_queued(ctx, argv)
+}
 
 fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) -> Reply {
     let numkeys = match arg_i64(&args[2]) {
@@ -33,11 +54,13 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) ->
     ctx.client.in_script = true;
     // A long script keeps this thread; let another take over the other
     // connections meanwhile (they are told BUSY past the threshold).
+    let kill = run.kill_flag();
+    let mut call = |argv: &[Bytes]| call_from_script(ctx, argv, read_only);
     let reply = match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| engine.run(ctx, &sha, keys, argv, read_only))
+            tokio::task::block_in_place(|| engine.run(&sha, keys, argv, kill, &mut call))
         }
-        _ => engine.run(ctx, &sha, keys, argv, read_only),
+        _ => engine.run(&sha, keys, argv, kill, &mut call),
     };
     ctx.client.in_exec = false;
     ctx.client.in_script = false;

@@ -59,7 +59,7 @@ pub fn time(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 }
 
 /// MONITOR: from now on, every command the server runs is written to this
-/// client (`crate::net::monitor`); RESET or QUIT ends it.
+/// client (`crate::node::monitor`); RESET or QUIT ends it.
 pub fn monitor(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     if ctx.client.monitor.is_none() {
         ctx.client.monitor = Some(ctx.server.monitors.subscribe());
@@ -775,12 +775,12 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
         "transactions" => {
             // Counts only: the in-doubt transactions themselves are in
             // TXN.LIST (there may be thousands).
-            let (prepared, decisions, pinned) = ks.txns.counts();
+            let (prepared, decisions, pinned) = ctx.server.txns.counts();
             kv("txn_in_doubt", prepared.to_string());
             kv("txn_decisions_kept", decisions.to_string());
             kv("txn_commits_kept_for_secondaries", pinned.to_string());
-            kv("txn_recovered_commits", ks.txns.recovered_commits.load(Ordering::Relaxed).to_string());
-            kv("txn_recovered_aborts", ks.txns.recovered_aborts.load(Ordering::Relaxed).to_string());
+            kv("txn_recovered_commits", ctx.server.txns.recovered_commits.load(Ordering::Relaxed).to_string());
+            kv("txn_recovered_aborts", ctx.server.txns.recovered_aborts.load(Ordering::Relaxed).to_string());
         }
         "keyspace" => {
             for db in 0..NUM_DBS {

@@ -10,7 +10,7 @@
 //! key was touched (see [`crate::store::watch`]) or has expired since WATCH.
 
 use super::Ctx;
-use crate::net::{Client, Server};
+use crate::node::{Client, Server};
 use crate::resp::Reply;
 use bytes::Bytes;
 

@@ -132,11 +132,11 @@ pub fn prepare(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     keys.sort();
     keys.dedup();
     let record = Prepared { db: ctx.client.db, keys, commands, is_primary, primary, prepared_at: Instant::now(), timeout, resolving: false };
-    match ctx.server.keyspace.txns.prepare(txid.clone(), record, ctx.server.config.txn_limits()) {
+    match ctx.server.txns.prepare(txid.clone(), record, ctx.server.config.txn_limits()) {
         PrepareOutcome::Prepared if nx && write_keys.iter().any(|k| ctx.server.keyspace.lock(db, k).exists(k)) => {
             // The keys are locked and no command is in flight (the gate is
             // exclusive), so the answer holds until the decision.
-            let _ = ctx.server.keyspace.txns.abort(&txid);
+            let _ = ctx.server.txns.abort(&txid);
             Reply::error("TXNCOND a key exists")
         }
         PrepareOutcome::Prepared | PrepareOutcome::AlreadyPrepared => Reply::status("PREPARED"),
@@ -149,7 +149,7 @@ pub fn prepare(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// Applies a prepared transaction's commands and records the commit; the
 /// caller holds the exclusive gate. Also used by recovery and TXN.RESOLVE.
 pub fn apply_commit(ctx: &mut Ctx, txid: &Bytes) -> Reply {
-    match ctx.server.keyspace.txns.prepared(txid) {
+    match ctx.server.txns.prepared(txid) {
         Ok(p) => {
             let db = ctx.client.db;
             ctx.client.select(p.db);
@@ -159,7 +159,7 @@ pub fn apply_commit(ctx: &mut Ctx, txid: &Bytes) -> Reply {
             let replies = p.commands.iter().map(|c| super::execute_queued(ctx, c)).collect();
             crate::store::effects::end(&ctx.server.keyspace.effects);
             ctx.client.select(db);
-            ctx.server.keyspace.txns.finish(txid, Decision::Committed);
+            ctx.server.txns.finish(txid, Decision::Committed);
             Reply::Array(replies)
         }
         Err(Status::Decided(Decision::Committed)) => Reply::status("COMMITTED"),
@@ -181,8 +181,8 @@ pub fn commit(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// give (still prepared, or unreachable). Asks over the network, so the
 /// callers run without the gate.
 fn primary_decision(ctx: &Ctx, txid: &Bytes) -> Result<Option<Decision>, Reply> {
-    let Some((false, primary)) = ctx.server.keyspace.txns.role(txid) else { return Ok(None) };
-    match crate::txn::recovery::ask_primary_now(ctx.server, &primary, txid).as_deref() {
+    let Some((false, primary)) = ctx.server.txns.role(txid) else { return Ok(None) };
+    match crate::node::recovery::ask_primary_now(ctx.server, &primary, txid).as_deref() {
         Some("committed") => Ok(Some(Decision::Committed)),
         Some("aborted") => Ok(Some(Decision::Aborted)),
         Some(other) => Err(Reply::error(format!("TXNINDOUBT transaction {} is {other} at its primary {primary}: only the primary decides", txid_str(txid)))),
@@ -202,7 +202,7 @@ fn decide(ctx: &mut Ctx, txid: &Bytes, decision: Decision) -> Reply {
         }
         Decision::Aborted => {
             let _gate = ctx.server.gate_shared();
-            match ctx.server.keyspace.txns.abort(txid) {
+            match ctx.server.txns.abort(txid) {
                 Ok(()) => Reply::Ok,
                 Err(_) => Reply::error(format!("TXNCOMMITTED transaction {} was committed", txid_str(txid))),
             }
@@ -240,7 +240,7 @@ pub fn forget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if let Err(r) = authorized(ctx) {
         return r;
     }
-    ctx.server.keyspace.txns.forget(&args[1]);
+    ctx.server.txns.forget(&args[1]);
     Reply::Ok
 }
 
@@ -248,7 +248,7 @@ pub fn status(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if let Err(r) = authorized(ctx) {
         return r;
     }
-    let txns = &ctx.server.keyspace.txns;
+    let txns = &ctx.server.txns;
     let s = match args.len() {
         2 => txns.status(&args[1]),
         3 if is(&args[2], "final") => txns.primary_status(&args[1]),
@@ -267,7 +267,6 @@ pub fn list(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     }
     Reply::Array(
         ctx.server
-            .keyspace
             .txns
             .in_doubt()
             .into_iter()
@@ -293,7 +292,7 @@ pub fn resolve(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else {
         return super::syntax_error();
     };
-    if ctx.server.keyspace.txns.status(txid) != Status::Prepared {
+    if ctx.server.txns.status(txid) != Status::Prepared {
         return Reply::error("ERR TXN.RESOLVE: the transaction is not in doubt here");
     }
     match primary_decision(ctx, txid) {

@@ -1,29 +1,21 @@
-//! Listener, per-connection tasks, client state and shutdown.
+//! Listener, per-connection tasks and shutdown; the node's state they
+//! serve is [`crate::node`].
 //!
 //! Each connection is one tokio task that reads into a `BytesMut`, parses
 //! every complete request in it (pipelining), dispatches each, encodes all
 //! replies into one output buffer and writes that once per batch. A protocol
 //! error is answered and closes only that connection.
 
-mod client;
-pub mod monitor;
-pub mod slowlog;
-
-pub use client::{Blocked, Client, ClientInfo, ReplyMode};
-
-use crate::command::{self, CommandStat, Ctx};
-use crate::config::RuntimeConfig;
+use crate::command;
+use crate::node::{Blocked, Client, ClientInfo, Ctx, Server, monitor};
 use crate::resp::{Limits, Reply, parse_request_spans};
-use crate::store::Keyspace;
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 
 /// What redis-server 7.0.15 tells a non-loopback client in protected mode,
 /// byte for byte (its typo included).
@@ -32,184 +24,84 @@ const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mod
 /// Flush the output buffer early when a pipeline's replies grow past this.
 const OUTPUT_FLUSH: usize = 64 * 1024;
 
-/// Counters for INFO stats that belong to the network layer.
-#[derive(Default)]
-pub struct NetStats {
-    pub total_connections_received: AtomicU64,
-    pub total_commands_processed: AtomicU64,
-    pub rejected_connections: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
-}
-
-/// A held [`Server`] gate; released on drop.
-pub enum Gate<'a> {
-    Shared(std::sync::RwLockReadGuard<'a, ()>),
-    Exclusive(std::sync::RwLockWriteGuard<'a, ()>),
-}
-
-/// State shared by every connection of one node.
-pub struct Server {
-    pub keyspace: Keyspace,
-    pub config: Arc<RuntimeConfig>,
-    /// The Lua state, the script cache and the running script's state.
-    pub scripting: crate::script::Scripting,
-    /// Parallel to [`command::COMMANDS`].
-    pub command_stats: Vec<CommandStat>,
-    pub clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
-    next_client_id: AtomicU64,
-    pub stats: NetStats,
-    pub started: Instant,
-    pub run_id: String,
-    pub lastsave: AtomicU64,
-    /// Commands run holding this shared; EXEC holds it exclusively, so a
-    /// transaction never interleaves with another client's command.
-    exec_gate: std::sync::RwLock<()>,
-    /// Clients in MONITOR mode and their feed.
-    pub monitors: monitor::Monitors,
-    pub slowlog: slowlog::SlowLog,
-    /// Notified once when the server must stop (SHUTDOWN, signal).
-    pub shutdown: Notify,
-    shutting_down: std::sync::atomic::AtomicBool,
-}
-
-impl Server {
-    pub fn new(config: Arc<RuntimeConfig>) -> Arc<Server> {
-        let run_id: String = (0..40).map(|_| std::char::from_digit((crate::util::random_u64() % 16) as u32, 16).unwrap_or('0')).collect();
-        Arc::new(Server {
-            keyspace: Keyspace::new(config.clone()),
-            scripting: crate::script::Scripting::default(),
-            config,
-            command_stats: command::COMMANDS.iter().map(|_| CommandStat::default()).collect(),
-            clients: Mutex::new(HashMap::new()),
-            next_client_id: AtomicU64::new(1),
-            stats: NetStats::default(),
-            started: Instant::now(),
-            run_id,
-            lastsave: AtomicU64::new(crate::util::now_ms() / 1000),
-            exec_gate: std::sync::RwLock::new(()),
-            monitors: monitor::Monitors::default(),
-            slowlog: slowlog::SlowLog::default(),
-            shutdown: Notify::new(),
-            shutting_down: std::sync::atomic::AtomicBool::new(false),
-        })
-    }
-
-    pub fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ClientInfo>>> {
-        self.clients.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Held while a command runs; many at once.
-    pub fn gate_shared(&self) -> Gate<'_> {
-        Gate::Shared(self.exec_gate.read().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// The shared gate if it is free now (background tasks must not block
-    /// a worker thread).
-    pub fn try_gate_shared(&self) -> Option<Gate<'_>> {
-        match self.exec_gate.try_read() {
-            Ok(g) => Some(Gate::Shared(g)),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(Gate::Shared(p.into_inner())),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
-    }
-
-    /// Held while EXEC runs; nothing else runs meanwhile.
-    pub fn gate_exclusive(&self) -> Gate<'_> {
-        Gate::Exclusive(self.exec_gate.write().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Asks the server to stop accepting and close every connection.
-    pub fn request_shutdown(&self) {
-        if !self.shutting_down.swap(true, Ordering::SeqCst) {
-            self.shutdown.notify_one();
-        }
-    }
-
-    pub fn uptime_secs(&self) -> u64 {
-        self.started.elapsed().as_secs()
-    }
-
-    /// Serves `listeners` (one per bind address) until `signal` completes
-    /// or SHUTDOWN is called, then closes every client and returns.
-    pub async fn run(self: Arc<Self>, listeners: Vec<TcpListener>, signal: impl Future<Output = ()>) {
-        let expiry = tokio::spawn(active_expiry(self.clone()));
-        let accepting: Vec<_> = listeners
-            .into_iter()
-            .map(|listener| {
-                let server = self.clone();
-                tokio::spawn(async move {
-                    loop {
-                        match listener.accept().await {
-                            Ok((stream, _)) => server.clone().accept(stream),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "accept failed");
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
+/// Serves `listeners` (one per bind address) until `signal` completes
+/// or SHUTDOWN is called, then closes every client and returns.
+pub async fn run(server: Arc<Server>, listeners: Vec<TcpListener>, signal: impl Future<Output = ()>) {
+    let expiry = tokio::spawn(active_expiry(server.clone()));
+    let accepting: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, _)) => accept(server.clone(), stream),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                         }
                     }
-                })
+                }
             })
-            .collect();
-        tokio::select! {
-            _ = signal => {}
-            _ = self.shutdown.notified() => {}
-        }
-        tracing::info!("shutting down");
-        for a in &accepting {
-            a.abort();
-        }
-        expiry.abort();
-        let all: Vec<Arc<ClientInfo>> = self.clients().values().cloned().collect();
-        for c in &all {
-            c.kill();
-        }
-        // Give connections a moment to write what they have and close.
-        for _ in 0..50 {
-            if self.clients().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        })
+        .collect();
+    tokio::select! {
+        _ = signal => {}
+        _ = server.shutdown.notified() => {}
     }
+    tracing::info!("shutting down");
+    for a in &accepting {
+        a.abort();
+    }
+    expiry.abort();
+    let all: Vec<Arc<ClientInfo>> = server.clients().values().cloned().collect();
+    for c in &all {
+        c.kill();
+    }
+    // Give connections a moment to write what they have and close.
+    for _ in 0..50 {
+        if server.clients().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
 
-    fn accept(self: Arc<Self>, stream: TcpStream) {
-        self.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.set_nodelay(true);
-        let peer = stream.peer_addr().ok();
-        // Redis 7.0's protected mode: with no password, only the loopback
-        // interface may connect.
-        if peer.is_some_and(|a| !a.ip().to_canonical().is_loopback())
-            && self.config.get("protected-mode").as_deref() == Some("yes")
-            && self.config.requirepass().is_none()
-        {
-            tracing::warn!(addr = ?peer, "connection refused: protected mode, no password set");
-            tokio::spawn(refuse(stream, PROTECTED_MODE_DENIED));
-            return;
-        }
-        let max = self.config.maxclients.load(Ordering::Relaxed) as usize;
-        if self.clients().len() >= max {
-            self.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(max, addr = ?peer, "client refused: max number of clients reached");
-            tokio::spawn(refuse(stream, b"-ERR max number of clients reached\r\n"));
-            return;
-        }
-        let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
-        let addr = peer.map(|a| a.to_string()).unwrap_or_default();
-        let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let info = Arc::new(ClientInfo::new(id, addr, laddr));
-        info.fd.store(std::os::fd::AsRawFd::as_raw_fd(&stream), Ordering::Relaxed);
-        self.clients().insert(id, info.clone());
-        tokio::spawn(async move {
-            let server = self.clone();
-            let mut client = Client::new(info.clone(), server.config.requirepass().is_none());
-            if let Err(e) = serve_connection(&server, stream, &mut client).await {
-                tracing::debug!(client = id, error = %e, "connection ended with an error");
-            }
-            crate::command::transaction::unwatch_all(&server, &mut client);
-            server.clients().remove(&id);
-        });
+fn accept(server: Arc<Server>, stream: TcpStream) {
+    server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
+    // Redis 7.0's protected mode: with no password, only the loopback
+    // interface may connect.
+    if peer.is_some_and(|a| !a.ip().to_canonical().is_loopback())
+        && server.config.get("protected-mode").as_deref() == Some("yes")
+        && server.config.requirepass().is_none()
+    {
+        tracing::warn!(addr = ?peer, "connection refused: protected mode, no password set");
+        tokio::spawn(refuse(stream, PROTECTED_MODE_DENIED));
+        return;
     }
+    let max = server.config.maxclients.load(Ordering::Relaxed) as usize;
+    if server.clients().len() >= max {
+        server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(max, addr = ?peer, "client refused: max number of clients reached");
+        tokio::spawn(refuse(stream, b"-ERR max number of clients reached\r\n"));
+        return;
+    }
+    let id = server.next_client_id();
+    let addr = peer.map(|a| a.to_string()).unwrap_or_default();
+    let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let info = Arc::new(ClientInfo::new(id, addr, laddr));
+    info.fd.store(std::os::fd::AsRawFd::as_raw_fd(&stream), Ordering::Relaxed);
+    server.clients().insert(id, info.clone());
+    tokio::spawn(async move {
+        let mut client = Client::new(info.clone(), server.config.requirepass().is_none());
+        if let Err(e) = serve_connection(&server, stream, &mut client).await {
+            tracing::debug!(client = id, error = %e, "connection ended with an error");
+        }
+        crate::command::transaction::unwatch_all(&server, &mut client);
+        server.clients().remove(&id);
+    });
 }
 
 /// Tells a refused client why and closes. The client's first request may
@@ -244,7 +136,7 @@ async fn active_expiry(server: Arc<Server>) {
         // Many connections gone, or idle ones' buffers released: return
         // their memory.
         crate::alloc::release_after_clients_leave(server.clients().len(), &mut released);
-        crate::txn::recovery::recover(&server);
+        crate::node::recovery::recover(&server, command::txn::apply_commit);
         if let Some(_gate) = server.try_gate_shared() {
             server.keyspace.maintain_tables(1000);
         }

@@ -9,7 +9,7 @@
 //! resolved by aborting and retrying after a random backoff (no deadlock:
 //! nothing waits while holding locks). The proxy keeps no state beyond the
 //! call, so several proxies can coordinate over the same nodes; a crash of
-//! the proxy is recovered by the participants (see `crate::txn::recovery`).
+//! the proxy is recovered by the participants (see `crate::node::recovery`).
 //! Protocol and failure cases: `docs/2pc.md`.
 
 use super::txn::Pinned;

@@ -1,9 +1,9 @@
 //! Lua <-> RESP conversion rules (as Redis documents them for EVAL), the
-//! command bridge behind `redis.call` / `redis.pcall`, and the wording of
-//! script errors.
+//! arguments of `redis.call` / `redis.pcall` (the command itself runs
+//! through the caller's [`super::CommandCall`]), and the wording of script
+//! errors.
 
 use super::CallError;
-use crate::command::{Ctx, flags};
 use crate::resp::Reply;
 use bytes::Bytes;
 use mlua::{Lua, Value};
@@ -73,7 +73,7 @@ pub fn lua_to_reply(value: &Value) -> Reply {
 }
 
 /// Runs one command for `redis.call` / `redis.pcall`.
-pub fn call_from_script(ctx: &mut Ctx, args: &[Value], read_only: bool) -> Reply {
+pub fn call_from_script(args: &[Value], call: super::CommandCall) -> Reply {
     if args.is_empty() {
         return Reply::error("ERR Please specify at least one argument for this redis lib call");
     }
@@ -86,22 +86,7 @@ pub fn call_from_script(ctx: &mut Ctx, args: &[Value], read_only: bool) -> Reply
             _ => return Reply::error("ERR Lua redis lib command arguments must be strings or integers"),
         }
     }
-    let Some((_, cmd)) = crate::command::lookup(&argv[0]) else {
-        return Reply::error("ERR Unknown Redis command called from script");
-    };
-    if !crate::command::arity_ok(cmd.arity, argv.len()) {
-        return Reply::error("ERR Wrong number of args calling Redis command from script");
-    }
-    if cmd.flags & (flags::NOSCRIPT | flags::NO_QUEUE | flags::TXN) != 0 && cmd.name != "ping" {
-        return Reply::error("ERR This Redis command is not allowed from script");
-    }
-    if cmd.flags & flags::WRITE != 0 {
-        if read_only {
-            return Reply::error("ERR Write commands are not allowed from read-only scripts.");
-        }
-        ctx.server.scripting.run.note_write();
-    }
-    crate::command::execute_queued(ctx, &argv)
+    call(&argv)
 }
 
 /// The innermost error of a chain of callback errors.

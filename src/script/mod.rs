@@ -19,7 +19,6 @@ mod cmsgpack;
 mod convert;
 mod luastruct;
 
-use crate::command::Ctx;
 use crate::resp::Reply;
 use bytes::Bytes;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
@@ -29,6 +28,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use convert::{lua_to_reply, reply_to_lua};
+
+/// Runs one command for `redis.call` / `redis.pcall`: the command layer
+/// passes it in, so the engine imports nothing from it.
+pub type CommandCall<'a> = &'a mut dyn FnMut(&[Bytes]) -> Reply;
 
 /// `Some(n)` when the table's keys are exactly 1..n (a Lua array; n may be
 /// 0), the rule cjson and cmsgpack use to choose array or object/map.
@@ -107,6 +110,11 @@ impl ScriptRun {
         for w in self.waiters.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             w.wake();
         }
+    }
+
+    /// The flag SCRIPT KILL raises (for [`Engine::run`]).
+    pub fn kill_flag(&self) -> Arc<AtomicBool> {
+        self.kill.clone()
     }
 
     pub fn park(&self, w: &Arc<crate::lock::Waiter>) {
@@ -296,7 +304,8 @@ impl Engine {
 
     /// Runs a cached script with KEYS and ARGV; `call` runs a command for
     /// `redis.call` / `redis.pcall`.
-    pub fn run(&mut self, ctx: &mut Ctx, sha: &str, keys: &[Bytes], argv: &[Bytes], read_only: bool) -> Reply {
+    /// `kill` is SCRIPT KILL's flag, checked every 100,000 instructions.
+    pub fn run(&mut self, sha: &str, keys: &[Bytes], argv: &[Bytes], kill: Arc<AtomicBool>, call: CommandCall) -> Reply {
         let Some(f) = self.functions.get(sha).cloned() else {
             return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
         };
@@ -313,20 +322,19 @@ impl Engine {
             g.raw_set("KEYS", to_table(keys)?)?;
             g.raw_set("ARGV", to_table(argv)?)?;
             let redis: Table = g.raw_get("redis")?;
-            let kill = ctx.server.scripting.run.kill.clone();
             lua.set_hook(HookTriggers::new().every_nth_instruction(100_000), move |_, _| {
                 if kill.load(Ordering::SeqCst) {
                     return Err(mlua::Error::external(CallError("ERR Script killed by user with SCRIPT KILL...".into())));
                 }
                 Ok(VmState::Continue)
             })?;
-            let cell = std::cell::RefCell::new(&mut *ctx);
+            let cell = std::cell::RefCell::new(call);
             let reply = lua.scope(|scope| {
                 let call = |raise: bool| {
                     let cell = &cell;
                     scope.create_function(move |lua, args: mlua::Variadic<Value>| -> mlua::Result<Value> {
-                        let mut ctx = cell.borrow_mut();
-                        let reply = convert::call_from_script(&mut ctx, &args, read_only);
+                        let mut call = cell.borrow_mut();
+                        let reply = convert::call_from_script(&args, &mut **call);
                         match reply {
                             Reply::Error(e) if raise => {
                                 let line = lua.inspect_stack(1, |d| d.current_line()).flatten().unwrap_or(0);

@@ -264,16 +264,12 @@ pub struct Keyspace {
     evict_pool: Mutex<Vec<Candidate>>,
     /// Clients watching keys (WATCH).
     pub watches: watch::WatchRegistry,
-    /// Fencing tokens of LOCK.ACQUIRE.
-    pub locks: crate::lock::LockManager,
     /// Commands blocked on keys.
     pub waits: wait::WaitRegistry,
     /// Big values freed in the background.
     pub lazyfree: lazyfree::LazyFree,
     /// Every change, in order, as the command that reproduces it.
     pub effects: effects::EffectLog,
-    /// Prepared cross-node transactions, their key locks and decisions.
-    pub txns: crate::txn::TxnTable,
 }
 
 /// `lfu-log-factor` and `lfu-decay-time`.
@@ -297,11 +293,9 @@ impl Keyspace {
             evict_cursor: AtomicUsize::new(0),
             evict_pool: Mutex::new(Vec::with_capacity(POOL_SIZE)),
             watches: watch::WatchRegistry::default(),
-            locks: crate::lock::LockManager::default(),
             waits: wait::WaitRegistry::default(),
             lazyfree: lazyfree::LazyFree::default(),
             effects,
-            txns: crate::txn::TxnTable::default(),
         }
     }
 

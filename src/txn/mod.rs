@@ -21,7 +21,6 @@
 //! Commit and abort are idempotent; commit after abort and abort after
 //! commit are errors. See `docs/2pc.md`.
 
-pub mod recovery;
 pub mod secret;
 
 use crate::lock::Waiter;

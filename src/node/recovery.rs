@@ -9,9 +9,12 @@
 //! (primary unreachable, or still undecided) it asks again later; the
 //! transaction stays in doubt, visible in INFO and TXN.LIST, where an
 //! operator can resolve it with TXN.RESOLVE.
+//!
+//! Applying a commit runs the transaction's commands, which is the command
+//! layer's work: the caller passes it in as [`ApplyCommit`], so this module
+//! imports nothing above the node's state.
 
-use crate::command::Ctx;
-use crate::net::{Client, ClientInfo, Server};
+use super::{Client, ClientInfo, Ctx, Server};
 use crate::txn::{Decision, TxId};
 use bytes::BytesMut;
 use std::sync::Arc;
@@ -19,19 +22,22 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Applies a prepared transaction's commands (`command::txn::apply_commit`).
+pub type ApplyCommit = fn(&mut Ctx, &TxId) -> crate::resp::Reply;
+
 /// One recovery round; spawns the queries to primaries.
-pub fn recover(server: &Arc<Server>) {
-    for (txid, is_primary, primary) in server.keyspace.txns.due_for_recovery(Instant::now()) {
+pub fn recover(server: &Arc<Server>, apply_commit: ApplyCommit) {
+    for (txid, is_primary, primary) in server.txns.due_for_recovery(Instant::now()) {
         if is_primary {
             // Under the gate, so no TXN.COMMIT is half way through applying
             // it (it holds the gate exclusively); busy now: next round.
             let Some(_gate) = server.try_gate_shared() else {
-                server.keyspace.txns.retry_later(&txid);
+                server.txns.retry_later(&txid);
                 continue;
             };
             tracing::warn!(txid = %String::from_utf8_lossy(&txid), "prepared transaction timed out at its primary: aborting");
-            if server.keyspace.txns.abort(&txid).is_ok() {
-                server.keyspace.txns.recovered_aborts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if server.txns.abort(&txid).is_ok() {
+                server.txns.recovered_aborts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             continue;
         }
@@ -43,15 +49,15 @@ pub fn recover(server: &Arc<Server>) {
                 Ok(Some(s)) if s == "committed" => {
                     tracing::info!(txid = %String::from_utf8_lossy(&txid), "recovered: committed at the primary");
                     // Applying takes the exclusive gate: off the worker threads.
-                    let _ = tokio::task::spawn_blocking(move || apply(&server, &txid, Decision::Committed)).await;
+                    let _ = tokio::task::spawn_blocking(move || apply(&server, &txid, Decision::Committed, apply_commit)).await;
                 }
                 Ok(Some(s)) if s == "aborted" => {
                     tracing::info!(txid = %String::from_utf8_lossy(&txid), "recovered: aborted at the primary");
-                    let _ = tokio::task::spawn_blocking(move || apply(&server, &txid, Decision::Aborted)).await;
+                    let _ = tokio::task::spawn_blocking(move || apply(&server, &txid, Decision::Aborted, apply_commit)).await;
                 }
                 other => {
                     tracing::debug!(txid = %String::from_utf8_lossy(&txid), ?other, "primary gave no decision yet");
-                    server.keyspace.txns.retry_later(&txid);
+                    server.txns.retry_later(&txid);
                 }
             }
         });
@@ -59,21 +65,21 @@ pub fn recover(server: &Arc<Server>) {
 }
 
 /// Applies a decision learnt from the primary.
-fn apply(server: &Arc<Server>, txid: &TxId, decision: Decision) {
+fn apply(server: &Arc<Server>, txid: &TxId, decision: Decision, apply_commit: ApplyCommit) {
     let counter = match decision {
-        Decision::Committed => &server.keyspace.txns.recovered_commits,
-        Decision::Aborted => &server.keyspace.txns.recovered_aborts,
+        Decision::Committed => &server.txns.recovered_commits,
+        Decision::Aborted => &server.txns.recovered_aborts,
     };
     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match decision {
         Decision::Aborted => {
             let _gate = server.gate_shared();
-            let _ = server.keyspace.txns.abort(txid);
+            let _ = server.txns.abort(txid);
         }
         Decision::Committed => {
             let mut client = Client::new(Arc::new(ClientInfo::new(0, "recovery".into(), String::new())), true);
             let _gate = server.gate_exclusive();
-            crate::command::txn::apply_commit(&mut Ctx { server, client: &mut client }, txid);
+            let _ = apply_commit(&mut Ctx { server, client: &mut client }, txid);
         }
     }
 }

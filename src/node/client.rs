@@ -222,10 +222,10 @@ impl ClientInfo {
         self.last_cmd.store(idx << 8 | sub.map_or(0, |s| s + 1), Ordering::Relaxed);
     }
 
-    /// The last command's full name (`get`, `client|list`), if any.
-    pub fn last_command(&self) -> Option<String> {
+    /// The last command dispatched (table index, subcommand index), if any.
+    pub fn last_command(&self) -> Option<(usize, Option<usize>)> {
         let v = self.last_cmd.load(Ordering::Relaxed);
-        (v != usize::MAX).then(|| crate::command::full_name(v >> 8, (v & 0xff).checked_sub(1)))
+        (v != usize::MAX).then(|| (v >> 8, (v & 0xff).checked_sub(1)))
     }
 
     pub fn touch(&self, server_start: Instant) {

@@ -1,0 +1,147 @@
+//! One node's shared state: the keyspace, the settings, the script engine,
+//! the lock and cross-node transaction tables, the connected clients, the
+//! gates commands run under, statistics, MONITOR feeds and the slow log.
+//!
+//! Below the command layer and the connection layer, which both use it:
+//! nothing here imports either (the command table's size is passed in).
+
+mod client;
+pub mod monitor;
+pub mod recovery;
+pub mod slowlog;
+
+pub use client::{Blocked, Client, ClientInfo, ReplyMode};
+
+use crate::config::RuntimeConfig;
+use crate::store::Keyspace;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::Notify;
+
+/// What a command handler sees: the node and this connection's state.
+pub struct Ctx<'a> {
+    pub server: &'a Server,
+    pub client: &'a mut Client,
+}
+
+/// Per-command counters for INFO commandstats.
+#[derive(Default)]
+pub struct CommandStat {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected_calls: AtomicU64,
+    pub failed_calls: AtomicU64,
+}
+
+/// Counters for INFO stats kept by the connection layer.
+#[derive(Default)]
+pub struct NetStats {
+    pub total_connections_received: AtomicU64,
+    pub total_commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+}
+
+/// A held [`Server`] gate; released on drop.
+pub enum Gate<'a> {
+    Shared(std::sync::RwLockReadGuard<'a, ()>),
+    Exclusive(std::sync::RwLockWriteGuard<'a, ()>),
+}
+
+/// State shared by every connection of one node.
+pub struct Server {
+    pub keyspace: Keyspace,
+    pub config: Arc<RuntimeConfig>,
+    /// The Lua state, the script cache and the running script's state.
+    pub scripting: crate::script::Scripting,
+    /// Parallel to the command table (`command::COMMANDS`).
+    pub command_stats: Vec<CommandStat>,
+    pub clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
+    next_client_id: AtomicU64,
+    pub stats: NetStats,
+    pub started: Instant,
+    pub run_id: String,
+    pub lastsave: AtomicU64,
+    /// Commands run holding this shared; EXEC holds it exclusively, so a
+    /// transaction never interleaves with another client's command.
+    exec_gate: std::sync::RwLock<()>,
+    /// Clients in MONITOR mode and their feed.
+    pub monitors: monitor::Monitors,
+    pub slowlog: slowlog::SlowLog,
+    /// Fencing tokens of LOCK.ACQUIRE.
+    pub locks: crate::lock::LockManager,
+    /// Prepared cross-node transactions, their key locks and decisions.
+    pub txns: crate::txn::TxnTable,
+    /// Notified once when the server must stop (SHUTDOWN, signal).
+    pub shutdown: Notify,
+    shutting_down: std::sync::atomic::AtomicBool,
+}
+
+impl Server {
+    /// A node with `commands` entries in its command table.
+    pub fn new(config: Arc<RuntimeConfig>, commands: usize) -> Arc<Server> {
+        let run_id: String = (0..40).map(|_| std::char::from_digit((crate::util::random_u64() % 16) as u32, 16).unwrap_or('0')).collect();
+        Arc::new(Server {
+            keyspace: Keyspace::new(config.clone()),
+            scripting: crate::script::Scripting::default(),
+            config,
+            command_stats: (0..commands).map(|_| CommandStat::default()).collect(),
+            clients: Mutex::new(HashMap::new()),
+            next_client_id: AtomicU64::new(1),
+            stats: NetStats::default(),
+            started: Instant::now(),
+            run_id,
+            lastsave: AtomicU64::new(crate::util::now_ms() / 1000),
+            exec_gate: std::sync::RwLock::new(()),
+            monitors: monitor::Monitors::default(),
+            slowlog: slowlog::SlowLog::default(),
+            locks: crate::lock::LockManager::default(),
+            txns: crate::txn::TxnTable::default(),
+            shutdown: Notify::new(),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// The id of a new connection.
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ClientInfo>>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Held while a command runs; many at once.
+    pub fn gate_shared(&self) -> Gate<'_> {
+        Gate::Shared(self.exec_gate.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The shared gate if it is free now (background tasks must not block
+    /// a worker thread).
+    pub fn try_gate_shared(&self) -> Option<Gate<'_>> {
+        match self.exec_gate.try_read() {
+            Ok(g) => Some(Gate::Shared(g)),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(Gate::Shared(p.into_inner())),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Held while EXEC runs; nothing else runs meanwhile.
+    pub fn gate_exclusive(&self) -> Gate<'_> {
+        Gate::Exclusive(self.exec_gate.write().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Asks the server to stop accepting and close every connection.
+    pub fn request_shutdown(&self) {
+        if !self.shutting_down.swap(true, Ordering::SeqCst) {
+            self.shutdown.notify_one();
+        }
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}
