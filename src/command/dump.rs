@@ -443,13 +443,15 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     if expire_at != 0 && expire_at <= now {
         // already expired: nothing is created (a replaced key is gone)
-        crate::store::effects::rewrite(vec![crate::store::effects::args(&[b"DEL", key])]);
+        crate::store::effects::rewrite(|| vec![crate::store::effects::args(&[b"DEL", key])]);
         return Reply::Ok;
     }
     // the TTL in absolute form, the rest as given
-    let mut effect = crate::store::effects::args(&[b"RESTORE", key, expire_at.to_string().as_bytes(), &args[3], b"REPLACE", b"ABSTTL"]);
-    effect.extend(args[4..].iter().filter(|a| !is(a, "replace") && !is(a, "absttl")).cloned());
-    crate::store::effects::rewrite(vec![effect]);
+    crate::store::effects::rewrite(|| {
+        let mut effect = crate::store::effects::args(&[b"RESTORE", key, expire_at.to_string().as_bytes(), &args[3], b"REPLACE", b"ABSTTL"]);
+        effect.extend(args[4..].iter().filter(|a| !is(a, "replace") && !is(a, "absttl")).cloned());
+        vec![effect]
+    });
     match value {
         Value::String(v) => l.set(key, &v, expire_at as u64),
         Value::List(items) => {
@@ -576,7 +578,7 @@ pub fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     // here a migration is the deletion of what left
-    crate::store::effects::rewrite(vec![deleted]);
+    crate::store::effects::rewrite(|| vec![deleted]);
     match error {
         Some(e) => Reply::error(format!("ERR Target instance replied with error: {}", &e[1..])),
         None => Reply::Ok,

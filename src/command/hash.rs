@@ -193,7 +193,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         let text = util::format_human_float(new);
         hash::set(slot, limits, &args[2], text.as_bytes());
-        crate::store::effects::rewrite(vec![crate::store::effects::args(&[b"HSET", &args[1], &args[2], text.as_bytes()])]);
+        crate::store::effects::rewrite(|| vec![crate::store::effects::args(&[b"HSET", &args[1], &args[2], text.as_bytes()])]);
         Reply::bulk(text)
     });
     r.map(|r| r.expect("created")).unwrap_or_else(|_| wrong_type())

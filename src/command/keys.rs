@@ -333,10 +333,10 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: i64, absolute: bool) -> R
     }
     if when <= now {
         l.delete(key);
-        effects::rewrite(vec![effects::args(&[b"DEL", key])]);
+        effects::rewrite(|| vec![effects::args(&[b"DEL", key])]);
     } else {
         l.set_expire(key, when as u64);
-        effects::rewrite(vec![effects::args(&[b"PEXPIREAT", key, when.to_string().as_bytes()])]);
+        effects::rewrite(|| vec![effects::args(&[b"PEXPIREAT", key, when.to_string().as_bytes()])]);
     }
     Reply::Int(1)
 }

@@ -398,7 +398,7 @@ fn parse_mpop(args: &[Bytes], numkeys_at: usize) -> Result<Mpop, Reply> {
 fn mpop_from(l: &mut Locked<'_>, limits: Limits, keys: &[Bytes], front: bool, count: usize) -> Result<Option<Reply>, WrongType> {
     for k in keys {
         if let Some(items) = pop_from(l, limits, k, front, count)? {
-            effects::rewrite(vec![effects::args(&[if front { b"LPOP" } else { b"RPOP" }, k, items.len().to_string().as_bytes()])]);
+            effects::rewrite(|| vec![effects::args(&[if front { b"LPOP" } else { b"RPOP" }, k, items.len().to_string().as_bytes()])]);
             return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), bulks(items)])));
         }
     }
@@ -455,7 +455,7 @@ fn bpop(ctx: &mut Ctx, args: &[Bytes], front: bool) -> Reply {
             Err(WrongType) => return wrong_type(),
             Ok(None) => {}
             Ok(Some(mut items)) => {
-                effects::rewrite(vec![effects::args(&[if front { b"LPOP" } else { b"RPOP" }, k])]);
+                effects::rewrite(|| vec![effects::args(&[if front { b"LPOP" } else { b"RPOP" }, k])]);
                 return Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Bulk(items.pop().expect("one element").into())]);
             }
         }
@@ -483,7 +483,7 @@ fn bmove(ctx: &mut Ctx, args: &[Bytes], from: bool, to: bool, timeout: &[u8]) ->
         Ok(None) => block(ctx, l, &args[1..2], deadline, Reply::Nil, args),
         r => {
             let side = |head: bool| if head { &b"LEFT"[..] } else { b"RIGHT" };
-            effects::rewrite(vec![effects::args(&[b"LMOVE", &args[1], &args[2], side(from), side(to)])]);
+            effects::rewrite(|| vec![effects::args(&[b"LMOVE", &args[1], &args[2], side(from), side(to)])]);
             lmove_reply(r)
         }
     }

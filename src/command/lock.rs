@@ -71,7 +71,7 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     if free {
         l.set(key, owner, now + ttl);
-        crate::store::effects::rewrite(vec![crate::store::effects::args(&[b"SET", key, owner, b"PXAT", (now + ttl).to_string().as_bytes()])]);
+        crate::store::effects::rewrite(|| vec![crate::store::effects::args(&[b"SET", key, owner, b"PXAT", (now + ttl).to_string().as_bytes()])]);
         let token = locks.next_token(after);
         return Reply::Int(token as i64);
     }
@@ -99,7 +99,7 @@ pub fn release(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, owner) = (&args[1], &args[2]);
     let mut l = ctx.lock(key);
     let held = l.lookup(key).is_some_and(|e| e.string() == Ok(&owner[..]));
-    crate::store::effects::rewrite(vec![crate::store::effects::args(&[b"DEL", key])]);
+    crate::store::effects::rewrite(|| vec![crate::store::effects::args(&[b"DEL", key])]);
     Reply::Int(i64::from(held && l.delete(key)))
 }
 
@@ -112,6 +112,6 @@ pub fn extend(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.lock(key);
     let now = l.now();
     let held = l.lookup(key).is_some_and(|e| e.string() == Ok(&owner[..]));
-    crate::store::effects::rewrite(vec![crate::store::effects::args(&[b"PEXPIREAT", key, (now + ttl).to_string().as_bytes()])]);
+    crate::store::effects::rewrite(|| vec![crate::store::effects::args(&[b"PEXPIREAT", key, (now + ttl).to_string().as_bytes()])]);
     Reply::Int(i64::from(held && l.set_expire(key, now + ttl)))
 }

@@ -162,11 +162,13 @@ fn set_generic(ctx: &mut Ctx, cmd: &[u8], key: &[u8], value: &[u8], o: &SetOptio
         };
         l.set(key, value, expire_at);
         // the TTL in absolute form, whatever option gave it
-        let mut effect = effects::args(&[b"SET", key, value]);
-        if expire_at > 0 {
-            effect.extend(effects::args(&[b"PXAT", expire_at.to_string().as_bytes()]));
-        }
-        effects::rewrite(vec![effect]);
+        effects::rewrite(|| {
+            let mut effect = effects::args(&[b"SET", key, value]);
+            if expire_at > 0 {
+                effect.extend(effects::args(&[b"PXAT", expire_at.to_string().as_bytes()]));
+            }
+            vec![effect]
+        });
     }
     match (o.get, blocked) {
         (true, _) => old_value.map(Reply::Bulk).unwrap_or(Reply::Nil),
@@ -241,7 +243,7 @@ pub fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         },
     };
     l.delete(&args[1]);
-    effects::rewrite(vec![effects::args(&[b"DEL", &args[1]])]);
+    effects::rewrite(|| vec![effects::args(&[b"DEL", &args[1]])]);
     value
 }
 
@@ -269,16 +271,16 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         None => {}
         Some(Expiry::Persist) => {
             l.set_expire(key, 0);
-            effects::rewrite(vec![effects::args(&[b"PERSIST", key])]);
+            effects::rewrite(|| vec![effects::args(&[b"PERSIST", key])]);
         }
         Some(e) => match resolve_expiry(&args[0], Some(e), now, 0) {
             Ok(at) if at <= now => {
                 l.delete(key);
-                effects::rewrite(vec![effects::args(&[b"DEL", key])]);
+                effects::rewrite(|| vec![effects::args(&[b"DEL", key])]);
             }
             Ok(at) => {
                 l.set_expire(key, at);
-                effects::rewrite(vec![effects::args(&[b"PEXPIREAT", key, at.to_string().as_bytes()])]);
+                effects::rewrite(|| vec![effects::args(&[b"PEXPIREAT", key, at.to_string().as_bytes()])]);
             }
             Err(r) => return r,
         },
@@ -388,7 +390,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let text = util::format_human_float(new);
     l.set_keep_ttl(key, text.as_bytes());
-    effects::rewrite(vec![effects::args(&[b"SET", key, text.as_bytes(), b"KEEPTTL"])]);
+    effects::rewrite(|| vec![effects::args(&[b"SET", key, text.as_bytes(), b"KEEPTTL"])]);
     Reply::bulk(text)
 }
 
@@ -530,7 +532,7 @@ fn delete_if(ctx: &mut Ctx, key: &[u8], condition: Option<(bool, &Bytes)>) -> Re
             Err(r) => return r,
         },
     };
-    effects::rewrite(vec![effects::args(&[b"DEL", key])]);
+    effects::rewrite(|| vec![effects::args(&[b"DEL", key])]);
     Reply::Int(i64::from(matches && l.delete(key)))
 }
 

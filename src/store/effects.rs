@@ -208,6 +208,9 @@ impl EffectLog {
 /// The command being executed on this thread.
 struct Frame {
     db: usize,
+    /// The log keeps what this command does (a writer, with a reader
+    /// attached to the log).
+    record: bool,
     /// Its own effect by default (write commands only).
     args: Vec<Bytes>,
     rewritten: Option<Vec<Vec<Bytes>>>,
@@ -230,6 +233,7 @@ pub fn begin(db: usize, args: &[Bytes], write: bool, gather: bool) {
     FRAMES.with(|f| {
         f.borrow_mut().push(Frame {
             db,
+            record: write,
             args: if write && !gather { args.to_vec() } else { Vec::new() },
             rewritten: None,
             dirty: false,
@@ -251,11 +255,12 @@ pub fn note_write() {
 }
 
 /// The running command's effects, instead of the command itself (called
-/// before its locks are released).
-pub fn rewrite(effects: Vec<Vec<Bytes>>) {
+/// before its locks are released). `effects` is called only while the log
+/// keeps effects: with no reader attached a command pays nothing for them.
+pub fn rewrite(effects: impl FnOnce() -> Vec<Vec<Bytes>>) {
     FRAMES.with(|f| {
-        if let Some(fr) = f.borrow_mut().last_mut() {
-            fr.rewritten = Some(effects);
+        if let Some(fr) = f.borrow_mut().last_mut().filter(|fr| fr.record) {
+            fr.rewritten = Some(effects());
         }
     });
 }
@@ -385,7 +390,7 @@ mod tests {
         end(&log);
         begin(2, &[b("EXPIRE"), b("a"), b("10")], true, false);
         note_write();
-        rewrite(vec![vec![b("PEXPIREAT"), b("a"), b("123")]]);
+        rewrite(|| vec![vec![b("PEXPIREAT"), b("a"), b("123")]]);
         end(&log);
         begin(0, &[b("GET"), b("a")], false, false);
         end(&log);
