@@ -118,12 +118,36 @@ pub fn used_memory() -> u64 {
     ALLOCATED.load(Ordering::Relaxed).max(0) as u64
 }
 
-/// Gives memory freed on this thread back to the OS now (mimalloc keeps
-/// freed pages for reuse, so after thousands of connections close their
-/// memory would stay resident until the next burst).
+/// Gives freed memory back to the OS (mimalloc keeps freed pages for
+/// reuse, so after thousands of connections close their memory would stay
+/// resident until the next burst): now on this thread, and on every other
+/// runtime thread the next time it parks ([`collect_if_asked`], the
+/// runtime's park hook). mimalloc's heaps are per thread and `mi_collect`
+/// only walks the caller's, so collecting on the cron's thread alone would
+/// leave the other workers' freed buffers resident.
 pub fn release_free_memory() {
-    // SAFETY: mi_collect only walks this thread's heap; no pointers of ours.
-    unsafe { mi::mi_collect(true) };
+    RELEASE_GENERATION.fetch_add(1, Ordering::Relaxed);
+    collect_if_asked();
+}
+
+/// Bumped each time freed memory should go back to the OS.
+static RELEASE_GENERATION: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    /// The generation this thread last collected for.
+    static COLLECTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Collects this thread's freed memory if [`release_free_memory`] asked
+/// since it last did: one relaxed load otherwise, cheap enough for a hook
+/// that runs each time a worker goes idle.
+pub fn collect_if_asked() {
+    let wanted = RELEASE_GENERATION.load(Ordering::Relaxed);
+    if COLLECTED.get() != wanted {
+        COLLECTED.set(wanted);
+        // SAFETY: mi_collect only walks this thread's heap; no pointers of ours.
+        unsafe { mi::mi_collect(true) };
+    }
 }
 
 /// For the crons: gives freed memory back when many connections left

@@ -178,7 +178,13 @@ fn run_proxy(args: ProxyArgs) {
 /// The tokio runtime: `threads` workers, by default one less than the
 /// cores (at least one), leaving a core to the kernel and local clients.
 fn runtime(requested: Option<usize>) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(threads(requested)).enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads(requested))
+        // freed memory goes back to the OS from every worker's heap
+        .on_thread_park(shardis::alloc::collect_if_asked)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 /// Worker threads: as requested, else one less than the cores (at least one).

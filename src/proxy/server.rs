@@ -259,7 +259,7 @@ impl Proxy {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        self.answer(&mut session, &mut batch, &mut out).await;
+                        Box::pin(self.answer(&mut session, &mut batch, &mut out)).await;
                         Reply::error(format!("ERR Protocol error: {}", e.0)).encode(&mut out, session.resp3);
                         stream.write_all(&out).await?;
                         return Ok(());
@@ -271,7 +271,10 @@ impl Proxy {
                 Some((Pending::Blocking(_), _)) => batch.pop(),
                 _ => None,
             };
-            self.answer(&mut session, &mut batch, &mut out).await;
+            // Boxed: the answering state lives only while a batch is
+            // answered, so an idle client's task is half the size (about
+            // 0.8 kB instead of 1.75 kB).
+            Box::pin(self.answer(&mut session, &mut batch, &mut out)).await;
             if let Some((Pending::Blocking(wait), resp3)) = blocking {
                 if !out.is_empty() {
                     stream.write_all(&out).await?;
