@@ -125,6 +125,30 @@ fn a_waiter_that_leaves_loses_its_place_and_takes_nothing() {
     }
 }
 
+/// A waiter whose connection is reset (not closed) leaves its queues too:
+/// were it left at the head, the next push would be held for it for ever
+/// and every command on the key would hang.
+#[test]
+fn a_waiter_whose_connection_is_reset_leaves_its_queues() {
+    for (name, s) in servers() {
+        let mut ctl = s.raw();
+        let mut gone = s.raw();
+        // PONG stays unread: closing a socket with unread input sends RST
+        gone.send(&["PING"]);
+        gone.send(&["BLPOP", "q", "0"]);
+        until_blocked(&mut ctl, 1);
+        std::thread::sleep(Duration::from_millis(50));
+        drop(gone);
+        until_blocked(&mut ctl, 0);
+        let mut other = s.raw();
+        other.send(&["BLPOP", "q", "0"]);
+        until_blocked(&mut ctl, 1);
+        assert_eq!(ctl.cmd(&["RPUSH", "q", "one", "two"]), ":2\r\n", "{name}");
+        assert_eq!(other.read_reply(), "*2\r\n$1\r\nq\r\n$3\r\none\r\n", "{name}");
+        assert_eq!(ctl.cmd(&["LPOP", "q"]), "$3\r\ntwo\r\n", "{name}");
+    }
+}
+
 #[test]
 fn client_unblock_answers_timeout_or_error() {
     for (name, s) in servers() {

@@ -435,3 +435,51 @@ fn a_locked_key_holds_up_only_its_own_commands() {
     assert_eq!(pipelined.read_reply(), "$4\r\nmine\r\n");
     assert_eq!(pipelined.read_reply(), "$3\r\n401\r\n");
 }
+
+/// Commands on a key held by a prepared transaction wait in the key's
+/// queue of the one wait registry: once the decision releases the key they
+/// run in the order they came, before any command that came after; one
+/// whose client leaves meanwhile leaves the queue, and commands on other
+/// keys are not held up.
+#[test]
+fn commands_on_a_locked_key_run_in_arrival_order_after_the_decision() {
+    let node = TestServer::start(&[]);
+    let mut op = node.txn_raw();
+    let me = node.addr();
+    let mut ctl = node.raw();
+    assert_eq!(op.cmd(&["TXN.PREPARE", "fifo:1", "PRIMARY", &me, "30000", "1", "3", "SET", "k", "base:"]), "+PREPARED\r\n");
+    let mut waiting = Vec::new();
+    for i in 0..6 {
+        let mut r = node.raw();
+        if i == 3 {
+            // a transaction whose queued command touches the key waits too
+            assert_eq!(r.cmd(&["MULTI"]), "+OK\r\n");
+            assert_eq!(r.cmd(&["APPEND", "k", "3"]), "+QUEUED\r\n");
+            r.send(&["EXEC"]);
+        } else {
+            r.send(&["APPEND", "k", &i.to_string()]);
+        }
+        waiting.push(r);
+        assert_eq!(wait_blocked_count(&mut ctl, i + 1), i + 1);
+    }
+    // the fifth one leaves while waiting: it must not hold up the others
+    drop(waiting.remove(4));
+    assert_eq!(wait_blocked_count(&mut ctl, 5), 5);
+    assert_eq!(ctl.cmd(&["SET", "other", "x"]), "+OK\r\n", "other keys are served meanwhile");
+    assert_eq!(op.cmd(&["TXN.COMMIT", "fifo:1"]), "*1\r\n+OK\r\n");
+    let replies: Vec<String> = waiting.iter_mut().map(|r| r.read_reply()).collect();
+    assert_eq!(replies, [":6\r\n", ":7\r\n", ":8\r\n", "*1\r\n:9\r\n", ":10\r\n"]);
+    assert_eq!(ctl.cmd(&["GET", "k"]), "$10\r\nbase:01235\r\n");
+    assert_eq!(common::blocked_clients(&mut ctl), 0);
+}
+
+/// Polls INFO until `n` commands wait (bounded), then says how many do.
+fn wait_blocked_count(r: &mut common::Raw, n: usize) -> usize {
+    for _ in 0..2000 {
+        if common::blocked_clients(r) == n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    common::blocked_clients(r)
+}

@@ -13,10 +13,8 @@
 //! it; the wait queue and the token counter live in [`crate::lock`].
 
 use super::{Ctx, arg_i64, is, syntax_error};
-use crate::node::Blocked;
 use crate::resp::Reply;
 use bytes::Bytes;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn positive_ms(cmd: &[u8], arg: &[u8]) -> Result<u64, Reply> {
@@ -75,24 +73,24 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let token = locks.next_token(after);
         return Reply::Int(token as i64);
     }
-    let Some(wait_ms) = wait_ms.filter(|_| !ctx.client.in_exec) else {
+    let Some(wait_ms) = wait_ms else {
         return Reply::Nil;
     };
-    // Queue up (under the shard lock, so no release can slip in between).
-    let waiter = mine.unwrap_or_default();
-    waits.enqueue(db, &[key], &waiter);
+    // Queue up (under the shard lock, so no release can slip in between);
+    // inside MULTI or a script the answer is nil at once.
+    let deadline = (wait_ms > 0).then(|| Instant::now() + Duration::from_millis(wait_ms));
+    let blocked = super::block_on(ctx.server, ctx.client, &[key], deadline, Reply::Nil, Reply::Nil, args);
     drop(l);
-    let wake_at = holder.map(|(_, expire_at)| expire_at).filter(|at| *at > 0).map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now) + 1));
-    ctx.client.blocked = Some(Blocked {
-        db,
-        keys: vec![key[..].into()],
-        waiter: Arc::clone(&waiter),
-        on_timeout: Reply::Nil,
-        deadline: (wait_ms > 0).then(|| Instant::now() + Duration::from_millis(wait_ms)),
-        wake_at,
-        args: args.to_vec(),
-    });
-    Reply::NoReply
+    match blocked {
+        Ok(mut b) => {
+            // retry when the holder's lease ends
+            b.wake_at =
+                holder.map(|(_, expire_at)| expire_at).filter(|at| *at > 0).map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now) + 1));
+            ctx.client.blocked = Some(b);
+            Reply::NoReply
+        }
+        Err(reply) => reply,
+    }
 }
 
 pub fn release(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -210,34 +210,39 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
                 return reject(Reply::status_err("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."));
             }
             let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
-            server.scripting.run.park(&waiter);
+            let run = &server.scripting.run;
+            let place = server.keyspace.waits.park_while(ctx.client.db, &waiter, || run.running_for_ms().is_some());
             let wake_at = Instant::now() + std::time::Duration::from_millis(threshold - ms);
-            ctx.client.blocked = Some(crate::node::Blocked::parked(ctx.client.db, waiter, wake_at, args));
+            ctx.client.blocked = Some(crate::node::Blocked::waiting(place, wake_at, args));
             return Ok(Reply::NoReply);
         }
     }
     // Isolation from prepared cross-node transactions: a command touching a
     // key they hold waits until they are decided (or, on a TXN.NOWAIT
     // connection, is deferred at once, with the keyed commands after it).
+    // A command queued in MULTI is not run yet: EXEC waits for its keys.
+    let queueing = ctx.client.multi.is_some() && cmd.flags & flags::NO_QUEUE == 0;
     if ctx.client.txn_deferring && cmd.flags & flags::TXN == 0 && cmd.key_iter(args.len(), |i| &args[i]).next().is_some() {
         return Ok(txn_defer());
     }
-    if !server.txns.is_idle() && cmd.flags & flags::TXN == 0 && must_wait_for_txn(ctx, cmd, args) {
-        if ctx.client.txn_nowait {
-            ctx.client.txn_deferring = true;
-            return Ok(txn_defer());
+    if !server.txns.is_idle() && cmd.flags & flags::TXN == 0 && !queueing {
+        let locked = txn_locked_keys(ctx, cmd, args);
+        if !locked.is_empty() {
+            if ctx.client.txn_nowait {
+                ctx.client.txn_deferring = true;
+                return Ok(txn_defer());
+            }
+            wait_for_txn(ctx, &locked, args);
+            return Ok(Reply::NoReply);
         }
-        park_for_txn(ctx, args);
-        return Ok(Reply::NoReply);
     }
     // A key held for a woken blocked command: everyone else waits until it
     // has run (so a push serves the longest waiter first, as in Redis).
-    let queueing = ctx.client.multi.is_some() && cmd.flags & flags::NO_QUEUE == 0;
     if server.keyspace.waits.any_reserved() && !ctx.client.in_exec && !queueing && held_for_another(ctx, cmd, args) {
         let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
-        server.keyspace.waits.park(&waiter);
+        let place = server.keyspace.waits.park(ctx.client.db, &waiter);
         let wake_at = Instant::now() + std::time::Duration::from_millis(100);
-        ctx.client.blocked = Some(crate::node::Blocked::parked(ctx.client.db, waiter, wake_at, args));
+        ctx.client.blocked = Some(crate::node::Blocked::waiting(place, wake_at, args));
         return Ok(Reply::NoReply);
     }
     if cmd.flags & flags::NO_QUEUE == 0
@@ -272,24 +277,31 @@ fn txn_defer() -> Reply {
     Reply::status_err("TXNDEFER a key is held by a cross-node transaction; run the command on a connection that may wait")
 }
 
-/// True if `args` touches a key locked by a prepared transaction; for
-/// EXEC, any key of the queued commands.
-fn must_wait_for_txn(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> bool {
+/// The keys of `args` locked by prepared transactions; for EXEC, those of
+/// the queued commands.
+fn txn_locked_keys(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Vec<Bytes> {
     let db = ctx.client.db;
     let txns = &ctx.server.txns;
-    let keys_of = |cmd: &'static Command, args: &[Bytes]| -> bool { cmd.key_iter(args.len(), |i| &args[i]).any(|i| txns.locked_by(db, &args[i]).is_some()) };
+    let mut locked = Vec::new();
+    let mut of = |cmd: &'static Command, args: &[Bytes]| {
+        for i in cmd.key_iter(args.len(), |i| &args[i]) {
+            if txns.locked_by(db, &args[i]).is_some() && !locked.contains(&args[i]) {
+                locked.push(args[i].clone());
+            }
+        }
+    };
     if cmd.name == "exec" {
-        ctx.client.multi.as_ref().is_some_and(|q| {
-            q.iter().any(|a| {
-                lookup(&a[0]).is_some_and(|(_, c)| match resolve_subcommand(c, a) {
-                    Ok((c, _)) => keys_of(c, a),
-                    Err(_) => false,
-                })
-            })
-        })
+        for a in ctx.client.multi.iter().flatten() {
+            if let Some((_, c)) = lookup(&a[0])
+                && let Ok((c, _)) = resolve_subcommand(c, a)
+            {
+                of(c, a);
+            }
+        }
     } else {
-        keys_of(cmd, args)
+        of(cmd, args);
     }
+    locked
 }
 
 /// True if a key of `args` (for EXEC: of the queued commands) is held for
@@ -331,16 +343,8 @@ pub fn block_on<K: AsRef<[u8]>>(
         return Err(on_deny);
     }
     let waiter = client.lock_waiter.clone().unwrap_or_default();
-    server.keyspace.waits.enqueue(client.db, keys, &waiter);
-    Ok(crate::node::Blocked {
-        db: client.db,
-        keys: keys.iter().map(|k| crate::store::Key::from(k.as_ref())).collect(),
-        waiter,
-        deadline,
-        wake_at: None,
-        on_timeout,
-        args: args.to_vec(),
-    })
+    let place = server.keyspace.waits.queue(client.db, keys, &waiter);
+    Ok(crate::node::Blocked { place, blocking: true, deadline, wake_at: None, on_timeout, args: args.to_vec() })
 }
 
 /// A blocking command's timeout in seconds (Redis's
@@ -363,14 +367,20 @@ pub fn arg_timeout(arg: &[u8]) -> Result<Option<Instant>, Reply> {
     Ok(Some(Instant::now() + std::time::Duration::from_millis(ms)))
 }
 
-/// Sets the client to wait for the transactions holding its keys.
-fn park_for_txn(ctx: &mut Ctx, args: &[Bytes]) {
-    let txns = &ctx.server.txns;
+/// Sets the client to wait, in the keys' FIFO queues, for the
+/// transactions holding `locked`: a decision releasing one wakes the first
+/// in line. A key released between the check and the queue-up wakes this
+/// command at once.
+fn wait_for_txn(ctx: &mut Ctx, locked: &[Bytes], args: &[Bytes]) {
+    let (db, txns) = (ctx.client.db, &ctx.server.txns);
     let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
-    txns.add_waiter(&waiter);
-    // A safety net against a missed wake-up; decisions wake waiters.
-    let wake_at = Instant::now() + std::time::Duration::from_millis(50);
-    ctx.client.blocked = Some(crate::node::Blocked::parked(ctx.client.db, waiter, wake_at, args));
+    let place = ctx.server.keyspace.waits.queue(db, locked, &waiter);
+    if locked.iter().all(|k| txns.locked_by(db, k).is_none()) {
+        waiter.wake();
+    }
+    // a safety net only: releases and decisions wake the waiters
+    let wake_at = Instant::now() + std::time::Duration::from_secs(1);
+    ctx.client.blocked = Some(crate::node::Blocked::waiting(place, wake_at, args));
 }
 
 fn script_kill_now(ctx: &Ctx) -> Reply {

@@ -65,6 +65,7 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) ->
     ctx.client.in_exec = false;
     ctx.client.in_script = false;
     run.finish();
+    server.keyspace.waits.wake_parked();
     reply
 }
 

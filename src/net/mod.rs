@@ -255,8 +255,9 @@ async fn next_monitor_line(feed: &mut Option<monitor::MonitorFeed>) -> Bytes {
 /// woken (or when its `wake_at` passes); `on_timeout` at the deadline or on
 /// CLIENT UNBLOCK. `None` when the client went away meanwhile. A woken
 /// command that finds nothing stays in its queues at its place; one that
-/// is done leaves them, and the next waiter looks. Bytes the client sends
-/// meanwhile are kept for later.
+/// is done leaves them when its place is dropped (on every way out of
+/// here, errors included), and the next waiter looks. Bytes the client
+/// sends meanwhile are kept for later.
 async fn wait_blocked(
     server: &Arc<Server>,
     stream: &mut TcpStream,
@@ -265,11 +266,18 @@ async fn wait_blocked(
     mut b: Blocked,
 ) -> std::io::Result<Option<Reply>> {
     let info = client.info.clone();
-    let waits = &server.keyspace.waits;
     info.unblock_reset();
-    let reply = loop {
-        let queued = !b.keys.is_empty();
-        info.blocked.store(queued, Ordering::SeqCst);
+    // flag `b` off on every way out, too
+    struct Shown<'a>(&'a crate::node::ClientInfo);
+    impl Drop for Shown<'_> {
+        fn drop(&mut self) {
+            self.0.blocked.store(false, Ordering::SeqCst);
+        }
+    }
+    let _shown = Shown(&info);
+    loop {
+        let blocking = b.blocking;
+        info.blocked.store(blocking, Ordering::SeqCst);
         let next = match (b.deadline, b.wake_at) {
             (Some(d), Some(w)) => Some(d.min(w)),
             (d, w) => d.or(w),
@@ -280,50 +288,47 @@ async fn wait_blocked(
                 None => std::future::pending().await,
             }
         };
-        let unblock = async { if queued { info.unblocked().await } else { std::future::pending().await } };
+        let unblock = async { if blocking { info.unblocked().await } else { std::future::pending().await } };
         if inbuf.capacity() - inbuf.len() < 4096 {
             inbuf.reserve(16 * 1024);
         }
         tokio::select! {
-            _ = b.waiter.woken() => {}
+            _ = b.place.waiter().woken() => {}
             _ = timer => {}
             n = stream.read_buf(inbuf) => {
                 if n? == 0 {
-                    break None;
+                    return Ok(None);
                 }
                 continue;
             }
-            _ = info.killed() => break None,
+            _ = info.killed() => return Ok(None),
             error = unblock => {
-                break Some(if error {
+                return Ok(Some(if error {
                     Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
                 } else {
                     std::mem::replace(&mut b.on_timeout, Reply::Nil)
-                });
+                }));
             }
         }
         if b.deadline.is_some_and(|d| Instant::now() >= d) {
-            break Some(std::mem::replace(&mut b.on_timeout, Reply::Nil));
+            return Ok(Some(std::mem::replace(&mut b.on_timeout, Reply::Nil)));
         }
-        client.lock_waiter = Some(b.waiter.clone());
+        client.lock_waiter = Some(b.place.waiter().clone());
         let reply = command::dispatch(&mut Ctx { server, client }, &b.args);
         client.lock_waiter = None;
         match client.blocked.take() {
             // Still waiting: keep the original deadline and place in line.
             Some(again) => {
                 b.wake_at = again.wake_at;
-                if b.keys.is_empty() && !again.keys.is_empty() {
-                    // parked first, now blocked on its keys
-                    (b.keys, b.deadline, b.on_timeout) = (again.keys, again.deadline, again.on_timeout);
+                if !b.blocking && again.blocking {
+                    // waited for the node first, now blocked on its keys
+                    (b.blocking, b.deadline, b.on_timeout) = (true, again.deadline, again.on_timeout);
                 }
-                waits.release(b.db, &b.keys, &b.waiter);
+                b.place.carry_on(again.place);
             }
-            None => break Some(reply),
+            None => return Ok(Some(reply)),
         }
-    };
-    info.blocked.store(false, Ordering::SeqCst);
-    waits.dequeue(b.db, &b.keys, &b.waiter);
-    Ok(reply)
+    }
 }
 
 /// Writes the replies; while the socket does not take them (a client that

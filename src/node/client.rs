@@ -64,14 +64,16 @@ pub struct Client {
 }
 
 /// A command waiting: for keys (BLPOP and the other blocking list
-/// commands, LOCK.ACQUIRE ... WAIT), for a key held for a woken waiter, for
-/// a cross-node transaction's key lock, or for a running script.
+/// commands, LOCK.ACQUIRE ... WAIT), for a key held by a cross-node
+/// transaction or reserved for a woken waiter, or for a running script;
+/// its standing is a [`Place`](crate::store::wait::Place) in the one wait
+/// registry, left when this is dropped.
 pub struct Blocked {
-    pub db: usize,
-    /// The keys whose wait queues this command stands in (left when it
-    /// gives up); empty when it waits for something else.
-    pub keys: Vec<crate::store::Key>,
-    pub waiter: std::sync::Arc<crate::lock::Waiter>,
+    pub place: crate::store::wait::Place,
+    /// A blocking command: shown with flag `b`, ended by `CLIENT UNBLOCK`
+    /// and its deadline. Otherwise the command waits for the node and
+    /// just runs later.
+    pub blocking: bool,
     /// When to give up and answer `on_timeout`; `None` = never.
     pub deadline: Option<std::time::Instant>,
     /// When to retry even without a wake (a lock holder's TTL ends, a
@@ -84,10 +86,10 @@ pub struct Blocked {
 }
 
 impl Blocked {
-    /// A command parked behind something that wakes `waiter` (no queue, no
-    /// deadline), retried at `wake_at` at the latest.
-    pub fn parked(db: usize, waiter: std::sync::Arc<crate::lock::Waiter>, wake_at: std::time::Instant, args: &[bytes::Bytes]) -> Blocked {
-        Blocked { db, keys: Vec::new(), waiter, deadline: None, wake_at: Some(wake_at), on_timeout: crate::resp::Reply::Nil, args: args.to_vec() }
+    /// A command waiting for the node at `place`, without deadline,
+    /// retried at `wake_at` at the latest.
+    pub fn waiting(place: crate::store::wait::Place, wake_at: std::time::Instant, args: &[bytes::Bytes]) -> Blocked {
+        Blocked { place, blocking: false, deadline: None, wake_at: Some(wake_at), on_timeout: crate::resp::Reply::Nil, args: args.to_vec() }
     }
 }
 

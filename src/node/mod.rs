@@ -84,8 +84,10 @@ impl Server {
     /// A node with `commands` entries in its command table.
     pub fn new(config: Arc<RuntimeConfig>, commands: usize) -> Arc<Server> {
         let run_id: String = (0..40).map(|_| std::char::from_digit((crate::util::random_u64() % 16) as u32, 16).unwrap_or('0')).collect();
+        let keyspace = Keyspace::new(config.clone());
+        let txns = crate::txn::TxnTable::new(keyspace.waits.clone());
         Arc::new(Server {
-            keyspace: Keyspace::new(config.clone()),
+            keyspace,
             scripting: crate::script::Scripting::default(),
             config,
             command_stats: (0..commands).map(|_| CommandStat::default()).collect(),
@@ -99,7 +101,7 @@ impl Server {
             monitors: monitor::Monitors::default(),
             slowlog: slowlog::SlowLog::default(),
             locks: crate::lock::LockManager::default(),
-            txns: crate::txn::TxnTable::default(),
+            txns,
             shutdown: Notify::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         })

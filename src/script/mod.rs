@@ -84,8 +84,6 @@ pub struct ScriptRun {
     kill: Arc<AtomicBool>,
     /// The running script has written: SCRIPT KILL must refuse.
     wrote: AtomicBool,
-    /// Commands parked while a script runs.
-    waiters: Mutex<Vec<Arc<crate::lock::Waiter>>>,
 }
 
 impl ScriptRun {
@@ -104,21 +102,15 @@ impl ScriptRun {
         self.started_ms.store(crate::util::now_ms().max(1), Ordering::SeqCst);
     }
 
-    /// The script ended: commands parked meanwhile run now.
+    /// The script ended (the caller wakes the commands parked meanwhile in
+    /// the wait registry).
     pub fn finish(&self) {
         self.started_ms.store(0, Ordering::SeqCst);
-        for w in self.waiters.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
-            w.wake();
-        }
     }
 
     /// The flag SCRIPT KILL raises (for [`Engine::run`]).
     pub fn kill_flag(&self) -> Arc<AtomicBool> {
         self.kill.clone()
-    }
-
-    pub fn park(&self, w: &Arc<crate::lock::Waiter>) {
-        self.waiters.lock().unwrap_or_else(|p| p.into_inner()).push(w.clone());
     }
 
     /// SCRIPT KILL: `Err` with the reply when there is nothing to kill or

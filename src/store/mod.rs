@@ -265,7 +265,7 @@ pub struct Keyspace {
     /// Clients watching keys (WATCH).
     pub watches: watch::WatchRegistry,
     /// Commands blocked on keys.
-    pub waits: wait::WaitRegistry,
+    pub waits: std::sync::Arc<wait::WaitRegistry>,
     /// Big values freed in the background.
     pub lazyfree: lazyfree::LazyFree,
     /// Every change, in order, as the command that reproduces it.
@@ -293,7 +293,7 @@ impl Keyspace {
             evict_cursor: AtomicUsize::new(0),
             evict_pool: Mutex::new(Vec::with_capacity(POOL_SIZE)),
             watches: watch::WatchRegistry::default(),
-            waits: wait::WaitRegistry::default(),
+            waits: Default::default(),
             lazyfree: lazyfree::LazyFree::default(),
             effects,
         }

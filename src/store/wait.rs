@@ -21,6 +21,22 @@
 //! - **Cheap when unused.** Every modification reads one atomic while no
 //!   one waits, and the dispatcher one while nothing is reserved.
 //!
+//! Every reason a command waits goes through here:
+//!
+//! - a blocking command waits on its keys ([`WaitRegistry::queue`]);
+//! - a command on a key held by a prepared cross-node transaction waits in
+//!   the same FIFO queue of that key; releasing the key is an event on it
+//!   ([`WaitRegistry::key_changed`], called by the 2PC table), so such
+//!   commands run in arrival order once the transaction is decided;
+//! - a command on a key reserved for a woken waiter, or any command while a
+//!   script runs, is *parked* ([`WaitRegistry::park_while`]) until the node
+//!   says that what it waited for ended ([`WaitRegistry::wake_parked`]).
+//!
+//! A command's standing is a [`Place`]: dropping it (the command was
+//! served, timed out, was unblocked, or its client left, however) takes it
+//! out of every queue and hands its reservations on, so no path can leave a
+//! gone client at the head of a queue holding the key for ever.
+//!
 //! Lock order: a shard lock may be held when the registry lock is taken,
 //! never the other way round. Queue-ups happen under the shard lock of the
 //! key, so no change can slip between "nothing there" and "waiting".
@@ -105,12 +121,50 @@ impl WaitRegistry {
         false
     }
 
-    fn wake_parked(inner: &mut Inner) {
+    fn wake_parked_locked(inner: &mut Inner) {
         inner.parked.drain(..).for_each(|w| w.wake());
     }
 
+    /// Queues `w` on `keys` of `db` (at the back where it is not yet in
+    /// line): the place it leaves when dropped.
+    pub fn queue<K: AsRef<[u8]>>(self: &Arc<Self>, db: usize, keys: &[K], w: &Arc<Waiter>) -> Place {
+        self.enqueue(db, keys, w);
+        Place { waits: self.clone(), db, keys: keys.iter().map(|k| Key::from(k.as_ref())).collect(), waiter: w.clone(), parked: false }
+    }
+
+    /// Parks `w` until [`wake_parked`](Self::wake_parked) (or a reservation
+    /// ends); woken at once if `waiting` (checked under the registry's lock,
+    /// after `w` is parked) says the reason is gone already, so no wake-up
+    /// can slip between the check that made it park and the parking.
+    pub fn park_while(self: &Arc<Self>, db: usize, w: &Arc<Waiter>, waiting: impl FnOnce() -> bool) -> Place {
+        let mut inner = self.lock();
+        if !inner.parked.iter().any(|x| Arc::ptr_eq(x, w)) {
+            inner.parked.push(w.clone());
+        }
+        if !waiting() {
+            w.wake();
+        }
+        drop(inner);
+        Place { waits: self.clone(), db, keys: Vec::new(), waiter: w.clone(), parked: true }
+    }
+
+    /// Parks `w` until no key is held for a woken waiter.
+    pub fn park(self: &Arc<Self>, db: usize, w: &Arc<Waiter>) -> Place {
+        self.park_while(db, w, || self.reserved.load(Ordering::SeqCst) > 0)
+    }
+
+    /// Something every parked command may wait for ended (a script, a
+    /// reservation): they all look again.
+    pub fn wake_parked(&self) {
+        Self::wake_parked_locked(&mut self.lock());
+    }
+
+    fn unpark(&self, w: &Arc<Waiter>) {
+        self.lock().parked.retain(|x| !Arc::ptr_eq(x, w));
+    }
+
     /// Adds `w` at the back of each key's queue where it is not yet.
-    pub fn enqueue<K: AsRef<[u8]>>(&self, db: usize, keys: &[K], w: &Arc<Waiter>) {
+    fn enqueue<K: AsRef<[u8]>>(&self, db: usize, keys: &[K], w: &Arc<Waiter>) {
         let mut inner = self.lock();
         for k in keys {
             let q = inner.queues.entry((db, Key::from(k.as_ref()))).or_default();
@@ -126,7 +180,7 @@ impl WaitRegistry {
 
     /// `w` is done (served, timed out, gone): it leaves every queue, and
     /// where it held the key or stood first, the next waiter looks.
-    pub fn dequeue<K: AsRef<[u8]>>(&self, db: usize, keys: &[K], w: &Arc<Waiter>) {
+    fn dequeue<K: AsRef<[u8]>>(&self, db: usize, keys: &[K], w: &Arc<Waiter>) {
         let mut inner = self.lock();
         let mut released = false;
         for k in keys {
@@ -148,13 +202,13 @@ impl WaitRegistry {
             }
         }
         if released {
-            Self::wake_parked(&mut inner);
+            Self::wake_parked_locked(&mut inner);
         }
     }
 
     /// `w` ran again and still waits: its reservations end, renewed at
     /// once where the key changed meanwhile.
-    pub fn release<K: AsRef<[u8]>>(&self, db: usize, keys: &[K], w: &Arc<Waiter>) {
+    fn release<K: AsRef<[u8]>>(&self, db: usize, keys: &[K], w: &Arc<Waiter>) {
         let mut inner = self.lock();
         let mut released = false;
         for k in keys {
@@ -167,11 +221,12 @@ impl WaitRegistry {
             }
         }
         if released {
-            Self::wake_parked(&mut inner);
+            Self::wake_parked_locked(&mut inner);
         }
     }
 
-    /// The keyspace's modification hook.
+    /// The keyspace's modification hook; also called when a cross-node
+    /// transaction releases a key.
     pub fn key_changed(&self, db: usize, key: &[u8]) {
         if self.queued.load(Ordering::SeqCst) == 0 {
             return;
@@ -220,17 +275,6 @@ impl WaitRegistry {
         self.reserved.load(Ordering::SeqCst) > 0
     }
 
-    /// Wakes `w` when some reservation ends.
-    pub fn park(&self, w: &Arc<Waiter>) {
-        let mut inner = self.lock();
-        if !inner.parked.iter().any(|x| Arc::ptr_eq(x, w)) {
-            inner.parked.push(w.clone());
-        }
-        if self.reserved.load(Ordering::SeqCst) == 0 {
-            Self::wake_parked(&mut inner);
-        }
-    }
-
     /// True if nobody waits on `key` ahead of `me` (LOCK.ACQUIRE: a free
     /// lock goes to the first in line).
     pub fn is_first(&self, db: usize, key: &[u8], me: Option<&Arc<Waiter>>) -> bool {
@@ -251,6 +295,56 @@ impl WaitRegistry {
     /// Commands blocked on keys (INFO `blocked_clients`).
     pub fn blocked_clients(&self) -> usize {
         self.clients.load(Ordering::SeqCst)
+    }
+}
+
+/// A command's standing in the registry: the key queues it is in and
+/// whether it is parked. Dropped, it leaves them all (see the module doc).
+pub struct Place {
+    waits: Arc<WaitRegistry>,
+    db: usize,
+    keys: Vec<Key>,
+    waiter: Arc<Waiter>,
+    parked: bool,
+}
+
+impl Place {
+    pub fn db(&self) -> usize {
+        self.db
+    }
+
+    pub fn waiter(&self) -> &Arc<Waiter> {
+        &self.waiter
+    }
+
+    /// The keys whose queues this command stands in.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// The command ran again and waits on: `again` (the place its new run
+    /// took, same waiter) joins this one, which keeps its place in line,
+    /// and the reservations this run held end.
+    pub fn carry_on(&mut self, mut again: Place) {
+        debug_assert!(Arc::ptr_eq(&self.waiter, &again.waiter) && self.db == again.db);
+        for k in std::mem::take(&mut again.keys) {
+            if !self.keys.contains(&k) {
+                self.keys.push(k);
+            }
+        }
+        self.parked |= std::mem::take(&mut again.parked);
+        self.waits.release(self.db, &self.keys, &self.waiter);
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if !self.keys.is_empty() {
+            self.waits.dequeue(self.db, &self.keys, &self.waiter);
+        }
+        if self.parked {
+            self.waits.unpark(&self.waiter);
+        }
     }
 }
 
@@ -289,5 +383,42 @@ mod tests {
         r.dequeue(0, &[b"k", b"j"], &b);
         assert_eq!((r.queue_len(0, b"k"), r.queue_len(0, b"j"), r.blocked_clients()), (0, 0, 0));
         assert!(r.may_pass(0, b"k", None) && !r.any_reserved());
+    }
+
+    #[test]
+    fn a_dropped_place_leaves_its_queues_and_hands_the_key_on() {
+        let r = Arc::new(WaitRegistry::default());
+        let (a, b) = (waiter(), waiter());
+        let pa = r.queue(0, &[b"k"], &a);
+        let mut pb = r.queue(0, &[b"k"], &b);
+        r.key_changed(0, b"k");
+        assert!(r.may_pass(0, b"k", Some(&a)) && !r.may_pass(0, b"k", Some(&b)));
+        // a's client is gone while the key is held for it: b gets it
+        drop(pa);
+        assert!(r.may_pass(0, b"k", Some(&b)) && !r.may_pass(0, b"k", None));
+        // b runs again and now also waits on j: one place, both queues
+        let again = r.queue(0, &[b"k", b"j"], &b);
+        pb.carry_on(again);
+        assert_eq!(pb.keys().len(), 2);
+        assert!(r.may_pass(0, b"k", None), "the run's reservation ended");
+        assert_eq!((r.queue_len(0, b"k"), r.queue_len(0, b"j"), r.blocked_clients()), (1, 1, 1));
+        drop(pb);
+        assert_eq!((r.queue_len(0, b"k"), r.queue_len(0, b"j"), r.blocked_clients()), (0, 0, 0));
+    }
+
+    #[test]
+    fn parking_wakes_at_once_when_the_reason_is_gone() {
+        let r = Arc::new(WaitRegistry::default());
+        let w = waiter();
+        let place = r.park_while(0, &w, || false);
+        // the permit is there: woken() completes without a wake_parked
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        rt.block_on(async { tokio::time::timeout(std::time::Duration::from_secs(5), w.woken()).await }).expect("woken at once");
+        drop(place);
+        assert!(r.lock().parked.is_empty(), "a dropped place leaves the parked list");
+        let _still = r.park_while(0, &w, || true);
+        assert_eq!(r.lock().parked.len(), 1);
+        r.wake_parked();
+        assert!(r.lock().parked.is_empty());
     }
 }

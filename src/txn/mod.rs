@@ -8,7 +8,9 @@
 //!   is gone;
 //! - **key locks**: a key locked by a prepared transaction makes ordinary
 //!   commands on it wait until the transaction is decided (isolation: no
-//!   client sees a transaction half applied);
+//!   client sees a transaction half applied); they wait in the key's queue
+//!   of the node's one wait registry, and a decision releasing the key is
+//!   an event on it there;
 //! - **decisions**: committed / aborted per transaction id, kept for a while
 //!   so repeated or late messages get a consistent answer. At the primary
 //!   participant the decision record is the commit point.
@@ -23,8 +25,8 @@
 
 pub mod secret;
 
-use crate::lock::Waiter;
 use crate::store::Key;
+use crate::store::wait::WaitRegistry;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -127,8 +129,6 @@ struct Inner {
     pinned: VecDeque<(TxId, Instant)>,
     pinned_count: usize,
     locks: HashMap<(usize, Key), TxId>,
-    /// Commands waiting for a locked key; woken on every decision.
-    waiters: Vec<Arc<Waiter>>,
 }
 
 /// All 2PC state of one node.
@@ -141,9 +141,16 @@ pub struct TxnTable {
     pub recovered_aborts: std::sync::atomic::AtomicU64,
     /// Keys locked right now; read without the lock on every command.
     locked: AtomicUsize,
+    /// Where commands wait for locked keys: told when a key is released.
+    waits: Arc<WaitRegistry>,
 }
 
 impl TxnTable {
+    /// A table whose key releases wake the commands waiting in `waits`.
+    pub fn new(waits: Arc<WaitRegistry>) -> TxnTable {
+        TxnTable { waits, ..Default::default() }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -200,15 +207,6 @@ impl TxnTable {
         self.lock().locks.get(&(db, Key::from(key))).cloned()
     }
 
-    /// Registers a command waiting for a locked key; it is woken when any
-    /// transaction is decided and then checks again.
-    pub fn add_waiter(&self, w: &Arc<Waiter>) {
-        let mut inner = self.lock();
-        if !inner.waiters.iter().any(|x| Arc::ptr_eq(x, w)) {
-            inner.waiters.push(w.clone());
-        }
-    }
-
     /// The prepared record, for commit (which applies it, then calls
     /// [`finish`](Self::finish)). Errors tell why there is nothing to commit.
     pub fn prepared(&self, txid: &[u8]) -> Result<Prepared, Status> {
@@ -230,12 +228,14 @@ impl TxnTable {
         let mut inner = self.lock();
         let now = Instant::now();
         let mut was_primary = false;
+        let mut released = Vec::new();
         if let Some(p) = inner.prepared.remove(txid) {
             was_primary = p.is_primary;
             for k in p.keys {
                 if inner.locks.get(&(p.db, k.clone())) == Some(txid) {
-                    inner.locks.remove(&(p.db, k));
+                    inner.locks.remove(&(p.db, k.clone()));
                     self.locked.fetch_sub(1, Ordering::SeqCst);
+                    released.push((p.db, k));
                 }
             }
         }
@@ -250,8 +250,9 @@ impl TxnTable {
             }
         }
         inner.expire_decisions(now);
-        for w in inner.waiters.drain(..) {
-            w.wake();
+        drop(inner);
+        for (db, k) in released {
+            self.waits.key_changed(db, &k);
         }
     }
 
