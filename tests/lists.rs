@@ -43,6 +43,25 @@ fn random_sequence(config: &[&str], resp3: bool, seed: u64, rounds: usize) {
             0 => "e".repeat(10 + (n() % 90) as usize),
             1 => String::new(),
             2 => format!("{}", n() % 100_000),
+            // integers of every listpack width, and texts that look like
+            // integers but are not canonical (kept as strings)
+            3 => [
+                "-1",
+                "127",
+                "128",
+                "-4096",
+                "4096",
+                "-32769",
+                "8388608",
+                "-2147483649",
+                "9223372036854775807",
+                "-9223372036854775808",
+                "-0",
+                "007",
+                "+5",
+                "9223372036854775808",
+            ][(n() % 14) as usize]
+                .to_string(),
             _ => format!("v{}", n() % 6),
         };
         let e = elem(&mut next);
@@ -65,7 +84,12 @@ fn random_sequence(config: &[&str], resp3: bool, seed: u64, rounds: usize) {
             10 => vec!["LINSERT".into(), key.into(), pick(&mut next, &["BEFORE", "after", "middle"]).into(), format!("v{}", next() % 6), e],
             11 | 12 => vec!["LRANGE".into(), key.into(), i1, i2],
             13 => vec!["LTRIM".into(), key.into(), pick(&mut next, &["0", "1", "-5", "2"]).into(), pick(&mut next, &["-1", "-2", "10", "0"]).into()],
-            14 => vec!["LREM".into(), key.into(), pick(&mut next, &["0", "1", "-1", "2", "-2", "x"]).into(), format!("v{}", next() % 6)],
+            14 => vec![
+                "LREM".into(),
+                key.into(),
+                pick(&mut next, &["0", "1", "-1", "2", "-2", "x"]).into(),
+                pick(&mut next, &["v1", "v3", "128", "-1", "007", "-9223372036854775808"]).into(),
+            ],
             15 => {
                 let mut c = vec!["LPOS".to_string(), key.into(), format!("v{}", next() % 6)];
                 for _ in 0..next() % 3 {

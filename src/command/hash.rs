@@ -156,7 +156,7 @@ pub fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let r = l.modify(&args[1], Kind::Hash, true, |slot| {
         let current = match HashRef::of(slot.entry()).get(&args[2]) {
             None => 0,
-            Some(v) => match util::parse_i64(v) {
+            Some(v) => match util::parse_i64(&v) {
                 Some(n) => n,
                 None => return Reply::error("ERR hash value is not an integer"),
             },
@@ -182,7 +182,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let r = l.modify(&args[1], Kind::Hash, true, |slot| {
         let current = match HashRef::of(slot.entry()).get(&args[2]) {
             None => 0.0,
-            Some(v) => match util::parse_f64(v) {
+            Some(v) => match util::parse_f64(&v) {
                 Some(n) => n,
                 None => return Reply::error("ERR hash value is not a float"),
             },
@@ -238,7 +238,7 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if n == 0 || size == 0 {
         return Reply::Array(Vec::new());
     }
-    let mut picked: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut picked = Vec::new();
     if n < 0 || n == 1 {
         // with repetitions (or just one)
         for _ in 0..n.unsigned_abs() {
@@ -305,7 +305,7 @@ pub fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let next = match h {
         None => 0,
         Some(h) => h.scan(cursor, count, |f, v| {
-            if pattern.is_none_or(|p| util::glob_match(p, f, false)) {
+            if pattern.is_none_or(|p| util::glob_match(p, &f, false)) {
                 out.push(Reply::bulk(f));
                 out.push(Reply::bulk(v));
             }

@@ -199,7 +199,7 @@ pub fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.lock(&args[1]);
     let pivot = match read(l.read(&args[1])) {
         Ok(None) => return Reply::Int(0),
-        Ok(Some(list)) => list.iter().position(|e| e == &args[3][..]),
+        Ok(Some(list)) => list.iter().position(|e| *e == args[3][..]),
         Err(r) => return r,
     };
     let Some(at) = pivot else { return Reply::Int(-1) };
@@ -304,11 +304,11 @@ pub fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let reverse = rank < 0;
     let skip = rank.unsigned_abs() - 1;
     let scan = if maxlen == 0 { len } else { maxlen.min(len) };
-    let items: Box<dyn Iterator<Item = &[u8]>> = if reverse { Box::new(list.iter().rev()) } else { list.iter() };
+    let items: Box<dyn Iterator<Item = crate::store::list::Elem<'_>>> = if reverse { Box::new(list.iter().rev()) } else { list.iter() };
     let matches = items
         .take(scan)
         .enumerate()
-        .filter(|(_, e)| *e == &args[2][..])
+        .filter(|(_, e)| **e == args[2][..])
         .map(|(i, _)| if reverse { len - 1 - i } else { i })
         .skip(skip.min(usize::MAX as u64) as usize);
     match count {

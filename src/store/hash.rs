@@ -5,6 +5,7 @@
 //! hash never converts back.
 
 use super::listpack as lp;
+use super::listpack::Elem;
 use super::record::{EntryRef, Kind, Meta, Record, View};
 use super::table::{Slot, Table};
 use super::value::Boxed;
@@ -53,35 +54,35 @@ impl<'a> HashRef<'a> {
         self.len() == 0
     }
 
-    pub fn get(self, field: &[u8]) -> Option<&'a [u8]> {
+    pub fn get(self, field: &[u8]) -> Option<Elem<'a>> {
         match self {
             HashRef::Listpack(bytes) => lp::find_pair(bytes, field).map(|p| p.value),
-            HashRef::Table(t) => t.get(field).map(|e| e.value()),
+            HashRef::Table(t) => t.get(field).map(|e| Elem::Bytes(e.value())),
         }
     }
 
     /// Every field and value, in the encoding's order.
-    pub fn for_each(self, mut f: impl FnMut(&'a [u8], &'a [u8])) {
+    pub fn for_each(self, mut f: impl FnMut(Elem<'a>, Elem<'a>)) {
         match self {
             HashRef::Listpack(bytes) => lp::pairs(bytes).for_each(|(k, v)| f(k, v)),
-            HashRef::Table(t) => t.for_each(|e| f(e.key(), e.value())),
+            HashRef::Table(t) => t.for_each(|e| f(Elem::Bytes(e.key()), Elem::Bytes(e.value()))),
         }
     }
 
     /// One field and its value picked at random (uniformly).
-    pub fn random(self) -> Option<(&'a [u8], &'a [u8])> {
+    pub fn random(self) -> Option<(Elem<'a>, Elem<'a>)> {
         match self {
             HashRef::Listpack(bytes) => {
                 let n = self.len();
                 (n > 0).then(|| lp::pairs(bytes).nth(crate::util::random_u64() as usize % n).expect("in range"))
             }
-            HashRef::Table(t) => t.random().map(|e| (e.key(), e.value())),
+            HashRef::Table(t) => t.random().map(|e| (Elem::Bytes(e.key()), Elem::Bytes(e.value()))),
         }
     }
 
     /// HSCAN: one step from `cursor` (the table's bucket cursor; a
     /// listpack answers whole, cursor 0, as Redis's).
-    pub fn scan(self, cursor: u64, count: usize, mut f: impl FnMut(&'a [u8], &'a [u8])) -> u64 {
+    pub fn scan(self, cursor: u64, count: usize, mut f: impl FnMut(Elem<'a>, Elem<'a>)) -> u64 {
         match self {
             HashRef::Listpack(_) => {
                 self.for_each(f);
@@ -94,7 +95,7 @@ impl<'a> HashRef<'a> {
                 loop {
                     cursor = t.scan(cursor, |e| {
                         seen += 1;
-                        f(e.key(), e.value())
+                        f(Elem::Bytes(e.key()), Elem::Bytes(e.value()))
                     });
                     buckets += 1;
                     if cursor == 0 || seen >= count || buckets >= 10 * count.max(1) {
@@ -116,7 +117,7 @@ fn convert(slot: &mut Slot<'_>) {
     let View::Inline(bytes) = slot.entry().view() else { return };
     let mut t = Table::new();
     for (f, v) in lp::pairs(bytes) {
-        t.insert(Record::new(f, v, Meta::default()));
+        t.insert(Record::new(&f, &v, Meta::default()));
     }
     slot.set_boxed(Kind::Hash, Box::new(Boxed::Hash(t)));
 }
@@ -203,7 +204,7 @@ mod tests {
         assert_eq!(order, [&b"f1"[..], b"f2", b"f3", b"f0"], "a listpack keeps insertion order");
         assert!(set(&mut slot, limits, b"f4", b"v"));
         let h = HashRef::of(slot.entry());
-        assert_eq!((h.encoding(), h.len(), h.get(b"f1"), h.get(b"f0")), ("hashtable", 5, Some(&b"changed"[..]), Some(&b"back"[..])));
+        assert_eq!((h.encoding(), h.len(), h.get(b"f1").as_deref(), h.get(b"f0").as_deref()), ("hashtable", 5, Some(&b"changed"[..]), Some(&b"back"[..])));
         // a long value converts a small hash
         let mut t2 = Table::new();
         t2.insert(new_record(b"h", Meta::default()));

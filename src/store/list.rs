@@ -13,6 +13,7 @@
 //! split in two; LREM and LTRIM merge what they leave too small.
 
 use super::listpack as lp;
+pub use super::listpack::Elem;
 use super::record::{EntryRef, Kind, Meta, Record, View};
 use super::table::Slot;
 use super::value::Boxed;
@@ -37,6 +38,11 @@ impl Limits {
             return true;
         }
         if self.fill < 0 { bytes <= LEVELS[((-self.fill - 1) as usize).min(4)] } else { bytes <= SAFETY_LIMIT && count as i64 <= self.fill }
+    }
+
+    /// The most bytes a node may hold (a single larger element aside).
+    fn max_bytes(self) -> usize {
+        if self.fill < 0 { LEVELS[((-self.fill - 1) as usize).min(4)] } else { SAFETY_LIMIT }
     }
 
     /// Small enough to move back into the entry.
@@ -113,7 +119,7 @@ impl Quicklist {
     fn from_listpack(bytes: &[u8], limits: Limits) -> Quicklist {
         let mut q = Quicklist::default();
         for (item, _) in lp::iter(bytes) {
-            q.push(limits, item, false);
+            q.push(limits, &item, false);
         }
         q
     }
@@ -123,16 +129,28 @@ impl Quicklist {
         let node = if front { self.nodes.front_mut() } else { self.nodes.back_mut() };
         match node {
             Some(n) if limits.fits(n.lp.len() + add, n.count + 1) => {
-                let mut enc = Vec::with_capacity(add);
-                lp::encode(&mut enc, item);
+                // grow by doubling, but never past what the node may hold:
+                // a full node keeps no slack (doubling from one element
+                // would leave a 8 kB node in a 10 kB buffer)
+                let need = n.lp.len() + add;
+                if n.lp.capacity() < need {
+                    let to = (n.lp.capacity() * 2).min(limits.max_bytes()).max(need);
+                    n.lp.reserve_exact(to - n.lp.len());
+                }
                 if front {
+                    let mut enc = Vec::with_capacity(add);
+                    lp::encode(&mut enc, item);
                     n.splice(0..0, &enc);
                 } else {
-                    n.lp.extend_from_slice(&enc);
+                    lp::encode(&mut n.lp, item);
                 }
                 n.count += 1;
             }
             _ => {
+                // the node this one starts next to is done growing
+                if let Some(n) = node {
+                    n.lp.shrink_to_fit();
+                }
                 let mut enc = Vec::with_capacity(add);
                 lp::encode(&mut enc, item);
                 if front {
@@ -185,7 +203,7 @@ impl Quicklist {
         unreachable!("index within the list")
     }
 
-    fn get(&self, i: usize) -> &[u8] {
+    fn get(&self, i: usize) -> Elem<'_> {
         let (n, at) = self.locate(i);
         let node = &self.nodes[n];
         lp::entry_at(&node.lp, node.range_of(at).start).0
@@ -272,7 +290,7 @@ impl Quicklist {
             }
             let node = &mut self.nodes[n];
             let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-            let mut take = |e: &[u8], r: std::ops::Range<usize>| {
+            let mut take = |e: Elem<'_>, r: std::ops::Range<usize>| {
                 if e == item && (count == 0 || removed < count) {
                     ranges.push(r);
                     removed += 1;
@@ -312,12 +330,12 @@ impl Quicklist {
         self.nodes = out;
     }
 
-    fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
+    fn iter(&self) -> impl DoubleEndedIterator<Item = Elem<'_>> {
         self.nodes.iter().flat_map(|n| Elements { lp: &n.lp, front: 0, back: n.lp.len() })
     }
 
     /// Elements from index `start` on.
-    fn iter_from(&self, start: usize) -> impl Iterator<Item = &[u8]> {
+    fn iter_from(&self, start: usize) -> impl Iterator<Item = Elem<'_>> {
         let (first, skip) = if start >= self.len { (self.nodes.len(), 0) } else { self.locate(start) };
         let begin = self.nodes.get(first).map_or(0, |n| if skip == 0 { 0 } else { n.range_of(skip).start });
         self.nodes.iter().skip(first).enumerate().flat_map(move |(k, n)| Elements { lp: &n.lp, front: if k == 0 { begin } else { 0 }, back: n.lp.len() })
@@ -332,8 +350,8 @@ struct Elements<'a> {
 }
 
 impl<'a> Iterator for Elements<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
+    type Item = Elem<'a>;
+    fn next(&mut self) -> Option<Elem<'a>> {
         (self.front < self.back).then(|| {
             let (item, next) = lp::entry_at(self.lp, self.front);
             self.front = next;
@@ -385,7 +403,7 @@ impl<'a> ListRef<'a> {
         }
     }
 
-    pub fn get(self, i: usize) -> Option<&'a [u8]> {
+    pub fn get(self, i: usize) -> Option<Elem<'a>> {
         match self {
             ListRef::Listpack(b) => lp::iter(b).nth(i).map(|(e, _)| e),
             ListRef::Quick(q) => (i < q.len()).then(|| q.get(i)),
@@ -393,7 +411,7 @@ impl<'a> ListRef<'a> {
     }
 
     /// Every element front to back.
-    pub fn iter(self) -> Box<dyn DoubleEndedIterator<Item = &'a [u8]> + 'a> {
+    pub fn iter(self) -> Box<dyn DoubleEndedIterator<Item = Elem<'a>> + 'a> {
         match self {
             ListRef::Listpack(b) => Box::new(Elements { lp: b, front: 0, back: b.len() }),
             ListRef::Quick(q) => Box::new(q.iter()),
@@ -401,7 +419,7 @@ impl<'a> ListRef<'a> {
     }
 
     /// Elements from index `start` on (LRANGE).
-    pub fn iter_from(self, start: usize) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+    pub fn iter_from(self, start: usize) -> Box<dyn Iterator<Item = Elem<'a>> + 'a> {
         match self {
             ListRef::Listpack(b) => Box::new(Elements { lp: b, front: 0, back: b.len() }.skip(start)),
             ListRef::Quick(q) => Box::new(q.iter_from(start)),
@@ -566,7 +584,7 @@ pub fn remove(slot: &mut Slot<'_>, limits: Limits, item: &[u8], count: usize, re
     match slot.entry().view() {
         View::Inline(bytes) => {
             let mut hits: Vec<std::ops::Range<usize>> = Vec::new();
-            let matches = |(e, r): (&[u8], std::ops::Range<usize>)| (e == item).then_some(r);
+            let matches = |(e, r): (Elem<'_>, std::ops::Range<usize>)| (e == item).then_some(r);
             if reverse {
                 hits.extend(lp::iter_rev(bytes).filter_map(matches).take(if count == 0 { usize::MAX } else { count }));
                 hits.reverse();
@@ -710,7 +728,7 @@ mod tests {
                 assert_eq!(l.iter().rev().map(|e| e.to_vec()).collect::<Vec<_>>(), model.iter().rev().cloned().collect::<Vec<_>>());
                 if !model.is_empty() {
                     let i = next(model.len() as u64) as usize;
-                    assert_eq!(l.get(i), Some(&model[i][..]));
+                    assert_eq!(l.get(i).as_deref(), Some(&model[i][..]));
                     assert_eq!(l.iter_from(i).map(|e| e.to_vec()).collect::<Vec<_>>(), model[i..].to_vec());
                 }
                 match l {
