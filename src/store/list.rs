@@ -74,8 +74,19 @@ impl Node {
         if i >= self.count / 2 { lp::iter_rev(&self.lp).nth(self.count - 1 - i).expect("in node").1 } else { lp::iter(&self.lp).nth(i).expect("in node").1 }
     }
 
+    /// Replaces `range` of the encoding with `with`: the tail moves once
+    /// (one `memmove`, as Redis's `lpInsert`), nothing is copied byte by
+    /// byte.
     fn splice(&mut self, range: std::ops::Range<usize>, with: &[u8]) {
-        self.lp.splice(range, with.iter().copied());
+        let (old, new, len) = (range.len(), with.len(), self.lp.len());
+        if new > old {
+            self.lp.resize(len + new - old, 0);
+        }
+        self.lp.copy_within(range.end..len, range.start + new);
+        if new < old {
+            self.lp.truncate(len + new - old);
+        }
+        self.lp[range.start..range.start + new].copy_from_slice(with);
     }
 
     /// Splits the node in two halves (by count).
