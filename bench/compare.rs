@@ -5,6 +5,7 @@
 //! cargo bench --bench compare -- throughput         # redis-benchmark, A B A B
 //! cargo bench --bench compare -- memory             # bytes per key, 1M keys
 //! cargo bench --bench compare -- collections        # bytes per hash field / list element
+//! cargo bench --bench compare -- effects            # what keeping the effect log costs a write
 //! cargo bench --bench compare -- hitratio           # Zipf read-through cache
 //! cargo bench --bench compare -- locks              # lock and check-and-set rates
 //! cargo bench --bench compare -- proxy              # shardis proxy vs nutcracker
@@ -197,23 +198,9 @@ fn throughput(rounds: usize, requests: usize) {
             let mut cpu = [Vec::new(), Vec::new()];
             for _ in 0..rounds {
                 for (i, s) in servers.iter().enumerate() {
-                    let before = cpu_secs(s.child.id());
-                    let out = Command::new("redis-benchmark")
-                        .args(["-p", &s.port.to_string(), "-t", test, "-n", &requests.to_string(), "-c", "50", "-r", "100000", "-d", "64"])
-                        .args(["-P", &pipeline.to_string(), "--csv"])
-                        .output()
-                        .expect("redis-benchmark (apt-get install redis-tools)");
-                    let after = cpu_secs(s.child.id());
-                    let text = String::from_utf8_lossy(&out.stdout);
-                    let rps: f64 = text
-                        .lines()
-                        // "LRANGE_100 (first 100 elements)": the name, then a quote or a space
-                        .find(|l| l.to_ascii_lowercase().strip_prefix(&format!("\"{test}")).is_some_and(|rest| rest.starts_with(['"', ' '])))
-                        .and_then(|l| l.split(',').nth(1))
-                        .and_then(|v| v.trim_matches('"').parse().ok())
-                        .unwrap_or_else(|| panic!("cannot parse redis-benchmark output for {}: {text}", kinds[i].name()));
+                    let (rps, us) = run_benchmark(s, test, pipeline, requests, kinds[i].name());
                     ops[i].push(rps);
-                    cpu[i].push((after - before) * 1e6 / requests as f64);
+                    cpu[i].push(us);
                 }
             }
             let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
@@ -222,6 +209,65 @@ fn throughput(rounds: usize, requests: usize) {
         }
     }
     println!("(op/s: higher is better; us = server CPU microseconds per operation, lower is better)");
+}
+
+/// One redis-benchmark run of `test` against `s`: op/s and the server's
+/// CPU microseconds per operation.
+fn run_benchmark(s: &Server, test: &str, pipeline: usize, requests: usize, name: &str) -> (f64, f64) {
+    let before = cpu_secs(s.child.id());
+    let out = Command::new("redis-benchmark")
+        .args(["-p", &s.port.to_string(), "-t", test, "-n", &requests.to_string(), "-c", "50", "-r", "100000", "-d", "64"])
+        .args(["-P", &pipeline.to_string(), "--csv"])
+        .output()
+        .expect("redis-benchmark (apt-get install redis-tools)");
+    let after = cpu_secs(s.child.id());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps: f64 = text
+        .lines()
+        // "LRANGE_100 (first 100 elements)": the name, then a quote or a space
+        .find(|l| l.to_ascii_lowercase().strip_prefix(&format!("\"{test}")).is_some_and(|rest| rest.starts_with(['"', ' '])))
+        .and_then(|l| l.split(',').nth(1))
+        .and_then(|v| v.trim_matches('"').parse().ok())
+        .unwrap_or_else(|| panic!("cannot parse redis-benchmark output for {name}: {text}"));
+    (rps, (after - before) * 1e6 / requests as f64)
+}
+
+// ---- effect log -------------------------------------------------------------
+
+/// What keeping the effect log costs a write: shardis with and without a
+/// log reader (`DEBUG EFFECTS KEEP`, what a replica or the AOF will do),
+/// next to redis-server without and with a replica attached (which makes
+/// it feed its replication backlog and the replica's output buffer).
+fn effects_bench(rounds: usize, requests: usize) {
+    println!("== effect log: server CPU us/op at pipeline 16, without / with a log reader (shardis) or a replica (redis)");
+    let ours = [start(Kind::Shardis, &[]), start(Kind::Shardis, &["--enable-debug-command", "local"])];
+    let mut c = Conn::new(ours[1].port);
+    assert!(matches!(c.call(&[b"DEBUG", b"EFFECTS", b"KEEP"]), Resp::Ok), "DEBUG EFFECTS KEEP");
+    let redis = [start(Kind::Redis, &[]), start(Kind::Redis, &[])];
+    let primary = redis[1].port.to_string();
+    let replica = start(Kind::Redis, &["--replicaof", "127.0.0.1", &primary]);
+    let mut r = Conn::new(replica.port);
+    let linked = (0..200).any(|_| {
+        let Resp::Bulk(info) = r.call(&[b"INFO", b"replication"]) else { return false };
+        let up = String::from_utf8_lossy(&info).contains("master_link_status:up");
+        if !up {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        up
+    });
+    assert!(linked, "the redis replica never linked up");
+    println!("{:<6} | {:>10} {:>10} {:>6} | {:>10} {:>10} {:>6}", "test", "shd plain", "shd log", "cost", "redis", "w/replica", "cost");
+    for test in ["set", "incr", "lpush", "hset"] {
+        let mut us = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        for _ in 0..rounds {
+            for (i, s) in ours.iter().chain(redis.iter()).enumerate() {
+                us[i].push(run_benchmark(s, test, 16, requests, test).1);
+            }
+        }
+        let m: Vec<f64> = us.iter_mut().map(|v| median(v)).collect();
+        println!("{:<6} | {:>10.2} {:>10.2} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", test.to_uppercase(), m[0], m[1], m[1] / m[0], m[2], m[3], m[3] / m[2]);
+    }
+    println!("(cost: CPU per op with the reader or replica over without; the replica's own CPU is not counted)");
 }
 
 // ---- memory -----------------------------------------------------------------
@@ -1010,11 +1056,14 @@ fn main() {
     let selected: Vec<&str> = args
         .iter()
         .map(|s| s.as_str())
-        .filter(|a| ["throughput", "memory", "collections", "hitratio", "locks", "proxy", "txn", "hardening", "scan"].contains(a))
+        .filter(|a| ["throughput", "effects", "memory", "collections", "hitratio", "locks", "proxy", "txn", "hardening", "scan"].contains(a))
         .collect();
     let all = selected.is_empty();
     if all || selected.contains(&"throughput") {
         throughput(rounds, requests);
+    }
+    if all || selected.contains(&"effects") {
+        effects_bench(rounds, requests);
     }
     if all || selected.contains(&"memory") {
         memory(keys);

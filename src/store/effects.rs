@@ -42,23 +42,34 @@ pub struct Effect {
     pub args: Vec<Bytes>,
 }
 
-/// `args` as a RESP array of bulk strings (the form replicas and the AOF
-/// receive, so the log keeps each effect as exactly those bytes).
-fn encode(args: &[Bytes]) -> Box<[u8]> {
-    let digits = |n: usize| n.to_string().len();
-    let len = 3 + digits(args.len()) + args.iter().map(|a| 5 + digits(a.len()) + a.len()).sum::<usize>();
-    let mut out = Vec::with_capacity(len);
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+/// Appends `args` as a RESP array of bulk strings (the form replicas and
+/// the AOF receive, so the log keeps each effect as exactly those bytes).
+fn encode_into(out: &mut Vec<u8>, args: &[Bytes]) {
+    fn header(out: &mut Vec<u8>, tag: u8, n: usize) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = n;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.push(tag);
+        out.extend_from_slice(&digits[at..]);
+        out.extend_from_slice(b"\r\n");
+    }
+    header(out, b'*', args.len());
     for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        header(out, b'$', a.len());
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
-    debug_assert_eq!(out.len(), len);
-    out.into_boxed_slice()
 }
 
-/// The arguments of an array [`encode`] wrote.
+/// The arguments of an array [`encode_into`] wrote.
 fn decode(resp: &[u8]) -> Vec<Bytes> {
     fn number(resp: &[u8], at: &mut usize) -> usize {
         let start = *at + 1; // past '*' or '$'
@@ -78,22 +89,27 @@ fn decode(resp: &[u8]) -> Vec<Bytes> {
         .collect()
 }
 
-/// One kept effect.
+/// Where one kept effect is in the ring.
 struct Stored {
     offset: u64,
     db: u32,
-    resp: Box<[u8]>,
+    len: u32,
 }
 
 struct Inner {
     /// Offset after the newest effect.
     end: u64,
     entries: VecDeque<Stored>,
-    /// RESP bytes of the kept effects.
-    bytes: u64,
-    /// Heap blocks of the kept effects' bytes (the ring's own slots are
-    /// added when asked, as its capacity changes).
-    blocks: u64,
+    /// The kept effects' RESP bytes, oldest first, back to back (as Redis's
+    /// replication backlog is one ring of bytes): appending copies into it,
+    /// dropping the oldest only moves its start, so a write costs no
+    /// allocation and no free.
+    ring: VecDeque<u8>,
+}
+
+thread_local! {
+    /// Where an effect is encoded before it is copied in under the lock.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 pub struct EffectLog {
@@ -108,7 +124,7 @@ pub struct EffectLog {
 
 impl EffectLog {
     pub fn new(config: Arc<crate::config::RuntimeConfig>) -> EffectLog {
-        EffectLog { keeping: AtomicBool::new(false), inner: Mutex::new(Inner { end: 0, entries: VecDeque::new(), bytes: 0, blocks: 0 }), keep_bytes: config }
+        EffectLog { keeping: AtomicBool::new(false), inner: Mutex::new(Inner { end: 0, entries: VecDeque::new(), ring: VecDeque::new() }), keep_bytes: config }
     }
 }
 
@@ -118,29 +134,37 @@ impl EffectLog {
     }
 
     fn push(&self, db: usize, args: Vec<Bytes>) {
-        // Encoded outside the lock; the one owned copy also frees the
-        // arguments, which may be slices of a connection's read buffer.
-        let resp = encode(&args);
-        drop(args);
-        let len = resp.len() as u64;
-        let block = crate::alloc::block_size(&resp) as u64;
-        let keep = self.keep_bytes.repl_backlog_size.load(Ordering::Relaxed);
-        let mut inner = self.lock();
-        let offset = inner.end;
-        inner.end += len;
-        inner.bytes += len;
-        inner.blocks += block;
-        inner.entries.push_back(Stored { offset, db: db as u32, resp });
-        while inner.bytes > keep && inner.entries.len() > 1 {
-            let old = inner.entries.pop_front().expect("non-empty");
-            inner.bytes -= old.resp.len() as u64;
-            inner.blocks -= crate::alloc::block_size(&old.resp) as u64;
-        }
-        // a burst's slots are given back once the log is small again
-        if inner.entries.capacity() > 64 && inner.entries.len() < inner.entries.capacity() / 4 {
-            let half = inner.entries.capacity() / 2;
-            inner.entries.shrink_to(half);
-        }
+        // Encoded outside the lock; the arguments (which may be slices of a
+        // connection's read buffer) are let go at once.
+        SCRATCH.with_borrow_mut(|resp| {
+            resp.clear();
+            encode_into(resp, &args);
+            drop(args);
+            let len = resp.len();
+            let keep = self.keep_bytes.repl_backlog_size.load(Ordering::Relaxed);
+            let mut inner = self.lock();
+            let offset = inner.end;
+            inner.end += len as u64;
+            inner.ring.extend(resp.iter());
+            inner.entries.push_back(Stored { offset, db: db as u32, len: len as u32 });
+            while inner.ring.len() as u64 > keep && inner.entries.len() > 1 {
+                let old = inner.entries.pop_front().expect("non-empty");
+                inner.ring.drain(..old.len as usize);
+            }
+            // a burst's memory is given back once the log is small again
+            if inner.ring.capacity() > 4096 && inner.ring.len() < inner.ring.capacity() / 4 {
+                let half = inner.ring.capacity() / 2;
+                inner.ring.shrink_to(half);
+            }
+            if inner.entries.capacity() > 64 && inner.entries.len() < inner.entries.capacity() / 4 {
+                let half = inner.entries.capacity() / 2;
+                inner.entries.shrink_to(half);
+            }
+            // a large effect does not keep its scratch space
+            if resp.capacity() > 64 * 1024 {
+                *resp = Vec::new();
+            }
+        });
     }
 
     /// From now on effects are kept (a reader attached).
@@ -181,7 +205,7 @@ impl EffectLog {
     /// Heap the kept effects take (INFO `mem_not_counted_for_evict`).
     pub fn memory(&self) -> u64 {
         let inner = self.lock();
-        inner.blocks + (inner.entries.capacity() * std::mem::size_of::<Stored>()) as u64
+        (inner.ring.capacity() + inner.entries.capacity() * std::mem::size_of::<Stored>()) as u64
     }
 
     /// The offset after the newest effect.
@@ -201,7 +225,17 @@ impl EffectLog {
         if inner.entries.get(start).is_some_and(|e| e.offset != offset) {
             return Err(oldest);
         }
-        Ok(inner.entries.range(start..).take(max).map(|e| Effect { offset: e.offset, db: e.db as usize, args: decode(&e.resp) }).collect())
+        let first = oldest;
+        Ok(inner
+            .entries
+            .range(start..)
+            .take(max)
+            .map(|e| {
+                let at = (e.offset - first) as usize;
+                let resp: Vec<u8> = inner.ring.range(at..at + e.len as usize).copied().collect();
+                Effect { offset: e.offset, db: e.db as usize, args: decode(&resp) }
+            })
+            .collect())
     }
 }
 
