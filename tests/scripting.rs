@@ -198,6 +198,29 @@ fn script_kill_and_busy() {
     assert!(admin.is_closed());
 }
 
+/// A command that arrives while a script runs (below the busy threshold)
+/// waits for it and then sees all of its writes, never a half-run script:
+/// on shardis it parks in the wait registry until the script ends.
+#[test]
+fn commands_during_a_script_wait_for_its_end() {
+    for (name, s) in [("shardis", TestServer::start(&[])), ("redis-server", TestServer::start_redis_server(&[]))] {
+        let mut runner = s.raw();
+        let script = "local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] \
+            repeat local n = redis.call('TIME') until n[1] * 1000000 + n[2] - start > 300000 \
+            redis.call('SET', KEYS[1], 'done') return 1";
+        runner.send(&["EVAL", script, "1", "k"]);
+        std::thread::sleep(Duration::from_millis(100));
+        let mut others: Vec<_> = (0..3).map(|_| s.raw()).collect();
+        for o in &mut others {
+            o.send(&["GET", "k"]);
+        }
+        for o in &mut others {
+            assert_eq!(o.read_reply(), "$4\r\ndone\r\n", "{name}: answered only after the script, with its write");
+        }
+        assert_eq!(runner.read_reply(), ":1\r\n", "{name}");
+    }
+}
+
 /// redis-py's Lock, unchanged (EVALSHA with the SCRIPT LOAD fallback).
 #[test]
 fn redis_py_lock_works_unchanged() {
