@@ -244,6 +244,9 @@ mod tests {
 
     #[test]
     fn ints() {
+        for v in [0, 7, -1, 10, -10, 123456, i64::MAX, i64::MIN] {
+            assert_eq!(&*Decimal::new(v), v.to_string().as_bytes());
+        }
         assert_eq!(parse_i64(b"0"), Some(0));
         assert_eq!(parse_i64(b"-12"), Some(-12));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
@@ -285,5 +288,41 @@ mod tests {
         assert_eq!(parse_memory("2k"), Some(2000));
         assert_eq!(parse_memory("12"), Some(12));
         assert_eq!(parse_memory("x"), None);
+    }
+}
+
+/// An integer written out in decimal on the stack (replies, the effect
+/// log, listpack integers read back as text): no allocation.
+#[derive(Clone, Copy)]
+pub struct Decimal {
+    bytes: [u8; 20],
+    start: u8,
+}
+
+impl Decimal {
+    pub fn new(i: i64) -> Decimal {
+        let mut bytes = [0u8; 20];
+        let mut pos = bytes.len();
+        let mut n = i.unsigned_abs();
+        loop {
+            pos -= 1;
+            bytes[pos] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if i < 0 {
+            pos -= 1;
+            bytes[pos] = b'-';
+        }
+        Decimal { bytes, start: pos as u8 }
+    }
+}
+
+impl std::ops::Deref for Decimal {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[self.start as usize..]
     }
 }

@@ -155,40 +155,7 @@ pub(crate) fn bulk(out: &mut BytesMut, prefix: u8, data: &[u8]) {
 }
 
 fn put_int(out: &mut BytesMut, i: i64) {
-    let mut buf = itoa_buf(i);
-    out.put_slice(buf.as_bytes_mut());
-}
-
-/// Formats an integer without allocating.
-struct IntBuf {
-    bytes: [u8; 20],
-    start: usize,
-}
-
-impl IntBuf {
-    fn as_bytes_mut(&mut self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-}
-
-fn itoa_buf(i: i64) -> IntBuf {
-    let mut bytes = [0u8; 20];
-    let mut pos = 20;
-    let neg = i < 0;
-    let mut n = i.unsigned_abs();
-    loop {
-        pos -= 1;
-        bytes[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if neg {
-        pos -= 1;
-        bytes[pos] = b'-';
-    }
-    IntBuf { bytes, start: pos }
+    out.put_slice(&crate::util::Decimal::new(i));
 }
 
 #[cfg(test)]

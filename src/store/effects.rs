@@ -46,19 +46,8 @@ pub struct Effect {
 /// the AOF receive, so the log keeps each effect as exactly those bytes).
 fn encode_into(out: &mut Vec<u8>, args: &[Bytes]) {
     fn header(out: &mut Vec<u8>, tag: u8, n: usize) {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut n = n;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
         out.push(tag);
-        out.extend_from_slice(&digits[at..]);
+        out.extend_from_slice(&crate::util::Decimal::new(n as i64));
         out.extend_from_slice(b"\r\n");
     }
     header(out, b'*', args.len());

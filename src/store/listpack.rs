@@ -141,28 +141,12 @@ pub fn encode_all<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
 #[derive(Clone, Copy)]
 pub enum Elem<'a> {
     Bytes(&'a [u8]),
-    Int { text: [u8; 20], len: u8 },
+    Int(crate::util::Decimal),
 }
 
 impl Elem<'_> {
     fn int(v: i64) -> Self {
-        let mut text = [0u8; 20];
-        let mut at = 20;
-        let mut n = v.unsigned_abs();
-        loop {
-            at -= 1;
-            text[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        if v < 0 {
-            at -= 1;
-            text[at] = b'-';
-        }
-        text.copy_within(at.., 0);
-        Elem::Int { text, len: (20 - at) as u8 }
+        Elem::Int(crate::util::Decimal::new(v))
     }
 }
 
@@ -171,7 +155,7 @@ impl std::ops::Deref for Elem<'_> {
     fn deref(&self) -> &[u8] {
         match self {
             Elem::Bytes(b) => b,
-            Elem::Int { text, len } => &text[..*len as usize],
+            Elem::Int(d) => d,
         }
     }
 }
