@@ -244,10 +244,31 @@ impl Db {
 /// key (std's `RandomState`), as Redis seeds its SipHash: the tables chain
 /// their buckets, so a client able to predict the hash could send keys that
 /// all share one bucket and make every lookup linear (hash flooding).
+///
+/// One command hashes its key several times (the lock, expiry, lookup,
+/// then the write), so the last short key hashed on this thread is
+/// remembered with its hash: again, it costs a compare instead of a
+/// SipHash. The hash is a function of the bytes alone, so a remembered
+/// one is always right.
 pub fn key_hash(key: &[u8]) -> u64 {
     use std::hash::BuildHasher;
     static SEED: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
-    SEED.get_or_init(std::hash::RandomState::new).hash_one(key)
+    const MEMO: usize = 48;
+    thread_local! {
+        static LAST: std::cell::Cell<(u8, [u8; MEMO], u64)> = const { std::cell::Cell::new((u8::MAX, [0; MEMO], 0)) };
+    }
+    if key.len() > MEMO {
+        return SEED.get_or_init(std::hash::RandomState::new).hash_one(key);
+    }
+    let (len, bytes, hash) = LAST.get();
+    if len as usize == key.len() && bytes[..key.len()] == *key {
+        return hash;
+    }
+    let hash = SEED.get_or_init(std::hash::RandomState::new).hash_one(key);
+    let mut copy = [0u8; MEMO];
+    copy[..key.len()].copy_from_slice(key);
+    LAST.set((key.len() as u8, copy, hash));
+    hash
 }
 
 fn shard_of(key: &[u8]) -> usize {
