@@ -93,7 +93,6 @@ const REDIS_DIRECTIVES: &[&str] = &[
     "bio_cpulist",
     "busy-reply-threshold",
     "client-output-buffer-limit",
-    "client-query-buffer-limit",
     "cluster-allow-pubsubshard-when-down",
     "cluster-allow-reads-when-down",
     "cluster-allow-replica-migration",
@@ -323,6 +322,9 @@ pub struct RuntimeConfig {
     /// Idle seconds before a client is closed; 0 = never.
     pub timeout: AtomicU64,
     pub proto_max_bulk_len: AtomicI64,
+    /// A client whose unprocessed input passes this many bytes is closed
+    /// (`client-query-buffer-limit`).
+    pub client_query_buffer_limit: AtomicU64,
     pub port: AtomicU64,
     /// Longest timeout a TXN.PREPARE may ask for, in ms (`txn-max-timeout`).
     pub txn_max_timeout: AtomicU64,
@@ -367,6 +369,7 @@ impl Default for RuntimeConfig {
             enable_protected_configs: AtomicU8::new(Allowed::No as u8),
             timeout: AtomicU64::new(0),
             proto_max_bulk_len: AtomicI64::new(512 * 1024 * 1024),
+            client_query_buffer_limit: AtomicU64::new(1024 * 1024 * 1024),
             port: AtomicU64::new(6379),
             txn_max_timeout: AtomicU64::new(60_000),
             txn_max_prepared: AtomicU64::new(10_000),
@@ -526,6 +529,7 @@ impl RuntimeConfig {
             "maxclients",
             "timeout",
             "proto-max-bulk-len",
+            "client-query-buffer-limit",
             "port",
             "requirepass",
             "bind",
@@ -566,6 +570,7 @@ impl RuntimeConfig {
             "maxclients" => self.maxclients.load(Ordering::Relaxed).to_string(),
             "timeout" => self.timeout.load(Ordering::Relaxed).to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len.load(Ordering::Relaxed).to_string(),
+            "client-query-buffer-limit" => self.client_query_buffer_limit.load(Ordering::Relaxed).to_string(),
             "port" => self.port.load(Ordering::Relaxed).to_string(),
             "txn-max-timeout" => self.txn_max_timeout.load(Ordering::Relaxed).to_string(),
             "txn-max-prepared" => self.txn_max_prepared.load(Ordering::Relaxed).to_string(),
@@ -644,6 +649,13 @@ impl RuntimeConfig {
                     return Err(invalid("argument must be between 1048576 and 4294967295 inclusive"));
                 }
                 self.proto_max_bulk_len.store(v as i64, Ordering::Relaxed);
+            }
+            "client-query-buffer-limit" => {
+                let v = util::parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?;
+                if v < 1024 * 1024 || v > i64::MAX as u64 {
+                    return Err(invalid("argument must be between 1048576 and 9223372036854775807 inclusive"));
+                }
+                self.client_query_buffer_limit.store(v, Ordering::Relaxed);
             }
             "port" => self.port.store(parse_ranged(value, 0, 65535)?, Ordering::Relaxed),
             "txn-max-timeout" => self.txn_max_timeout.store(parse_ranged(value, 1, 24 * 3600 * 1000)?, Ordering::Relaxed),

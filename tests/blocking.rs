@@ -149,6 +149,73 @@ fn a_waiter_whose_connection_is_reset_leaves_its_queues() {
     }
 }
 
+/// Thousands of blocked clients cost a few kB each, as on redis-server (a
+/// blocked command keeps its own copy of its arguments, not the read
+/// buffer they came in), and what a blocked client sends meanwhile is
+/// answered, in order, once it is served.
+#[test]
+fn blocked_clients_are_cheap_and_keep_their_pipeline() {
+    for (name, s) in servers() {
+        let mut ctl = s.raw();
+        let pid = s.pid();
+        let before = common::rss_kb(pid);
+        let n = 1000;
+        let mut waiters: Vec<Raw> = (0..n)
+            .map(|i| {
+                let mut w = s.raw();
+                w.send(&["BLPOP", &format!("q{i}"), "0"]);
+                w
+            })
+            .collect();
+        until_blocked(&mut ctl, n);
+        let per_client = common::rss_kb(pid).saturating_sub(before) as f64 / n as f64;
+        assert!(per_client < 12.0, "{name}: {per_client:.1} kB per blocked client");
+        // a pipeline behind a blocked command waits for it, then runs
+        let w = &mut waiters[0];
+        w.send(&["PING"]);
+        w.send(&["SET", "after", "1"]);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(ctl.cmd(&["GET", "after"]), "$-1\r\n", "{name}: not run before the blocked command");
+        assert_eq!(ctl.cmd(&["RPUSH", "q0", "x"]), ":1\r\n");
+        assert_eq!(w.read_reply(), "*2\r\n$2\r\nq0\r\n$1\r\nx\r\n", "{name}");
+        assert_eq!(w.read_reply(), "+PONG\r\n", "{name}");
+        assert_eq!(w.read_reply(), "+OK\r\n", "{name}");
+    }
+}
+
+/// A client that blocks and then streams without end is closed at
+/// `client-query-buffer-limit`, as redis-server closes it; the others go on.
+#[test]
+fn a_blocked_client_streaming_input_is_closed_at_the_query_buffer_limit() {
+    for (name, s) in servers() {
+        let mut ctl = s.raw();
+        assert_eq!(ctl.cmd(&["CONFIG", "SET", "client-query-buffer-limit", "1mb"]), "+OK\r\n", "{name}");
+        assert_eq!(ctl.cmd(&["CONFIG", "GET", "client-query-buffer-limit"]), "*2\r\n$25\r\nclient-query-buffer-limit\r\n$7\r\n1048576\r\n", "{name}");
+        assert!(ctl.cmd(&["CONFIG", "SET", "client-query-buffer-limit", "1000"]).starts_with("-ERR CONFIG SET failed (possibly related to argument 'client-query-buffer-limit') - argument must be between 1048576 and 9223372036854775807 inclusive"), "{name}");
+        use std::io::{Read, Write};
+        let mut hog = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        hog.write_all(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n").unwrap();
+        until_blocked(&mut ctl, 1);
+        // 4 MB of one unfinished request, never parsed while blocked; the
+        // writes start failing once the server has closed the connection
+        let _ = hog.write_all(b"*2\r\n$4\r\nECHO\r\n$4000000\r\n");
+        let chunk = vec![b'x'; 64 * 1024];
+        let sent = (0..61).take_while(|_| hog.write_all(&chunk).is_ok()).count();
+        hog.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        let closed = loop {
+            match hog.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue,
+                Err(e) => break e.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        };
+        assert!(closed, "{name}: the hog was not closed (sent {sent} chunks)");
+        until_blocked(&mut ctl, 0);
+        assert_eq!(ctl.cmd(&["PING"]), "+PONG\r\n", "{name}");
+    }
+}
+
 #[test]
 fn client_unblock_answers_timeout_or_error() {
     for (name, s) in servers() {

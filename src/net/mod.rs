@@ -178,6 +178,12 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                     let mut reply = command::dispatch(&mut Ctx { server, client }, &args);
                     if let Some(blocked) = client.blocked.take() {
                         flush(server, &info, &mut stream, &mut out).await?;
+                        // A blocked client keeps nothing it does not need:
+                        // its command holds its own copy of the arguments,
+                        // so the read buffer they were cut from can go.
+                        drop((args, frame));
+                        crate::resp::release_if_empty(&mut out);
+                        crate::resp::release_if_empty(&mut inbuf);
                         match wait_blocked(server, &mut stream, &mut inbuf, client, blocked).await? {
                             Some(r) => reply = r,
                             None => return Ok(()),
@@ -236,6 +242,9 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
             Err(e) => return Err(e),
         };
         server.stats.net_input_bytes.fetch_add(read as u64, Ordering::Relaxed);
+        if over_query_limit(server, &info, &inbuf) {
+            return Ok(());
+        }
         info.touch(server.started);
         idle.input();
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
@@ -289,14 +298,11 @@ async fn wait_blocked(
             }
         };
         let unblock = async { if blocking { info.unblocked().await } else { std::future::pending().await } };
-        if inbuf.capacity() - inbuf.len() < 4096 {
-            inbuf.reserve(16 * 1024);
-        }
         tokio::select! {
             _ = b.place.waiter().woken() => {}
             _ = timer => {}
             n = stream.read_buf(inbuf) => {
-                if n? == 0 {
+                if n? == 0 || over_query_limit(server, &info, inbuf) {
                     return Ok(None);
                 }
                 continue;
@@ -329,6 +335,19 @@ async fn wait_blocked(
             None => return Ok(Some(reply)),
         }
     }
+}
+
+/// True (and logged, as Redis logs it) when the client's unprocessed input
+/// passed `client-query-buffer-limit`: the connection is closed. A blocked
+/// client's input waits unparsed, so without this a client could block and
+/// then stream without end.
+fn over_query_limit(server: &Server, info: &crate::node::ClientInfo, inbuf: &BytesMut) -> bool {
+    let limit = server.config.client_query_buffer_limit.load(Ordering::Relaxed);
+    if (inbuf.len() as u64) <= limit {
+        return false;
+    }
+    tracing::warn!("Closing client that reached max query buffer length: id={} addr={} (qbuf={} bytes)", info.id, info.addr, inbuf.len());
+    true
 }
 
 /// Writes the replies; while the socket does not take them (a client that
