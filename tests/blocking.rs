@@ -216,6 +216,32 @@ fn a_blocked_client_streaming_input_is_closed_at_the_query_buffer_limit() {
     }
 }
 
+/// A proxy's shared node connection (TXN.NOWAIT) never waits: a command on
+/// a key held for a woken waiter is deferred to the client's own
+/// connection, as for a key a cross-node transaction holds, with the keyed
+/// commands after it; commands on other keys were answered before it.
+#[test]
+fn a_shared_connection_defers_a_key_held_for_a_waiter() {
+    let s = TestServer::start(&[]);
+    let mut ctl = s.raw();
+    let mut waiter = s.raw();
+    waiter.send(&["BLPOP", "q", "0"]);
+    until_blocked(&mut ctl, 1);
+    let mut shared = s.txn_raw();
+    assert_eq!(shared.cmd(&["TXN.NOWAIT"]), "+OK\r\n");
+    // one input: the push holds q for the waiter until it has run, which
+    // cannot happen before this input is answered
+    shared.send_bytes(
+        b"*3\r\n$5\r\nLPUSH\r\n$1\r\nq\r\n$1\r\nx\r\n*2\r\n$4\r\nINCR\r\n$5\r\nother\r\n*2\r\n$4\r\nLLEN\r\n$1\r\nq\r\n*2\r\n$3\r\nGET\r\n$5\r\nother\r\n",
+    );
+    assert_eq!(shared.read_reply(), ":1\r\n");
+    assert_eq!(shared.read_reply(), ":1\r\n");
+    assert!(shared.read_reply().starts_with("-TXNDEFER"), "a shared connection must not wait");
+    assert!(shared.read_reply().starts_with("-TXNDEFER"), "keyed commands after a deferred one are deferred too");
+    assert_eq!(waiter.read_reply(), "*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
+    assert_eq!(shared.cmd(&["LLEN", "q"]), ":0\r\n");
+}
+
 #[test]
 fn client_unblock_answers_timeout_or_error() {
     for (name, s) in servers() {

@@ -239,6 +239,11 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     // A key held for a woken blocked command: everyone else waits until it
     // has run (so a push serves the longest waiter first, as in Redis).
     if server.keyspace.waits.any_reserved() && !ctx.client.in_exec && !queueing && held_for_another(ctx, cmd, args) {
+        // a proxy's shared connection never waits, not even for this
+        if ctx.client.txn_nowait {
+            ctx.client.txn_deferring = true;
+            return Ok(Reply::status_err("TXNDEFER a key is held for a blocked client; run the command on a connection that may wait"));
+        }
         let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
         let place = server.keyspace.waits.park(ctx.client.db, &waiter);
         let wake_at = Instant::now() + std::time::Duration::from_millis(100);
