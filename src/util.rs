@@ -326,3 +326,17 @@ impl std::ops::Deref for Decimal {
         &self.bytes[self.start as usize..]
     }
 }
+
+/// A copy of `args` in one allocation of their own, for a command that
+/// waits: slices of a connection's read buffer would keep that whole
+/// buffer alive for as long as the command waits.
+pub fn compact_copy(args: &[bytes::Bytes]) -> Vec<bytes::Bytes> {
+    let all = bytes::Bytes::from(args.concat());
+    let mut at = 0;
+    args.iter()
+        .map(|a| {
+            at += a.len();
+            all.slice(at - a.len()..at)
+        })
+        .collect()
+}

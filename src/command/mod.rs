@@ -349,7 +349,7 @@ pub fn block_on<K: AsRef<[u8]>>(
     }
     let waiter = client.lock_waiter.clone().unwrap_or_default();
     let place = server.keyspace.waits.queue(client.db, keys, &waiter);
-    Ok(crate::node::Blocked { place, blocking: true, deadline, wake_at: None, on_timeout, args: crate::node::Blocked::own_args(args) })
+    Ok(crate::node::Blocked { place, blocking: true, deadline, wake_at: None, on_timeout, args: crate::util::compact_copy(args) })
 }
 
 /// A blocking command's timeout in seconds (Redis's

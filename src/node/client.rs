@@ -81,8 +81,8 @@ pub struct Blocked {
     pub wake_at: Option<std::time::Instant>,
     /// The reply at the deadline or on `CLIENT UNBLOCK ... TIMEOUT`.
     pub on_timeout: crate::resp::Reply,
-    /// The command, to run again when woken: its own compact copy (see
-    /// [`Blocked::own_args`]).
+    /// The command, to run again when woken: its own compact copy
+    /// ([`crate::util::compact_copy`]).
     pub args: Vec<bytes::Bytes>,
 }
 
@@ -90,21 +90,7 @@ impl Blocked {
     /// A command waiting for the node at `place`, without deadline,
     /// retried at `wake_at` at the latest.
     pub fn waiting(place: crate::store::wait::Place, wake_at: std::time::Instant, args: &[bytes::Bytes]) -> Blocked {
-        Blocked { place, blocking: false, deadline: None, wake_at: Some(wake_at), on_timeout: crate::resp::Reply::Nil, args: Blocked::own_args(args) }
-    }
-
-    /// A copy of `args` in one allocation of their own: slices of the
-    /// connection's read buffer would keep that whole buffer alive for as
-    /// long as the command waits.
-    pub fn own_args(args: &[bytes::Bytes]) -> Vec<bytes::Bytes> {
-        let all = bytes::Bytes::from(args.concat());
-        let mut at = 0;
-        args.iter()
-            .map(|a| {
-                at += a.len();
-                all.slice(at - a.len()..at)
-            })
-            .collect()
+        Blocked { place, blocking: false, deadline: None, wake_at: Some(wake_at), on_timeout: crate::resp::Reply::Nil, args: crate::util::compact_copy(args) }
     }
 }
 

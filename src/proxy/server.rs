@@ -31,7 +31,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// Shared state of one proxy.
@@ -280,6 +280,7 @@ impl Proxy {
                     stream.write_all(&out).await?;
                     out.clear();
                 }
+                crate::resp::release_if_empty(&mut out);
                 // Watch the client while waiting: if it leaves, the wait is
                 // dropped with the session, whose connection to the node
                 // closes, and the node forgets the waiter.
@@ -464,7 +465,7 @@ impl Proxy {
                 _ => args.len() - 1,
             };
             let wait = args.get(at).and_then(|a| crate::util::parse_f64(a)).filter(|s| *s > 0.0 && *s < 1e9).map(Duration::from_secs_f64);
-            let (conn, command) = (self.pinned(session, node), args.to_vec());
+            let (conn, command) = (self.pinned(session, node), crate::util::compact_copy(args));
             return Pending::Blocking(Box::pin(async move {
                 match super::txn::call_blocking(conn, command, wait).await {
                     // RESP2 nulls decode alike; a blocked list command's is
@@ -486,7 +487,7 @@ impl Proxy {
                 Some(ms) if ms > 0 => Some(Duration::from_millis(ms as u64)),
                 _ => None,
             };
-            let (conn, command) = (self.pinned(session, node), args.to_vec());
+            let (conn, command) = (self.pinned(session, node), crate::util::compact_copy(args));
             return Pending::Blocking(Box::pin(super::txn::call_blocking(conn, command, wait)));
         }
         let keys = cmd.key_positions(args);
@@ -1125,14 +1126,22 @@ fn resp2_nulls_to_resp3(src: &[u8], out: &mut BytesMut) {
 /// What the client sends meanwhile is kept in `inbuf` for later, up to a
 /// bound past which reading stops.
 async fn client_gone(stream: &mut TcpStream, inbuf: &mut BytesMut) {
+    // nothing is reserved until the client sends something: thousands of
+    // blocked clients cost no read buffers
+    crate::resp::release_if_empty(inbuf);
     loop {
         if inbuf.len() >= 1024 * 1024 {
             return std::future::pending().await;
         }
-        inbuf.reserve(16 * 1024);
-        match stream.read_buf(inbuf).await {
-            Ok(0) | Err(_) => return,
+        if stream.readable().await.is_err() {
+            return;
+        }
+        crate::resp::reserve_for_read(inbuf);
+        match stream.try_read_buf(inbuf) {
+            Ok(0) => return,
             Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
         }
     }
 }
