@@ -901,6 +901,22 @@ fn idle_rss(pid: u32, port: u16, n: usize) -> (f64, f64) {
     ((during.saturating_sub(before)) as f64 / n as f64, after.saturating_sub(before) as f64 / 1024.0)
 }
 
+/// RSS per client blocked in `BLPOP` on a key of its own, in bytes.
+fn blocked_rss(pid: u32, port: u16, n: usize) -> f64 {
+    let before = rss_bytes(pid);
+    let held: Vec<TcpStream> = (0..n)
+        .map(|i| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.write_all(format!("BLPOP q{i} 0\r\n").as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(2500));
+    let during = rss_bytes(pid);
+    drop(held);
+    during.saturating_sub(before) as f64 / n as f64
+}
+
 /// `keys` SETs of 16-byte keys with 10-byte values, pipelined (errors such
 /// as OOM are read and ignored).
 fn fill_small_keys(c: &mut Conn, keys: usize) {
@@ -940,6 +956,18 @@ fn hardening(keys: usize) {
         prow.push(burst);
     }
     println!("ratio      | {:>10.2}   (shardis proxy/nutcracker)", prow[0] / prow[1]);
+
+    println!("== 5000 clients blocked in BLPOP (nutcracker has no blocking commands)");
+    let mut per = Vec::new();
+    for kind in [Kind::Shardis, Kind::Redis] {
+        let s = start(kind, &["--maxclients", "20000"]);
+        per.push(blocked_rss(s.child.id(), s.port, 5000));
+        println!("{:<11} | {:>8.0} B/client", kind.name(), per[per.len() - 1]);
+    }
+    let node = start(Kind::Shardis, &["--maxclients", "20000"]);
+    let proxy = start_shardis_proxy(&[node.port]);
+    println!("{:<11} | {:>8.0} B/client (the proxy's RSS; each also holds a node connection)", "shardis-px", blocked_rss(proxy.child.id(), proxy.port, 5000));
+    println!("ratio      | {:>8.2}   (shardis/redis)", per[0] / per[1]);
 
     println!("== keys held at maxmemory 60mb (allkeys-lru, 16-byte keys, 10-byte values)");
     let mut held = Vec::new();
