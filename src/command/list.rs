@@ -223,7 +223,11 @@ pub fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => Reply::Array(vec![]),
         Ok(Some(list)) => match range_of(start, stop, list.len()) {
             None => Reply::Array(vec![]),
-            Some((a, b)) => Reply::Array(list.iter_from(a).take(b - a + 1).map(Reply::bulk).collect()),
+            Some((a, b)) => {
+                let mut out = crate::resp::reply::BulkArray::new(b - a + 1);
+                list.iter_from(a).take(b - a + 1).for_each(|e| out.push(&e));
+                out.finish()
+            }
         },
         Err(r) => r,
     }

@@ -30,8 +30,53 @@ pub enum Reply {
     Double(f64),
     /// Verbatim text (`=len\r\ntxt:...`) in RESP3, a bulk string in RESP2.
     Verbatim(Bytes),
+    /// An array of bulk strings already written out (the same bytes in
+    /// RESP2 and RESP3), for replies of many elements (LRANGE): one buffer
+    /// instead of a reply and an allocation per element. Built by
+    /// [`BulkArray`].
+    Encoded(Bytes),
     /// Nothing at all is written (CLIENT REPLY OFF, SHUTDOWN).
     NoReply,
+}
+
+/// Writes an array of bulk strings straight into its encoding.
+pub struct BulkArray(BytesMut);
+
+impl BulkArray {
+    pub fn new(len: usize) -> BulkArray {
+        let mut out = BytesMut::new();
+        header(&mut out, b'*', len);
+        BulkArray(out)
+    }
+
+    pub fn push(&mut self, item: &[u8]) {
+        bulk(&mut self.0, b'$', item);
+    }
+
+    pub fn finish(self) -> Reply {
+        Reply::Encoded(self.0.freeze())
+    }
+}
+
+/// The elements of an array of bulk strings in RESP (what [`BulkArray`]
+/// and the effect log write), as slices of it.
+pub fn bulk_array_items(resp: &Bytes) -> Vec<Bytes> {
+    fn number(resp: &[u8], at: &mut usize) -> usize {
+        let start = *at + 1; // past '*' or '$'
+        let end = start + resp[start..].iter().position(|&b| b == b'\r').expect("our own encoding");
+        *at = end + 2;
+        std::str::from_utf8(&resp[start..end]).expect("digits").parse().expect("a length")
+    }
+    let mut at = 0;
+    let n = number(resp, &mut at);
+    (0..n)
+        .map(|_| {
+            let len = number(resp, &mut at);
+            let arg = resp.slice(at..at + len);
+            at += len + 2;
+            arg
+        })
+        .collect()
 }
 
 impl Reply {
@@ -115,6 +160,7 @@ impl Reply {
                     bulk(out, b'$', text);
                 }
             }
+            Reply::Encoded(bytes) => out.put_slice(bytes),
             Reply::NoReply => {}
         }
     }

@@ -24,6 +24,10 @@ pub fn reply_to_lua(lua: &Lua, reply: Reply) -> mlua::Result<Value> {
         Reply::Bulk(b) | Reply::Verbatim(b) => Value::String(lua.create_string(&b[..])?),
         Reply::Double(d) => Value::String(lua.create_string(crate::resp::reply::format_double(d))?),
         Reply::Nil | Reply::NilArray | Reply::NoReply => Value::Boolean(false),
+        Reply::Encoded(resp) => super::list_table(
+            lua,
+            crate::resp::reply::bulk_array_items(&resp).iter().map(|b| lua.create_string(&b[..]).map(Value::String)).collect::<mlua::Result<_>>()?,
+        )?,
         Reply::Array(items) | Reply::Set(items) => super::list_table(lua, items.into_iter().map(|r| reply_to_lua(lua, r)).collect::<mlua::Result<_>>()?)?,
         Reply::Map(pairs) => {
             let t = lua.create_table_with_capacity(pairs.len() * 2, 0)?;

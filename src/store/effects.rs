@@ -58,26 +58,6 @@ fn encode_into(out: &mut Vec<u8>, args: &[Bytes]) {
     }
 }
 
-/// The arguments of an array [`encode_into`] wrote.
-fn decode(resp: &[u8]) -> Vec<Bytes> {
-    fn number(resp: &[u8], at: &mut usize) -> usize {
-        let start = *at + 1; // past '*' or '$'
-        let end = start + resp[start..].iter().position(|&b| b == b'\r').expect("our own encoding");
-        *at = end + 2;
-        std::str::from_utf8(&resp[start..end]).expect("digits").parse().expect("a length")
-    }
-    let mut at = 0;
-    let n = number(resp, &mut at);
-    (0..n)
-        .map(|_| {
-            let len = number(resp, &mut at);
-            let arg = Bytes::copy_from_slice(&resp[at..at + len]);
-            at += len + 2;
-            arg
-        })
-        .collect()
-}
-
 /// Where one kept effect is in the ring.
 struct Stored {
     offset: u64,
@@ -222,7 +202,7 @@ impl EffectLog {
             .map(|e| {
                 let at = (e.offset - first) as usize;
                 let resp: Vec<u8> = inner.ring.range(at..at + e.len as usize).copied().collect();
-                Effect { offset: e.offset, db: e.db as usize, args: decode(&resp) }
+                Effect { offset: e.offset, db: e.db as usize, args: crate::resp::reply::bulk_array_items(&Bytes::from(resp)) }
             })
             .collect())
     }
