@@ -443,11 +443,7 @@ fn a_locked_key_holds_up_only_its_own_commands() {
 /// keys are not held up.
 #[test]
 fn commands_on_a_locked_key_run_in_arrival_order_after_the_decision() {
-    let node = TestServer::start(&[]);
-    let mut op = node.txn_raw();
-    let me = node.addr();
-    let mut ctl = node.raw();
-    assert_eq!(op.cmd(&["TXN.PREPARE", "fifo:1", "PRIMARY", &me, "30000", "1", "3", "SET", "k", "base:"]), "+PREPARED\r\n");
+    let (node, mut op, mut ctl) = node_with_k_locked("fifo:1", "base:");
     let mut waiting = Vec::new();
     for i in 0..6 {
         let mut r = node.raw();
@@ -490,11 +486,7 @@ fn wait_blocked_count(r: &mut common::Raw, n: usize) -> usize {
 /// the node's memory does not keep what the leavers held.
 #[test]
 fn waiters_on_a_locked_key_that_leave_are_forgotten() {
-    let node = TestServer::start(&[]);
-    let mut op = node.txn_raw();
-    let me = node.addr();
-    let mut ctl = node.raw();
-    assert_eq!(op.cmd(&["TXN.PREPARE", "pile:1", "PRIMARY", &me, "30000", "1", "3", "SET", "k", "0"]), "+PREPARED\r\n");
+    let (node, mut op, mut ctl) = node_with_k_locked("pile:1", "0");
     let rss_before = common::rss_kb(node.pid());
     let mut stay = Vec::new();
     for i in 0..400 {
@@ -522,4 +514,15 @@ fn waiters_on_a_locked_key_that_leave_are_forgotten() {
     // 400 connections came and went: no more than a few kB each stays
     let grown = common::rss_kb(node.pid()).saturating_sub(rss_before);
     assert!(grown < 400 * 16, "RSS grew {grown} kB for 400 connections that are gone");
+}
+
+/// A node where `txid`, prepared by hand as its own primary, holds `k`
+/// (to be set to `value`); a TXN connection and a plain one.
+fn node_with_k_locked(txid: &str, value: &str) -> (TestServer, common::Raw, common::Raw) {
+    let node = TestServer::start(&[]);
+    let mut op = node.txn_raw();
+    let me = node.addr();
+    assert_eq!(op.cmd(&["TXN.PREPARE", txid, "PRIMARY", &me, "30000", "1", "3", "SET", "k", value]), "+PREPARED\r\n");
+    let ctl = node.raw();
+    (node, op, ctl)
 }
