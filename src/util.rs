@@ -301,16 +301,28 @@ pub struct Decimal {
 
 impl Decimal {
     pub fn new(i: i64) -> Decimal {
+        // two digits per division (as Redis's `ull2string`)
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
         let mut bytes = [0u8; 20];
         let mut pos = bytes.len();
         let mut n = i.unsigned_abs();
-        loop {
+        while n >= 100 {
+            let d = (n % 100) as usize * 2;
+            n /= 100;
+            pos -= 2;
+            bytes[pos..pos + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        }
+        if n >= 10 {
+            let d = n as usize * 2;
+            pos -= 2;
+            bytes[pos..pos + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        } else {
             pos -= 1;
-            bytes[pos] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+            bytes[pos] = b'0' + n as u8;
         }
         if i < 0 {
             pos -= 1;

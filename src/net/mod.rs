@@ -163,6 +163,8 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
     let mut out = BytesMut::new();
     // Argument positions of the request being parsed, reused.
     let mut spans = Vec::new();
+    // The request's arguments (slices of the read buffer), reused.
+    let mut args: Vec<Bytes> = Vec::new();
     let mut idle = crate::resp::IdleTimer::default();
     loop {
         // Answer every complete request already buffered.
@@ -173,7 +175,8 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                     if spans.is_empty() {
                         continue;
                     }
-                    let args: Vec<Bytes> = spans.iter().map(|&(s, e)| frame.slice(s..e)).collect();
+                    args.clear();
+                    args.extend(spans.iter().map(|&(s, e)| frame.slice(s..e)));
                     server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
                     let mut reply = command::dispatch(&mut Ctx { server, client }, &args);
                     if let Some(blocked) = client.blocked.take() {
@@ -181,7 +184,8 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                         // A blocked client keeps nothing it does not need:
                         // its command holds its own copy of the arguments,
                         // so the read buffer they were cut from can go.
-                        drop((args, frame));
+                        args.clear();
+                        drop(frame);
                         crate::resp::release_if_empty(&mut out);
                         crate::resp::release_if_empty(&mut inbuf);
                         match wait_blocked(server, &mut stream, &mut inbuf, client, blocked).await? {
@@ -191,6 +195,12 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                     }
                     if client.should_reply() {
                         reply.encode(&mut out, client.resp3);
+                    }
+                    // nothing keeps the read buffer alive past its command,
+                    // nor a huge command's argument list
+                    args.clear();
+                    if args.capacity() > 1024 {
+                        args = Vec::new();
                     }
                     if client.close || out.len() >= OUTPUT_FLUSH {
                         flush(server, &info, &mut stream, &mut out).await?;

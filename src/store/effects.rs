@@ -279,7 +279,7 @@ pub fn flush(log: &EffectLog) {
     let effects = FRAMES.with(|f| {
         let mut frames = f.borrow_mut();
         let fr = frames.last_mut()?;
-        if !fr.dirty || fr.logged || fr.gather {
+        if !fr.record || !fr.dirty || fr.logged || fr.gather {
             return None;
         }
         fr.logged = true;
