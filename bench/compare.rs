@@ -193,7 +193,7 @@ fn throughput(rounds: usize, requests: usize) {
     let kinds = [Kind::Shardis, Kind::Redis];
     println!("{:<10} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}", "test", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio");
     for pipeline in [1, 16] {
-        for test in ["set", "get", "lpush", "rpush", "lpop", "rpop", "hset", "lrange_100", "lrange_600"] {
+        for test in ["set", "get", "lpush", "rpush", "lpop", "rpop", "hset", "sadd", "spop", "lrange_100", "lrange_600"] {
             let mut ops = [Vec::new(), Vec::new()];
             let mut cpu = [Vec::new(), Vec::new()];
             for _ in 0..rounds {
@@ -404,6 +404,39 @@ fn collections() {
                 Box::new((0..10_000).map(|part| {
                     let mut c = vec![b"RPUSH".to_vec(), b"intlist".to_vec()];
                     c.extend((part * 100..(part + 1) * 100).map(|e| format!("{e}").into_bytes()));
+                    c
+                }))
+            }),
+        ),
+        (
+            "100k sets of 10 integers",
+            1_000_000,
+            Box::new(|| {
+                Box::new((0..100_000).map(|k| {
+                    let mut c = vec![b"SADD".to_vec(), format!("set:{k:08}").into_bytes()];
+                    c.extend((0..10).map(|e| format!("{}", k * 10 + e).into_bytes()));
+                    c
+                }))
+            }),
+        ),
+        (
+            "100k sets of 10 strings",
+            1_000_000,
+            Box::new(|| {
+                Box::new((0..100_000).map(|k| {
+                    let mut c = vec![b"SADD".to_vec(), format!("set:{k:08}").into_bytes()];
+                    c.extend((0..10).map(|e| format!("member:{k}:{e}").into_bytes()));
+                    c
+                }))
+            }),
+        ),
+        (
+            "1 set of 1M strings",
+            1_000_000,
+            Box::new(|| {
+                Box::new((0..10_000).map(|part| {
+                    let mut c = vec![b"SADD".to_vec(), b"bigset".to_vec()];
+                    c.extend((part * 100..(part + 1) * 100).map(|e| format!("member:{e}").into_bytes()));
                     c
                 }))
             }),

@@ -300,6 +300,9 @@ pub struct RuntimeConfig {
     pub hash_max_listpack_entries: AtomicU64,
     /// ...and no field or value longer than this (`hash-max-listpack-value`).
     pub hash_max_listpack_value: AtomicU64,
+    /// A set of integers stays an intset up to this many members
+    /// (`set-max-intset-entries`).
+    pub set_max_intset_entries: AtomicU64,
     /// A list node's limit (`list-max-listpack-size`, alias
     /// `list-max-ziplist-size`): negative caps its bytes (-1 4 kB ... -5
     /// 64 kB), positive its elements.
@@ -359,6 +362,7 @@ impl Default for RuntimeConfig {
             lfu_decay_time: AtomicU64::new(1),
             maxclients: AtomicU64::new(10000),
             hash_max_listpack_entries: AtomicU64::new(512),
+            set_max_intset_entries: AtomicU64::new(512),
             hash_max_listpack_value: AtomicU64::new(64),
             list_max_listpack_size: AtomicI64::new(-2),
             list_compress_depth: AtomicU64::new(0),
@@ -545,6 +549,7 @@ impl RuntimeConfig {
             "list-max-listpack-size",
             "list-max-ziplist-size",
             "list-compress-depth",
+            "set-max-intset-entries",
             "lazyfree-lazy-user-del",
             "lazyfree-lazy-user-flush",
             "repl-backlog-size",
@@ -580,6 +585,7 @@ impl RuntimeConfig {
             "hash-max-listpack-value" | "hash-max-ziplist-value" => self.hash_max_listpack_value.load(Ordering::Relaxed).to_string(),
             "list-max-listpack-size" | "list-max-ziplist-size" => self.list_max_listpack_size.load(Ordering::Relaxed).to_string(),
             "list-compress-depth" => self.list_compress_depth.load(Ordering::Relaxed).to_string(),
+            "set-max-intset-entries" => self.set_max_intset_entries.load(Ordering::Relaxed).to_string(),
             "repl-backlog-size" => self.repl_backlog_size.load(Ordering::Relaxed).to_string(),
             "enable-debug-command" => Allowed::load(&self.enable_debug_command).name().to_string(),
             "enable-protected-configs" => Allowed::load(&self.enable_protected_configs).name().to_string(),
@@ -676,6 +682,7 @@ impl RuntimeConfig {
                 Ok(_) => return Err(ConfigError::Invalid(format!("argument must be between {} and {} inclusive", i32::MIN, i32::MAX))),
                 Err(_) => return Err(invalid("argument couldn't be parsed into an integer")),
             },
+            "set-max-intset-entries" => self.set_max_intset_entries.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed),
             "list-compress-depth" => self.list_compress_depth.store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
             "lazyfree-lazy-user-del" => {
                 self.lazyfree_lazy_user_del.store(parse_bool(value).ok_or_else(|| invalid("argument must be 'yes' or 'no'"))?, Ordering::Relaxed)

@@ -248,6 +248,12 @@ mod tests {
             assert_eq!(&*Decimal::new(v), v.to_string().as_bytes());
         }
         assert_eq!(parse_i64(b"0"), Some(0));
+        for (c, v) in [(&b""[..], Some(0)), (b"12", Some(12)), (b"+3", Some(3)), (b"-1", Some(u64::MAX)), (b"18446744073709551615", Some(u64::MAX))] {
+            assert_eq!(parse_scan_cursor(c), v, "{c:?}");
+        }
+        for c in [&b"-"[..], b" 1", b"1 ", b"0x1", b"18446744073709551616"] {
+            assert_eq!(parse_scan_cursor(c), None, "{c:?}");
+        }
         assert_eq!(parse_i64(b"-12"), Some(-12));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
@@ -337,6 +343,29 @@ impl std::ops::Deref for Decimal {
     fn deref(&self) -> &[u8] {
         &self.bytes[self.start as usize..]
     }
+}
+
+/// A SCAN cursor as Redis reads it (`strtoul` in base 10): an optional
+/// sign (a minus wraps around, so `-1` is the largest cursor), digits that
+/// fit 64 bits, nothing after them and no leading space; an empty string
+/// is cursor 0.
+pub fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
+    let (negative, digits) = match arg {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, arg),
+    };
+    if digits.is_empty() {
+        return arg.is_empty().then_some(0);
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if negative { n.wrapping_neg() } else { n })
 }
 
 /// A copy of `args` in one allocation of their own, for a command that

@@ -22,7 +22,7 @@ fn random_command(next: &mut dyn FnMut() -> u64) -> Vec<Vec<u8>> {
     };
     let num = |n: &mut dyn FnMut() -> u64| format!("{}", n() % 100).into_bytes();
     let s = |x: &str| x.as_bytes().to_vec();
-    match next() % 40 {
+    match next() % 48 {
         0 => vec![s("SET"), k(next, "s"), v(next)],
         1 => vec![s("SET"), k(next, "s"), v(next), s("EX"), s("1000")],
         2 => vec![s("SET"), k(next, "s"), v(next), s("PX"), s("900000"), s("NX")],
@@ -68,6 +68,13 @@ fn random_command(next: &mut dyn FnMut() -> u64) -> Vec<Vec<u8>> {
         36 => vec![s("LINSERT"), k(next, "l"), s("BEFORE"), num(next), v(next)],
         37 => vec![s("MOVE"), k(next, "s"), s("1")],
         38 => vec![s("PEXPIREAT"), k(next, "n"), s("99999999999999")],
+        39 | 40 => vec![s("SADD"), k(next, "t"), num(next), v(next), num(next)],
+        41 => vec![s("SREM"), k(next, "t"), num(next)],
+        42 => vec![s("SPOP"), k(next, "t")],
+        43 => vec![s("SPOP"), k(next, "t"), s("3")],
+        44 => vec![s("SMOVE"), k(next, "t"), k(next, "t"), num(next)],
+        45 => vec![[s("SINTERSTORE"), s("SUNIONSTORE"), s("SDIFFSTORE")][(next() % 3) as usize].clone(), k(next, "t"), k(next, "t"), k(next, "t")],
+        46 => vec![s("EVAL"), s("return redis.call('spop', KEYS[1], 2)"), s("1"), k(next, "t")],
         _ => vec![s("HSETNX"), k(next, "h"), k(next, "f"), v(next)],
     }
 }
@@ -94,11 +101,12 @@ fn worker(port: u16, seed: u64, rounds: usize) {
             }
             // a DUMP moved to another key by RESTORE (absolute or relative TTL)
             1 => {
-                let from = format!("h:{}", next() % 40);
+                let prefix = if next().is_multiple_of(2) { "h" } else { "t" };
+                let from = format!("{prefix}:{}", next() % 40);
                 let payload: Option<Vec<u8>> = redis::cmd("DUMP").arg(&from).query(&mut c).unwrap();
                 if let Some(p) = payload {
                     let ttl = if next().is_multiple_of(2) { "0" } else { "600000" };
-                    let _: Result<Value, _> = redis::cmd("RESTORE").arg(format!("h:{}", next() % 40)).arg(ttl).arg(p).arg("REPLACE").query(&mut c);
+                    let _: Result<Value, _> = redis::cmd("RESTORE").arg(format!("{prefix}:{}", next() % 40)).arg(ttl).arg(p).arg("REPLACE").query(&mut c);
                 }
             }
             // now and then in database 1
@@ -162,6 +170,11 @@ fn snapshot(c: &mut redis::Connection) -> BTreeMap<(usize, Vec<u8>), (String, Va
                     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = redis::cmd("HGETALL").arg(&k).query(c).unwrap();
                     pairs.sort();
                     Value::Array(pairs.into_iter().flat_map(|(f, v)| [Value::BulkString(f), Value::BulkString(v)]).collect())
+                }
+                "set" => {
+                    let mut members: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&k).query(c).unwrap();
+                    members.sort();
+                    Value::Array(members.into_iter().map(Value::BulkString).collect())
                 }
                 "none" => continue, // expired between KEYS and TYPE
                 other => panic!("unexpected type {other}"),
@@ -256,10 +269,10 @@ fn replaying_the_effect_log_rebuilds_the_keyspace() {
     let names = |n: &str| effects.iter().filter(|(_, a)| a[0].eq_ignore_ascii_case(n.as_bytes())).count();
     // the propagation forms: absolute TTLs, pops for blocking pops, DEL for
     // expiry and eviction, MULTI/EXEC around transactions and scripts
-    for absent in ["EXPIRE", "PEXPIRE", "SETEX", "GETEX", "INCRBYFLOAT", "HINCRBYFLOAT", "BLPOP", "BLMOVE", "LMPOP", "EVAL", "GETDEL"] {
+    for absent in ["EXPIRE", "PEXPIRE", "SETEX", "GETEX", "INCRBYFLOAT", "HINCRBYFLOAT", "BLPOP", "BLMOVE", "LMPOP", "EVAL", "GETDEL", "SPOP"] {
         assert_eq!(names(absent), 0, "{absent} is logged in its propagation form");
     }
-    for present in ["SET", "PEXPIREAT", "DEL", "MULTI", "EXEC", "HSET", "RPUSH", "RESTORE"] {
+    for present in ["SET", "PEXPIREAT", "DEL", "MULTI", "EXEC", "HSET", "RPUSH", "RESTORE", "SADD", "SREM"] {
         assert!(names(present) > 0, "{present} appears in the log");
     }
     assert!(effects.iter().all(|(_, a)| !a.iter().any(|x| x.eq_ignore_ascii_case(b"EX"))), "no relative TTL is logged");

@@ -29,7 +29,9 @@ const RDB_VERSION: u16 = 10;
 const RDB_VERSION_READ: u16 = 12;
 const RDB_TYPE_STRING: u8 = 0;
 const RDB_TYPE_LIST: u8 = 1;
+const RDB_TYPE_SET: u8 = 2;
 const RDB_TYPE_HASH: u8 = 4;
+const RDB_TYPE_SET_INTSET: u8 = 11;
 const RDB_TYPE_LIST_ZIPLIST: u8 = 10;
 const RDB_TYPE_LIST_QUICKLIST: u8 = 14;
 const RDB_TYPE_LIST_QUICKLIST_2: u8 = 18;
@@ -44,6 +46,9 @@ pub enum Value {
     String(Vec<u8>),
     List(Vec<Vec<u8>>),
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    Set(Vec<Vec<u8>>),
+    /// Redis's intset blob (an 8-byte header, then the sorted members).
+    IntSet(Vec<u8>),
 }
 
 /// DUMP key: the serialized value, or nil.
@@ -59,6 +64,13 @@ pub fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn payload_of(e: Entry<'_>) -> Vec<u8> {
     if let Ok(l) = e.list() {
         return encode_payload(&Value::List(l.iter().map(|i| i.to_vec()).collect()));
+    }
+    if let Ok(s) = e.set() {
+        // an intset as Redis writes it: its blob, byte for byte
+        return encode_payload(&match s {
+            crate::store::set::SetRef::Ints(i) => Value::IntSet(crate::store::set::intset_blob(i)),
+            _ => Value::Set(s.members()),
+        });
     }
     match e.hash() {
         Ok(h) => {
@@ -92,6 +104,17 @@ pub fn encode_payload(v: &Value) -> Vec<u8> {
                 encode_string(f, &mut out);
                 encode_string(v, &mut out);
             }
+        }
+        Value::Set(members) => {
+            out.push(RDB_TYPE_SET);
+            encode_len(members.len() as u64, &mut out);
+            for m in members {
+                encode_string(m, &mut out);
+            }
+        }
+        Value::IntSet(blob) => {
+            out.push(RDB_TYPE_SET_INTSET);
+            encode_string(blob, &mut out);
         }
     }
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
@@ -169,6 +192,8 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<u8>, BadPayload> {
         Value::String(s) => Ok(s),
         Value::List(_) => Err(BadPayload::Type(RDB_TYPE_LIST)),
         Value::Hash(_) => Err(BadPayload::Type(RDB_TYPE_HASH)),
+        Value::Set(_) => Err(BadPayload::Type(RDB_TYPE_SET)),
+        Value::IntSet(_) => Err(BadPayload::Type(RDB_TYPE_SET_INTSET)),
     }
 }
 
@@ -215,6 +240,27 @@ pub fn decode_value(p: &[u8]) -> Result<Value, BadPayload> {
             }
             Value::Hash(pairs)
         }
+        Some(&RDB_TYPE_SET) => {
+            let n = decode_len(body, &mut pos).and_then(|l| l.ok()).ok_or(BadPayload::Format)?;
+            // a count is a claim: each member takes at least a byte
+            if n > body.len() as u64 {
+                return Err(BadPayload::Format);
+            }
+            let mut members = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                members.push(decode_string(body, &mut pos).ok_or(BadPayload::Format)?);
+            }
+            Value::Set(members)
+        }
+        Some(&RDB_TYPE_SET_INTSET) => {
+            let blob = decode_string(body, &mut pos).ok_or(BadPayload::Format)?;
+            // checked in full (sorted, unique, a known width) before use
+            let limits = crate::store::set::Limits { max_intset: usize::MAX };
+            match crate::store::set::intset_from_blob(&blob, limits) {
+                Some((_, n)) if n > 0 => Value::IntSet(blob),
+                _ => return Err(BadPayload::Format),
+            }
+        }
         Some(&RDB_TYPE_LIST) => {
             let n = decode_len(body, &mut pos).and_then(|l| l.ok()).ok_or(BadPayload::Format)?;
             // a count is a claim: each element takes at least a byte
@@ -258,8 +304,14 @@ pub fn decode_value(p: &[u8]) -> Result<Value, BadPayload> {
         _ => return Err(BadPayload::Format),
     };
     // Redis refuses empty collections and repeated hash fields.
-    if matches!(&value, Value::List(items) if items.is_empty()) {
+    if matches!(&value, Value::List(items) | Value::Set(items) if items.is_empty()) {
         return Err(BadPayload::Format);
+    }
+    if let Value::Set(members) = &value {
+        let mut seen = std::collections::HashSet::with_capacity(members.len());
+        if !members.iter().all(|m| seen.insert(&m[..])) {
+            return Err(BadPayload::Format);
+        }
     }
     if let Value::Hash(pairs) = &value {
         let mut fields = std::collections::HashSet::with_capacity(pairs.len());
@@ -460,6 +512,19 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if expire_at != 0 {
                 l.set_expire(key, expire_at as u64);
             }
+        }
+        Value::Set(members) => {
+            let limits = super::set::limits_of(&ctx.server.config);
+            let meta = l.new_meta(expire_at as u64);
+            let db = l.db();
+            l.put_in(db, super::set::restored(&members, limits, key, meta).expect("checked: not empty, no repeats"));
+        }
+        Value::IntSet(blob) => {
+            let limits = super::set::limits_of(&ctx.server.config);
+            let meta = l.new_meta(expire_at as u64);
+            let db = l.db();
+            let (b, _) = crate::store::set::intset_from_blob(&blob, limits).expect("checked");
+            l.put_in(db, b.into_record(key, meta));
         }
         Value::Hash(pairs) => {
             let limits = super::hash::limits_of(&ctx.server.config);

@@ -274,7 +274,7 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count].
 pub fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let Some(cursor) = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<u64>().ok()) else {
+    let Some(cursor) = crate::util::parse_scan_cursor(&args[2]) else {
         return Reply::error("ERR invalid cursor");
     };
     let (mut count, mut pattern) = (10usize, None);

@@ -49,7 +49,7 @@ pub fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let Some(cursor) = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<u64>().ok()) else {
+    let Some(cursor) = crate::util::parse_scan_cursor(&args[1]) else {
         return Reply::error("ERR invalid cursor");
     };
     let mut opts = ScanArgs { count: 10, pattern: None, type_name: None };
@@ -176,6 +176,7 @@ pub fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Some(e) => Reply::bulk(match e.kind {
             crate::store::Kind::String => string_encoding(e.value),
             crate::store::Kind::Hash => crate::store::hash::HashRef::of(e.entry).encoding(),
+            crate::store::Kind::Set => crate::store::set::SetRef::of(e.entry).encoding(),
             // Redis 7.0 says quicklist for every list
             crate::store::Kind::List => "quicklist",
             _ => "unknown",

@@ -14,6 +14,7 @@ pub mod list;
 pub mod lock;
 pub mod scripting;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod table;
 pub mod transaction;

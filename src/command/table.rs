@@ -1,7 +1,9 @@
 //! The one command table. A command is added here and nowhere else.
 
 use super::flags::*;
-use super::{Handler, connection as conn, dump, hash as h, keys, list as l, lock, scripting as lua, server as srv, string as s, transaction as tx, txn};
+use super::{
+    Handler, connection as conn, dump, hash as h, keys, list as l, lock, scripting as lua, server as srv, set as st, string as s, transaction as tx, txn,
+};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -400,6 +402,24 @@ pub static COMMANDS: &[Command] = &[
     ),
     cmd!("hrandfield", -2, READONLY, KEY1, "hash", "6.2.0", "Returns one or more random fields from a hash.", h::hrandfield),
     cmd!("hscan", -3, READONLY, KEY1, "hash", "2.8.0", "Iterates over fields and values of a hash.", h::hscan),
+    // sets
+    cmd!("sadd", -3, WRITE | DENYOOM | FAST, KEY1, "set", "1.0.0", "Add one or more members to a set", st::sadd),
+    cmd!("srem", -3, WRITE | FAST, KEY1, "set", "1.0.0", "Remove one or more members from a set", st::srem),
+    cmd!("scard", 2, READONLY | FAST, KEY1, "set", "1.0.0", "Get the number of members in a set", st::scard),
+    cmd!("sismember", 3, READONLY | FAST, KEY1, "set", "1.0.0", "Determine if a given value is a member of a set", st::sismember),
+    cmd!("smismember", -3, READONLY | FAST, KEY1, "set", "6.2.0", "Returns the membership associated with the given elements for a set", st::smismember),
+    cmd!("smembers", 2, READONLY, KEY1, "set", "1.0.0", "Get all the members in a set", st::smembers),
+    cmd!("srandmember", -2, READONLY, KEY1, "set", "1.0.0", "Get one or multiple random members from a set", st::srandmember),
+    cmd!("spop", -2, WRITE | FAST, KEY1, "set", "1.0.0", "Remove and return one or multiple random members from a set", st::spop),
+    cmd!("smove", 4, WRITE | FAST, KEY12, "set", "1.0.0", "Move a member from one set to another", st::smove),
+    cmd!("sinter", -2, READONLY, KEYS_ALL, "set", "1.0.0", "Intersect multiple sets", st::sinter),
+    cmd!("sintercard", -3, READONLY, Keys::Counted(1), "set", "7.0.0", "Intersect multiple sets and return the cardinality of the result", st::sintercard),
+    cmd!("sinterstore", -3, WRITE | DENYOOM, KEYS_ALL, "set", "1.0.0", "Intersect multiple sets and store the resulting set in a key", st::sinterstore),
+    cmd!("sunion", -2, READONLY, KEYS_ALL, "set", "1.0.0", "Add multiple sets", st::sunion),
+    cmd!("sunionstore", -3, WRITE | DENYOOM, KEYS_ALL, "set", "1.0.0", "Add multiple sets and store the resulting set in a key", st::sunionstore),
+    cmd!("sdiff", -2, READONLY, KEYS_ALL, "set", "1.0.0", "Subtract multiple sets", st::sdiff),
+    cmd!("sdiffstore", -3, WRITE | DENYOOM, KEYS_ALL, "set", "1.0.0", "Subtract multiple sets and store the resulting set in a key", st::sdiffstore),
+    cmd!("sscan", -3, READONLY, KEY1, "set", "2.8.0", "Incrementally iterate Set elements", st::sscan),
     // strings
     cmd!("get", 2, READONLY | FAST, KEY1, "string", "1.0.0", "Returns the string value of a key.", s::get),
     cmd!(

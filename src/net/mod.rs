@@ -229,7 +229,7 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
         info.qbuf_alloc.store(inbuf.capacity(), Ordering::Relaxed);
         let timeout = server.config.timeout.load(Ordering::Relaxed);
         let monitoring = client.monitor.is_some();
-        let holding = inbuf.capacity() > 0 || out.capacity() > 0;
+        let holding = inbuf.capacity() > 0 || out.capacity() > 0 || args.capacity() > 0;
         tokio::select! {
             ready = stream.readable() => ready?,
             _ = info.killed() => return Ok(()),
@@ -237,6 +237,7 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
             _ = idle.idle(), if holding => {
                 crate::resp::release_if_empty(&mut inbuf);
                 crate::resp::release_if_empty(&mut out);
+                args = Vec::new();
                 continue;
             }
             line = next_monitor_line(&mut client.monitor), if monitoring => {

@@ -797,7 +797,7 @@ impl Proxy {
     /// SCAN over all nodes: the cursor's top byte is the node index, the
     /// rest the node's own cursor (shardis and Redis cursors fit 56 bits).
     fn scan(&self, client: u64, args: &[Bytes]) -> Pending {
-        let Some(cursor) = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<u64>().ok()) else {
+        let Some(cursor) = crate::util::parse_scan_cursor(&args[1]) else {
             return Pending::Ready(Reply::error("ERR invalid cursor"));
         };
         let node = (cursor >> 56) as usize;

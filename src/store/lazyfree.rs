@@ -32,7 +32,7 @@ struct Counters {
 pub fn free_effort(r: &Record) -> usize {
     match r.entry().view() {
         View::Inline(_) => 1,
-        View::Boxed(Boxed::Hash(t)) => t.len(),
+        View::Boxed(Boxed::Hash(t) | Boxed::Set(t)) => t.len(),
         View::Boxed(Boxed::List(q)) => q.nodes().count(),
     }
 }

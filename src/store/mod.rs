@@ -29,6 +29,7 @@ pub mod list;
 pub mod listpack;
 pub mod record;
 pub mod scan;
+pub mod set;
 pub mod table;
 pub mod value;
 pub mod wait;
@@ -71,6 +72,11 @@ impl<'a> Entry<'a> {
         if self.kind == Kind::List { Ok(list::ListRef::of(self.entry)) } else { Err(WrongType) }
     }
 
+    /// The set, or `WrongType`.
+    pub fn set(self) -> Result<set::SetRef<'a>, WrongType> {
+        if self.kind == Kind::Set { Ok(set::SetRef::of(self.entry)) } else { Err(WrongType) }
+    }
+
     /// The hash, or `WrongType`.
     pub fn hash(self) -> Result<hash::HashRef<'a>, WrongType> {
         if self.kind == Kind::Hash { Ok(hash::HashRef::of(self.entry)) } else { Err(WrongType) }
@@ -93,7 +99,7 @@ pub fn memory_usage(e: EntryRef<'_>) -> usize {
             View::Boxed(b) => {
                 block_size(std::mem::size_of::<value::Boxed>())
                     + match b {
-                        value::Boxed::Hash(t) => {
+                        value::Boxed::Hash(t) | value::Boxed::Set(t) => {
                             let mut n = t.bucket_bytes();
                             t.for_each(|f| n += entry(f) - 8);
                             n
@@ -707,8 +713,35 @@ impl<'a> Locked<'a> {
         }
     }
 
+    fn shard_ref(&self, db: usize, i: usize) -> &Shard {
+        match &self.guards {
+            Guards::One(j, g) if *j == i => g,
+            Guards::One(..) => panic!("shard {i} not locked"),
+            Guards::Many(gs) => &gs.iter().find(|(k, _)| *k == (db, i)).expect("shard not locked").1,
+        }
+    }
+
+    /// `key`'s entry as stored, with no side effects and borrowing the
+    /// guard only shared, so several can be held at once (SINTER reads
+    /// its sets together, after looking each up with [`Locked::read_in`]).
+    pub fn entry_ref(&self, db: usize, key: &[u8]) -> Option<EntryRef<'_>> {
+        let i = match self.guards {
+            Guards::One(j, _) => j,
+            Guards::Many(_) => shard_of(key),
+        };
+        self.shard_ref(db, i).table.get(key)
+    }
+
     fn shard_for(&mut self, db: usize, key: &[u8]) -> &mut Shard {
-        self.shard_in(db, shard_of(key))
+        // one shard locked: the key is in it (no need to hash it again)
+        let i = match self.guards {
+            Guards::One(j, _) => {
+                debug_assert!(j == shard_of(key), "shard not locked");
+                j
+            }
+            Guards::Many(_) => shard_of(key),
+        };
+        self.shard_in(db, i)
     }
 
     /// Removes `key` from `db` if its TTL has passed; true if it did.
@@ -861,8 +894,13 @@ impl<'a> Locked<'a> {
         Ok(Some(r))
     }
 
+    /// The current database.
+    pub fn db(&self) -> usize {
+        self.db
+    }
+
     /// A new entry's metadata under the current policy.
-    fn new_meta(&self, expire_at: u64) -> Meta {
+    pub fn new_meta(&self, expire_at: u64) -> Meta {
         if self.ks.lfu().is_some() { Meta::new_lfu(expire_at, self.now) } else { Meta::new(expire_at, self.now) }
     }
 

@@ -6,6 +6,8 @@
 //!   field entries: the keyspace's own chained table ([`super::table`]),
 //!   so HSCAN has SCAN's cursor guarantees and HRANDFIELD its fair random
 //!   pick;
+//! - a set past its compact encodings is a table of member entries with
+//!   empty values ([`super::set`]);
 //! - a list past one node is a quicklist of listpack nodes
 //!   ([`super::list`]).
 
@@ -15,19 +17,21 @@ use super::table::Table;
 pub enum Boxed {
     Hash(Table),
     List(Quicklist),
+    /// Members as entries with empty values ([`super::set`]).
+    Set(Table),
 }
 
 impl Boxed {
     pub fn is_empty(&self) -> bool {
         match self {
-            Boxed::Hash(t) => t.is_empty(),
+            Boxed::Hash(t) | Boxed::Set(t) => t.is_empty(),
             Boxed::List(q) => q.is_empty(),
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
-            Boxed::Hash(t) => t.len(),
+            Boxed::Hash(t) | Boxed::Set(t) => t.len(),
             Boxed::List(q) => q.len(),
         }
     }
@@ -37,6 +41,7 @@ impl Clone for Boxed {
     fn clone(&self) -> Boxed {
         match self {
             Boxed::Hash(t) => Boxed::Hash(t.deep_clone()),
+            Boxed::Set(t) => Boxed::Set(t.deep_clone()),
             Boxed::List(q) => Boxed::List(q.clone()),
         }
     }
