@@ -111,6 +111,17 @@ fn placement_and_multikey(redis_backends: bool, hash: KeyHash) {
         assert_eq!(r.cmd(&["DEL", &k1, &k2]), ":2\r\n");
     }
     assert!(r.cmd(&["RENAME", &k1, &k2]).starts_with("-CROSSSLOT"));
+    // set commands route by the table: one key anywhere, several on one node
+    for cmd in [&["SINTER", &k1, &k2][..], &["SUNIONSTORE", &k1, &k2], &["SMOVE", &k1, &k2, "m"], &["SINTERCARD", "2", &k1, &k2]] {
+        assert!(r.cmd(cmd).starts_with("-CROSSSLOT"), "{cmd:?}");
+    }
+    let k3 = (0..1000).map(|i| format!("{i}-same-node")).find(|k| owner(k) == owner(&k1)).unwrap();
+    assert_eq!(r.cmd(&["SADD", &k1, "1", "2", "x"]), ":3\r\n");
+    assert_eq!(r.cmd(&["SADD", &k3, "2", "x", "y"]), ":3\r\n");
+    assert_eq!(r.cmd(&["SINTERCARD", "2", &k1, &k3]), ":2\r\n");
+    assert_eq!(r.cmd(&["SMOVE", &k1, &k3, "1"]), ":1\r\n");
+    assert_eq!(r.cmd(&["SCARD", &k3]), ":4\r\n");
+    assert_eq!(r.cmd(&["DEL", &k1, &k3]), ":2\r\n");
     // only database 0 through the proxy
     assert_eq!(r.cmd(&["MOVE", &k1, "1"]), "-ERR MOVE to another database is not allowed in proxy mode: only database 0\r\n");
     assert!(r.cmd(&["COPY", &k1, &k1, "DB", "1"]).starts_with("-ERR COPY to another database is not allowed"));

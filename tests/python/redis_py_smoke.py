@@ -47,6 +47,16 @@ for protocol in (2, 3):
     assert any(c.get("name") == "py" for c in r.client_list())
     assert r.dbsize() >= 100
     assert r.object("encoding", "n") == "int"
+    # sets: a Python set in both protocols (a RESP3 set, a RESP2 array)
+    assert r.sadd("tags", "a", "b", "3") == 3 and r.sadd("tags", "a") == 0
+    assert r.smembers("tags") == {"a", "b", "3"}
+    assert r.sismember("tags", "b") and r.smismember("tags", ["a", "z"]) == [1, 0]
+    assert r.sadd("nums", 3, 1, 2) == 3 and r.object("encoding", "nums") == "intset"
+    assert r.sinter("tags", "nums") == {"3"} and r.sintercard(2, ["tags", "nums"]) == 1
+    assert r.sunion("nums") == {"1", "2", "3"} and r.sdiff("nums", "tags") == {"1", "2"}
+    assert r.spop("nums", 3) is not None and r.exists("nums") == 0
+    assert r.srandmember("tags") in {"a", "b", "3"} and len(r.srandmember("tags", -5)) == 5
+    assert r.delete("tags") == 1
     try:
         r.execute_command("NOSUCHCMD", "x")
         raise AssertionError("unknown command did not raise")
