@@ -22,7 +22,7 @@ fn random_command(next: &mut dyn FnMut() -> u64) -> Vec<Vec<u8>> {
     };
     let num = |n: &mut dyn FnMut() -> u64| format!("{}", n() % 100).into_bytes();
     let s = |x: &str| x.as_bytes().to_vec();
-    match next() % 48 {
+    match next() % 49 {
         0 => vec![s("SET"), k(next, "s"), v(next)],
         1 => vec![s("SET"), k(next, "s"), v(next), s("EX"), s("1000")],
         2 => vec![s("SET"), k(next, "s"), v(next), s("PX"), s("900000"), s("NX")],
@@ -75,6 +75,9 @@ fn random_command(next: &mut dyn FnMut() -> u64) -> Vec<Vec<u8>> {
         44 => vec![s("SMOVE"), k(next, "t"), k(next, "t"), num(next)],
         45 => vec![[s("SINTERSTORE"), s("SUNIONSTORE"), s("SDIFFSTORE")][(next() % 3) as usize].clone(), k(next, "t"), k(next, "t"), k(next, "t")],
         46 => vec![s("EVAL"), s("return redis.call('spop', KEYS[1], 2)"), s("1"), k(next, "t")],
+        47 if next().is_multiple_of(2) => vec![s("SETBIT"), k(next, "b"), format!("{}", next() % 3000).into_bytes(), s("1")],
+        47 if next().is_multiple_of(2) => vec![s("BITFIELD"), k(next, "b"), s("INCRBY"), s("i5"), s("#3"), num(next), s("GET"), s("u4"), s("0")],
+        47 => vec![s("BITOP"), s("OR"), k(next, "b"), k(next, "b"), k(next, "b")],
         _ => vec![s("HSETNX"), k(next, "h"), k(next, "f"), v(next)],
     }
 }

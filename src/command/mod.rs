@@ -6,6 +6,7 @@
 //! memory, all *before* a handler runs (Redis's `processCommand`). `COMMAND`
 //! replies, and later the proxy's key extraction, read the same table.
 
+pub mod bitmap;
 pub mod connection;
 pub mod dump;
 pub mod hash;

@@ -2,7 +2,8 @@
 
 use super::flags::*;
 use super::{
-    Handler, connection as conn, dump, hash as h, keys, list as l, lock, scripting as lua, server as srv, set as st, string as s, transaction as tx, txn,
+    Handler, bitmap as bm, connection as conn, dump, hash as h, keys, list as l, lock, scripting as lua, server as srv, set as st, string as s,
+    transaction as tx, txn,
 };
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -402,6 +403,23 @@ pub static COMMANDS: &[Command] = &[
     ),
     cmd!("hrandfield", -2, READONLY, KEY1, "hash", "6.2.0", "Returns one or more random fields from a hash.", h::hrandfield),
     cmd!("hscan", -3, READONLY, KEY1, "hash", "2.8.0", "Iterates over fields and values of a hash.", h::hscan),
+    // bitmaps
+    cmd!("setbit", 4, WRITE | DENYOOM, KEY1, "bitmap", "2.2.0", "Sets or clears the bit at offset in the string value stored at key", bm::setbit),
+    cmd!("getbit", 3, READONLY | FAST, KEY1, "bitmap", "2.2.0", "Returns the bit value at offset in the string value stored at key", bm::getbit),
+    cmd!("bitcount", -2, READONLY, KEY1, "bitmap", "2.6.0", "Count set bits in a string", bm::bitcount),
+    cmd!("bitpos", -3, READONLY, KEY1, "bitmap", "2.8.7", "Find first bit set or clear in a string", bm::bitpos),
+    cmd!("bitop", -4, WRITE | DENYOOM, Keys::Range(2, -1, 1), "bitmap", "2.6.0", "Perform bitwise operations between strings", bm::bitop),
+    cmd!("bitfield", -2, WRITE | DENYOOM, KEY1, "bitmap", "3.2.0", "Perform arbitrary bitfield integer operations on strings", bm::bitfield),
+    cmd!(
+        "bitfield_ro",
+        -2,
+        READONLY | FAST,
+        KEY1,
+        "bitmap",
+        "6.0.0",
+        "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
+        bm::bitfield_ro
+    ),
     // sets
     cmd!("sadd", -3, WRITE | DENYOOM | FAST, KEY1, "set", "1.0.0", "Add one or more members to a set", st::sadd),
     cmd!("srem", -3, WRITE | FAST, KEY1, "set", "1.0.0", "Remove one or more members from a set", st::srem),

@@ -334,6 +334,38 @@ pub(super) unsafe fn splice_value(ptr: NonNull<Node>, range: Range<usize>, with:
     }
 }
 
+/// Grows the inline value of a live entry to `len` bytes, the new ones
+/// zero (SETBIT, BITFIELD past the end); a shorter `len` changes nothing.
+///
+/// # Safety
+/// As for [`resize_value`].
+pub(super) unsafe fn grow_zeroed(ptr: NonNull<Node>, len: usize) -> NonNull<Node> {
+    // SAFETY: per the contract; the new bytes are inside the resized value.
+    unsafe {
+        debug_assert_eq!(ptr.as_ref().tag & BOXED, 0);
+        let (key_len, old) = (ptr.as_ref().key_len as usize, ptr.as_ref().value_len as usize);
+        if len <= old {
+            return ptr;
+        }
+        let ptr = resize_value(ptr, len);
+        std::ptr::write_bytes((ptr.as_ptr() as *mut u8).add(HEADER + key_len + old), 0, len - old);
+        ptr
+    }
+}
+
+/// The inline value of a live entry, to change in place.
+///
+/// # Safety
+/// The caller has exclusive access to the entry for `'a`.
+pub(super) unsafe fn inline_mut<'a>(ptr: NonNull<Node>) -> &'a mut [u8] {
+    // SAFETY: per the contract; the value bytes follow the header and key.
+    unsafe {
+        debug_assert_eq!(ptr.as_ref().tag & BOXED, 0);
+        let (key_len, len) = (ptr.as_ref().key_len as usize, ptr.as_ref().value_len as usize);
+        std::slice::from_raw_parts_mut((ptr.as_ptr() as *mut u8).add(HEADER + key_len), len)
+    }
+}
+
 /// The boxed value of a live entry, to change in place.
 ///
 /// # Safety

@@ -23,7 +23,7 @@
 //! shard, so each shard's table uses all of its buckets.
 
 use super::record::{EntryMut, EntryRef, Kind, Node, Record, key_of};
-use super::record::{boxed_mut, replace_boxed, replace_value, splice_value};
+use super::record::{boxed_mut, grow_zeroed, inline_mut, replace_boxed, replace_value, splice_value};
 use super::value::Boxed;
 use std::ptr::NonNull;
 
@@ -492,6 +492,31 @@ impl Slot<'_> {
         self.changed = true;
         // SAFETY: as in `set_inline`; inline and in range (checked).
         unsafe { *self.link = Some(splice_value(self.node(), range, with)) };
+    }
+
+    /// Grows the inline value to `len` bytes with zeros (no change when it
+    /// is as long already).
+    ///
+    /// # Panics
+    /// If the value is boxed.
+    pub fn grow_zeroed(&mut self, len: usize) {
+        assert!(matches!(self.entry().view(), super::View::Inline(_)), "growing a boxed value");
+        if len > self.entry().value().len() {
+            self.changed = true;
+            // SAFETY: as in `set_inline`; inline (checked).
+            unsafe { *self.link = Some(grow_zeroed(self.node(), len)) };
+        }
+    }
+
+    /// The inline value's bytes, to change in place (counts as a change).
+    ///
+    /// # Panics
+    /// If the value is boxed.
+    pub fn inline_mut(&mut self) -> &mut [u8] {
+        assert!(matches!(self.entry().view(), super::View::Inline(_)), "bytes of a boxed value");
+        self.changed = true;
+        // SAFETY: exclusive while `self` is borrowed mutably; inline.
+        unsafe { inline_mut(self.node()) }
     }
 
     /// The boxed value, to change (counts as a change).
