@@ -300,6 +300,9 @@ pub struct RuntimeConfig {
     pub hash_max_listpack_entries: AtomicU64,
     /// ...and no field or value longer than this (`hash-max-listpack-value`).
     pub hash_max_listpack_value: AtomicU64,
+    /// A sparse HyperLogLog becomes dense past this many bytes
+    /// (`hll-sparse-max-bytes`).
+    pub hll_sparse_max_bytes: AtomicU64,
     /// A set of integers stays an intset up to this many members
     /// (`set-max-intset-entries`).
     pub set_max_intset_entries: AtomicU64,
@@ -363,6 +366,7 @@ impl Default for RuntimeConfig {
             maxclients: AtomicU64::new(10000),
             hash_max_listpack_entries: AtomicU64::new(512),
             set_max_intset_entries: AtomicU64::new(512),
+            hll_sparse_max_bytes: AtomicU64::new(3000),
             hash_max_listpack_value: AtomicU64::new(64),
             list_max_listpack_size: AtomicI64::new(-2),
             list_compress_depth: AtomicU64::new(0),
@@ -550,6 +554,7 @@ impl RuntimeConfig {
             "list-max-ziplist-size",
             "list-compress-depth",
             "set-max-intset-entries",
+            "hll-sparse-max-bytes",
             "lazyfree-lazy-user-del",
             "lazyfree-lazy-user-flush",
             "repl-backlog-size",
@@ -586,6 +591,7 @@ impl RuntimeConfig {
             "list-max-listpack-size" | "list-max-ziplist-size" => self.list_max_listpack_size.load(Ordering::Relaxed).to_string(),
             "list-compress-depth" => self.list_compress_depth.load(Ordering::Relaxed).to_string(),
             "set-max-intset-entries" => self.set_max_intset_entries.load(Ordering::Relaxed).to_string(),
+            "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.load(Ordering::Relaxed).to_string(),
             "repl-backlog-size" => self.repl_backlog_size.load(Ordering::Relaxed).to_string(),
             "enable-debug-command" => Allowed::load(&self.enable_debug_command).name().to_string(),
             "enable-protected-configs" => Allowed::load(&self.enable_protected_configs).name().to_string(),
@@ -682,6 +688,7 @@ impl RuntimeConfig {
                 Ok(_) => return Err(ConfigError::Invalid(format!("argument must be between {} and {} inclusive", i32::MIN, i32::MAX))),
                 Err(_) => return Err(invalid("argument couldn't be parsed into an integer")),
             },
+            "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed),
             "set-max-intset-entries" => self.set_max_intset_entries.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed),
             "list-compress-depth" => self.list_compress_depth.store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
             "lazyfree-lazy-user-del" => {

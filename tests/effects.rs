@@ -22,7 +22,7 @@ fn random_command(next: &mut dyn FnMut() -> u64) -> Vec<Vec<u8>> {
     };
     let num = |n: &mut dyn FnMut() -> u64| format!("{}", n() % 100).into_bytes();
     let s = |x: &str| x.as_bytes().to_vec();
-    match next() % 49 {
+    match next() % 50 {
         0 => vec![s("SET"), k(next, "s"), v(next)],
         1 => vec![s("SET"), k(next, "s"), v(next), s("EX"), s("1000")],
         2 => vec![s("SET"), k(next, "s"), v(next), s("PX"), s("900000"), s("NX")],
@@ -78,6 +78,9 @@ fn random_command(next: &mut dyn FnMut() -> u64) -> Vec<Vec<u8>> {
         47 if next().is_multiple_of(2) => vec![s("SETBIT"), k(next, "b"), format!("{}", next() % 3000).into_bytes(), s("1")],
         47 if next().is_multiple_of(2) => vec![s("BITFIELD"), k(next, "b"), s("INCRBY"), s("i5"), s("#3"), num(next), s("GET"), s("u4"), s("0")],
         47 => vec![s("BITOP"), s("OR"), k(next, "b"), k(next, "b"), k(next, "b")],
+        48 if next().is_multiple_of(2) => vec![s("PFADD"), k(next, "p"), v(next), num(next), num(next)],
+        48 if next().is_multiple_of(2) => vec![s("PFCOUNT"), k(next, "p")],
+        48 => vec![s("PFMERGE"), k(next, "p"), k(next, "p"), k(next, "p")],
         _ => vec![s("HSETNX"), k(next, "h"), k(next, "f"), v(next)],
     }
 }
@@ -275,7 +278,7 @@ fn replaying_the_effect_log_rebuilds_the_keyspace() {
     for absent in ["EXPIRE", "PEXPIRE", "SETEX", "GETEX", "INCRBYFLOAT", "HINCRBYFLOAT", "BLPOP", "BLMOVE", "LMPOP", "EVAL", "GETDEL", "SPOP"] {
         assert_eq!(names(absent), 0, "{absent} is logged in its propagation form");
     }
-    for present in ["SET", "PEXPIREAT", "DEL", "MULTI", "EXEC", "HSET", "RPUSH", "RESTORE", "SADD", "SREM"] {
+    for present in ["SET", "PEXPIREAT", "DEL", "MULTI", "EXEC", "HSET", "RPUSH", "RESTORE", "SADD", "SREM", "PFADD", "PFCOUNT"] {
         assert!(names(present) > 0, "{present} appears in the log");
     }
     assert!(effects.iter().all(|(_, a)| !a.iter().any(|x| x.eq_ignore_ascii_case(b"EX"))), "no relative TTL is logged");

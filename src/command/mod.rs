@@ -10,6 +10,7 @@ pub mod bitmap;
 pub mod connection;
 pub mod dump;
 pub mod hash;
+pub mod hll;
 pub mod keys;
 pub mod list;
 pub mod lock;

@@ -2,7 +2,7 @@
 
 use super::flags::*;
 use super::{
-    Handler, bitmap as bm, connection as conn, dump, hash as h, keys, list as l, lock, scripting as lua, server as srv, set as st, string as s,
+    Handler, bitmap as bm, connection as conn, dump, hash as h, hll as hl, keys, list as l, lock, scripting as lua, server as srv, set as st, string as s,
     transaction as tx, txn,
 };
 use std::collections::HashMap;
@@ -420,6 +420,30 @@ pub static COMMANDS: &[Command] = &[
         "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
         bm::bitfield_ro
     ),
+    // hyperloglog
+    cmd!("pfadd", -2, WRITE | DENYOOM | FAST, KEY1, "hyperloglog", "2.8.9", "Adds the specified elements to the specified HyperLogLog.", hl::pfadd),
+    cmd!(
+        "pfcount",
+        -2,
+        READONLY,
+        KEYS_ALL,
+        "hyperloglog",
+        "2.8.9",
+        "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
+        hl::pfcount
+    ),
+    cmd!("pfmerge", -2, WRITE | DENYOOM, KEYS_ALL, "hyperloglog", "2.8.9", "Merge N different HyperLogLogs into a single one.", hl::pfmerge),
+    cmd!(
+        "pfdebug",
+        3,
+        WRITE | DENYOOM | ADMIN,
+        Keys::Range(2, 2, 1),
+        "hyperloglog",
+        "2.8.9",
+        "Internal commands for debugging HyperLogLog values",
+        hl::pfdebug
+    ),
+    cmd!("pfselftest", 1, ADMIN, NOKEYS, "hyperloglog", "2.8.9", "An internal command for testing HyperLogLog values", hl::pfselftest),
     // sets
     cmd!("sadd", -3, WRITE | DENYOOM | FAST, KEY1, "set", "1.0.0", "Add one or more members to a set", st::sadd),
     cmd!("srem", -3, WRITE | FAST, KEY1, "set", "1.0.0", "Remove one or more members from a set", st::srem),

@@ -268,6 +268,21 @@ pub fn rewrite(effects: impl FnOnce() -> Vec<Vec<Bytes>>) {
     });
 }
 
+/// As [`rewrite`], for a command that is not a write but changes a value
+/// all the same (PFCOUNT stores the cardinality in the HyperLogLog's
+/// header, as Redis does and propagates).
+pub fn rewrite_always(effects: impl FnOnce() -> Vec<Vec<Bytes>>, keeping: bool) {
+    if !keeping {
+        return;
+    }
+    FRAMES.with(|f| {
+        if let Some(fr) = f.borrow_mut().last_mut() {
+            fr.record = true;
+            fr.rewritten = Some(effects());
+        }
+    });
+}
+
 /// Builds an effect from string pieces.
 pub fn args(parts: &[&[u8]]) -> Vec<Bytes> {
     parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()

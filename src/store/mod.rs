@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod effects;
 pub mod hash;
+pub mod hll;
 pub mod lazyfree;
 pub mod list;
 pub mod listpack;
@@ -892,6 +893,11 @@ impl<'a> Locked<'a> {
             ks.wrote(db, key);
         }
         Ok(Some(r))
+    }
+
+    /// Whether the effect log keeps effects (a reader is attached).
+    pub fn keeps_effects(&self) -> bool {
+        self.ks.effects.keeping()
     }
 
     /// The current database.
