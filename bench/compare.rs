@@ -211,6 +211,68 @@ fn throughput(rounds: usize, requests: usize) {
     println!("(op/s: higher is better; us = server CPU microseconds per operation, lower is better)");
 }
 
+/// Commands of the set, bitmap and HyperLogLog families redis-benchmark has
+/// no test for, as custom commands (`__rand_int__` filled in per request),
+/// after a load of the keys they read.
+fn types_bench(rounds: usize, requests: usize) {
+    println!("== types: redis-benchmark custom commands -c 50 -r 100000, {requests} requests, {rounds} rounds A B A B");
+    let servers = [start(Kind::Shardis, &[]), start(Kind::Redis, &[])];
+    let kinds = [Kind::Shardis, Kind::Redis];
+    for s in &servers {
+        let mut c = Conn::new(s.port);
+        pipeline_all(
+            &mut c,
+            Box::new((0..1000).map(|part| {
+                let mut cmd = vec![b"SADD".to_vec(), b"bench:set".to_vec()];
+                cmd.extend((part * 100..(part + 1) * 100).map(|e| format!("element:{e}").into_bytes()));
+                cmd
+            })),
+        );
+    }
+    let commands: [&[&str]; 5] = [
+        &["SISMEMBER", "bench:set", "element:__rand_int__"],
+        &["SADD", "bench:ints", "__rand_int__"],
+        &["PFADD", "bench:hll", "element:__rand_int__"],
+        &["SETBIT", "bench:bits", "__rand_int__", "1"],
+        &["BITCOUNT", "bench:bits"],
+    ];
+    println!(
+        "{:<40} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}",
+        "command", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio"
+    );
+    for pipeline in [1, 16] {
+        for cmd in commands {
+            let mut ops = [Vec::new(), Vec::new()];
+            let mut cpu = [Vec::new(), Vec::new()];
+            for _ in 0..rounds {
+                for (i, s) in servers.iter().enumerate() {
+                    let before = cpu_secs(s.child.id());
+                    let out = Command::new("redis-benchmark")
+                        .args(["-p", &s.port.to_string(), "-n", &requests.to_string(), "-c", "50", "-r", "100000"])
+                        .args(["-P", &pipeline.to_string(), "--csv"])
+                        .args(cmd)
+                        .output()
+                        .expect("redis-benchmark (apt-get install redis-tools)");
+                    let after = cpu_secs(s.child.id());
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    let rps: f64 = text
+                        .lines()
+                        .nth(1)
+                        .and_then(|l| l.split("\",\"").nth(1))
+                        .and_then(|v| v.trim_matches('"').parse().ok())
+                        .unwrap_or_else(|| panic!("cannot parse redis-benchmark output for {}: {text}", kinds[i].name()));
+                    ops[i].push(rps);
+                    cpu[i].push((after - before) * 1e6 / requests as f64);
+                }
+            }
+            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
+            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
+            println!("{:<40} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", cmd.join(" "), pipeline, a, b, a / b, ca, cb, ca / cb);
+        }
+    }
+    println!("(op/s: higher is better; us = server CPU microseconds per operation, lower is better)");
+}
+
 /// One redis-benchmark run of `test` against `s`: op/s and the server's
 /// CPU microseconds per operation.
 fn run_benchmark(s: &Server, test: &str, pipeline: usize, requests: usize, name: &str) -> (f64, f64) {
@@ -427,6 +489,19 @@ fn collections() {
                     let mut c = vec![b"SADD".to_vec(), format!("set:{k:08}").into_bytes()];
                     c.extend((0..10).map(|e| format!("member:{k}:{e}").into_bytes()));
                     c
+                }))
+            }),
+        ),
+        (
+            "1k HyperLogLogs of 2k elements (B/HLL)",
+            1000,
+            Box::new(|| {
+                Box::new((0..1000).flat_map(|h| {
+                    (0..20).map(move |part| {
+                        let mut c = vec![b"PFADD".to_vec(), format!("hll:{h:06}").into_bytes()];
+                        c.extend((part * 100..(part + 1) * 100).map(|e| format!("element:{h}:{e}").into_bytes()));
+                        c
+                    })
                 }))
             }),
         ),
@@ -1117,11 +1192,14 @@ fn main() {
     let selected: Vec<&str> = args
         .iter()
         .map(|s| s.as_str())
-        .filter(|a| ["throughput", "effects", "memory", "collections", "hitratio", "locks", "proxy", "txn", "hardening", "scan"].contains(a))
+        .filter(|a| ["throughput", "types", "effects", "memory", "collections", "hitratio", "locks", "proxy", "txn", "hardening", "scan"].contains(a))
         .collect();
     let all = selected.is_empty();
     if all || selected.contains(&"throughput") {
         throughput(rounds, requests);
+    }
+    if all || selected.contains(&"types") {
+        types_bench(rounds, requests);
     }
     if all || selected.contains(&"effects") {
         effects_bench(rounds, requests);

@@ -16,12 +16,13 @@ use bytes::BytesMut;
 pub type Target = fn(&[u8]);
 
 /// The targets by name, as `scripts/fuzz` and the corpus test know them.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("request_parser", request_parser),
     ("reply_scanner", reply_scanner),
     ("dump_payload", dump_payload),
     ("config_file", config_file),
     ("proxy_yaml", proxy_yaml),
+    ("hyperloglog", hyperloglog),
 ];
 
 type Parsed = Result<Vec<Vec<Vec<u8>>>, ProtocolError>;
@@ -108,6 +109,41 @@ pub fn dump_payload(data: &[u8]) {
     framed.extend_from_slice(&crc.to_le_bytes());
     if let Ok(value) = decode_value(&framed) {
         assert_eq!(decode_value(&encode_payload(&value)).ok(), Some(value));
+    }
+}
+
+/// A HyperLogLog string as any client can SET it and then PFADD, PFCOUNT
+/// or PFMERGE: the bytes as given, and behind a valid header (sparse or
+/// dense by the first byte) so the opcode walker is reached. Whatever is
+/// accepted counts the same sparse and dense, and stays valid when added
+/// to.
+pub fn hyperloglog(data: &[u8]) {
+    use crate::store::hll;
+    let mut framed = b"HYLL".to_vec();
+    framed.extend_from_slice(&[data.first().map_or(1, |b| b & 1), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    framed.extend_from_slice(data.get(1..).unwrap_or_default());
+    for s in [data, &framed[..]] {
+        if !hll::is_valid(s) {
+            continue;
+        }
+        let counted = hll::count(s);
+        let mut regs = vec![0u8; hll::REGISTERS];
+        let merged = hll::merge(&mut regs, s);
+        if let Ok(dense) = hll::to_dense(s) {
+            assert!(hll::is_valid(&dense));
+            if let Ok(c) = counted {
+                assert_eq!(hll::count(&dense), Ok(c), "sparse and dense disagree");
+            }
+            assert_eq!(hll::registers(&dense).ok(), merged.ok().map(|_| regs.clone()));
+        }
+        let mut v = s.to_vec();
+        for (i, ele) in data.chunks(3).take(20).enumerate() {
+            if hll::add(&mut v, ele, 200 + i * 50).is_err() {
+                break;
+            }
+            assert!(hll::is_valid(&v), "an update broke the representation");
+        }
+        let _ = hll::merged_into(s.to_vec(), &regs, 3000);
     }
 }
 

@@ -253,6 +253,10 @@ pub fn set(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Result
         first += span;
     }
     let Some((span, val, oplen)) = found else { return Err(Corrupt) };
+    if at + oplen > v.len() {
+        // an XZERO cut short by the end of the string
+        return Err(Corrupt);
+    }
     let is_val = v[at] & 0x80 != 0;
     if is_val {
         // already as high: nothing to do; alone in its run: just raise it
