@@ -45,6 +45,31 @@ fn store(l: &mut Locked<'_>, key: &[u8], v: &[u8]) {
 pub fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let max = max_bytes(ctx);
     let mut l = ctx.lock(&args[1]);
+    // a dense HyperLogLog (12 kB) changes in place, registers only
+    let db = l.db();
+    let dense = l.read_in(db, &args[1]).and_then(|e| e.string().ok()).is_some_and(|s| hll::is_valid(s) && hll::is_dense(s));
+    if dense {
+        let changed = l.modify(&args[1], Kind::String, false, |slot| {
+            let value = slot.entry().value();
+            let mut raise: Vec<(usize, u8)> = Vec::new();
+            for ele in &args[2..] {
+                let (i, count) = hll::pattern(ele);
+                if count > hll::dense_get(&value[hll::HEADER..], i) {
+                    raise.push((i, count));
+                }
+            }
+            if raise.is_empty() {
+                return false;
+            }
+            let bytes = slot.inline_mut();
+            for (i, count) in raise {
+                hll::dense_set(&mut bytes[hll::HEADER..], i, count);
+            }
+            hll::invalidate(bytes);
+            true
+        });
+        return Reply::Int(i64::from(changed == Ok(Some(true))));
+    }
     let existing = match lookup(&mut l, &args[1]) {
         Ok(e) => e,
         Err(r) => return r,
