@@ -277,25 +277,10 @@ pub fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(cursor) = crate::util::parse_scan_cursor(&args[2]) else {
         return Reply::error("ERR invalid cursor");
     };
-    let (mut count, mut pattern) = (10usize, None);
-    let mut i = 3;
-    while i < args.len() {
-        if i + 1 >= args.len() {
-            return syntax_error();
-        }
-        if is(&args[i], "count") {
-            match arg_i64(&args[i + 1]) {
-                Ok(n) if n >= 1 => count = n as usize,
-                Ok(_) => return syntax_error(),
-                Err(r) => return r,
-            }
-        } else if is(&args[i], "match") {
-            pattern = Some(&args[i + 1]);
-        } else {
-            return syntax_error();
-        }
-        i += 2;
-    }
+    let (count, pattern) = match super::scan_options(args, 3) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let mut l = ctx.lock(&args[1]);
     let h = match read(l.read(&args[1])) {
         Ok(h) => h,

@@ -128,6 +128,31 @@ pub fn arg_i64(arg: &[u8]) -> Result<i64, Reply> {
 }
 
 /// Case-insensitive comparison of an argument with an option name.
+/// HSCAN's and SSCAN's options from `args[from..]`: COUNT (at least 1,
+/// default 10) and MATCH, in any order, as Redis's `scanGenericCommand`
+/// reads them.
+pub fn scan_options(args: &[Bytes], from: usize) -> Result<(usize, Option<&Bytes>), Reply> {
+    let (mut count, mut pattern) = (10usize, None);
+    let mut i = from;
+    while i < args.len() {
+        if i + 1 >= args.len() {
+            return Err(syntax_error());
+        }
+        if is(&args[i], "count") {
+            match arg_i64(&args[i + 1])? {
+                n if n >= 1 => count = n as usize,
+                _ => return Err(syntax_error()),
+            }
+        } else if is(&args[i], "match") {
+            pattern = Some(&args[i + 1]);
+        } else {
+            return Err(syntax_error());
+        }
+        i += 2;
+    }
+    Ok((count, pattern))
+}
+
 pub fn is(arg: &[u8], name: &str) -> bool {
     arg.eq_ignore_ascii_case(name.as_bytes())
 }

@@ -441,25 +441,10 @@ pub fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => return Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())]),
         Err(r) => return r,
     };
-    let (mut count, mut pattern) = (10usize, None);
-    let mut i = 3;
-    while i < args.len() {
-        if i + 1 >= args.len() {
-            return syntax_error();
-        }
-        if is(&args[i], "count") {
-            match arg_i64(&args[i + 1]) {
-                Ok(n) if n >= 1 => count = n as usize,
-                Ok(_) => return syntax_error(),
-                Err(r) => return r,
-            }
-        } else if is(&args[i], "match") {
-            pattern = Some(&args[i + 1]);
-        } else {
-            return syntax_error();
-        }
-        i += 2;
-    }
+    let (count, pattern) = match super::scan_options(args, 3) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let mut out = Vec::new();
     let next = s.scan(cursor, count, |m| {
         if pattern.is_none_or(|p| util::glob_match(p, &m, false)) {

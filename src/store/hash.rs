@@ -88,21 +88,7 @@ impl<'a> HashRef<'a> {
                 self.for_each(f);
                 0
             }
-            HashRef::Table(t) => {
-                let mut cursor = cursor;
-                let mut seen = 0;
-                let mut buckets = 0;
-                loop {
-                    cursor = t.scan(cursor, |e| {
-                        seen += 1;
-                        f(Elem::Bytes(e.key()), Elem::Bytes(e.value()))
-                    });
-                    buckets += 1;
-                    if cursor == 0 || seen >= count || buckets >= 10 * count.max(1) {
-                        return cursor;
-                    }
-                }
-            }
+            HashRef::Table(t) => t.scan_count(cursor, count, |e| f(Elem::Bytes(e.key()), Elem::Bytes(e.value()))),
         }
     }
 }

@@ -204,21 +204,7 @@ impl<'a> SetRef<'a> {
     /// compact encodings answer whole, cursor 0, as Redis's intset does).
     pub fn scan(self, cursor: u64, count: usize, mut f: impl FnMut(Member<'a>)) -> u64 {
         match self {
-            SetRef::Table(t) => {
-                let mut cursor = cursor;
-                let mut seen = 0;
-                let mut buckets = 0;
-                loop {
-                    cursor = t.scan(cursor, |e| {
-                        seen += 1;
-                        f(Elem::Bytes(e.key()))
-                    });
-                    buckets += 1;
-                    if cursor == 0 || seen >= count || buckets >= 10 * count.max(1) {
-                        return cursor;
-                    }
-                }
-            }
+            SetRef::Table(t) => t.scan_count(cursor, count, |e| f(Elem::Bytes(e.key()))),
             _ => {
                 self.for_each(f);
                 0

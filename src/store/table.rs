@@ -309,6 +309,23 @@ impl Table {
         false
     }
 
+    /// HSCAN / SSCAN: SCAN steps from cursor `v` until `count` entries were
+    /// seen or `10 count` buckets visited (Redis's `maxiterations`), the
+    /// next cursor returned.
+    pub fn scan_count<'a>(&'a self, mut v: u64, count: usize, mut f: impl FnMut(EntryRef<'a>)) -> u64 {
+        let (mut seen, mut buckets) = (0, 0);
+        loop {
+            v = self.scan(v, |e| {
+                seen += 1;
+                f(e)
+            });
+            buckets += 1;
+            if v == 0 || seen >= count || buckets >= 10 * count.max(1) {
+                return v;
+            }
+        }
+    }
+
     /// One SCAN step from bucket cursor `v`: calls `f` with every entry of
     /// the buckets it visits and returns the next cursor (0 = done).
     pub fn scan<'a>(&'a self, v: u64, mut f: impl FnMut(EntryRef<'a>)) -> u64 {
