@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Raw, TestServer, bulk_bytes, frame_len, xorshift};
+use common::{Pair, TestServer, bulk_bytes, frame_len, xorshift};
 use std::collections::HashSet;
 
 /// The top-level elements of an array, map or set reply (frames as text).
@@ -30,19 +30,7 @@ fn unordered(reply: &str, pairs: bool) -> Vec<String> {
     items
 }
 
-struct Pair {
-    ours: Raw,
-    redis: Raw,
-}
-
 impl Pair {
-    /// Sends `cmd` to both and requires identical replies; returns ours.
-    fn same(&mut self, cmd: &[&str], context: &str) -> String {
-        let (a, b) = (self.ours.cmd(cmd), self.redis.cmd(cmd));
-        assert_eq!(a, b, "{context}: {cmd:?}");
-        a
-    }
-
     /// As `same`, but order-insensitive once the key is a hashtable.
     fn same_set(&mut self, key: &str, cmd: &[&str], pairs: bool, context: &str) {
         let enc = self.redis.cmd(&["OBJECT", "ENCODING", key]);

@@ -6,20 +6,7 @@
 
 mod common;
 
-use common::{Raw, TestServer, xorshift};
-
-struct Pair {
-    ours: Raw,
-    redis: Raw,
-}
-
-impl Pair {
-    fn same(&mut self, cmd: &[&str], context: &str) -> String {
-        let (a, b) = (self.ours.cmd(cmd), self.redis.cmd(cmd));
-        assert_eq!(a, b, "{context}: {cmd:?}");
-        a
-    }
-}
+use common::{Pair, TestServer, xorshift};
 
 fn random_sequence(config: &[&str], resp3: bool, seed: u64, rounds: usize) {
     let ours = TestServer::start(config);

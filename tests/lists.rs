@@ -5,20 +5,7 @@
 
 mod common;
 
-use common::{Raw, TestServer, bulk_bytes, xorshift};
-
-struct Pair {
-    ours: Raw,
-    redis: Raw,
-}
-
-impl Pair {
-    fn same(&mut self, cmd: &[&str], context: &str) -> String {
-        let (a, b) = (self.ours.cmd(cmd), self.redis.cmd(cmd));
-        assert_eq!(a, b, "{context}: {cmd:?}");
-        a
-    }
-}
+use common::{Pair, TestServer, bulk_bytes, xorshift};
 
 fn pick<'a>(next: &mut dyn FnMut() -> u64, from: &[&'a str]) -> &'a str {
     from[(next() % from.len() as u64) as usize]

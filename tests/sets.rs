@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Raw, TestServer, bulk_bytes, frame_len, xorshift};
+use common::{Pair, TestServer, bulk_bytes, frame_len, xorshift};
 use std::collections::{HashMap, HashSet};
 
 /// The top-level elements of an array or set reply (frames as text).
@@ -32,19 +32,7 @@ fn member(frame: &str) -> String {
     frame.split("\r\n").nth(1).expect("a bulk string").to_string()
 }
 
-struct Pair {
-    ours: Raw,
-    redis: Raw,
-}
-
 impl Pair {
-    /// Sends `cmd` to both and requires identical replies; returns ours.
-    fn same(&mut self, cmd: &[&str], context: &str) -> String {
-        let (a, b) = (self.ours.cmd(cmd), self.redis.cmd(cmd));
-        assert_eq!(a, b, "{context}: {cmd:?}");
-        a
-    }
-
     /// As `same` for a reply listing members: in the same order when
     /// redis-server's order is defined (all from intsets), as the same
     /// members of the same reply type otherwise.

@@ -119,6 +119,16 @@ fn lookup_sets(l: &mut Locked<'_>, keys: &[Bytes]) -> Result<(), Reply> {
     Ok(())
 }
 
+/// Locks `keys` (and the destination of a STORE form) and looks the
+/// sources up as Redis does.
+fn lock_sets<'a>(ctx: &Ctx<'a>, dst: Option<&Bytes>, keys: &[Bytes]) -> Result<Locked<'a>, Reply> {
+    let mut all: Vec<&Bytes> = keys.iter().collect();
+    all.extend(dst);
+    let mut l = ctx.lock_many(&all);
+    lookup_sets(&mut l, keys)?;
+    Ok(l)
+}
+
 fn sets_of<'l>(l: &'l Locked<'_>, keys: &[Bytes]) -> Vec<Option<SetRef<'l>>> {
     let db = l.db();
     keys.iter().map(|k| l.entry_ref(db, k).map(SetRef::of)).collect()
@@ -151,12 +161,10 @@ fn intersect(sets: &[Option<SetRef<'_>>], limit: usize, mut f: impl FnMut(&[u8])
 
 fn sinter_generic(ctx: &mut Ctx, dst: Option<&Bytes>, keys: &[Bytes], how: Inter) -> Reply {
     let limits = limits(ctx);
-    let mut all: Vec<Bytes> = keys.to_vec();
-    all.extend(dst.cloned());
-    let mut l = ctx.lock_many(&all);
-    if let Err(r) = lookup_sets(&mut l, keys) {
-        return r;
-    }
+    let mut l = match lock_sets(ctx, dst, keys) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
     let sets = sets_of(&l, keys);
     match how {
         Inter::Card(limit) => {
@@ -237,12 +245,10 @@ pub fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// which decides the result's encoding).
 fn sunion_diff(ctx: &mut Ctx, dst: Option<&Bytes>, keys: &[Bytes], diff: bool) -> Reply {
     let limits = limits(ctx);
-    let mut all: Vec<Bytes> = keys.to_vec();
-    all.extend(dst.cloned());
-    let mut l = ctx.lock_many(&all);
-    if let Err(r) = lookup_sets(&mut l, keys) {
-        return r;
-    }
+    let mut l = match lock_sets(ctx, dst, keys) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
     let sets = sets_of(&l, keys);
     let mut b = Building::new(limits);
     if !diff {

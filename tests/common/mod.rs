@@ -491,3 +491,19 @@ pub fn info_field(r: &mut Raw, section: &str, field: &str) -> Option<String> {
 pub fn blocked_clients(r: &mut Raw) -> usize {
     info_field(r, "clients", "blocked_clients").expect("blocked_clients in INFO").parse().unwrap()
 }
+
+/// A shardis connection and a redis-server connection driven side by side
+/// (the differential tests).
+pub struct Pair {
+    pub ours: Raw,
+    pub redis: Raw,
+}
+
+impl Pair {
+    /// Sends `cmd` to both and requires identical replies; returns ours.
+    pub fn same(&mut self, cmd: &[&str], context: &str) -> String {
+        let (a, b) = (self.ours.cmd(cmd), self.redis.cmd(cmd));
+        assert_eq!(a, b, "{context}: {cmd:?}");
+        a
+    }
+}
