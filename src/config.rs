@@ -306,6 +306,12 @@ pub struct RuntimeConfig {
     /// A set of integers stays an intset up to this many members
     /// (`set-max-intset-entries`).
     pub set_max_intset_entries: AtomicU64,
+    /// A sorted set stays a listpack while it has at most this many
+    /// members (`zset-max-listpack-entries`, alias
+    /// `zset-max-ziplist-entries`)...
+    pub zset_max_listpack_entries: AtomicU64,
+    /// ...and none longer than this (`zset-max-listpack-value`).
+    pub zset_max_listpack_value: AtomicU64,
     /// A list node's limit (`list-max-listpack-size`, alias
     /// `list-max-ziplist-size`): negative caps its bytes (-1 4 kB ... -5
     /// 64 kB), positive its elements.
@@ -366,6 +372,8 @@ impl Default for RuntimeConfig {
             maxclients: AtomicU64::new(10000),
             hash_max_listpack_entries: AtomicU64::new(512),
             set_max_intset_entries: AtomicU64::new(512),
+            zset_max_listpack_entries: AtomicU64::new(128),
+            zset_max_listpack_value: AtomicU64::new(64),
             hll_sparse_max_bytes: AtomicU64::new(3000),
             hash_max_listpack_value: AtomicU64::new(64),
             list_max_listpack_size: AtomicI64::new(-2),
@@ -554,6 +562,10 @@ impl RuntimeConfig {
             "list-max-ziplist-size",
             "list-compress-depth",
             "set-max-intset-entries",
+            "zset-max-listpack-entries",
+            "zset-max-listpack-value",
+            "zset-max-ziplist-entries",
+            "zset-max-ziplist-value",
             "hll-sparse-max-bytes",
             "lazyfree-lazy-user-del",
             "lazyfree-lazy-user-flush",
@@ -591,6 +603,8 @@ impl RuntimeConfig {
             "list-max-listpack-size" | "list-max-ziplist-size" => self.list_max_listpack_size.load(Ordering::Relaxed).to_string(),
             "list-compress-depth" => self.list_compress_depth.load(Ordering::Relaxed).to_string(),
             "set-max-intset-entries" => self.set_max_intset_entries.load(Ordering::Relaxed).to_string(),
+            "zset-max-listpack-entries" | "zset-max-ziplist-entries" => self.zset_max_listpack_entries.load(Ordering::Relaxed).to_string(),
+            "zset-max-listpack-value" | "zset-max-ziplist-value" => self.zset_max_listpack_value.load(Ordering::Relaxed).to_string(),
             "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.load(Ordering::Relaxed).to_string(),
             "repl-backlog-size" => self.repl_backlog_size.load(Ordering::Relaxed).to_string(),
             "enable-debug-command" => Allowed::load(&self.enable_debug_command).name().to_string(),
@@ -690,6 +704,12 @@ impl RuntimeConfig {
             },
             "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed),
             "set-max-intset-entries" => self.set_max_intset_entries.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed),
+            "zset-max-listpack-entries" | "zset-max-ziplist-entries" => {
+                self.zset_max_listpack_entries.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed)
+            }
+            "zset-max-listpack-value" | "zset-max-ziplist-value" => {
+                self.zset_max_listpack_value.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed)
+            }
             "list-compress-depth" => self.list_compress_depth.store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
             "lazyfree-lazy-user-del" => {
                 self.lazyfree_lazy_user_del.store(parse_bool(value).ok_or_else(|| invalid("argument must be 'yes' or 'no'"))?, Ordering::Relaxed)

@@ -43,6 +43,172 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
     if v.is_nan() { None } else { Some(v) }
 }
 
+/// C's `strtod` over `b` (glibc's rules, the C locale): leading white
+/// space, a sign, then `inf`/`infinity`, `nan` (with an optional
+/// `(chars)`), a hexadecimal float or a decimal one. Returns the value, the
+/// bytes taken (0 when no number starts there, value 0) and whether the
+/// result over- or underflowed (`ERANGE`). Decimal digits are converted by
+/// Rust's correctly rounded parser, as glibc rounds.
+pub fn strtod(b: &[u8]) -> (f64, usize, bool) {
+    let mut i = b.iter().take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')).count();
+    let neg = match b.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let sign = |v: f64| if neg { -v } else { v };
+    let rest = &b[i..];
+    let starts = |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);
+    if starts(b"infinity") {
+        return (sign(f64::INFINITY), i + 8, false);
+    }
+    if starts(b"inf") {
+        return (sign(f64::INFINITY), i + 3, false);
+    }
+    if starts(b"nan") {
+        let mut end = i + 3;
+        if b.get(end) == Some(&b'(') {
+            let body = b[end + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+            if b.get(end + 1 + body) == Some(&b')') {
+                end += body + 2;
+            }
+        }
+        return (sign(f64::NAN), end, false);
+    }
+    if rest.len() > 2
+        && rest[0] == b'0'
+        && rest[1] | 0x20 == b'x'
+        && let Some((v, n)) = hex_float(&rest[2..])
+    {
+        return (sign(v), i + 2 + n, v.is_infinite());
+    }
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let int = digits(i);
+    let mut end = i + int;
+    let mut frac = 0;
+    if b.get(end) == Some(&b'.') {
+        frac = digits(end + 1);
+        if int + frac > 0 {
+            end += 1 + frac;
+        }
+    }
+    if int + frac == 0 {
+        return (0.0, 0, false);
+    }
+    if matches!(b.get(end), Some(b'e' | b'E')) {
+        let mut at = end + 1;
+        if matches!(b.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        let exp = digits(at);
+        if exp > 0 {
+            end = at + exp;
+        }
+    }
+    let text = std::str::from_utf8(&b[i..end]).expect("ASCII");
+    let v: f64 = text.parse().unwrap_or(0.0);
+    let nonzero = b[i..end].iter().take_while(|c| !matches!(c, b'e' | b'E')).any(|c| (b'1'..=b'9').contains(c));
+    (sign(v), end, v.is_infinite() || (v == 0.0 && nonzero))
+}
+
+/// The digits of a hexadecimal float after `0x` (`h[.h][p[sign]d]`): the
+/// value and the bytes taken.
+fn hex_float(b: &[u8]) -> Option<(f64, usize)> {
+    let (mut v, mut i, mut any, mut scale) = (0f64, 0, false, 0i32);
+    while let Some(d) = b.get(i).and_then(|c| (*c as char).to_digit(16)) {
+        v = v * 16.0 + f64::from(d);
+        i += 1;
+        any = true;
+    }
+    if b.get(i) == Some(&b'.') {
+        let mut j = i + 1;
+        while let Some(d) = b.get(j).and_then(|c| (*c as char).to_digit(16)) {
+            v = v * 16.0 + f64::from(d);
+            scale -= 4;
+            j += 1;
+            any = true;
+        }
+        if any {
+            i = j;
+        }
+    }
+    if !any {
+        return None;
+    }
+    if matches!(b.get(i), Some(b'p' | b'P')) {
+        let mut at = i + 1;
+        let neg = b.get(at) == Some(&b'-');
+        if matches!(b.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        let n = b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n > 0 {
+            let e: i32 = std::str::from_utf8(&b[at..at + n]).ok()?.parse().unwrap_or(i32::MAX / 2).min(100_000);
+            scale = scale.saturating_add(if neg { -e } else { e });
+            i = at + n;
+        }
+    }
+    Some((v * 2f64.powi(scale), i))
+}
+
+/// Redis's `getDoubleFromObject` (ZADD scores, ZINCRBY, WEIGHTS): all of
+/// the argument a number by `strtod`, no leading space, not NaN, no
+/// overflow to infinity or underflow to zero.
+pub fn parse_score(b: &[u8]) -> Option<f64> {
+    if b.is_empty() || matches!(b[0], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+        return None;
+    }
+    let (v, n, range) = strtod(b);
+    (n == b.len() && !range && !v.is_nan()).then_some(v)
+}
+
+/// C's `printf("%.17g", d)`: 17 significant digits, trailing zeros
+/// dropped, exponent form below 1e-4 or from 1e17 (two exponent digits at
+/// least); `inf`, `-inf`, `nan` as glibc prints them.
+pub fn format_g17(d: f64) -> String {
+    if d.is_nan() {
+        return if d.is_sign_negative() { "-nan".into() } else { "nan".into() };
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let e = format!("{d:.16e}");
+    let (mantissa, exp) = e.split_once('e').expect("exponent form");
+    let exp: i32 = exp.parse().expect("exponent");
+    let strip = |s: &str| -> String { if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.to_string() } };
+    if !(-4..17).contains(&exp) {
+        format!("{}e{}{:02}", strip(mantissa), if exp < 0 { '-' } else { '+' }, exp.unsigned_abs())
+    } else {
+        strip(&format!("{:.*}", (16 - exp) as usize, d))
+    }
+}
+
+/// Redis's `d2string`: an integral value within +-2^62 as an integer,
+/// anything else as `%.17g` (`-0` and `0` as such).
+pub fn d2string(d: f64) -> String {
+    if d != 0.0 && double2ll(d).is_some() { Decimal::new(d as i64).iter().map(|&c| c as char).collect() } else { format_g17(d) }
+}
+
+/// Redis's `double2ll`: the integer `d` equals, if it is integral and
+/// within +-2^62.
+pub fn double2ll(d: f64) -> Option<i64> {
+    const LIMIT: f64 = (i64::MAX / 2) as f64;
+    if !(-LIMIT..=LIMIT).contains(&d) {
+        return None;
+    }
+    let l = d as i64;
+    (l as f64 == d).then_some(l)
+}
+
 /// The human form INCRBYFLOAT stores and replies with. Redis computes in
 /// `long double` and prints `%.17Lf` with trailing zeros removed; with f64
 /// we round to 15 significant digits first, so that 0.1 + 0.2 gives "0.3"
@@ -285,6 +451,114 @@ mod tests {
         assert!(glob_match(b"*:*:x", b"a:b:c:x", false));
         assert!(!glob_match(b"a*b", b"acbd", false));
         assert!(glob_match(b"FOO", b"foo", true));
+    }
+
+    /// libc's own `snprintf(buf, n, "%.17g", d)`.
+    fn libc_g17(d: f64) -> String {
+        unsafe extern "C" {
+            fn snprintf(buf: *mut u8, n: usize, fmt: *const u8, ...) -> i32;
+        }
+        let mut buf = [0u8; 64];
+        // SAFETY: the buffer is 64 bytes and snprintf writes at most that
+        // many, NUL included; the format is NUL-terminated and takes one
+        // double.
+        let n = unsafe { snprintf(buf.as_mut_ptr(), buf.len(), c"%.17g".as_ptr().cast(), d) };
+        String::from_utf8(buf[..n as usize].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn g17_is_printf() {
+        let mut values = vec![
+            1.1,
+            1.5,
+            0.1,
+            1e17,
+            1e16,
+            123456789.0,
+            0.0001,
+            0.00001,
+            -2.5e-300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            3.0,
+            -0.0,
+            0.0,
+            9.999999999999999e16,
+            99999999999999999.0,
+        ];
+        for _ in 0..20000 {
+            let bits = random_u64();
+            let d = f64::from_bits(bits);
+            if d.is_finite() {
+                values.push(d);
+            }
+            values.push((random_u64() % 2_000_000) as f64 / 1000.0 - 1000.0);
+        }
+        for d in values {
+            assert_eq!(format_g17(d), libc_g17(d), "{d:e}");
+        }
+        assert_eq!(d2string(3.0), "3");
+        assert_eq!(d2string(-0.0), "-0");
+        assert_eq!(d2string(4611686018427387904.0), "4611686018427387904");
+        assert_eq!(d2string(9223372036854775807.0), "9.2233720368547758e+18");
+    }
+
+    #[test]
+    fn strtod_is_libc() {
+        unsafe extern "C" {
+            fn strtod(s: *const std::ffi::c_char, end: *mut *mut std::ffi::c_char) -> f64;
+        }
+        let alphabet = b"0123456789.eE+-xXpPaAfFinINtyY() \t";
+        let mut inputs: Vec<Vec<u8>> =
+            ["1.5", " -0x1.8p1", "1e308", "1e309", "4.9e-324", "2e-324", "nan(x_1)", "-nan", "Infinityx", "0x.8", "00012", "1..2", "+.e1"]
+                .iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect();
+        for _ in 0..20000 {
+            let n = (random_u64() % 12) as usize;
+            inputs.push((0..n).map(|_| alphabet[(random_u64() % alphabet.len() as u64) as usize]).collect());
+        }
+        for input in inputs {
+            let c = std::ffi::CString::new(input.clone()).unwrap();
+            let mut end = std::ptr::null_mut();
+            // SAFETY: a NUL-terminated string and a place for the end
+            // pointer, which points into it afterwards.
+            let (want, taken) = unsafe {
+                let v = strtod(c.as_ptr(), &mut end);
+                (v, end.offset_from(c.as_ptr()) as usize)
+            };
+            let (got, n, _) = super::strtod(&input);
+            let text = String::from_utf8_lossy(&input);
+            assert_eq!(n, taken, "{text:?}");
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{text:?}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn strtod_as_glibc() {
+        assert_eq!(strtod(b" 1.5x"), (1.5, 4, false));
+        assert_eq!(strtod(b"-inFinity"), (f64::NEG_INFINITY, 9, false));
+        assert_eq!(strtod(b"infx"), (f64::INFINITY, 3, false));
+        assert_eq!(strtod(b"0x10"), (16.0, 4, false));
+        assert_eq!(strtod(b"0x1p-2"), (0.25, 6, false));
+        assert_eq!(strtod(b"0x"), (0.0, 1, false));
+        assert_eq!(strtod(b"1e"), (1.0, 1, false));
+        assert_eq!(strtod(b"1e+5"), (1e5, 4, false));
+        assert_eq!(strtod(b".5"), (0.5, 2, false));
+        assert_eq!(strtod(b"5."), (5.0, 2, false));
+        assert_eq!(strtod(b"."), (0.0, 0, false));
+        assert_eq!(strtod(b""), (0.0, 0, false));
+        assert_eq!(strtod(b"1e400"), (f64::INFINITY, 5, true));
+        assert_eq!(strtod(b"1e-400"), (0.0, 6, true));
+        assert_eq!(strtod(b"0e-400"), (0.0, 6, false));
+        assert!(strtod(b"nan(123)").0.is_nan() && strtod(b"nan(123)").1 == 8);
+        assert_eq!(parse_score(b"1e400"), None);
+        assert_eq!(parse_score(b" 1"), None);
+        assert_eq!(parse_score(b"1 "), None);
+        assert_eq!(parse_score(b"nan"), None);
+        assert_eq!(parse_score(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_score(b"-1.5"), Some(-1.5));
     }
 
     #[test]

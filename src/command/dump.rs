@@ -15,7 +15,11 @@
 //! as `RDB_TYPE_LIST` (a count and element strings; every Redis reads it);
 //! RESTORE also reads Redis 7.0's quicklists of listpacks
 //! (`RDB_TYPE_LIST_QUICKLIST_2`, plain and packed nodes), 3.2-6.2's
-//! quicklists of ziplists and older ziplists.
+//! quicklists of ziplists and older ziplists. Sorted sets are written as
+//! `RDB_TYPE_ZSET_2` (a count, then each member and its score as a binary
+//! double, highest first, as Redis writes a skiplist); RESTORE also reads
+//! 7.0's listpacks, older ziplists and the text-score `RDB_TYPE_ZSET`, and
+//! picks the encoding as Redis's loader does.
 
 use super::{Ctx, arg_i64, is, syntax_error};
 use crate::resp::Reply;
@@ -37,11 +41,15 @@ const RDB_TYPE_LIST_QUICKLIST: u8 = 14;
 const RDB_TYPE_LIST_QUICKLIST_2: u8 = 18;
 const QUICKLIST_NODE_PLAIN: u64 = 1;
 const QUICKLIST_NODE_PACKED: u64 = 2;
+const RDB_TYPE_ZSET: u8 = 3;
+const RDB_TYPE_ZSET_2: u8 = 5;
+const RDB_TYPE_ZSET_ZIPLIST: u8 = 12;
+const RDB_TYPE_ZSET_LISTPACK: u8 = 17;
 const RDB_TYPE_HASH_ZIPLIST: u8 = 13;
 const RDB_TYPE_HASH_LISTPACK: u8 = 16;
 
 /// A value as a payload carries it.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Value {
     String(Vec<u8>),
     List(Vec<Vec<u8>>),
@@ -49,6 +57,12 @@ pub enum Value {
     Set(Vec<Vec<u8>>),
     /// Redis's intset blob (an 8-byte header, then the sorted members).
     IntSet(Vec<u8>),
+    /// Members and scores; `packed` when the payload held a listpack or a
+    /// ziplist (Redis then keeps it compact by its count alone).
+    ZSet {
+        elements: Vec<(Vec<u8>, f64)>,
+        packed: bool,
+    },
 }
 
 /// DUMP key: the serialized value, or nil.
@@ -64,6 +78,9 @@ pub fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 pub fn payload_of(e: Entry<'_>) -> Vec<u8> {
     if let Ok(l) = e.list() {
         return encode_payload(&Value::List(l.iter().map(|i| i.to_vec()).collect()));
+    }
+    if let Ok(z) = e.zset() {
+        return encode_payload(&Value::ZSet { elements: z.elements(), packed: false });
     }
     if let Ok(s) = e.set() {
         // an intset as Redis writes it: its blob, byte for byte
@@ -115,6 +132,15 @@ pub fn encode_payload(v: &Value) -> Vec<u8> {
         Value::IntSet(blob) => {
             out.push(RDB_TYPE_SET_INTSET);
             encode_string(blob, &mut out);
+        }
+        Value::ZSet { elements, .. } => {
+            out.push(RDB_TYPE_ZSET_2);
+            encode_len(elements.len() as u64, &mut out);
+            // highest first, as Redis walks its skiplist from the tail
+            for (m, s) in elements.iter().rev() {
+                encode_string(m, &mut out);
+                out.extend_from_slice(&s.to_le_bytes());
+            }
         }
     }
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
@@ -194,6 +220,7 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<u8>, BadPayload> {
         Value::Hash(_) => Err(BadPayload::Type(RDB_TYPE_HASH)),
         Value::Set(_) => Err(BadPayload::Type(RDB_TYPE_SET)),
         Value::IntSet(_) => Err(BadPayload::Type(RDB_TYPE_SET_INTSET)),
+        Value::ZSet { .. } => Err(BadPayload::Type(RDB_TYPE_ZSET_2)),
     }
 }
 
@@ -300,6 +327,56 @@ pub fn decode_value(p: &[u8]) -> Result<Value, BadPayload> {
             }
             Value::List(items)
         }
+        Some(&t @ (RDB_TYPE_ZSET | RDB_TYPE_ZSET_2)) => {
+            let n = decode_len(body, &mut pos).and_then(|l| l.ok()).ok_or(BadPayload::Format)?;
+            // a count is a claim: each element takes at least two bytes
+            if n > body.len() as u64 / 2 {
+                return Err(BadPayload::Format);
+            }
+            let mut elements = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let m = decode_string(body, &mut pos).ok_or(BadPayload::Format)?;
+                let score = if t == RDB_TYPE_ZSET_2 {
+                    let b = body.get(pos..pos + 8).ok_or(BadPayload::Format)?;
+                    pos += 8;
+                    f64::from_le_bytes(b.try_into().expect("8 bytes"))
+                } else {
+                    // Redis's `rdbLoadDoubleValue`: a length byte, or
+                    // 253 / 254 / 255 for NaN / inf / -inf
+                    let len = *body.get(pos).ok_or(BadPayload::Format)?;
+                    pos += 1;
+                    match len {
+                        255 => f64::NEG_INFINITY,
+                        254 => f64::INFINITY,
+                        253 => f64::NAN,
+                        _ => {
+                            let text = body.get(pos..pos + len as usize).ok_or(BadPayload::Format)?;
+                            pos += len as usize;
+                            match crate::util::strtod(text) {
+                                (v, n, _) if n > 0 => v,
+                                _ => return Err(BadPayload::Format),
+                            }
+                        }
+                    }
+                };
+                elements.push((m, score));
+            }
+            Value::ZSet { elements, packed: false }
+        }
+        Some(&t @ (RDB_TYPE_ZSET_LISTPACK | RDB_TYPE_ZSET_ZIPLIST)) => {
+            let blob = decode_string(body, &mut pos).ok_or(BadPayload::Format)?;
+            let items = if t == RDB_TYPE_ZSET_LISTPACK { redis_listpack(&blob) } else { redis_ziplist(&blob) }.ok_or(BadPayload::Format)?;
+            if items.len() % 2 != 0 {
+                return Err(BadPayload::Format);
+            }
+            let mut elements = Vec::with_capacity(items.len() / 2);
+            for pair in items.chunks_exact(2) {
+                // the score as Redis's `zzlStrtod` reads it
+                let score = crate::util::strtod(&pair[1][..pair[1].len().min(127)]).0;
+                elements.push((pair[0].clone(), score));
+            }
+            Value::ZSet { elements, packed: true }
+        }
         Some(&t) if t <= 21 => return Err(BadPayload::Type(t)),
         _ => return Err(BadPayload::Format),
     };
@@ -310,6 +387,13 @@ pub fn decode_value(p: &[u8]) -> Result<Value, BadPayload> {
     if let Value::Set(members) = &value {
         let mut seen = std::collections::HashSet::with_capacity(members.len());
         if !members.iter().all(|m| seen.insert(&m[..])) {
+            return Err(BadPayload::Format);
+        }
+    }
+    if let Value::ZSet { elements, .. } = &value {
+        // Redis refuses NaN scores and repeated members
+        let mut seen = std::collections::HashSet::with_capacity(elements.len());
+        if elements.is_empty() || !elements.iter().all(|(m, s)| !s.is_nan() && seen.insert(&m[..])) {
             return Err(BadPayload::Format);
         }
     }
@@ -525,6 +609,18 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             let db = l.db();
             let (b, _) = crate::store::set::intset_from_blob(&blob, limits).expect("checked");
             l.put_in(db, b.into_record(key, meta));
+        }
+        Value::ZSet { elements, packed } => {
+            let mut limits = super::zset::limits_of(&ctx.server.config);
+            if packed {
+                // Redis keeps a listpack payload compact by its count alone
+                limits.max_value = usize::MAX;
+            }
+            let mut b = crate::store::zset::Building::new();
+            elements.into_iter().for_each(|(m, s)| b.push(m, s));
+            let meta = l.new_meta(expire_at as u64);
+            let db = l.db();
+            l.put_in(db, b.into_record(key, limits, meta));
         }
         Value::Hash(pairs) => {
             let limits = super::hash::limits_of(&ctx.server.config);

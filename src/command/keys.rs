@@ -177,6 +177,7 @@ pub fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             crate::store::Kind::String => string_encoding(e.value),
             crate::store::Kind::Hash => crate::store::hash::HashRef::of(e.entry).encoding(),
             crate::store::Kind::Set => crate::store::set::SetRef::of(e.entry).encoding(),
+            crate::store::Kind::ZSet => crate::store::zset::ZSetRef::of(e.entry).encoding(),
             // Redis 7.0 says quicklist for every list
             crate::store::Kind::List => "quicklist",
             _ => "unknown",

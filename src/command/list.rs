@@ -37,12 +37,7 @@ fn arg_long(arg: &[u8]) -> Result<i64, Reply> {
 
 /// Redis's `getRangeLongFromObjectOrReply` with a message: the same text
 /// for "not a number" and "out of range".
-fn arg_ranged(arg: &[u8], min: i64, msg: &'static str) -> Result<i64, Reply> {
-    match util::parse_i64(arg) {
-        Some(v) if v >= min => Ok(v),
-        _ => Err(Reply::error(format!("ERR {msg}"))),
-    }
-}
+use super::arg_ranged;
 
 /// LEFT / RIGHT: true for LEFT (the head).
 fn arg_side(arg: &[u8]) -> Result<bool, Reply> {

@@ -21,6 +21,7 @@ pub mod string;
 pub mod table;
 pub mod transaction;
 pub mod txn;
+pub mod zset;
 
 use crate::node::{Client, Server};
 pub use crate::node::{CommandStat, Ctx};
@@ -125,6 +126,15 @@ impl Reply {
 /// An argument as an integer, or Redis's "not an integer" error.
 pub fn arg_i64(arg: &[u8]) -> Result<i64, Reply> {
     crate::util::parse_i64(arg).ok_or_else(not_integer)
+}
+
+/// An integer of at least `min`, or `ERR {msg}` (Redis's
+/// `getRangeLongFromObjectOrReply` with a message: one text for both).
+pub fn arg_ranged(arg: &[u8], min: i64, msg: &'static str) -> Result<i64, Reply> {
+    match crate::util::parse_i64(arg) {
+        Some(v) if v >= min => Ok(v),
+        _ => Err(Reply::error(format!("ERR {msg}"))),
+    }
 }
 
 /// Case-insensitive comparison of an argument with an option name.

@@ -375,12 +375,8 @@ fn command_entry(c: &Command, parent: Option<&str>) -> Reply {
             ("spec", map(vec![("lastkey", Reply::Int(lastkey)), ("keystep", Reply::Int(keystep)), ("limit", Reply::Int(0))])),
         ])
     };
-    let key_specs = match c.keys {
-        Keys::None => vec![],
-        Keys::Range(f, l, s) => {
-            vec![map(vec![rw(), ("begin_search", index(f as i64)), ("find_keys", range(if l < 0 { l as i64 } else { (l - f) as i64 }, s as i64))])]
-        }
-        Keys::Counted(at) => vec![map(vec![
+    let keynum = |at: usize| {
+        map(vec![
             rw(),
             ("begin_search", index(at as i64)),
             (
@@ -390,7 +386,15 @@ fn command_entry(c: &Command, parent: Option<&str>) -> Reply {
                     ("spec", map(vec![("keynumidx", Reply::Int(0)), ("firstkey", Reply::Int(1)), ("keystep", Reply::Int(1))])),
                 ]),
             ),
-        ])],
+        ])
+    };
+    let key_specs = match c.keys {
+        Keys::None => vec![],
+        Keys::Range(f, l, s) => {
+            vec![map(vec![rw(), ("begin_search", index(f as i64)), ("find_keys", range(if l < 0 { l as i64 } else { (l - f) as i64 }, s as i64))])]
+        }
+        Keys::Counted(at) => vec![keynum(at)],
+        Keys::StoreCounted(at) => vec![map(vec![rw(), ("begin_search", index(1)), ("find_keys", range(0, 1))]), keynum(at)],
         Keys::Migrate => vec![
             map(vec![rw(), ("begin_search", index(3)), ("find_keys", range(0, 1))]),
             map(vec![

@@ -3,7 +3,7 @@
 use super::flags::*;
 use super::{
     Handler, bitmap as bm, connection as conn, dump, hash as h, hll as hl, keys, list as l, lock, scripting as lua, server as srv, set as st, string as s,
-    transaction as tx, txn,
+    transaction as tx, txn, zset as z,
 };
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -32,6 +32,9 @@ pub enum Keys {
     Range(i32, i32, i32),
     /// A count at this position, then that many keys (EVAL, LMPOP, BLMPOP).
     Counted(usize),
+    /// A destination at 1, then a count at this position and that many
+    /// keys (ZUNIONSTORE and the other sorted set STORE forms).
+    StoreCounted(usize),
     /// MIGRATE: the key at 3, or, when it is empty, every argument after
     /// the `KEYS` keyword.
     Migrate,
@@ -44,13 +47,14 @@ impl Command {
         match self.keys {
             Keys::None | Keys::Counted(_) => (0, 0, 0),
             Keys::Range(f, l, s) => (f, l, s),
+            Keys::StoreCounted(_) => (1, 1, 1),
             Keys::Migrate => (3, 3, 1),
         }
     }
 
     /// Whether the key positions depend on the arguments.
     pub fn movable_keys(&self) -> bool {
-        matches!(self.keys, Keys::Counted(_) | Keys::Migrate)
+        matches!(self.keys, Keys::Counted(_) | Keys::StoreCounted(_) | Keys::Migrate)
     }
 
     /// Positions of key arguments in `args` (COMMAND GETKEYS, routing).
@@ -60,27 +64,42 @@ impl Command {
 
     /// [`Command::key_positions`] without allocating, reading arguments
     /// through `arg` (the proxy reads them from its receive buffer).
-    pub fn key_iter<'b>(&self, nargs: usize, arg: impl Fn(usize) -> &'b [u8]) -> std::iter::StepBy<std::ops::Range<usize>> {
+    pub fn key_iter<'b>(&self, nargs: usize, arg: impl Fn(usize) -> &'b [u8]) -> KeyIter {
+        let counted = |at: usize| {
+            if at >= nargs {
+                return (0, 0);
+            }
+            let n = crate::util::parse_i64(arg(at)).unwrap_or(0).clamp(0, (nargs - at - 1) as i64) as usize;
+            (at + 1, at + 1 + n)
+        };
+        let mut first = None;
         let (start, end, step) = match self.keys {
             Keys::None => (0, 0, 1),
             Keys::Range(first, last, step) => {
                 let last = if last < 0 { nargs as i64 + last as i64 } else { (last as i64).min(nargs as i64 - 1) };
                 (first as usize, (last + 1).max(first as i64) as usize, step.max(1) as usize)
             }
-            Keys::Counted(at) if at < nargs => {
-                let n = crate::util::parse_i64(arg(at)).unwrap_or(0).clamp(0, (nargs - at - 1) as i64) as usize;
-                (at + 1, at + 1 + n, 1)
+            Keys::Counted(at) => {
+                let (start, end) = counted(at);
+                (start, end, 1)
             }
-            Keys::Counted(_) => (0, 0, 1),
+            Keys::StoreCounted(at) => {
+                first = (nargs > 1).then_some(1);
+                let (start, end) = counted(at);
+                (start, end, 1)
+            }
             Keys::Migrate if nargs > 3 && !arg(3).is_empty() => (3, 4, 1),
             Keys::Migrate => match (6..nargs).find(|&i| arg(i).eq_ignore_ascii_case(b"keys")) {
                 Some(i) => (i + 1, nargs, 1),
                 None => (0, 0, 1),
             },
         };
-        (start..end.max(start)).step_by(step)
+        first.into_iter().chain((start..end.max(start)).step_by(step))
     }
 }
+
+/// The key positions of one command line.
+pub type KeyIter = std::iter::Chain<std::option::IntoIter<usize>, std::iter::StepBy<std::ops::Range<usize>>>;
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:literal, $since:literal, $summary:literal, $handler:expr) => {
@@ -462,6 +481,213 @@ pub static COMMANDS: &[Command] = &[
     cmd!("sdiff", -2, READONLY, KEYS_ALL, "set", "1.0.0", "Subtract multiple sets", st::sdiff),
     cmd!("sdiffstore", -3, WRITE | DENYOOM, KEYS_ALL, "set", "1.0.0", "Subtract multiple sets and store the resulting set in a key", st::sdiffstore),
     cmd!("sscan", -3, READONLY, KEY1, "set", "2.8.0", "Incrementally iterate Set elements", st::sscan),
+    // sorted sets
+    cmd!(
+        "zadd",
+        -4,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "sorted-set",
+        "1.2.0",
+        "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
+        z::zadd
+    ),
+    cmd!("zincrby", 4, WRITE | DENYOOM | FAST, KEY1, "sorted-set", "1.2.0", "Increments the score of a member in a sorted set.", z::zincrby),
+    cmd!(
+        "zrem",
+        -3,
+        WRITE | FAST,
+        KEY1,
+        "sorted-set",
+        "1.2.0",
+        "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
+        z::zrem
+    ),
+    cmd!("zcard", 2, READONLY | FAST, KEY1, "sorted-set", "1.2.0", "Returns the number of members in a sorted set.", z::zcard),
+    cmd!("zcount", 4, READONLY | FAST, KEY1, "sorted-set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", z::zcount),
+    cmd!(
+        "zlexcount",
+        4,
+        READONLY | FAST,
+        KEY1,
+        "sorted-set",
+        "2.8.9",
+        "Returns the number of members in a sorted set within a lexicographical range.",
+        z::zlexcount
+    ),
+    cmd!("zscore", 3, READONLY | FAST, KEY1, "sorted-set", "1.2.0", "Returns the score of a member in a sorted set.", z::zscore),
+    cmd!("zmscore", -3, READONLY | FAST, KEY1, "sorted-set", "6.2.0", "Returns the score of one or more members in a sorted set.", z::zmscore),
+    cmd!("zrank", 3, READONLY | FAST, KEY1, "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", z::zrank),
+    cmd!(
+        "zrevrank",
+        3,
+        READONLY | FAST,
+        KEY1,
+        "sorted-set",
+        "2.0.0",
+        "Returns the index of a member in a sorted set ordered by descending scores.",
+        z::zrevrank
+    ),
+    cmd!("zrange", -4, READONLY, KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes.", z::zrange),
+    cmd!("zrangestore", -5, WRITE | DENYOOM, KEY12, "sorted-set", "6.2.0", "Stores a range of members from sorted set in a key.", z::zrangestore),
+    cmd!("zrangebyscore", -4, READONLY, KEY1, "sorted-set", "1.0.5", "Returns members in a sorted set within a range of scores.", z::zrangebyscore),
+    cmd!(
+        "zrevrangebyscore",
+        -4,
+        READONLY,
+        KEY1,
+        "sorted-set",
+        "2.2.0",
+        "Returns members in a sorted set within a range of scores in reversed order.",
+        z::zrevrangebyscore
+    ),
+    cmd!("zrangebylex", -4, READONLY, KEY1, "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range.", z::zrangebylex),
+    cmd!(
+        "zrevrangebylex",
+        -4,
+        READONLY,
+        KEY1,
+        "sorted-set",
+        "2.8.9",
+        "Returns members in a sorted set within a lexicographical range in reverse order.",
+        z::zrevrangebylex
+    ),
+    cmd!("zrevrange", -4, READONLY, KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", z::zrevrange),
+    cmd!(
+        "zremrangebyrank",
+        4,
+        WRITE,
+        KEY1,
+        "sorted-set",
+        "2.0.0",
+        "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
+        z::zremrangebyrank
+    ),
+    cmd!(
+        "zremrangebyscore",
+        4,
+        WRITE,
+        KEY1,
+        "sorted-set",
+        "1.2.0",
+        "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
+        z::zremrangebyscore
+    ),
+    cmd!(
+        "zremrangebylex",
+        4,
+        WRITE,
+        KEY1,
+        "sorted-set",
+        "2.8.9",
+        "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
+        z::zremrangebylex
+    ),
+    cmd!(
+        "zpopmin",
+        -2,
+        WRITE | FAST,
+        KEY1,
+        "sorted-set",
+        "5.0.0",
+        "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+        z::zpopmin
+    ),
+    cmd!(
+        "zpopmax",
+        -2,
+        WRITE | FAST,
+        KEY1,
+        "sorted-set",
+        "5.0.0",
+        "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+        z::zpopmax
+    ),
+    cmd!(
+        "zmpop",
+        -4,
+        WRITE,
+        Keys::Counted(1),
+        "sorted-set",
+        "7.0.0",
+        "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+        z::zmpop
+    ),
+    cmd!(
+        "bzpopmin",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING | FAST,
+        Keys::Range(1, -2, 1),
+        "sorted-set",
+        "5.0.0",
+        "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        z::bzpopmin
+    ),
+    cmd!(
+        "bzpopmax",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING | FAST,
+        Keys::Range(1, -2, 1),
+        "sorted-set",
+        "5.0.0",
+        "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
+        z::bzpopmax
+    ),
+    cmd!(
+        "bzmpop",
+        -5,
+        WRITE | BLOCKING,
+        Keys::Counted(2),
+        "sorted-set",
+        "7.0.0",
+        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        z::bzmpop
+    ),
+    cmd!("zrandmember", -2, READONLY, KEY1, "sorted-set", "6.2.0", "Returns one or more random members from a sorted set.", z::zrandmember),
+    cmd!("zunion", -3, READONLY, Keys::Counted(1), "sorted-set", "6.2.0", "Returns the union of multiple sorted sets.", z::zunion),
+    cmd!("zinter", -3, READONLY, Keys::Counted(1), "sorted-set", "6.2.0", "Returns the intersect of multiple sorted sets.", z::zinter),
+    cmd!("zdiff", -3, READONLY, Keys::Counted(1), "sorted-set", "6.2.0", "Returns the difference between multiple sorted sets.", z::zdiff),
+    cmd!(
+        "zintercard",
+        -3,
+        READONLY,
+        Keys::Counted(1),
+        "sorted-set",
+        "7.0.0",
+        "Returns the number of members of the intersect of multiple sorted sets.",
+        z::zintercard
+    ),
+    cmd!(
+        "zunionstore",
+        -4,
+        WRITE | DENYOOM,
+        Keys::StoreCounted(2),
+        "sorted-set",
+        "2.0.0",
+        "Stores the union of multiple sorted sets in a key.",
+        z::zunionstore
+    ),
+    cmd!(
+        "zinterstore",
+        -4,
+        WRITE | DENYOOM,
+        Keys::StoreCounted(2),
+        "sorted-set",
+        "2.0.0",
+        "Stores the intersect of multiple sorted sets in a key.",
+        z::zinterstore
+    ),
+    cmd!(
+        "zdiffstore",
+        -4,
+        WRITE | DENYOOM,
+        Keys::StoreCounted(2),
+        "sorted-set",
+        "6.2.0",
+        "Stores the difference of multiple sorted sets in a key.",
+        z::zdiffstore
+    ),
+    cmd!("zscan", -3, READONLY, KEY1, "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.", z::zscan),
     // strings
     cmd!("get", 2, READONLY | FAST, KEY1, "string", "1.0.0", "Returns the string value of a key.", s::get),
     cmd!(

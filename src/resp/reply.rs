@@ -166,18 +166,10 @@ impl Reply {
     }
 }
 
-/// Doubles as Redis prints them in replies (`%.17g`, with `inf`/`-inf`).
+/// Doubles as Redis 7.0 prints them in replies (`%.17g`, with
+/// `inf`/`-inf`).
 pub fn format_double(d: f64) -> String {
-    if d.is_infinite() {
-        return if d > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if d.is_nan() {
-        return "nan".into();
-    }
-    // Rust's shortest round-trip representation, which is what `%.17g`
-    // reduces to for the values clients read back.
-    let s = format!("{d}");
-    s
+    crate::util::format_g17(d)
 }
 
 fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {

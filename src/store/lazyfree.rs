@@ -34,6 +34,7 @@ pub fn free_effort(r: &Record) -> usize {
         View::Inline(_) => 1,
         View::Boxed(Boxed::Hash(t) | Boxed::Set(t)) => t.len(),
         View::Boxed(Boxed::List(q)) => q.nodes().count(),
+        View::Boxed(Boxed::ZSet(z)) => z.len(),
     }
 }
 

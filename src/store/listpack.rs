@@ -201,12 +201,24 @@ fn le(bytes: &[u8]) -> u64 {
 
 /// The element starting at `at`, and the size of its encoding plus data.
 fn decode(lp: &[u8], at: usize) -> (Elem<'_>, usize) {
+    match decode_raw(lp, at) {
+        (Ok(v), n) => (Elem::int(v), n),
+        (Err(b), n) => (Elem::Bytes(b), n),
+    }
+}
+
+/// The element starting at `at` as stored: an integer (`Ok`) or bytes.
+pub fn raw_at(lp: &[u8], at: usize) -> Result<i64, &[u8]> {
+    decode_raw(lp, at).0
+}
+
+fn decode_raw(lp: &[u8], at: usize) -> (Result<i64, &[u8]>, usize) {
     let b = lp[at];
-    let string = |data: usize, n: usize| (Elem::Bytes(&lp[at + data..at + data + n]), data + n);
+    let string = |data: usize, n: usize| (Err(&lp[at + data..at + data + n]), data + n);
     match b {
-        0x00..=0x7f => (Elem::int(i64::from(b)), 1),
+        0x00..=0x7f => (Ok(i64::from(b)), 1),
         0x80..=0xbf => string(1, usize::from(b & 0x3f)),
-        0xc0..=0xdf => (Elem::int(signed(u64::from(b & 0x1f) << 8 | u64::from(lp[at + 1]), 13)), 2),
+        0xc0..=0xdf => (Ok(signed(u64::from(b & 0x1f) << 8 | u64::from(lp[at + 1]), 13)), 2),
         0xe0..=0xef => string(2, usize::from(b & 0x0f) << 8 | usize::from(lp[at + 1])),
         0xf0 => string(5, le(&lp[at + 1..at + 5]) as usize),
         _ => {
@@ -216,7 +228,7 @@ fn decode(lp: &[u8], at: usize) -> (Elem<'_>, usize) {
                 0xf3 => 4,
                 _ => 8,
             };
-            (Elem::int(signed(le(&lp[at + 1..at + 1 + width]), 8 * width as u32)), 1 + width)
+            (Ok(signed(le(&lp[at + 1..at + 1 + width]), 8 * width as u32)), 1 + width)
         }
     }
 }

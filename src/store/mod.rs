@@ -35,6 +35,8 @@ pub mod table;
 pub mod value;
 pub mod wait;
 pub mod watch;
+pub mod zset;
+pub mod ztree;
 
 pub use record::{EntryRef, Kind, Meta, Record, View};
 use table::{Slot, Table};
@@ -78,6 +80,11 @@ impl<'a> Entry<'a> {
         if self.kind == Kind::Set { Ok(set::SetRef::of(self.entry)) } else { Err(WrongType) }
     }
 
+    /// The sorted set, or `WrongType`.
+    pub fn zset(self) -> Result<zset::ZSetRef<'a>, WrongType> {
+        if self.kind == Kind::ZSet { Ok(zset::ZSetRef::of(self.entry)) } else { Err(WrongType) }
+    }
+
     /// The hash, or `WrongType`.
     pub fn hash(self) -> Result<hash::HashRef<'a>, WrongType> {
         if self.kind == Kind::Hash { Ok(hash::HashRef::of(self.entry)) } else { Err(WrongType) }
@@ -106,6 +113,11 @@ pub fn memory_usage(e: EntryRef<'_>) -> usize {
                             n
                         }
                         value::Boxed::List(q) => q.heap_bytes(),
+                        value::Boxed::ZSet(z) => {
+                            let mut n = z.table().bucket_bytes() + z.heap_bytes();
+                            z.table().for_each(|f| n += entry(f) - 8);
+                            n
+                        }
                     }
             }
         }

@@ -9,7 +9,9 @@
 //! - a set past its compact encodings is a table of member entries with
 //!   empty values ([`super::set`]);
 //! - a list past one node is a quicklist of listpack nodes
-//!   ([`super::list`]).
+//!   ([`super::list`]);
+//! - a sorted set past `zset-max-listpack-*` is a member table beside an
+//!   order-statistics tree ([`super::zset`]).
 
 use super::list::Quicklist;
 use super::table::Table;
@@ -19,6 +21,7 @@ pub enum Boxed {
     List(Quicklist),
     /// Members as entries with empty values ([`super::set`]).
     Set(Table),
+    ZSet(super::zset::Big),
 }
 
 impl Boxed {
@@ -26,6 +29,7 @@ impl Boxed {
         match self {
             Boxed::Hash(t) | Boxed::Set(t) => t.is_empty(),
             Boxed::List(q) => q.is_empty(),
+            Boxed::ZSet(z) => z.is_empty(),
         }
     }
 
@@ -33,6 +37,7 @@ impl Boxed {
         match self {
             Boxed::Hash(t) | Boxed::Set(t) => t.len(),
             Boxed::List(q) => q.len(),
+            Boxed::ZSet(z) => z.len(),
         }
     }
 }
@@ -43,6 +48,7 @@ impl Clone for Boxed {
             Boxed::Hash(t) => Boxed::Hash(t.deep_clone()),
             Boxed::Set(t) => Boxed::Set(t.deep_clone()),
             Boxed::List(q) => Boxed::List(q.clone()),
+            Boxed::ZSet(z) => Boxed::ZSet(z.clone()),
         }
     }
 }
