@@ -1,7 +1,7 @@
 //! The effect log, proven by replay: a random workload from several
-//! clients at once (strings, hashes, lists, TTLs, expiry, eviction under a
-//! small maxmemory, blocking pops, scripts, MULTI/EXEC, RESTORE, MOVE,
-//! SELECT), then the node's effect log (DEBUG EFFECTS) replayed onto a fresh
+//! clients at once (strings, hashes, lists, sets, sorted sets, bitmaps,
+//! HyperLogLogs, TTLs, expiry, eviction under a small maxmemory, blocking
+//! pops, scripts, MULTI/EXEC, RESTORE, MOVE, SELECT), then the node's effect log (DEBUG EFFECTS) replayed onto a fresh
 //! node gives the same keyspace, key by key: type, value and absolute
 //! expiry.
 
@@ -22,7 +22,7 @@ fn random_command(next: &mut dyn FnMut() -> u64) -> Vec<Vec<u8>> {
     };
     let num = |n: &mut dyn FnMut() -> u64| format!("{}", n() % 100).into_bytes();
     let s = |x: &str| x.as_bytes().to_vec();
-    match next() % 50 {
+    match next() % 56 {
         0 => vec![s("SET"), k(next, "s"), v(next)],
         1 => vec![s("SET"), k(next, "s"), v(next), s("EX"), s("1000")],
         2 => vec![s("SET"), k(next, "s"), v(next), s("PX"), s("900000"), s("NX")],
@@ -81,6 +81,14 @@ fn random_command(next: &mut dyn FnMut() -> u64) -> Vec<Vec<u8>> {
         48 if next().is_multiple_of(2) => vec![s("PFADD"), k(next, "p"), v(next), num(next), num(next)],
         48 if next().is_multiple_of(2) => vec![s("PFCOUNT"), k(next, "p")],
         48 => vec![s("PFMERGE"), k(next, "p"), k(next, "p"), k(next, "p")],
+        49 | 50 => vec![s("ZADD"), k(next, "z"), num(next), v(next), s("1.5"), num(next)],
+        51 => vec![s("ZINCRBY"), k(next, "z"), s("0.1"), num(next)],
+        52 if next().is_multiple_of(2) => vec![s("ZPOPMIN"), k(next, "z"), s("2")],
+        52 if next().is_multiple_of(2) => vec![s("ZMPOP"), s("2"), k(next, "z"), k(next, "z"), s("MAX"), s("COUNT"), s("3")],
+        52 => vec![s("BZPOPMAX"), k(next, "z"), k(next, "z"), s("0.01")],
+        53 if next().is_multiple_of(2) => vec![s("ZREMRANGEBYSCORE"), k(next, "z"), s("-inf"), num(next)],
+        53 => vec![s("ZRANGESTORE"), k(next, "z"), k(next, "z"), s("0"), num(next)],
+        54 => vec![[s("ZUNIONSTORE"), s("ZINTERSTORE"), s("ZDIFFSTORE")][(next() % 3) as usize].clone(), k(next, "z"), s("2"), k(next, "z"), k(next, "t")],
         _ => vec![s("HSETNX"), k(next, "h"), k(next, "f"), v(next)],
     }
 }
@@ -182,6 +190,7 @@ fn snapshot(c: &mut redis::Connection) -> BTreeMap<(usize, Vec<u8>), (String, Va
                     members.sort();
                     Value::Array(members.into_iter().map(Value::BulkString).collect())
                 }
+                "zset" => redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1).arg("WITHSCORES").query(c).unwrap(),
                 "none" => continue, // expired between KEYS and TYPE
                 other => panic!("unexpected type {other}"),
             };

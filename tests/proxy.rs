@@ -122,6 +122,25 @@ fn placement_and_multikey(redis_backends: bool, hash: KeyHash) {
     assert_eq!(r.cmd(&["SMOVE", &k1, &k3, "1"]), ":1\r\n");
     assert_eq!(r.cmd(&["SCARD", &k3]), ":4\r\n");
     assert_eq!(r.cmd(&["DEL", &k1, &k3]), ":2\r\n");
+    // sorted sets likewise, the STORE forms' destination counted with
+    // their sources
+    for cmd in [
+        &["ZUNIONSTORE", &k3, "1", &k2][..],
+        &["ZINTER", "2", &k1, &k2],
+        &["ZRANGESTORE", &k1, &k2, "0", "-1"],
+        &["BZPOPMIN", &k1, &k2, "0"],
+        &["ZMPOP", "2", &k1, &k2, "MIN"],
+    ] {
+        assert!(r.cmd(cmd).starts_with("-CROSSSLOT"), "{cmd:?}");
+    }
+    assert_eq!(r.cmd(&["ZADD", &k1, "1", "a", "2.5", "b"]), ":2\r\n");
+    assert_eq!(r.cmd(&["ZUNIONSTORE", &k3, "1", &k1, "WEIGHTS", "2"]), ":2\r\n");
+    assert_eq!(r.cmd(&["ZRANGE", &k3, "0", "-1", "WITHSCORES"]), "*4\r\n$1\r\na\r\n$1\r\n2\r\n$1\r\nb\r\n$1\r\n5\r\n");
+    assert_eq!(
+        r.cmd(&["ZMPOP", "2", &k1, &k3, "MAX"]),
+        "*2\r\n$NN\r\nK1\r\n*1\r\n*2\r\n$1\r\nb\r\n$3\r\n2.5\r\n".replace("$NN", &format!("${}", k1.len())).replace("K1", &k1)
+    );
+    assert_eq!(r.cmd(&["DEL", &k1, &k3]), ":2\r\n");
     // only database 0 through the proxy
     assert_eq!(r.cmd(&["MOVE", &k1, "1"]), "-ERR MOVE to another database is not allowed in proxy mode: only database 0\r\n");
     assert!(r.cmd(&["COPY", &k1, &k1, "DB", "1"]).starts_with("-ERR COPY to another database is not allowed"));

@@ -57,6 +57,25 @@ for protocol in (2, 3):
     assert r.spop("nums", 3) is not None and r.exists("nums") == 0
     assert r.srandmember("tags") in {"a", "b", "3"} and len(r.srandmember("tags", -5)) == 5
     assert r.delete("tags") == 1
+    # sorted sets: scores as floats (RESP3 doubles, RESP2 strings parsed),
+    # leaderboards, a delayed-job queue by time
+    assert r.zadd("board", {"ann": 10, "bob": 7.5, "cy": 12}) == 3
+    assert r.zincrby("board", 2.5, "bob") == 10.0
+    # (redis-py hands pairs out as tuples in RESP2 and lists in RESP3)
+    pairs = lambda v: [tuple(x) for x in v]
+    assert pairs(r.zrange("board", 0, -1, withscores=True)) == [("ann", 10.0), ("bob", 10.0), ("cy", 12.0)]
+    assert r.zrevrank("board", "cy") == 0 and r.zscore("board", "ann") == 10.0
+    assert pairs(r.zrange("board", 0, 0, desc=True, withscores=True)) == [("cy", 12.0)]
+    assert r.zrangebyscore("board", "(10", "+inf") == ["cy"] and r.zcount("board", 10, 10) == 2
+    assert r.zadd("board", {"ann": 20}, gt=True, ch=True) == 1 and r.zscore("board", "ann") == 20.0
+    assert r.zmscore("board", ["cy", "nobody"]) == [12.0, None]
+    assert pairs(r.zpopmin("board", 1)) == [("bob", 10.0)]
+    assert tuple(r.bzpopmax("board", timeout=1)) == ("board", "ann", 20.0)
+    assert r.zunionstore("u", {"board": 2, "nums2": 1}) == 1 and r.zscore("u", "cy") == 24.0
+    assert r.zadd("jobs", {"job:a": 1700000000, "job:b": 1700000005}) == 2
+    assert r.zrangebyscore("jobs", 0, 1700000001) == ["job:a"] and r.zrem("jobs", "job:a") == 1
+    assert r.zscore("jobs", "job:b") == 1700000005.0 and r.zcard("jobs") == 1
+    assert r.delete("board", "u", "jobs") == 3
     try:
         r.execute_command("NOSUCHCMD", "x")
         raise AssertionError("unknown command did not raise")
