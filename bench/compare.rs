@@ -193,7 +193,7 @@ fn throughput(rounds: usize, requests: usize) {
     let kinds = [Kind::Shardis, Kind::Redis];
     println!("{:<10} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}", "test", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio");
     for pipeline in [1, 16] {
-        for test in ["set", "get", "lpush", "rpush", "lpop", "rpop", "hset", "sadd", "spop", "lrange_100", "lrange_600"] {
+        for test in ["set", "get", "lpush", "rpush", "lpop", "rpop", "hset", "sadd", "spop", "zadd", "zpopmin", "lrange_100", "lrange_600"] {
             let mut ops = [Vec::new(), Vec::new()];
             let mut cpu = [Vec::new(), Vec::new()];
             for _ in 0..rounds {
@@ -228,14 +228,32 @@ fn types_bench(rounds: usize, requests: usize) {
                 cmd
             })),
         );
+        // a leaderboard of 100k members with scores 0..1M
+        pipeline_all(
+            &mut c,
+            Box::new((0..1000).map(|part| {
+                let mut cmd = vec![b"ZADD".to_vec(), b"bench:zset".to_vec()];
+                for e in part * 100..(part + 1) * 100 {
+                    cmd.push(format!("{}", (e * 7919) % 1_000_000).into_bytes());
+                    cmd.push(format!("element:{e:012}").into_bytes());
+                }
+                cmd
+            })),
+        );
     }
-    let commands: [&[&str]; 5] = [
+    let commands: [&[&str]; 10] = [
         &["SISMEMBER", "bench:set", "element:__rand_int__"],
         &["SADD", "bench:ints", "__rand_int__"],
         &["PFADD", "bench:hll", "element:__rand_int__"],
         // (`__rand_int__` is zero-padded, which Redis refuses as an offset)
         &["SETBIT", "bench:bits", "99999", "1"],
         &["BITCOUNT", "bench:bits"],
+        // (`__rand_int__` is 12 digits, as the members are written)
+        &["ZSCORE", "bench:zset", "element:__rand_int__"],
+        &["ZRANK", "bench:zset", "element:__rand_int__"],
+        &["ZADD", "bench:zset", "500000", "element:__rand_int__"],
+        &["ZRANGE", "bench:zset", "50000", "50009", "WITHSCORES"],
+        &["ZRANGEBYSCORE", "bench:zset", "500000", "+inf", "LIMIT", "0", "10"],
     ];
     println!(
         "{:<40} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}",
@@ -501,6 +519,34 @@ fn collections() {
                         c.extend((part * 100..(part + 1) * 100).map(|e| format!("element:{h}:{e}").into_bytes()));
                         c
                     })
+                }))
+            }),
+        ),
+        (
+            "100k sorted sets of 10",
+            1_000_000,
+            Box::new(|| {
+                Box::new((0..100_000).map(|k| {
+                    let mut c = vec![b"ZADD".to_vec(), format!("zset:{k:08}").into_bytes()];
+                    for e in 0..10 {
+                        c.push(format!("{}.5", k + e).into_bytes());
+                        c.push(format!("member:{k}:{e}").into_bytes());
+                    }
+                    c
+                }))
+            }),
+        ),
+        (
+            "1 sorted set of 1M",
+            1_000_000,
+            Box::new(|| {
+                Box::new((0..10_000).map(|part| {
+                    let mut c = vec![b"ZADD".to_vec(), b"bigzset".to_vec()];
+                    for e in part * 100..(part + 1) * 100 {
+                        c.push(format!("{}", (e * 7919) % 1_000_003).into_bytes());
+                        c.push(format!("member:{e}").into_bytes());
+                    }
+                    c
                 }))
             }),
         ),

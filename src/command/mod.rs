@@ -9,6 +9,7 @@
 pub mod bitmap;
 pub mod connection;
 pub mod dump;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keys;

@@ -395,6 +395,22 @@ fn command_entry(c: &Command, parent: Option<&str>) -> Reply {
         }
         Keys::Counted(at) => vec![keynum(at)],
         Keys::StoreCounted(at) => vec![map(vec![rw(), ("begin_search", index(1)), ("find_keys", range(0, 1))]), keynum(at)],
+        Keys::StoreKeyword(from) => {
+            let keyword = |word: &str| {
+                map(vec![
+                    rw(),
+                    (
+                        "begin_search",
+                        map(vec![
+                            ("type", Reply::bulk("keyword")),
+                            ("spec", map(vec![("keyword", Reply::bulk(word)), ("startfrom", Reply::Int(from as i64))])),
+                        ]),
+                    ),
+                    ("find_keys", range(0, 1)),
+                ])
+            };
+            vec![map(vec![rw(), ("begin_search", index(1)), ("find_keys", range(0, 1))]), keyword("STORE"), keyword("STOREDIST")]
+        }
         Keys::Migrate => vec![
             map(vec![rw(), ("begin_search", index(3)), ("find_keys", range(0, 1))]),
             map(vec![

@@ -2,7 +2,7 @@
 
 use super::flags::*;
 use super::{
-    Handler, bitmap as bm, connection as conn, dump, hash as h, hll as hl, keys, list as l, lock, scripting as lua, server as srv, set as st, string as s,
+    Handler, bitmap as bm, connection as conn, dump, geo, hash as h, hll as hl, keys, list as l, lock, scripting as lua, server as srv, set as st, string as s,
     transaction as tx, txn, zset as z,
 };
 use std::collections::HashMap;
@@ -35,6 +35,9 @@ pub enum Keys {
     /// A destination at 1, then a count at this position and that many
     /// keys (ZUNIONSTORE and the other sorted set STORE forms).
     StoreCounted(usize),
+    /// The key at 1, and the argument after the last STORE or STOREDIST
+    /// from this position on (GEORADIUS, GEORADIUSBYMEMBER).
+    StoreKeyword(usize),
     /// MIGRATE: the key at 3, or, when it is empty, every argument after
     /// the `KEYS` keyword.
     Migrate,
@@ -47,14 +50,14 @@ impl Command {
         match self.keys {
             Keys::None | Keys::Counted(_) => (0, 0, 0),
             Keys::Range(f, l, s) => (f, l, s),
-            Keys::StoreCounted(_) => (1, 1, 1),
+            Keys::StoreCounted(_) | Keys::StoreKeyword(_) => (1, 1, 1),
             Keys::Migrate => (3, 3, 1),
         }
     }
 
     /// Whether the key positions depend on the arguments.
     pub fn movable_keys(&self) -> bool {
-        matches!(self.keys, Keys::Counted(_) | Keys::StoreCounted(_) | Keys::Migrate)
+        matches!(self.keys, Keys::Counted(_) | Keys::StoreCounted(_) | Keys::StoreKeyword(_) | Keys::Migrate)
     }
 
     /// Positions of key arguments in `args` (COMMAND GETKEYS, routing).
@@ -82,6 +85,15 @@ impl Command {
             Keys::Counted(at) => {
                 let (start, end) = counted(at);
                 (start, end, 1)
+            }
+            Keys::StoreKeyword(from) => {
+                first = (nargs > 1).then_some(1);
+                let found =
+                    (from..nargs.saturating_sub(1)).filter(|&i| arg(i).eq_ignore_ascii_case(b"store") || arg(i).eq_ignore_ascii_case(b"storedist")).last();
+                match found {
+                    Some(i) => (i + 1, i + 2, 1),
+                    None => (0, 0, 1),
+                }
             }
             Keys::StoreCounted(at) => {
                 first = (nargs > 1).then_some(1);
@@ -688,6 +700,71 @@ pub static COMMANDS: &[Command] = &[
         z::zdiffstore
     ),
     cmd!("zscan", -3, READONLY, KEY1, "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.", z::zscan),
+    // geo (on sorted sets)
+    cmd!(
+        "geoadd",
+        -5,
+        WRITE | DENYOOM,
+        KEY1,
+        "geo",
+        "3.2.0",
+        "Adds one or more members to a geospatial index. The key is created if it doesn't exist.",
+        geo::geoadd
+    ),
+    cmd!("geodist", -4, READONLY, KEY1, "geo", "3.2.0", "Returns the distance between two members of a geospatial index.", geo::geodist),
+    cmd!("geohash", -2, READONLY, KEY1, "geo", "3.2.0", "Returns members from a geospatial index as geohash strings.", geo::geohash),
+    cmd!("geopos", -2, READONLY, KEY1, "geo", "3.2.0", "Returns the longitude and latitude of members from a geospatial index.", geo::geopos),
+    cmd!(
+        "georadius",
+        -6,
+        WRITE | DENYOOM,
+        Keys::StoreKeyword(6),
+        "geo",
+        "3.2.0",
+        "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.",
+        geo::georadius
+    ),
+    cmd!(
+        "georadiusbymember",
+        -5,
+        WRITE | DENYOOM,
+        Keys::StoreKeyword(5),
+        "geo",
+        "3.2.0",
+        "Queries a geospatial index for members within a distance from a member, optionally stores the result.",
+        geo::georadiusbymember
+    ),
+    cmd!(
+        "georadius_ro",
+        -6,
+        READONLY,
+        KEY1,
+        "geo",
+        "3.2.10",
+        "Returns members from a geospatial index that are within a distance from a coordinate.",
+        geo::georadius_ro
+    ),
+    cmd!(
+        "georadiusbymember_ro",
+        -5,
+        READONLY,
+        KEY1,
+        "geo",
+        "3.2.10",
+        "Returns members from a geospatial index that are within a distance from a member.",
+        geo::georadiusbymember_ro
+    ),
+    cmd!("geosearch", -7, READONLY, KEY1, "geo", "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle.", geo::geosearch),
+    cmd!(
+        "geosearchstore",
+        -8,
+        WRITE | DENYOOM,
+        KEY12,
+        "geo",
+        "6.2.0",
+        "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.",
+        geo::geosearchstore
+    ),
     // strings
     cmd!("get", 2, READONLY | FAST, KEY1, "string", "1.0.0", "Returns the string value of a key.", s::get),
     cmd!(

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod effects;
+pub mod geohash;
 pub mod hash;
 pub mod hll;
 pub mod lazyfree;
