@@ -337,7 +337,7 @@ fn search(ctx: &mut Ctx, args: &[Bytes], src_at: usize, form: Form) -> Reply {
         if returned == points.len() {
             points.sort_by(order);
         } else {
-            pqsort(&mut points, &order, 0, returned - 1);
+            crate::util::pqsort(&mut points, &order, 0, returned - 1);
         }
     }
     points.truncate(returned);
@@ -426,121 +426,6 @@ fn find(z: ZSetRef<'_>, s: &Search, limit: usize) -> Vec<Point> {
         last = i;
     }
     out
-}
-
-/// Redis's `pqsort` (NetBSD's quicksort, recursing only into the parts
-/// that overlap ranks `lrange..=rrange`), step for step, so that equal
-/// distances come out in Redis's order.
-fn pqsort<T>(v: &mut [T], cmp: &impl Fn(&T, &T) -> std::cmp::Ordering, lrange: usize, rrange: usize) {
-    use std::cmp::Ordering::{Equal, Greater, Less};
-    let med3 = |v: &[T], a: usize, b: usize, c: usize| {
-        if cmp(&v[a], &v[b]) == Less {
-            if cmp(&v[b], &v[c]) == Less {
-                b
-            } else if cmp(&v[a], &v[c]) == Less {
-                c
-            } else {
-                a
-            }
-        } else if cmp(&v[b], &v[c]) == Greater {
-            b
-        } else if cmp(&v[a], &v[c]) == Less {
-            a
-        } else {
-            c
-        }
-    };
-    let vecswap = |v: &mut [T], a: usize, b: usize, n: usize| (0..n).for_each(|i| v.swap(a + i, b + i));
-    let outside = |start: usize, len: usize| {
-        let last = start + len - 1;
-        (lrange < start && rrange < start) || (lrange > last && rrange > last)
-    };
-    fn go<T>(
-        v: &mut [T],
-        mut a: usize,
-        mut n: usize,
-        cmp: &impl Fn(&T, &T) -> std::cmp::Ordering,
-        med3: &impl Fn(&[T], usize, usize, usize) -> usize,
-        vecswap: &impl Fn(&mut [T], usize, usize, usize),
-        outside: &impl Fn(usize, usize) -> bool,
-    ) {
-        loop {
-            if n < 7 {
-                for pm in a + 1..a + n {
-                    let mut pl = pm;
-                    while pl > a && cmp(&v[pl - 1], &v[pl]) == Greater {
-                        v.swap(pl, pl - 1);
-                        pl -= 1;
-                    }
-                }
-                return;
-            }
-            let mut pm = a + n / 2;
-            if n > 7 {
-                let (mut pl, mut pn) = (a, a + n - 1);
-                if n > 40 {
-                    let d = n / 8;
-                    pl = med3(v, pl, pl + d, pl + 2 * d);
-                    pm = med3(v, pm - d, pm, pm + d);
-                    pn = med3(v, pn - 2 * d, pn - d, pn);
-                }
-                pm = med3(v, pl, pm, pn);
-            }
-            v.swap(a, pm);
-            let (mut pa, mut pb) = (a + 1, a + 1);
-            let (mut pc, mut pd) = (a + n - 1, a + n - 1);
-            loop {
-                while pb <= pc {
-                    let c = cmp(&v[pb], &v[a]);
-                    if c == Greater {
-                        break;
-                    }
-                    if c == Equal {
-                        v.swap(pa, pb);
-                        pa += 1;
-                    }
-                    pb += 1;
-                }
-                while pb <= pc {
-                    let c = cmp(&v[pc], &v[a]);
-                    if c == Less {
-                        break;
-                    }
-                    if c == Equal {
-                        v.swap(pc, pd);
-                        pd -= 1;
-                    }
-                    pc -= 1;
-                }
-                if pb > pc {
-                    break;
-                }
-                v.swap(pb, pc);
-                pb += 1;
-                pc -= 1;
-            }
-            let pn = a + n;
-            let r = (pa - a).min(pb - pa);
-            vecswap(v, a, pb - r, r);
-            let r = (pd - pc).min(pn - pd - 1);
-            vecswap(v, pb, pn - r, r);
-            let r = pb - pa;
-            if r > 1 && !outside(a, r) {
-                go(v, a, r, cmp, med3, vecswap, outside);
-            }
-            let r = pd - pc;
-            if r > 1 {
-                a = pn - r;
-                n = r;
-                if !outside(a, r) {
-                    continue;
-                }
-            }
-            return;
-        }
-    }
-    let n = v.len();
-    go(v, 0, n, cmp, &med3, &vecswap, &outside);
 }
 
 /// Every argument that may be the search's destination: GEOSEARCHSTORE's,

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod scripting;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod table;
 pub mod transaction;
@@ -57,6 +58,9 @@ pub mod flags {
     pub const NO_GATE: u32 = 1 << 12;
     /// May block the client (BLPOP and friends, LOCK.ACQUIRE ... WAIT).
     pub const BLOCKING: u32 = 1 << 13;
+    /// Runs with the exclusive gate when its arguments name keys by
+    /// pattern (SORT ... BY / GET), which it then locks one by one.
+    pub const PATTERNS: u32 = 1 << 14;
     pub const NAMES: [(u32, &str); 10] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
@@ -304,7 +308,8 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         queue.push(args.to_vec());
         return Ok(Reply::status("QUEUED"));
     }
-    let _gate = if cmd.flags & flags::EXCLUSIVE != 0 {
+    let exclusive = cmd.flags & flags::EXCLUSIVE != 0 || (cmd.flags & flags::PATTERNS != 0 && sort::needs_exclusive(args));
+    let _gate = if exclusive {
         Some(server.gate_exclusive())
     } else if cmd.flags & flags::NO_GATE != 0 {
         None

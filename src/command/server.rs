@@ -395,6 +395,7 @@ fn command_entry(c: &Command, parent: Option<&str>) -> Reply {
         }
         Keys::Counted(at) => vec![keynum(at)],
         Keys::StoreCounted(at) => vec![map(vec![rw(), ("begin_search", index(1)), ("find_keys", range(0, 1))]), keynum(at)],
+        Keys::Sort => vec![map(vec![rw(), ("begin_search", index(1)), ("find_keys", range(0, 1))])],
         Keys::StoreKeyword(from) => {
             let keyword = |word: &str| {
                 map(vec![

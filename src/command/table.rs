@@ -2,8 +2,8 @@
 
 use super::flags::*;
 use super::{
-    Handler, bitmap as bm, connection as conn, dump, geo, hash as h, hll as hl, keys, list as l, lock, scripting as lua, server as srv, set as st, string as s,
-    transaction as tx, txn, zset as z,
+    Handler, bitmap as bm, connection as conn, dump, geo, hash as h, hll as hl, keys, list as l, lock, scripting as lua, server as srv, set as st, sort,
+    string as s, transaction as tx, txn, zset as z,
 };
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -38,6 +38,9 @@ pub enum Keys {
     /// The key at 1, and the argument after the last STORE or STOREDIST
     /// from this position on (GEORADIUS, GEORADIUSBYMEMBER).
     StoreKeyword(usize),
+    /// SORT: the key at 1, and a STORE destination (LIMIT's, GET's and
+    /// BY's arguments skipped, as Redis's `sortGetKeys` skips them).
+    Sort,
     /// MIGRATE: the key at 3, or, when it is empty, every argument after
     /// the `KEYS` keyword.
     Migrate,
@@ -50,14 +53,14 @@ impl Command {
         match self.keys {
             Keys::None | Keys::Counted(_) => (0, 0, 0),
             Keys::Range(f, l, s) => (f, l, s),
-            Keys::StoreCounted(_) | Keys::StoreKeyword(_) => (1, 1, 1),
+            Keys::StoreCounted(_) | Keys::StoreKeyword(_) | Keys::Sort => (1, 1, 1),
             Keys::Migrate => (3, 3, 1),
         }
     }
 
     /// Whether the key positions depend on the arguments.
     pub fn movable_keys(&self) -> bool {
-        matches!(self.keys, Keys::Counted(_) | Keys::StoreCounted(_) | Keys::StoreKeyword(_) | Keys::Migrate)
+        matches!(self.keys, Keys::Counted(_) | Keys::StoreCounted(_) | Keys::StoreKeyword(_) | Keys::Sort | Keys::Migrate)
     }
 
     /// Positions of key arguments in `args` (COMMAND GETKEYS, routing).
@@ -92,6 +95,26 @@ impl Command {
                     (from..nargs.saturating_sub(1)).filter(|&i| arg(i).eq_ignore_ascii_case(b"store") || arg(i).eq_ignore_ascii_case(b"storedist")).last();
                 match found {
                     Some(i) => (i + 1, i + 2, 1),
+                    None => (0, 0, 1),
+                }
+            }
+            Keys::Sort => {
+                first = (nargs > 1).then_some(1);
+                let (mut i, mut store) = (2, None);
+                while i < nargs {
+                    let a = arg(i);
+                    if a.eq_ignore_ascii_case(b"limit") {
+                        i += 2;
+                    } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+                        i += 1;
+                    } else if a.eq_ignore_ascii_case(b"store") && i + 1 < nargs {
+                        store = Some(i + 1);
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                match store {
+                    Some(s) => (s, s + 1, 1),
                     None => (0, 0, 1),
                 }
             }
@@ -700,6 +723,17 @@ pub static COMMANDS: &[Command] = &[
         z::zdiffstore
     ),
     cmd!("zscan", -3, READONLY, KEY1, "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.", z::zscan),
+    cmd!(
+        "sort",
+        -2,
+        WRITE | DENYOOM | PATTERNS,
+        Keys::Sort,
+        "generic",
+        "1.0.0",
+        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
+        sort::sort
+    ),
+    cmd!("sort_ro", -2, READONLY | PATTERNS, Keys::Sort, "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", sort::sort_ro),
     // geo (on sorted sets)
     cmd!(
         "geoadd",

@@ -396,7 +396,7 @@ impl Proxy {
         if let Some((_, cmd)) = known
             && session.multi.is_none()
             && cmd.flags & command::flags::BLOCKING == 0
-            && !matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec" | "move" | "copy" | "lock.acquire" | "migrate")
+            && !matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec" | "move" | "copy" | "lock.acquire" | "migrate" | "sort" | "sort_ro")
         {
             let mut keys = cmd.key_iter(spans.len(), arg);
             if let Some(first) = keys.next()
@@ -432,6 +432,8 @@ impl Proxy {
             Some(format!("ERR {} to another database is not allowed in proxy mode: only database 0", cmd.name.to_uppercase()))
         } else if cmd.name == "migrate" && args[3].is_empty() {
             Some("ERR MIGRATE ... KEYS is not supported by shardis proxy (the keys may live on several nodes); migrate one key at a time".into())
+        } else if matches!(cmd.name, "sort" | "sort_ro") && command::sort::needs_exclusive(args) {
+            Some("ERR SORT BY and GET patterns are not supported through the proxy (the keys they name may live on any node)".into())
         } else {
             None
         };
