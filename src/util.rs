@@ -168,6 +168,12 @@ pub fn parse_score(b: &[u8]) -> Option<f64> {
     (n == b.len() && !range && !v.is_nan()).then_some(v)
 }
 
+/// The integer `%.17g` prints `d` as, when it is one: integral, below
+/// 1e17 in magnitude, and not `-0`.
+pub fn g17_integer(d: f64) -> Option<i64> {
+    (d.fract() == 0.0 && d.abs() < 1e17 && !(d == 0.0 && d.is_sign_negative())).then_some(d as i64)
+}
+
 /// C's `printf("%.17g", d)`: 17 significant digits, trailing zeros
 /// dropped, exponent form below 1e-4 or from 1e17 (two exponent digits at
 /// least); `inf`, `-inf`, `nan` as glibc prints them.
@@ -180,6 +186,9 @@ pub fn format_g17(d: f64) -> String {
     }
     if d == 0.0 {
         return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    if let Some(i) = g17_integer(d) {
+        return Decimal::new(i).iter().map(|&c| c as char).collect();
     }
     let e = format!("{d:.16e}");
     let (mantissa, exp) = e.split_once('e').expect("exponent form");

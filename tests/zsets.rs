@@ -595,3 +595,25 @@ fn watch_sees_sorted_set_writes() {
     b.cmd(&["ZREM", "z", "nothing"]);
     assert_eq!(a.cmd(&["EXEC"]), "*1\r\n:1\r\n");
 }
+
+/// A script sees RESP2 replies whatever its caller speaks: WITHSCORES
+/// flat, scores and coordinates as strings (a RESP3 caller's EVAL got
+/// RESP3 shapes inside Lua before).
+#[test]
+fn scripts_see_resp2_replies_from_a_resp3_caller() {
+    let (_o, _r, mut p) = pair(true);
+    p.same(&["ZADD", "z", "1.5", "a", "2", "b"], "z");
+    p.same(&["HSET", "h", "f", "v"], "h");
+    p.same(&["GEOADD", "g", "13.361389", "38.115556", "Palermo"], "g");
+    for script in [
+        "return redis.call('zrange', KEYS[1], 0, -1, 'withscores')",
+        "return redis.call('zpopmin', KEYS[1], 1)",
+        "return redis.call('zscore', KEYS[1], 'b')",
+        "return redis.call('hrandfield', 'h', 1, 'withvalues')",
+        "return redis.call('geopos', 'g', 'Palermo')",
+        "return redis.call('zrandmember', KEYS[1], 1, 'withscores')",
+        "return redis.call('zunion', 1, KEYS[1], 'withscores')",
+    ] {
+        p.same(&["EVAL", script, "1", "z"], script);
+    }
+}

@@ -52,6 +52,9 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) ->
     }
     ctx.client.in_exec = true;
     ctx.client.in_script = true;
+    // Lua speaks RESP2 whatever the caller's protocol (Redis's scripts do
+    // until `redis.setresp(3)`): commands shape their replies for it
+    let resp3 = std::mem::replace(&mut ctx.client.resp3, false);
     // A long script keeps this thread; let another take over the other
     // connections meanwhile (they are told BUSY past the threshold).
     let kill = run.kill_flag();
@@ -64,6 +67,7 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) ->
     };
     ctx.client.in_exec = false;
     ctx.client.in_script = false;
+    ctx.client.resp3 = resp3;
     run.finish();
     server.keyspace.waits.wake_parked();
     reply

@@ -43,31 +43,8 @@ fn arg_score(arg: &[u8]) -> Result<f64, Reply> {
 }
 
 /// Elements as a reply: members only, or with their scores (flat in
-/// RESP2, `[member, score]` pairs in RESP3).
-struct Elements {
-    scores: bool,
-    resp3: bool,
-    out: Vec<Reply>,
-}
-
-impl Elements {
-    fn new(scores: bool, resp3: bool) -> Elements {
-        Elements { scores, resp3, out: Vec::new() }
-    }
-
-    fn push(&mut self, member: &[u8], score: f64) {
-        let m = Reply::Bulk(Bytes::copy_from_slice(member));
-        match (self.scores, self.resp3) {
-            (false, _) => self.out.push(m),
-            (true, false) => self.out.extend([m, Reply::Double(score)]),
-            (true, true) => self.out.push(Reply::Array(vec![m, Reply::Double(score)])),
-        }
-    }
-
-    fn reply(self) -> Reply {
-        Reply::Array(self.out)
-    }
-}
+/// RESP2, `[member, score]` pairs in RESP3), encoded as they come.
+type Elements = crate::resp::reply::ScoredArray;
 
 // ---- ranges ----------------------------------------------------------------
 
@@ -575,9 +552,9 @@ fn zrange_generic(ctx: &mut Ctx, args: &[Bytes], fixed: Fixed) -> Reply {
         Err(r) => r,
         Ok(None) => Reply::Array(Vec::new()),
         Ok(Some(z)) => {
-            let mut out = Elements::new(q.scores, resp3);
+            let mut out = Elements::new(q.scores, resp3, resp3);
             q.run(z, |m, s| out.push(m, s));
-            out.reply()
+            out.finish()
         }
     }
 }
@@ -686,9 +663,9 @@ fn zpop(ctx: &mut Ctx, args: &[Bytes], max: bool) -> Reply {
         Err(WrongType) => wrong_type(),
         Ok(None) => Reply::Array(Vec::new()),
         Ok(Some(popped)) => {
-            let mut out = Elements::new(true, resp3 && count.is_some());
+            let mut out = Elements::new(true, resp3 && count.is_some(), resp3);
             popped.iter().for_each(|(m, s)| out.push(m, *s));
-            out.reply()
+            out.finish()
         }
     }
 }
@@ -737,13 +714,13 @@ fn parse_mpop(args: &[Bytes], at: usize) -> Result<Mpop, Reply> {
 }
 
 /// The first existing sorted set of `keys`, popped: `[key, [[m, s]...]]`.
-fn mpop_from(l: &mut Locked<'_>, keys: &[Bytes], max: bool, count: usize) -> Result<Option<Reply>, WrongType> {
+fn mpop_from(l: &mut Locked<'_>, keys: &[Bytes], max: bool, count: usize, resp3: bool) -> Result<Option<Reply>, WrongType> {
     for k in keys {
         if let Some(popped) = pop_from(l, k, max, count)? {
             effects::rewrite(|| vec![effects::args(&[pop_name(max), k, popped.len().to_string().as_bytes()])]);
-            let mut out = Elements::new(true, true);
+            let mut out = Elements::new(true, true, resp3);
             popped.iter().for_each(|(m, s)| out.push(m, *s));
-            return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), out.reply()])));
+            return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), out.finish()])));
         }
     }
     Ok(None)
@@ -755,8 +732,9 @@ pub fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(r) => return r,
     };
     let keys = &args[m.keys];
+    let resp3 = ctx.client.resp3;
     let mut l = ctx.lock_many(keys);
-    match mpop_from(&mut l, keys, m.max, m.count) {
+    match mpop_from(&mut l, keys, m.max, m.count, resp3) {
         Err(WrongType) => wrong_type(),
         Ok(None) => Reply::NilArray,
         Ok(Some(r)) => r,
@@ -819,8 +797,9 @@ pub fn bzmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(r) => return r,
     };
     let keys = &args[m.keys];
+    let resp3 = ctx.client.resp3;
     let mut l = ctx.lock_many(keys);
-    match mpop_from(&mut l, keys, m.max, m.count) {
+    match mpop_from(&mut l, keys, m.max, m.count, resp3) {
         Err(WrongType) => wrong_type(),
         Ok(Some(r)) => r,
         Ok(None) => block(ctx, l, keys, deadline, args),
@@ -862,16 +841,16 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return z.and_then(|z| z.random()).map_or(Reply::Nil, |(m, _)| Reply::Bulk(m.into()));
     };
     let Some(z) = z else { return Reply::Array(Vec::new()) };
-    let mut out = Elements::new(scores, resp3);
+    let mut out = Elements::new(scores, resp3, resp3);
     if n == 0 {
-        return out.reply();
+        return out.finish();
     }
     if n < 0 || n == 1 {
         for _ in 0..n.unsigned_abs() {
             let (m, s) = z.random().expect("not empty");
             out.push(&m, s);
         }
-        return out.reply();
+        return out.finish();
     }
     let mut all = z.elements();
     let want = (n as u64).min(all.len() as u64) as usize;
@@ -885,7 +864,7 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         all.truncate(want);
     }
     all.iter().for_each(|(m, s)| out.push(m, *s));
-    out.reply()
+    out.finish()
 }
 
 pub fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -1139,9 +1118,9 @@ fn zsetop(ctx: &mut Ctx, args: &[Bytes], dst: Option<&Bytes>, numkeys_at: usize,
         }
         Output::Reply(scores) => {
             result.sort_unstable_by(|a, b| crate::store::ztree::cmp(a.1, &a.0, b.1, &b.0));
-            let mut out = Elements::new(scores, resp3);
+            let mut out = Elements::new(scores, resp3, resp3);
             result.iter().for_each(|(m, s)| out.push(m, *s));
-            out.reply()
+            out.finish()
         }
     }
 }

@@ -142,14 +142,7 @@ impl Reply {
                     v.encode(out, resp3);
                 }
             }
-            Reply::Double(d) => {
-                let text = format_double(*d);
-                if resp3 {
-                    line(out, b',', text.as_bytes());
-                } else {
-                    bulk(out, b'$', text.as_bytes());
-                }
-            }
+            Reply::Double(d) => write_double(out, *d, resp3),
             Reply::Verbatim(text) => {
                 if resp3 {
                     header(out, b'=', text.len() + 4);
@@ -170,6 +163,70 @@ impl Reply {
 /// `inf`/`-inf`).
 pub fn format_double(d: f64) -> String {
     crate::util::format_g17(d)
+}
+
+/// A double reply (`,d` in RESP3, a bulk string in RESP2); an integral
+/// value below 1e17 is its integer digits, written without formatting.
+pub fn write_double(out: &mut BytesMut, d: f64, resp3: bool) {
+    match crate::util::g17_integer(d) {
+        Some(i) => {
+            let text = crate::util::Decimal::new(i);
+            if resp3 { line(out, b',', &text) } else { bulk(out, b'$', &text) }
+        }
+        None => {
+            let text = format_double(d);
+            if resp3 { line(out, b',', text.as_bytes()) } else { bulk(out, b'$', text.as_bytes()) }
+        }
+    }
+}
+
+/// Members with optional scores written straight into their encoding for
+/// the client's protocol: members alone, member and score flat, or
+/// `[member, score]` pairs (WITHSCORES in RESP3, ZMPOP always); ZRANGE and
+/// friends build no reply per element. Pairs in RESP2 are built as replies
+/// (an encoding is only ever a flat array of bulk strings in RESP2, which
+/// is what scripts read).
+pub struct ScoredArray {
+    body: BytesMut,
+    items: Vec<Reply>,
+    n: usize,
+    scores: bool,
+    pairs: bool,
+    resp3: bool,
+}
+
+impl ScoredArray {
+    pub fn new(scores: bool, pairs: bool, resp3: bool) -> ScoredArray {
+        ScoredArray { body: BytesMut::new(), items: Vec::new(), n: 0, scores, pairs, resp3 }
+    }
+
+    pub fn push(&mut self, member: &[u8], score: f64) {
+        if !self.scores {
+            bulk(&mut self.body, b'$', member);
+            self.n += 1;
+        } else if !self.pairs {
+            bulk(&mut self.body, b'$', member);
+            write_double(&mut self.body, score, self.resp3);
+            self.n += 2;
+        } else if self.resp3 {
+            self.body.put_slice(b"*2\r\n");
+            bulk(&mut self.body, b'$', member);
+            write_double(&mut self.body, score, true);
+            self.n += 1;
+        } else {
+            self.items.push(Reply::Array(vec![Reply::Bulk(Bytes::copy_from_slice(member)), Reply::Double(score)]));
+        }
+    }
+
+    pub fn finish(self) -> Reply {
+        if self.scores && self.pairs && !self.resp3 {
+            return Reply::Array(self.items);
+        }
+        let mut out = BytesMut::with_capacity(self.body.len() + 16);
+        header(&mut out, b'*', self.n);
+        out.extend_from_slice(&self.body);
+        Reply::Encoded(out.freeze())
+    }
 }
 
 fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {

@@ -385,22 +385,32 @@ fn visit<'a>(node: &'a Node, from: usize, to: usize, rev: bool, f: &mut impl FnM
             }
         }
         Node::Inner(inner) => {
-            let mut starts = Vec::with_capacity(inner.counts.len());
-            let mut base = 0;
-            for &c in &inner.counts {
-                starts.push(base);
-                base += c;
-            }
-            let mut each = |i: usize| {
-                let (b, c) = (starts[i], inner.counts[i]);
-                if b + c > from && b < to {
-                    visit(&inner.children[i], from.saturating_sub(b), (to - b).min(c), rev, f);
-                }
-            };
+            let k = inner.children.len();
             if rev {
-                (0..inner.children.len()).rev().for_each(&mut each);
+                let mut end = inner.total;
+                for i in (0..k).rev() {
+                    let c = inner.counts[i];
+                    let b = end - c;
+                    if b < to && end > from {
+                        visit(&inner.children[i], from.saturating_sub(b), (to - b).min(c), rev, f);
+                    }
+                    if b <= from {
+                        break;
+                    }
+                    end = b;
+                }
             } else {
-                (0..inner.children.len()).for_each(&mut each);
+                let mut b = 0;
+                for i in 0..k {
+                    let c = inner.counts[i];
+                    if b + c > from && b < to {
+                        visit(&inner.children[i], from.saturating_sub(b), (to - b).min(c), rev, f);
+                    }
+                    b += c;
+                    if b >= to {
+                        break;
+                    }
+                }
             }
         }
     }
