@@ -16,13 +16,15 @@ use bytes::BytesMut;
 pub type Target = fn(&[u8]);
 
 /// The targets by name, as `scripts/fuzz` and the corpus test know them.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("request_parser", request_parser),
     ("reply_scanner", reply_scanner),
     ("dump_payload", dump_payload),
     ("config_file", config_file),
     ("proxy_yaml", proxy_yaml),
     ("hyperloglog", hyperloglog),
+    ("strtod", strtod),
+    ("sorted_set", sorted_set),
 ];
 
 type Parsed = Result<Vec<Vec<Vec<u8>>>, ProtocolError>;
@@ -165,4 +167,104 @@ pub fn config_file(data: &[u8]) {
 /// A twemproxy YAML file.
 pub fn proxy_yaml(data: &[u8]) {
     let _ = crate::proxy::config::parse_yaml(&String::from_utf8_lossy(data));
+}
+
+/// Score text as clients send it (ZADD, ranges, WEIGHTS, GEO, SORT):
+/// `util::strtod` reads exactly what libc's `strtod` reads, value and
+/// length, and what it reads prints back as libc's `%.17g`.
+pub fn strtod(data: &[u8]) {
+    let text = data.split(|&b| b == 0).next().unwrap_or(b"");
+    let (got, n, _) = crate::util::strtod(text);
+    let c = std::ffi::CString::new(text).expect("no NUL");
+    let mut end = std::ptr::null_mut();
+    // SAFETY: a NUL-terminated string and a place for the end pointer,
+    // which points into it afterwards.
+    let (want, taken) = unsafe {
+        let v = libc::strtod(c.as_ptr(), &mut end);
+        (v, end.offset_from(c.as_ptr()) as usize)
+    };
+    assert_eq!(n, taken, "{text:?}");
+    assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{text:?}: {got:e} vs {want:e}");
+    if got.is_finite() {
+        let mut buf = [0u8; 64];
+        // SAFETY: the buffer is 64 bytes and snprintf writes at most that
+        // many, NUL included; the format takes one double.
+        let len = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), got) };
+        assert_eq!(crate::util::format_g17(got).as_bytes(), &buf[..len as usize], "{got:e}");
+    }
+}
+
+/// A sorted set driven by bytes (adds with every flag, removals, pops,
+/// rank-range removals) through both encodings at tiny limits, against a
+/// model: the same elements in the same order, ranks and scores agree,
+/// and the tree's invariants hold.
+pub fn sorted_set(data: &[u8]) {
+    use crate::store::record::{Kind, Meta, Record};
+    use crate::store::table::Table;
+    use crate::store::zset::{self, AddFlags, ZSetRef};
+    use std::collections::BTreeMap;
+    let mut t = Table::new();
+    t.insert(Record::inline(b"z", Kind::ZSet, b"", Meta::default()));
+    let limits = zset::Limits { max_entries: (data.first().copied().unwrap_or(4) % 9) as usize, max_value: 6 };
+    let mut model: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
+    for op in data.chunks(3).skip(1) {
+        let [a, b, c] = [op[0], *op.get(1).unwrap_or(&0), *op.get(2).unwrap_or(&0)];
+        let member: Vec<u8> = std::iter::repeat_n(b'a' + (b % 5), usize::from(b >> 5)).collect();
+        let score = match c % 8 {
+            0 => f64::INFINITY,
+            1 => f64::NEG_INFINITY,
+            2 => -0.0,
+            3 => f64::from(c) / 7.0,
+            _ => f64::from(c % 16),
+        };
+        let Some(mut slot) = t.slot(b"z") else { return };
+        match a % 6 {
+            0 | 1 => {
+                let flags = AddFlags { nx: a & 8 != 0, xx: a & 16 != 0 && a & 8 == 0, gt: a & 32 != 0, lt: a & 64 != 0 && a & 32 == 0, incr: a & 128 != 0 };
+                if let Ok((_, s)) = zset::add(&mut slot, limits, score, &member, flags) {
+                    let cur = model.get(&member).copied();
+                    let new = match cur {
+                        Some(_) if flags.nx => None,
+                        None if flags.xx => None,
+                        Some(c) => {
+                            let v = if flags.incr { c + score } else { score };
+                            (!((flags.lt && v >= c) || (flags.gt && v <= c))).then_some(v)
+                        }
+                        None => Some(score),
+                    };
+                    if let Some(v) = new {
+                        model.insert(member.clone(), v);
+                        assert_eq!(s.to_bits() == v.to_bits() || s == v, true);
+                    }
+                }
+            }
+            2 => assert_eq!(zset::remove(&mut slot, &member), model.remove(&member).is_some()),
+            3 => {
+                let popped = zset::pop(&mut slot, c & 1 == 1, usize::from(b % 4));
+                for (m, _) in popped {
+                    assert!(model.remove(&m).is_some());
+                }
+            }
+            _ => {
+                let n = ZSetRef::of(slot.entry()).len();
+                let (from, to) = (usize::from(b) % (n + 1), usize::from(b) % (n + 1) + usize::from(c % 4));
+                for (m, _) in zset::remove_ranks(&mut slot, from, to) {
+                    assert!(model.remove(&m).is_some());
+                }
+            }
+        }
+        let z = ZSetRef::of(slot.entry());
+        assert_eq!(z.len(), model.len());
+        let mut ordered: Vec<(&Vec<u8>, f64)> = model.iter().map(|(m, s)| (m, *s)).collect();
+        ordered.sort_by(|x, y| crate::store::ztree::cmp(x.1, x.0, y.1, y.0));
+        let got = z.elements();
+        assert_eq!(got.len(), ordered.len());
+        for (i, ((m, s), (wm, ws))) in got.iter().zip(&ordered).enumerate() {
+            assert_eq!((m, *s == *ws), (*wm, true), "element {i}");
+            assert_eq!(z.rank(m, false), Some(i));
+        }
+        if let ZSetRef::Big(big) = z {
+            big.check();
+        }
+    }
 }

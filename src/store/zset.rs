@@ -72,6 +72,17 @@ impl Big {
         self.tree.heap_bytes()
     }
 
+    /// Checks the invariants (fuzzing): the tree's own, and one element
+    /// in it per member in the table, at the table's score.
+    pub fn check(&self) {
+        self.tree.check();
+        assert_eq!(self.members.len(), self.tree.len());
+        self.members.for_each(|e| {
+            let s = score_of(e.value());
+            assert_eq!(self.tree.get(self.tree.rank(s, e.key())), Some((s, e.key())));
+        });
+    }
+
     fn score(&self, member: &[u8]) -> Option<f64> {
         self.members.get(member).map(|e| score_of(e.value()))
     }
