@@ -234,6 +234,12 @@ fn hrandfield_counts_and_shapes() {
         assert!(nested.iter().all(|p| p.starts_with("*2\r\n")));
         r.cmd(&["HELLO", "2"]);
     }
+    // a huge repeat count is refused rather than built (Redis grows the
+    // reply until its memory runs out)
+    assert!(r.cmd(&["HRANDFIELD", "small", "-99999999999"]).starts_with("-ERR count is out of range"));
+    // HSCAN looks the key up before reading its options, as Redis does
+    assert_eq!(r.cmd(&["HSCAN", "missing", "0", "COUNT", "0"]), "*2\r\n$1\r\n0\r\n*0\r\n");
+    assert_eq!(r.cmd(&["HSCAN", "small", "0", "COUNT", "0"]), "-ERR syntax error\r\n");
     assert_eq!(r.cmd(&["HRANDFIELD", "missing"]), "$-1\r\n");
     assert_eq!(r.cmd(&["HRANDFIELD", "missing", "3"]), "*0\r\n");
     assert_eq!(

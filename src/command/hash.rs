@@ -222,6 +222,9 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 return Reply::error("ERR value is out of range");
             }
         }
+        if n < 0 && n.unsigned_abs() > super::set::MAX_RANDOM_PICKS {
+            return Reply::error(format!("ERR count is out of range: shardis repeats at most {} random fields", super::set::MAX_RANDOM_PICKS));
+        }
         count = Some(n);
     }
     let resp3 = ctx.client.resp3;
@@ -277,24 +280,24 @@ pub fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(cursor) = crate::util::parse_scan_cursor(&args[2]) else {
         return Reply::error("ERR invalid cursor");
     };
+    // the key first, then the options, as Redis's HSCAN: a missing key
+    // answers an empty scan whatever the options
+    let mut l = ctx.lock(&args[1]);
+    let h = match read(l.read(&args[1])) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())]),
+        Err(r) => return r,
+    };
     let (count, pattern) = match super::scan_options(args, 3) {
         Ok(o) => o,
         Err(r) => return r,
     };
-    let mut l = ctx.lock(&args[1]);
-    let h = match read(l.read(&args[1])) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
     let mut out = Vec::new();
-    let next = match h {
-        None => 0,
-        Some(h) => h.scan(cursor, count, |f, v| {
-            if pattern.is_none_or(|p| util::glob_match(p, &f, false)) {
-                out.push(Reply::bulk(f));
-                out.push(Reply::bulk(v));
-            }
-        }),
-    };
+    let next = h.scan(cursor, count, |f, v| {
+        if pattern.is_none_or(|p| util::glob_match(p, &f, false)) {
+            out.push(Reply::bulk(f));
+            out.push(Reply::bulk(v));
+        }
+    });
     Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(out)])
 }
