@@ -86,7 +86,9 @@ pub fn strtod(b: &[u8]) -> (f64, usize, bool) {
         && rest[1] | 0x20 == b'x'
         && let Some((v, n)) = hex_float(&rest[2..])
     {
-        return (sign(v), i + 2 + n, v.is_infinite());
+        let mantissa = rest[2..2 + n].iter().take_while(|c| *c | 0x20 != b'p');
+        let nonzero = mantissa.into_iter().any(|c| (b'1'..=b'9').contains(c) || matches!(c | 0x20, b'a'..=b'f'));
+        return (sign(v), i + 2 + n, v.is_infinite() || (v == 0.0 && nonzero));
     }
     let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
     let int = digits(i);
@@ -118,24 +120,40 @@ pub fn strtod(b: &[u8]) -> (f64, usize, bool) {
 }
 
 /// The digits of a hexadecimal float after `0x` (`h[.h][p[sign]d]`): the
-/// value and the bytes taken.
+/// value, correctly rounded (to nearest, ties to even, as glibc), and the
+/// bytes taken.
 fn hex_float(b: &[u8]) -> Option<(f64, usize)> {
-    let (mut v, mut i, mut any, mut scale) = (0f64, 0, false, 0i32);
+    // up to 30 significant hex digits exactly, then a sticky bit
+    let (mut m, mut sticky, mut exp, mut i, mut any) = (0u128, false, 0i64, 0, false);
+    let mut digit = |d: u32, frac: bool, m: &mut u128, exp: &mut i64| {
+        if *m >> 116 == 0 {
+            *m = *m << 4 | u128::from(d);
+            if frac {
+                *exp -= 4;
+            }
+        } else {
+            sticky |= d != 0;
+            if !frac {
+                *exp += 4;
+            }
+        }
+    };
     while let Some(d) = b.get(i).and_then(|c| (*c as char).to_digit(16)) {
-        v = v * 16.0 + f64::from(d);
+        digit(d, false, &mut m, &mut exp);
         i += 1;
         any = true;
     }
     if b.get(i) == Some(&b'.') {
         let mut j = i + 1;
+        let mut frac_any = false;
         while let Some(d) = b.get(j).and_then(|c| (*c as char).to_digit(16)) {
-            v = v * 16.0 + f64::from(d);
-            scale -= 4;
+            digit(d, true, &mut m, &mut exp);
             j += 1;
-            any = true;
+            frac_any = true;
         }
-        if any {
+        if any || frac_any {
             i = j;
+            any = true;
         }
     }
     if !any {
@@ -149,12 +167,56 @@ fn hex_float(b: &[u8]) -> Option<(f64, usize)> {
         }
         let n = b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
         if n > 0 {
-            let e: i32 = std::str::from_utf8(&b[at..at + n]).ok()?.parse().unwrap_or(i32::MAX / 2).min(100_000);
-            scale = scale.saturating_add(if neg { -e } else { e });
+            let e = b[at..at + n].iter().fold(0i64, |e, &c| (e * 10 + i64::from(c - b'0')).min(1 << 40));
+            exp += if neg { -e } else { e };
             i = at + n;
         }
     }
-    Some((v * 2f64.powi(scale), i))
+    Some((round_to_f64(m, sticky, exp), i))
+}
+
+/// `m * 2^exp` (plus a nonzero tail below `m` when `sticky`) rounded to
+/// the nearest f64, ties to even.
+fn round_to_f64(m: u128, sticky: bool, exp: i64) -> f64 {
+    if m == 0 {
+        return 0.0;
+    }
+    let len = 128 - i64::from(m.leading_zeros());
+    // keep 53 bits, and no bit below 2^-1074
+    let shift = (len - 53).max(-1074 - exp);
+    let (q, k) = if shift <= 0 {
+        (m, exp)
+    } else if shift >= 128 {
+        (0, exp + shift)
+    } else {
+        let q = m >> shift;
+        let rem = m & ((1u128 << shift) - 1);
+        let half = 1u128 << (shift - 1);
+        let up = rem > half || (rem == half && (sticky || q & 1 == 1));
+        (q + u128::from(up), exp + shift)
+    };
+    if q == 0 {
+        return 0.0;
+    }
+    if k > 1023 {
+        return f64::INFINITY;
+    }
+    // q < 2^54 is exact; scaling by a power of two is exact while the
+    // result is representable (the rounding above made it so)
+    let mut v = q as f64;
+    let mut k = k;
+    while k > 0 {
+        let step = k.min(1000);
+        v *= f64::from_bits(((step + 1023) as u64) << 52);
+        k -= step;
+    }
+    while k < 0 {
+        let step = (-k).min(1000);
+        let scale = if step <= 1022 { f64::from_bits(((1023 - step) as u64) << 52) } else { f64::from_bits(1u64 << (1074 - step)) };
+        v *= scale;
+        k += step;
+    }
+    v
 }
 
 /// Redis's `getDoubleFromObject` (ZADD scores, ZINCRBY, WEIGHTS): all of
