@@ -234,7 +234,7 @@ pub fn sorted_set(data: &[u8]) {
                     };
                     if let Some(v) = new {
                         model.insert(member.clone(), v);
-                        assert_eq!(s.to_bits() == v.to_bits() || s == v, true);
+                        assert!(s.to_bits() == v.to_bits() || s == v, "score {s} vs model {v}");
                     }
                 }
             }
