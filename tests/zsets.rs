@@ -617,3 +617,42 @@ fn scripts_see_resp2_replies_from_a_resp3_caller() {
         p.same(&["EVAL", script, "1", "z"], script);
     }
 }
+
+/// Waiters of different types on one key: a sorted set written there
+/// serves the sorted set pop behind a BLPOP, which goes on waiting (not a
+/// WRONGTYPE), as redis-server serves the next client of the right type;
+/// a string written there leaves both waiting.
+#[test]
+fn waiters_of_another_type_are_passed_over_not_failed() {
+    for server in [TestServer::start(&[]), TestServer::start_redis_server(&[])] {
+        let mut o = server.raw();
+        let mut blpop = server.raw();
+        blpop.send(&["BLPOP", "k", "0"]);
+        wait_blocked_on(&mut o, "cmd=blpop", 1);
+        let mut blmpop = server.raw();
+        blmpop.send(&["BLMPOP", "0", "1", "k", "LEFT"]);
+        wait_blocked_on(&mut o, "cmd=blmpop", 1);
+        let mut bzpop = server.raw();
+        bzpop.send(&["BZPOPMIN", "k", "0"]);
+        wait_blocked_on(&mut o, "cmd=bzpopmin", 1);
+        assert_eq!(o.cmd(&["SET", "k", "x"]), "+OK\r\n");
+        assert_eq!(o.cmd(&["DEL", "k"]), ":1\r\n");
+        assert_eq!(o.cmd(&["ZADD", "k", "1", "m"]), ":1\r\n");
+        assert_eq!(bzpop.read_reply(), "*3\r\n$1\r\nk\r\n$1\r\nm\r\n$1\r\n1\r\n");
+        assert_eq!(blpop.try_read_reply(Duration::from_millis(200)), None, "BLPOP goes on waiting");
+        assert_eq!(blmpop.try_read_reply(Duration::from_millis(50)), None, "BLMPOP goes on waiting");
+        assert_eq!(o.cmd(&["RPUSH", "k", "a", "b"]), ":2\r\n");
+        assert_eq!(blpop.read_reply(), "*2\r\n$1\r\nk\r\n$1\r\na\r\n");
+        assert_eq!(blmpop.read_reply(), "*2\r\n$1\r\nk\r\n*1\r\n$1\r\nb\r\n");
+    }
+}
+
+fn wait_blocked_on(r: &mut common::Raw, what: &str, n: usize) {
+    for _ in 0..500 {
+        if r.cmd(&["CLIENT", "LIST"]).matches(what).count() >= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{n} {what} never blocked");
+}

@@ -394,9 +394,23 @@ fn parse_mpop(args: &[Bytes], numkeys_at: usize) -> Result<Mpop, Reply> {
 }
 
 /// The first non-empty list of `keys`, popped: `[key, [elements]]`.
-fn mpop_from(l: &mut Locked<'_>, limits: Limits, keys: &[Bytes], front: bool, count: usize) -> Result<Option<Reply>, WrongType> {
+/// On a blocked command's retry (`retry`) a key of another type is passed
+/// over: Redis serves a waiter only from a key of its type and leaves it
+/// waiting otherwise.
+fn mpop_from(l: &mut Locked<'_>, limits: Limits, keys: &[Bytes], front: bool, count: usize, mut retry: Option<&mut bool>) -> Result<Option<Reply>, WrongType> {
     for k in keys {
-        if let Some(items) = pop_from(l, limits, k, front, count)? {
+        let popped = match pop_from(l, limits, k, front, count) {
+            Err(WrongType) if retry.is_some() => {
+                // a retry found another type: go on waiting, and let the
+                // next waiter look
+                if let Some(passed) = retry.as_deref_mut() {
+                    *passed = true;
+                }
+                continue;
+            }
+            r => r?,
+        };
+        if let Some(items) = popped {
             effects::rewrite(|| vec![effects::args(&[if front { b"LPOP" } else { b"RPOP" }, k, items.len().to_string().as_bytes()])]);
             return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), bulks(items)])));
         }
@@ -412,7 +426,7 @@ pub fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let limits = limits(ctx);
     let keys = &args[m.keys];
     let mut l = ctx.lock_many(keys);
-    match mpop_from(&mut l, limits, keys, m.front, m.count) {
+    match mpop_from(&mut l, limits, keys, m.front, m.count, None) {
         Err(WrongType) => wrong_type(),
         Ok(None) => Reply::NilArray,
         Ok(Some(r)) => r,
@@ -448,9 +462,12 @@ fn bpop(ctx: &mut Ctx, args: &[Bytes], front: bool) -> Reply {
     };
     let keys = &args[1..args.len() - 1];
     let limits = limits(ctx);
+    let retry = ctx.client.lock_waiter.is_some();
     let mut l = ctx.lock_many(keys);
     for k in keys {
         match pop_from(&mut l, limits, k, front, 1) {
+            // woken by a key that is now another type: go on waiting
+            Err(WrongType) if retry => ctx.client.passed_wrong_type = true,
             Err(WrongType) => return wrong_type(),
             Ok(None) => {}
             Ok(Some(mut items)) => {
@@ -511,7 +528,8 @@ pub fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let limits = limits(ctx);
     let keys = &args[m.keys];
     let mut l = ctx.lock_many(keys);
-    match mpop_from(&mut l, limits, keys, m.front, m.count) {
+    let retry = ctx.client.lock_waiter.is_some();
+    match mpop_from(&mut l, limits, keys, m.front, m.count, retry.then_some(&mut ctx.client.passed_wrong_type)) {
         Err(WrongType) => wrong_type(),
         Ok(Some(r)) => r,
         Ok(None) => block(ctx, l, keys, deadline, Reply::NilArray, args),

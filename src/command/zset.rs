@@ -714,9 +714,22 @@ fn parse_mpop(args: &[Bytes], at: usize) -> Result<Mpop, Reply> {
 }
 
 /// The first existing sorted set of `keys`, popped: `[key, [[m, s]...]]`.
-fn mpop_from(l: &mut Locked<'_>, keys: &[Bytes], max: bool, count: usize, resp3: bool) -> Result<Option<Reply>, WrongType> {
+/// On a blocked command's retry (`retry`) a key of another type is passed
+/// over, as Redis leaves such a waiter waiting.
+fn mpop_from(l: &mut Locked<'_>, keys: &[Bytes], max: bool, count: usize, resp3: bool, mut retry: Option<&mut bool>) -> Result<Option<Reply>, WrongType> {
     for k in keys {
-        if let Some(popped) = pop_from(l, k, max, count)? {
+        let popped = match pop_from(l, k, max, count) {
+            Err(WrongType) if retry.is_some() => {
+                // a retry found another type: go on waiting, and let the
+                // next waiter look
+                if let Some(passed) = retry.as_deref_mut() {
+                    *passed = true;
+                }
+                continue;
+            }
+            r => r?,
+        };
+        if let Some(popped) = popped {
             effects::rewrite(|| vec![effects::args(&[pop_name(max), k, popped.len().to_string().as_bytes()])]);
             let mut out = Elements::new(true, true, resp3);
             popped.iter().for_each(|(m, s)| out.push(m, *s));
@@ -734,7 +747,7 @@ pub fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let keys = &args[m.keys];
     let resp3 = ctx.client.resp3;
     let mut l = ctx.lock_many(keys);
-    match mpop_from(&mut l, keys, m.max, m.count, resp3) {
+    match mpop_from(&mut l, keys, m.max, m.count, resp3, None) {
         Err(WrongType) => wrong_type(),
         Ok(None) => Reply::NilArray,
         Ok(Some(r)) => r,
@@ -764,9 +777,12 @@ fn bzpop(ctx: &mut Ctx, args: &[Bytes], max: bool) -> Reply {
         Err(r) => return r,
     };
     let keys = &args[1..args.len() - 1];
+    let retry = ctx.client.lock_waiter.is_some();
     let mut l = ctx.lock_many(keys);
     for k in keys {
         match pop_from(&mut l, k, max, 1) {
+            // woken by a key that is now another type: go on waiting
+            Err(WrongType) if retry => ctx.client.passed_wrong_type = true,
             Err(WrongType) => return wrong_type(),
             Ok(None) => {}
             Ok(Some(mut popped)) => {
@@ -797,9 +813,9 @@ pub fn bzmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(r) => return r,
     };
     let keys = &args[m.keys];
-    let resp3 = ctx.client.resp3;
+    let (resp3, retry) = (ctx.client.resp3, ctx.client.lock_waiter.is_some());
     let mut l = ctx.lock_many(keys);
-    match mpop_from(&mut l, keys, m.max, m.count, resp3) {
+    match mpop_from(&mut l, keys, m.max, m.count, resp3, retry.then_some(&mut ctx.client.passed_wrong_type)) {
         Err(WrongType) => wrong_type(),
         Ok(Some(r)) => r,
         Ok(None) => block(ctx, l, keys, deadline, args),

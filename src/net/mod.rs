@@ -333,6 +333,7 @@ async fn wait_blocked(
         client.lock_waiter = Some(b.place.waiter().clone());
         let reply = command::dispatch(&mut Ctx { server, client }, &b.args);
         client.lock_waiter = None;
+        let passed = std::mem::take(&mut client.passed_wrong_type);
         match client.blocked.take() {
             // Still waiting: keep the original deadline and place in line.
             Some(again) => {
@@ -341,7 +342,11 @@ async fn wait_blocked(
                     // waited for the node first, now blocked on its keys
                     (b.blocking, b.deadline, b.on_timeout) = (true, again.deadline, again.on_timeout);
                 }
-                b.place.carry_on(again.place);
+                if passed {
+                    b.place.pass_on(again.place);
+                } else {
+                    b.place.carry_on(again.place);
+                }
             }
             None => return Ok(Some(reply)),
         }

@@ -61,6 +61,9 @@ pub struct Client {
     pub monitor: Option<super::monitor::MonitorFeed>,
     /// Set while a script runs (MONITOR shows its calls as `lua`).
     pub in_script: bool,
+    /// Set by a retried blocking command that passed over a key of
+    /// another type: the key goes to the next waiter in line.
+    pub passed_wrong_type: bool,
 }
 
 /// A command waiting: for keys (BLPOP and the other blocking list
@@ -114,6 +117,7 @@ impl Client {
             lock_waiter: None,
             monitor: None,
             in_script: false,
+            passed_wrong_type: false,
             txn_authorized: false,
             txn_nowait: false,
             txn_deferring: false,

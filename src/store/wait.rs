@@ -17,7 +17,10 @@
 //!   after the command that pushed. When the head is done (served, timed
 //!   out, gone), the reservation passes to the next waiter, which looks for
 //!   itself; when it stays blocked, the reservation ends (and is renewed at
-//!   once if the key changed meanwhile, so no push is missed).
+//!   once if the key changed meanwhile, so no push is missed) - unless it
+//!   found the key of another type than it waits for (a BLPOP on a key
+//!   that is now a sorted set): then the key passes to the waiter behind
+//!   it, as Redis serves the next blocked client of the right type.
 //! - **Cheap when unused.** Every modification reads one atomic while no
 //!   one waits, and the dispatcher one while nothing is reserved.
 //!
@@ -225,6 +228,32 @@ impl WaitRegistry {
         }
     }
 
+    /// `w` ran again and still waits, having found a key of another type:
+    /// where it held a key, the waiter behind it in line gets it.
+    fn pass<K: AsRef<[u8]>>(&self, db: usize, keys: &[K], w: &Arc<Waiter>) {
+        let mut inner = self.lock();
+        let mut released = false;
+        for k in keys {
+            let Some(q) = inner.queues.get_mut(&(db, Key::from(k.as_ref()))) else { continue };
+            if self.unreserve(q, w) {
+                released = true;
+                let next = q.waiters.iter().position(|x| Arc::ptr_eq(x, w)).and_then(|pos| q.waiters.get(pos + 1)).cloned();
+                match next {
+                    Some(next) => {
+                        q.reserved = Some(next.clone());
+                        self.reserved.fetch_add(1, Ordering::SeqCst);
+                        next.wake();
+                    }
+                    None if q.again => self.reserve_head(q),
+                    None => {}
+                }
+            }
+        }
+        if released {
+            Self::wake_parked_locked(&mut inner);
+        }
+    }
+
     /// The keyspace's modification hook; also called when a cross-node
     /// transaction releases a key.
     pub fn key_changed(&self, db: usize, key: &[u8]) {
@@ -334,6 +363,19 @@ impl Place {
         }
         self.parked |= std::mem::take(&mut again.parked);
         self.waits.release(self.db, &self.keys, &self.waiter);
+    }
+
+    /// As [`carry_on`](Self::carry_on), when the run found a key of another
+    /// type than it waits for: the keys it held pass to the next in line.
+    pub fn pass_on(&mut self, mut again: Place) {
+        debug_assert!(Arc::ptr_eq(&self.waiter, &again.waiter) && self.db == again.db);
+        for k in std::mem::take(&mut again.keys) {
+            if !self.keys.contains(&k) {
+                self.keys.push(k);
+            }
+        }
+        self.parked |= std::mem::take(&mut again.parked);
+        self.waits.pass(self.db, &self.keys, &self.waiter);
     }
 }
 
