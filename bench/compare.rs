@@ -228,31 +228,33 @@ fn types_bench(rounds: usize, requests: usize) {
                 cmd
             })),
         );
-        // a leaderboard of 100k members with scores 0..1M
+        // a leaderboard of 1M members with scores 0..1M
         pipeline_all(
             &mut c,
-            Box::new((0..1000).map(|part| {
+            Box::new((0..10_000).map(|part| {
                 let mut cmd = vec![b"ZADD".to_vec(), b"bench:zset".to_vec()];
                 for e in part * 100..(part + 1) * 100 {
-                    cmd.push(format!("{}", (e * 7919) % 1_000_000).into_bytes());
+                    cmd.push(format!("{}", (e * 7919) % 1_000_003).into_bytes());
                     cmd.push(format!("element:{e:012}").into_bytes());
                 }
                 cmd
             })),
         );
     }
-    let commands: [&[&str]; 10] = [
+    let commands: [&[&str]; 11] = [
         &["SISMEMBER", "bench:set", "element:__rand_int__"],
         &["SADD", "bench:ints", "__rand_int__"],
         &["PFADD", "bench:hll", "element:__rand_int__"],
         // (`__rand_int__` is zero-padded, which Redis refuses as an offset)
         &["SETBIT", "bench:bits", "99999", "1"],
         &["BITCOUNT", "bench:bits"],
-        // (`__rand_int__` is 12 digits, as the members are written)
+        // (`__rand_int__` is 12 digits, as the members are written; -r
+        // 100000 picks among the first 100k of the 1M)
         &["ZSCORE", "bench:zset", "element:__rand_int__"],
         &["ZRANK", "bench:zset", "element:__rand_int__"],
         &["ZADD", "bench:zset", "500000", "element:__rand_int__"],
-        &["ZRANGE", "bench:zset", "50000", "50009", "WITHSCORES"],
+        &["ZRANGE", "bench:zset", "500000", "500009", "WITHSCORES"],
+        &["ZRANGE", "bench:zset", "0", "99", "WITHSCORES"],
         &["ZRANGEBYSCORE", "bench:zset", "500000", "+inf", "LIMIT", "0", "10"],
     ];
     println!(

@@ -656,3 +656,34 @@ fn wait_blocked_on(r: &mut common::Raw, what: &str, n: usize) {
     }
     panic!("{n} {what} never blocked");
 }
+
+/// COPY clones a sorted set (either encoding, independent afterwards),
+/// MIGRATE moves one to redis-server and back with its scores.
+#[test]
+fn copy_and_migrate_sorted_sets() {
+    let ours = TestServer::start(&[]);
+    let redis = TestServer::start_redis_server(&[]);
+    let (mut a, mut r) = (ours.raw(), redis.raw());
+    let mut big = vec!["ZADD".to_string(), "big".into()];
+    for i in 0..500 {
+        big.extend([format!("{}.25", i % 37), format!("m{i}")]);
+    }
+    let big: Vec<&str> = big.iter().map(|s| s.as_str()).collect();
+    a.cmd(&big);
+    a.cmd(&["ZADD", "small", "1", "a", "-2.5", "b"]);
+    for key in ["small", "big"] {
+        let copy = format!("{key}-copy");
+        assert_eq!(a.cmd(&["COPY", key, &copy]), ":1\r\n");
+        assert_eq!(a.cmd(&["ZRANGE", &copy, "0", "-1", "WITHSCORES"]), a.cmd(&["ZRANGE", key, "0", "-1", "WITHSCORES"]));
+        assert_eq!(a.cmd(&["OBJECT", "ENCODING", &copy]), a.cmd(&["OBJECT", "ENCODING", key]));
+        a.cmd(&["ZADD", &copy, "100", "only-in-copy"]);
+        assert_eq!(a.cmd(&["ZSCORE", key, "only-in-copy"]), "$-1\r\n", "the copy is independent");
+        let before = a.cmd(&["ZRANGE", key, "0", "-1", "WITHSCORES"]);
+        assert_eq!(a.cmd(&["MIGRATE", "127.0.0.1", &redis.port.to_string(), key, "0", "5000"]), "+OK\r\n");
+        assert_eq!(r.cmd(&["ZRANGE", key, "0", "-1", "WITHSCORES"]), before);
+        assert_eq!(r.cmd(&["MIGRATE", "127.0.0.1", &ours.port.to_string(), key, "0", "5000"]), "+OK\r\n");
+        assert_eq!(a.cmd(&["ZRANGE", key, "0", "-1", "WITHSCORES"]), before);
+        let expect = if key == "big" { "$8\r\nskiplist\r\n" } else { "$8\r\nlistpack\r\n" };
+        assert_eq!(a.cmd(&["OBJECT", "ENCODING", key]), expect, "{key} came back in its encoding");
+    }
+}
