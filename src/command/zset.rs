@@ -512,6 +512,23 @@ impl RangeQuery {
             let (from, to) = r.walk(z, self.rev, self.offset, self.limit);
             return z.range(from, to, self.rev, &mut f);
         }
+        if let (RangeKind::Score(r), false, true) = (&self.kind, self.rev, self.limit >= 0) {
+            // forward with a LIMIT: from the range's start, at most `limit`
+            // elements, stopping at its end (no second descent for it)
+            if self.offset < 0 || (self.offset > 0 && self.offset as u64 >= z.len() as u64) {
+                return;
+            }
+            let start = z.count_below(|s, _| if r.minex { s <= r.min } else { s < r.min });
+            let from = start.saturating_add(self.offset as usize).min(z.len());
+            let to = from.saturating_add(self.limit as usize).min(z.len());
+            let mut inside = true;
+            return z.range(from, to, false, |m, s| {
+                inside = inside && if r.maxex { s < r.max } else { s <= r.max };
+                if inside {
+                    f(m, s);
+                }
+            });
+        }
         let (from, to) = match &self.kind {
             RangeKind::Rank(a, b) => match rank_range(*a, *b, z.len()) {
                 None => return,
