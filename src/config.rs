@@ -276,7 +276,6 @@ const PASSIVE: &[(&str, &str)] = &[
     ("busy-reply-threshold", "5000"),
     ("lua-time-limit", "5000"),
     ("latency-tracking", "yes"),
-    ("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     ("maxmemory-clients", "0"),
     ("tcp-backlog", "511"),
     ("daemonize", "no"),
@@ -312,6 +311,11 @@ pub struct RuntimeConfig {
     pub zset_max_listpack_entries: AtomicU64,
     /// ...and none longer than this (`zset-max-listpack-value`).
     pub zset_max_listpack_value: AtomicU64,
+    /// `client-output-buffer-limit`: hard bytes, soft bytes, soft seconds
+    /// for the normal, replica and pubsub classes (only pubsub is enforced
+    /// so far: normal clients have no limit by default, and there are no
+    /// replicas yet).
+    pub output_limits: [crate::node::pubsub::BufferLimit; 3],
     /// A list node's limit (`list-max-listpack-size`, alias
     /// `list-max-ziplist-size`): negative caps its bytes (-1 4 kB ... -5
     /// 64 kB), positive its elements.
@@ -374,6 +378,11 @@ impl Default for RuntimeConfig {
             set_max_intset_entries: AtomicU64::new(512),
             zset_max_listpack_entries: AtomicU64::new(128),
             zset_max_listpack_value: AtomicU64::new(64),
+            output_limits: [
+                crate::node::pubsub::BufferLimit::new(0, 0, 0),
+                crate::node::pubsub::BufferLimit::new(256 << 20, 64 << 20, 60),
+                crate::node::pubsub::BufferLimit::new(32 << 20, 8 << 20, 60),
+            ],
             hll_sparse_max_bytes: AtomicU64::new(3000),
             hash_max_listpack_value: AtomicU64::new(64),
             list_max_listpack_size: AtomicI64::new(-2),
@@ -566,6 +575,7 @@ impl RuntimeConfig {
             "zset-max-listpack-value",
             "zset-max-ziplist-entries",
             "zset-max-ziplist-value",
+            "client-output-buffer-limit",
             "hll-sparse-max-bytes",
             "lazyfree-lazy-user-del",
             "lazyfree-lazy-user-flush",
@@ -604,6 +614,14 @@ impl RuntimeConfig {
             "list-compress-depth" => self.list_compress_depth.load(Ordering::Relaxed).to_string(),
             "set-max-intset-entries" => self.set_max_intset_entries.load(Ordering::Relaxed).to_string(),
             "zset-max-listpack-entries" | "zset-max-ziplist-entries" => self.zset_max_listpack_entries.load(Ordering::Relaxed).to_string(),
+            "client-output-buffer-limit" => ["normal", "slave", "pubsub"]
+                .iter()
+                .zip(&self.output_limits)
+                .map(|(name, l)| {
+                    format!("{name} {} {} {}", l.hard.load(Ordering::Relaxed), l.soft.load(Ordering::Relaxed), l.soft_secs.load(Ordering::Relaxed))
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
             "zset-max-listpack-value" | "zset-max-ziplist-value" => self.zset_max_listpack_value.load(Ordering::Relaxed).to_string(),
             "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.load(Ordering::Relaxed).to_string(),
             "repl-backlog-size" => self.repl_backlog_size.load(Ordering::Relaxed).to_string(),
@@ -706,6 +724,33 @@ impl RuntimeConfig {
             "set-max-intset-entries" => self.set_max_intset_entries.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed),
             "zset-max-listpack-entries" | "zset-max-ziplist-entries" => {
                 self.zset_max_listpack_entries.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed)
+            }
+            "client-output-buffer-limit" => {
+                // `<class> <hard> <soft> <seconds>`, one or more, all
+                // checked before any applies (Redis's rule)
+                let words: Vec<&str> = value.split_whitespace().collect();
+                if !words.len().is_multiple_of(4) || words.is_empty() {
+                    return Err(invalid("Wrong number of arguments in buffer limit configuration."));
+                }
+                let mut parsed = Vec::new();
+                for w in words.chunks(4) {
+                    let class = match w[0].to_ascii_lowercase().as_str() {
+                        "normal" => 0,
+                        "slave" | "replica" => 1,
+                        "pubsub" => 2,
+                        _ => return Err(invalid("Invalid client class specified in buffer limit configuration.")),
+                    };
+                    let (Some(hard), Some(soft), Ok(secs)) = (util::parse_memory(w[1]), util::parse_memory(w[2]), w[3].parse::<u64>()) else {
+                        return Err(invalid("Error in hard, soft or soft_seconds setting in buffer limit configuration."));
+                    };
+                    parsed.push((class, hard, soft, secs));
+                }
+                for (class, hard, soft, secs) in parsed {
+                    let l = &self.output_limits[class];
+                    l.hard.store(hard, Ordering::Relaxed);
+                    l.soft.store(soft, Ordering::Relaxed);
+                    l.soft_secs.store(secs, Ordering::Relaxed);
+                }
             }
             "zset-max-listpack-value" | "zset-max-ziplist-value" => {
                 self.zset_max_listpack_value.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed)

@@ -134,6 +134,7 @@ pub fn quit(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 
 pub fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     super::transaction::discard_state(ctx.server, ctx.client);
+    super::pubsub::leave_all(ctx.server, ctx.client);
     let c = &mut *ctx.client;
     c.select(0);
     c.set_resp(false);
@@ -201,6 +202,9 @@ fn client_line(server: &Server, c: &ClientInfo) -> String {
     if c.no_touch.load(Ordering::Relaxed) {
         flags.push('T');
     }
+    if c.is_pubsub() {
+        flags.push('P');
+    }
     if flags.is_empty() {
         flags.push('N');
     }
@@ -208,7 +212,7 @@ fn client_line(server: &Server, c: &ClientInfo) -> String {
     // tot-mem as Redis counts it: the client's buffers plus its own state
     let tot = alloc + omem + std::mem::size_of::<crate::node::Client>() + std::mem::size_of::<crate::node::ClientInfo>();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={qbuf} qbuf-free={} argv-mem=0 multi-mem=0 rbs={alloc} rbp={qbuf} obl=0 oll=0 omem={omem} tot-mem={tot} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={qbuf} qbuf-free={} argv-mem=0 multi-mem=0 rbs={alloc} rbp={qbuf} obl=0 oll=0 omem={omem} tot-mem={tot} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -218,6 +222,9 @@ fn client_line(server: &Server, c: &ClientInfo) -> String {
         c.idle_secs(server.started),
         flags,
         c.db.load(Ordering::Relaxed),
+        c.subs.load(Ordering::Relaxed),
+        c.psubs.load(Ordering::Relaxed),
+        c.ssubs.load(Ordering::Relaxed),
         alloc.saturating_sub(qbuf),
         cmd,
         c.resp.load(Ordering::Relaxed),
@@ -228,6 +235,8 @@ fn client_line(server: &Server, c: &ClientInfo) -> String {
 
 pub fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut ids: Option<Vec<u64>> = None;
+    // TYPE normal (false) or pubsub (true)
+    let mut kind: Option<bool> = None;
     let mut i = 2;
     while i < args.len() {
         if is(&args[i], "type") && i + 1 < args.len() {
@@ -235,9 +244,10 @@ pub fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "pubsub")) {
                 return Reply::error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t)));
             }
-            if !is(t, "normal") {
+            if is(t, "master") || is(t, "replica") {
                 return Reply::Verbatim(Bytes::new());
             }
+            kind = Some(is(t, "pubsub"));
             i += 2;
         } else if is(&args[i], "id") && i + 1 < args.len() {
             let mut list = Vec::new();
@@ -255,7 +265,11 @@ pub fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let mut clients: Vec<_> = ctx.server.clients().values().cloned().collect();
     clients.sort_by_key(|c| c.id);
-    let text: String = clients.iter().filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id))).map(|c| client_line(ctx.server, c)).collect();
+    let text: String = clients
+        .iter()
+        .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) && kind.is_none_or(|p| c.is_pubsub() == p))
+        .map(|c| client_line(ctx.server, c))
+        .collect();
     Reply::Verbatim(Bytes::from(text))
 }
 
@@ -280,6 +294,7 @@ pub fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut addr = None;
     let mut laddr = None;
     let mut skipme = true;
+    let mut kind: Option<bool> = None;
     let mut i = 2;
     while i + 1 < args.len() {
         let v = &args[i + 1];
@@ -301,8 +316,12 @@ pub fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 return syntax_error();
             }
         } else if is(&args[i], "type") {
-            if !is(v, "normal") {
+            if is(v, "pubsub") || is(v, "normal") {
+                kind = Some(is(v, "pubsub"));
+            } else if is(v, "master") || is(v, "replica") || is(v, "slave") {
                 return Reply::Int(0);
+            } else {
+                return Reply::error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(v)));
             }
         } else if is(&args[i], "user") {
             if !is(v, "default") {
@@ -318,7 +337,11 @@ pub fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let mut killed = 0;
     for c in &clients {
-        if id.is_some_and(|id| id != c.id) || addr.as_ref().is_some_and(|a| *a != c.addr) || laddr.as_ref().is_some_and(|a| *a != c.laddr) {
+        if id.is_some_and(|id| id != c.id)
+            || addr.as_ref().is_some_and(|a| *a != c.addr)
+            || laddr.as_ref().is_some_and(|a| *a != c.laddr)
+            || kind.is_some_and(|p| c.is_pubsub() != p)
+        {
             continue;
         }
         if skipme && c.id == ctx.client.id {

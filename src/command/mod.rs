@@ -15,6 +15,7 @@ pub mod hll;
 pub mod keys;
 pub mod list;
 pub mod lock;
+pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -61,7 +62,9 @@ pub mod flags {
     /// Runs with the exclusive gate when its arguments name keys by
     /// pattern (SORT ... BY / GET), which it then locks one by one.
     pub const PATTERNS: u32 = 1 << 14;
-    pub const NAMES: [(u32, &str); 10] = [
+    /// A pub/sub command (`pubsub` in COMMAND INFO).
+    pub const PUBSUB: u32 = 1 << 15;
+    pub const NAMES: [(u32, &str); 11] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
@@ -72,6 +75,7 @@ pub mod flags {
         (STALE, "stale"),
         (NOSCRIPT, "noscript"),
         (BLOCKING, "blocking"),
+        (PUBSUB, "pubsub"),
     ];
 }
 
@@ -233,6 +237,16 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     }
     if !ctx.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         return reject(Reply::status_err("NOAUTH Authentication required."));
+    }
+    // RESP2 subscribed mode: only the pub/sub commands, PING, QUIT, RESET
+    if !ctx.client.resp3 && ctx.client.subs.active() {
+        let name = if sub.is_some() { args[0].to_ascii_lowercase() } else { cmd.name.as_bytes().to_vec() };
+        if !pubsub::allowed_when_subscribed(&String::from_utf8_lossy(&name)) {
+            return reject(pubsub::not_in_subscribed_mode(&full_name(idx, sub)));
+        }
+        if cmd.name == "ping" && args.len() <= 2 {
+            return Ok(pubsub::subscribed_ping(args));
+        }
     }
     let server = ctx.server;
     // A script is running (on another thread, holding the exclusive gate):

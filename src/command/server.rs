@@ -756,8 +756,10 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("evicted_clients", "0".into());
             kv("keyspace_hits", st.keyspace_hits.load(Ordering::Relaxed).to_string());
             kv("keyspace_misses", st.keyspace_misses.load(Ordering::Relaxed).to_string());
-            kv("pubsub_channels", "0".into());
-            kv("pubsub_patterns", "0".into());
+            let (channels, patterns, shard) = s.pubsub.counts();
+            kv("pubsub_channels", channels.to_string());
+            kv("pubsub_patterns", patterns.to_string());
+            kv("pubsubshard_channels", shard.to_string());
             kv("latest_fork_usec", "0".into());
             kv("total_forks", "0".into());
             kv("total_error_replies", failed.to_string());

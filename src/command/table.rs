@@ -2,8 +2,8 @@
 
 use super::flags::*;
 use super::{
-    Handler, bitmap as bm, connection as conn, dump, geo, hash as h, hll as hl, keys, list as l, lock, scripting as lua, server as srv, set as st, sort,
-    string as s, transaction as tx, txn, zset as z,
+    Handler, bitmap as bm, connection as conn, dump, geo, hash as h, hll as hl, keys, list as l, lock, pubsub as ps, scripting as lua, server as srv,
+    set as st, sort, string as s, transaction as tx, txn, zset as z,
 };
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -166,6 +166,17 @@ fn container(ctx: &mut super::Ctx, args: &[bytes::Bytes]) -> crate::resp::Reply 
     let _ = ctx;
     super::wrong_arity(&String::from_utf8_lossy(&args[0]))
 }
+
+const PS: u32 = PUBSUB | LOADING | STALE;
+
+static PUBSUB_SUBS: [Command; 6] = [
+    cmd!("channels", -2, PS, NOKEYS, "pubsub", "2.8.0", "Returns the active channels.", ps::pubsub_channels),
+    cmd!("numpat", 2, PS, NOKEYS, "pubsub", "2.8.0", "Returns a count of unique pattern subscriptions.", ps::pubsub_numpat),
+    cmd!("numsub", -2, PS, NOKEYS, "pubsub", "2.8.0", "Returns a count of subscribers to channels.", ps::pubsub_numsub),
+    cmd!("shardchannels", -2, PS, NOKEYS, "pubsub", "7.0.0", "Returns the active shard channels.", ps::pubsub_shardchannels),
+    cmd!("shardnumsub", -2, PS, NOKEYS, "pubsub", "7.0.0", "Returns the count of subscribers of shard channels.", ps::pubsub_shardnumsub),
+    cmd!("help", 2, LOADING | STALE, NOKEYS, "pubsub", "6.2.0", "Returns helpful text about the different subcommands.", ps::pubsub_help),
+];
 
 static CLIENT_SUBS: [Command; 13] = [
     cmd!("id", 2, CONN, NOKEYS, "connection", "5.0.0", "Returns the unique client ID of the connection.", conn::client_id),
@@ -994,6 +1005,34 @@ pub static COMMANDS: &[Command] = &[
     cmd!("quit", -1, NO_QUEUE | NO_AUTH | CONN, NOKEYS, "connection", "1.0.0", "Closes the connection.", conn::quit),
     cmd!("reset", 1, NO_QUEUE | NO_AUTH | CONN, NOKEYS, "connection", "6.2.0", "Resets the connection.", conn::reset),
     cmd!("client", -2, 0, NOKEYS, "connection", "2.4.0", "A container for client connection commands.", container, &CLIENT_SUBS),
+    // pub/sub
+    cmd!("subscribe", -2, PS | NOSCRIPT, NOKEYS, "pubsub", "2.0.0", "Listens for messages published to channels.", ps::subscribe),
+    cmd!("unsubscribe", -1, PS | NOSCRIPT, NOKEYS, "pubsub", "2.0.0", "Stops listening to messages posted to channels.", ps::unsubscribe),
+    cmd!(
+        "psubscribe",
+        -2,
+        PS | NOSCRIPT,
+        NOKEYS,
+        "pubsub",
+        "2.0.0",
+        "Listens for messages published to channels that match one or more patterns.",
+        ps::psubscribe
+    ),
+    cmd!(
+        "punsubscribe",
+        -1,
+        PS | NOSCRIPT,
+        NOKEYS,
+        "pubsub",
+        "2.0.0",
+        "Stops listening to messages published to channels that match one or more patterns.",
+        ps::punsubscribe
+    ),
+    cmd!("ssubscribe", -2, PS | NOSCRIPT, NOKEYS, "pubsub", "7.0.0", "Listens for messages published to shard channels.", ps::ssubscribe),
+    cmd!("sunsubscribe", -1, PS | NOSCRIPT, NOKEYS, "pubsub", "7.0.0", "Stops listening to messages posted to shard channels.", ps::sunsubscribe),
+    cmd!("publish", 3, PS | FAST, NOKEYS, "pubsub", "2.0.0", "Posts a message to a channel.", ps::publish),
+    cmd!("spublish", 3, PS | FAST, NOKEYS, "pubsub", "7.0.0", "Post a message to a shard channel", ps::spublish),
+    cmd!("pubsub", -2, 0, NOKEYS, "pubsub", "2.8.0", "A container for Pub/Sub commands.", container, &PUBSUB_SUBS),
     // scripting (keys are declared by numkeys)
     cmd!("eval", -3, NOSCRIPT | STALE | EXCLUSIVE, Keys::Counted(2), "scripting", "2.6.0", "Executes a server-side Lua script.", lua::eval),
     cmd!(

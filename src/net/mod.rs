@@ -100,6 +100,7 @@ fn accept(server: Arc<Server>, stream: TcpStream) {
             tracing::debug!(client = id, error = %e, "connection ended with an error");
         }
         crate::command::transaction::unwatch_all(&server, &mut client);
+        crate::command::pubsub::leave_all(&server, &mut client);
         server.clients().remove(&id);
     });
 }
@@ -228,7 +229,9 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
         info.qbuf_alloc.store(inbuf.capacity(), Ordering::Relaxed);
         let timeout = server.config.timeout.load(Ordering::Relaxed);
-        let monitoring = client.monitor.is_some();
+        // MONITOR and pub/sub clients are never timed out, as in Redis
+        let monitoring = client.monitor.is_some() || client.subs.active();
+        let outbox = client.subs.outbox.clone();
         let holding = inbuf.capacity() > 0 || out.capacity() > 0 || args.capacity() > 0;
         tokio::select! {
             ready = stream.readable() => ready?,
@@ -240,8 +243,12 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                 args = Vec::new();
                 continue;
             }
-            line = next_monitor_line(&mut client.monitor), if monitoring => {
+            line = next_monitor_line(&mut client.monitor), if client.monitor.is_some() => {
                 out.extend_from_slice(&line);
+                continue;
+            }
+            _ = next_message(&outbox), if outbox.is_some() => {
+                deliver(server, &info, &mut stream, &mut out, outbox.as_deref()).await?;
                 continue;
             }
         };
@@ -261,6 +268,31 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
         info.qbuf_alloc.store(inbuf.capacity(), Ordering::Relaxed);
     }
+}
+
+/// Completes when the subscriber's outbox has messages.
+async fn next_message(outbox: &Option<std::sync::Arc<crate::node::pubsub::Outbox>>) {
+    match outbox {
+        Some(o) if o.has_frames() => {}
+        Some(o) => o.ready().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes a subscriber's queued messages (with any replies before them);
+/// they count against its output limit until the socket took them.
+async fn deliver(
+    server: &Server,
+    info: &ClientInfo,
+    stream: &mut TcpStream,
+    out: &mut BytesMut,
+    outbox: Option<&crate::node::pubsub::Outbox>,
+) -> std::io::Result<()> {
+    let Some(o) = outbox else { return Ok(()) };
+    let n = o.drain_into(out);
+    let r = flush(server, info, stream, out).await;
+    o.written(n);
+    r
 }
 
 /// The next MONITOR line for a monitoring client.
@@ -373,7 +405,12 @@ async fn flush(server: &Server, info: &ClientInfo, stream: &mut TcpStream, out: 
         return Ok(());
     }
     info.omem.store(out.len(), Ordering::Relaxed);
-    stream.write_all(out).await?;
+    // a client killed meanwhile (an output limit passed, CLIENT KILL) is
+    // not waited for: a peer that never reads would hold the task for ever
+    tokio::select! {
+        r = stream.write_all(out) => r?,
+        _ = info.killed() => return Err(std::io::Error::other("client killed")),
+    }
     info.omem.store(0, Ordering::Relaxed);
     server.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
     out.clear();

@@ -64,6 +64,24 @@ pub struct Client {
     /// Set by a retried blocking command that passed over a key of
     /// another type: the key goes to the next waiter in line.
     pub passed_wrong_type: bool,
+    /// Pub/sub subscriptions and the outbox their messages arrive in.
+    pub subs: Subscriptions,
+}
+
+/// A client's pub/sub subscriptions, in the order they were made.
+#[derive(Default)]
+pub struct Subscriptions {
+    pub channels: Vec<bytes::Bytes>,
+    pub patterns: Vec<bytes::Bytes>,
+    pub shard: Vec<bytes::Bytes>,
+    pub outbox: Option<std::sync::Arc<super::pubsub::Outbox>>,
+}
+
+impl Subscriptions {
+    /// Subscribed to anything (RESP2 subscribed mode).
+    pub fn active(&self) -> bool {
+        !(self.channels.is_empty() && self.patterns.is_empty() && self.shard.is_empty())
+    }
 }
 
 /// A command waiting: for keys (BLPOP and the other blocking list
@@ -118,6 +136,7 @@ impl Client {
             monitor: None,
             in_script: false,
             passed_wrong_type: false,
+            subs: Subscriptions::default(),
             txn_authorized: false,
             txn_nowait: false,
             txn_deferring: false,
@@ -150,6 +169,16 @@ impl Client {
     pub fn set_resp(&mut self, resp3: bool) {
         self.resp3 = resp3;
         self.info.resp.store(if resp3 { 3 } else { 2 }, Ordering::Relaxed);
+        if let Some(o) = &self.subs.outbox {
+            o.resp3.store(resp3, Ordering::Relaxed);
+        }
+    }
+
+    /// Publishes this client's subscription counts (CLIENT LIST, KILL TYPE).
+    pub fn note_subscriptions(&self) {
+        self.info.subs.store(self.subs.channels.len(), Ordering::Relaxed);
+        self.info.psubs.store(self.subs.patterns.len(), Ordering::Relaxed);
+        self.info.ssubs.store(self.subs.shard.len(), Ordering::Relaxed);
     }
 }
 
@@ -169,6 +198,10 @@ pub struct ClientInfo {
     pub no_evict: AtomicBool,
     /// In MONITOR mode (CLIENT LIST flag `O`).
     pub monitoring: AtomicBool,
+    /// Channel, pattern and shard channel subscriptions.
+    pub subs: AtomicUsize,
+    pub psubs: AtomicUsize,
+    pub ssubs: AtomicUsize,
     pub no_touch: AtomicBool,
     killed: AtomicBool,
     kill: Notify,
@@ -202,6 +235,9 @@ impl ClientInfo {
             last_interaction_ms: AtomicU64::new(0),
             last_cmd: AtomicUsize::new(usize::MAX),
             no_evict: AtomicBool::new(false),
+            subs: AtomicUsize::new(0),
+            psubs: AtomicUsize::new(0),
+            ssubs: AtomicUsize::new(0),
             monitoring: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
             killed: AtomicBool::new(false),
@@ -274,6 +310,11 @@ impl ClientInfo {
             }
             self.unblocked.notified().await;
         }
+    }
+
+    /// A pub/sub client (CLIENT LIST flag `P`, KILL TYPE pubsub).
+    pub fn is_pubsub(&self) -> bool {
+        self.subs.load(Ordering::Relaxed) + self.psubs.load(Ordering::Relaxed) + self.ssubs.load(Ordering::Relaxed) > 0
     }
 
     pub fn is_killed(&self) -> bool {

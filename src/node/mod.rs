@@ -7,6 +7,7 @@
 
 mod client;
 pub mod monitor;
+pub mod pubsub;
 pub mod recovery;
 pub mod slowlog;
 
@@ -75,6 +76,8 @@ pub struct Server {
     pub locks: crate::lock::LockManager,
     /// Prepared cross-node transactions, their key locks and decisions.
     pub txns: crate::txn::TxnTable,
+    /// Channels and patterns and their subscribers.
+    pub pubsub: pubsub::PubSub,
     /// Notified once when the server must stop (SHUTDOWN, signal).
     pub shutdown: Notify,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -102,6 +105,7 @@ impl Server {
             slowlog: slowlog::SlowLog::default(),
             locks: crate::lock::LockManager::default(),
             txns,
+            pubsub: pubsub::PubSub::new(),
             shutdown: Notify::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         })
