@@ -1007,3 +1007,39 @@ fn redis_auth_and_redis_db_from_yaml() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// PUBLISH through the proxy goes to the node a channel name hashes to on
+/// the ring, so a subscriber listens there; SUBSCRIBE itself is refused
+/// (for now) rather than turning a shared backend connection into a
+/// subscriber.
+#[test]
+fn publish_routes_by_channel_on_the_ring() {
+    let c = cluster(2, false, &["--hash", "md5"]);
+    let dist = ring_for(&addrs(&c.nodes), KeyHash::Md5);
+    let channels: Vec<String> = (0..20).map(|i| format!("chan:{i}")).collect();
+    let mut subs: Vec<common::Raw> = c.nodes.iter().map(|n| n.raw()).collect();
+    for s in &mut subs {
+        let mut cmd = vec!["SUBSCRIBE"];
+        cmd.extend(channels.iter().map(|c| c.as_str()));
+        s.send(&cmd);
+        for _ in 0..channels.len() {
+            assert!(s.read_reply().contains("subscribe"));
+        }
+    }
+    let mut r = c.proxy.raw();
+    let owners: Vec<String> = c.nodes.iter().map(|n| n.addr()).collect();
+    for ch in &channels {
+        assert_eq!(r.cmd(&["PUBLISH", ch, "hi"]), ":1\r\n", "{ch}");
+        let owner = dist.server_for_key(ch.as_bytes()).unwrap();
+        for (i, s) in subs.iter_mut().enumerate() {
+            let got = s.try_read_reply(std::time::Duration::from_millis(if owner == i { 2000 } else { 30 }));
+            if owner == i {
+                assert_eq!(got.as_deref(), Some(format!("*3\r\n$7\r\nmessage\r\n${}\r\n{ch}\r\n$2\r\nhi\r\n", ch.len()).as_str()), "{ch} on {}", owners[i]);
+            } else {
+                assert_eq!(got, None, "{ch} reached a node it does not hash to");
+            }
+        }
+    }
+    assert!(r.cmd(&["SUBSCRIBE", "x"]).starts_with("-ERR command 'subscribe' is not supported by shardis proxy"));
+    assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
+}

@@ -623,6 +623,13 @@ impl Proxy {
                 }))
             }
             "script" => Pending::One(self.backends[0].send(session.id, args)),
+            // a channel lives on the node its name hashes to on the ring
+            // (as Redis Cluster places shard channels), so subscribers know
+            // where to listen
+            "publish" | "spublish" => match self.node_for(&args[1]) {
+                Some(n) => Pending::One(self.backends[n].send(session.id, args)),
+                None => ready(Reply::error("ERR no node for this channel")),
+            },
             "randomkey" => {
                 let i = crate::util::random_u64() as usize % self.backends.len().max(1);
                 Pending::One(self.backends[i].send(session.id, args))
