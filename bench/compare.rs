@@ -5,6 +5,8 @@
 //! cargo bench --bench compare -- throughput         # redis-benchmark, A B A B
 //! cargo bench --bench compare -- memory             # bytes per key, 1M keys
 //! cargo bench --bench compare -- collections        # bytes per hash field / list element
+//! cargo bench --bench compare -- types              # set, zset, bitmap, HLL custom commands
+//! cargo bench --bench compare -- pubsub             # PUBLISH to 1, 10, 100 subscribers
 //! cargo bench --bench compare -- effects            # what keeping the effect log costs a write
 //! cargo bench --bench compare -- hitratio           # Zipf read-through cache
 //! cargo bench --bench compare -- locks              # lock and check-and-set rates
@@ -267,21 +269,9 @@ fn types_bench(rounds: usize, requests: usize) {
             let mut cpu = [Vec::new(), Vec::new()];
             for _ in 0..rounds {
                 for (i, s) in servers.iter().enumerate() {
-                    let before = cpu_secs(s.child.id());
-                    let out = Command::new("redis-benchmark")
-                        .args(["-p", &s.port.to_string(), "-n", &requests.to_string(), "-c", "50", "-r", "100000"])
-                        .args(["-P", &pipeline.to_string(), "--csv"])
-                        .args(cmd)
-                        .output()
-                        .expect("redis-benchmark (apt-get install redis-tools)");
-                    let after = cpu_secs(s.child.id());
-                    let text = String::from_utf8_lossy(&out.stdout);
-                    let rps: f64 =
-                        text.lines().nth(1).and_then(|l| l.split("\",\"").nth(1)).and_then(|v| v.trim_matches('"').parse().ok()).unwrap_or_else(|| {
-                            panic!("cannot parse redis-benchmark output for {} {cmd:?}: {text} {}", kinds[i].name(), String::from_utf8_lossy(&out.stderr))
-                        });
+                    let (rps, us) = run_custom(s, cmd, pipeline, requests, kinds[i].name());
                     ops[i].push(rps);
-                    cpu[i].push((after - before) * 1e6 / requests as f64);
+                    cpu[i].push(us);
                 }
             }
             let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
@@ -290,6 +280,86 @@ fn types_bench(rounds: usize, requests: usize) {
         }
     }
     println!("(op/s: higher is better; us = server CPU microseconds per operation, lower is better)");
+}
+
+/// One redis-benchmark run of a custom command against `s`: op/s and the
+/// server's CPU microseconds per operation.
+fn run_custom(s: &Server, cmd: &[&str], pipeline: usize, requests: usize, name: &str) -> (f64, f64) {
+    let before = cpu_secs(s.child.id());
+    let out = Command::new("redis-benchmark")
+        .args(["-p", &s.port.to_string(), "-n", &requests.to_string(), "-c", "50", "-r", "100000"])
+        .args(["-P", &pipeline.to_string(), "--csv"])
+        .args(cmd)
+        .output()
+        .expect("redis-benchmark (apt-get install redis-tools)");
+    let after = cpu_secs(s.child.id());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps: f64 = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split("\",\"").nth(1))
+        .and_then(|v| v.trim_matches('"').parse().ok())
+        .unwrap_or_else(|| panic!("cannot parse redis-benchmark output for {name} {cmd:?}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+    (rps, (after - before) * 1e6 / requests as f64)
+}
+
+/// PUBLISH to 1, 10 and 100 subscribers that read everything (each a
+/// thread draining its socket), redis-benchmark publishing.
+fn pubsub_bench(rounds: usize, requests: usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    println!("== pubsub: PUBLISH of 5 bytes, -c 50, {requests} requests, {rounds} rounds A B A B");
+    println!(
+        "{:<16} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}",
+        "subscribers", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio"
+    );
+    let servers = [start(Kind::Shardis, &[]), start(Kind::Redis, &[])];
+    let kinds = [Kind::Shardis, Kind::Redis];
+    for n in [1usize, 10, 100] {
+        // subscribers on both servers for the whole row
+        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(AtomicU64::new(0));
+        let mut threads = Vec::new();
+        for s in &servers {
+            for _ in 0..n {
+                let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+                c.write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$10\r\nbench:chan\r\n").unwrap();
+                c.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+                let (stop, received) = (stop.clone(), received.clone());
+                threads.push(std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 1 << 16];
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Ok(k) = c.read(&mut buf) {
+                            if k == 0 {
+                                break;
+                            }
+                            received.fetch_add(k as u64, Ordering::Relaxed);
+                        }
+                    }
+                }));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        for pipeline in [1, 16] {
+            let mut ops = [Vec::new(), Vec::new()];
+            let mut cpu = [Vec::new(), Vec::new()];
+            for _ in 0..rounds {
+                for (i, s) in servers.iter().enumerate() {
+                    let (rps, us) = run_custom(s, &["PUBLISH", "bench:chan", "hello"], pipeline, requests, kinds[i].name());
+                    ops[i].push(rps);
+                    cpu[i].push(us);
+                }
+            }
+            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
+            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
+            println!("{:<16} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", n, pipeline, a, b, a / b, ca, cb, ca / cb);
+        }
+        stop.store(true, Ordering::Relaxed);
+        threads.into_iter().for_each(|t| {
+            let _ = t.join();
+        });
+    }
+    println!("(op/s of PUBLISH: higher is better; us = server CPU microseconds per PUBLISH, all deliveries included)");
 }
 
 /// One redis-benchmark run of `test` against `s`: op/s and the server's
@@ -1239,7 +1309,7 @@ fn main() {
     let selected: Vec<&str> = args
         .iter()
         .map(|s| s.as_str())
-        .filter(|a| ["throughput", "types", "effects", "memory", "collections", "hitratio", "locks", "proxy", "txn", "hardening", "scan"].contains(a))
+        .filter(|a| ["throughput", "types", "pubsub", "effects", "memory", "collections", "hitratio", "locks", "proxy", "txn", "hardening", "scan"].contains(a))
         .collect();
     let all = selected.is_empty();
     if all || selected.contains(&"throughput") {
@@ -1247,6 +1317,9 @@ fn main() {
     }
     if all || selected.contains(&"types") {
         types_bench(rounds, requests);
+    }
+    if all || selected.contains(&"pubsub") {
+        pubsub_bench(rounds, requests);
     }
     if all || selected.contains(&"effects") {
         effects_bench(rounds, requests);
