@@ -210,3 +210,43 @@ print("pubsub ok")
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("pubsub ok"));
 }
+
+/// MONITOR goes through the same bounded outbox: a monitor that never
+/// reads is disconnected at the limit, no line is silently lost before,
+/// and the node goes on serving.
+#[test]
+fn a_monitor_that_never_reads_is_disconnected_at_the_limit() {
+    let s = TestServer::start(&[]);
+    let mut admin = s.raw();
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 2mb 0 0"]), "+OK\r\n");
+    let mut reader = s.raw();
+    assert_eq!(reader.cmd(&["MONITOR"]), "+OK\r\n");
+    let mut slow = s.raw();
+    assert_eq!(slow.cmd(&["MONITOR"]), "+OK\r\n");
+    // a reading monitor sees every command in order
+    for i in 0..50 {
+        admin.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    for i in 0..50 {
+        let line = reader.read_reply();
+        assert!(line.contains(&format!("\"SET\" \"k{i}\" \"v\"")), "{line}");
+    }
+    drop(reader);
+    let before = rss_kb(s.pid());
+    let value = "v".repeat(8 * 1024);
+    for i in 0..3000 {
+        admin.send(&["SET", &format!("big{i}"), &value]);
+    }
+    for _ in 0..3000 {
+        assert_eq!(admin.read_reply(), "+OK\r\n");
+    }
+    for _ in 0..100 {
+        if !admin.cmd(&["CLIENT", "LIST"]).contains("cmd=monitor") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!admin.cmd(&["CLIENT", "LIST"]).contains("cmd=monitor"), "the slow monitor was cut off");
+    assert!(rss_kb(s.pid()) < before + 48 * 1024);
+    assert_eq!(admin.cmd(&["DBSIZE"]), ":3050\r\n");
+}

@@ -140,6 +140,7 @@ pub fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     c.set_resp(false);
     c.reply_mode = ReplyMode::On;
     c.monitor = None;
+    c.subs.outbox = None;
     c.info.monitoring.store(false, Ordering::Relaxed);
     c.no_touch = false;
     c.info.no_touch.store(false, Ordering::Relaxed);

@@ -475,7 +475,7 @@ fn execute(ctx: &mut Ctx, idx: usize, sub: Option<usize>, cmd: &'static Command,
     // commands not at all, as in Redis.
     if ctx.server.monitors.active() && cmd.flags & flags::ADMIN == 0 && !matches!(cmd.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro") {
         let source = (!ctx.client.in_script).then_some(ctx.client.info.addr.as_str());
-        ctx.server.monitors.feed(ctx.client.db, source, args);
+        ctx.server.monitors.feed(ctx.client.db, source, args, &ctx.server.config.output_limits[2]);
     }
     let micros = start.elapsed().as_micros() as u64;
     stat.calls.fetch_add(1, Ordering::Relaxed);

@@ -20,8 +20,7 @@ pub fn allowed_when_subscribed(name: &str) -> bool {
 }
 
 fn outbox(ctx: &mut Ctx) -> std::sync::Arc<Outbox> {
-    let (resp3, info) = (ctx.client.resp3, ctx.client.info.clone());
-    ctx.client.subs.outbox.get_or_insert_with(|| Outbox::new(resp3, info)).clone()
+    ctx.client.outbox()
 }
 
 fn list_of<'c>(ctx: &'c mut Ctx<'_>, space: Space) -> &'c mut Vec<Bytes> {
@@ -119,7 +118,9 @@ pub fn leave_all(server: &crate::node::Server, client: &mut crate::node::Client)
             server.pubsub.unsubscribe(space, &n, id);
         }
     }
-    client.subs.outbox = None;
+    if client.monitor.is_none() {
+        client.subs.outbox = None;
+    }
     client.note_subscriptions();
 }
 

@@ -48,7 +48,7 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) ->
     run.start();
     if ctx.server.monitors.active() {
         let source = (!ctx.client.in_script).then_some(ctx.client.info.addr.as_str());
-        ctx.server.monitors.feed(ctx.client.db, source, args);
+        ctx.server.monitors.feed(ctx.client.db, source, args, &ctx.server.config.output_limits[2]);
     }
     ctx.client.in_exec = true;
     ctx.client.in_script = true;

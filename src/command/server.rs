@@ -62,7 +62,8 @@ pub fn time(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 /// client (`crate::node::monitor`); RESET or QUIT ends it.
 pub fn monitor(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     if ctx.client.monitor.is_none() {
-        ctx.client.monitor = Some(ctx.server.monitors.subscribe());
+        let outbox = ctx.client.outbox();
+        ctx.client.monitor = Some(ctx.server.monitors.subscribe(outbox));
         ctx.client.info.monitoring.store(true, Ordering::Relaxed);
     }
     Reply::Ok

@@ -7,7 +7,7 @@
 //! error is answered and closes only that connection.
 
 use crate::command;
-use crate::node::{Blocked, Client, ClientInfo, Ctx, Server, monitor};
+use crate::node::{Blocked, Client, ClientInfo, Ctx, Server};
 use crate::resp::{Limits, Reply, parse_request_spans};
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
@@ -243,10 +243,6 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                 args = Vec::new();
                 continue;
             }
-            line = next_monitor_line(&mut client.monitor), if client.monitor.is_some() => {
-                out.extend_from_slice(&line);
-                continue;
-            }
             _ = next_message(&outbox), if outbox.is_some() => {
                 deliver(server, &info, &mut stream, &mut out, outbox.as_deref()).await?;
                 continue;
@@ -293,14 +289,6 @@ async fn deliver(
     let r = flush(server, info, stream, out).await;
     o.written(n);
     r
-}
-
-/// The next MONITOR line for a monitoring client.
-async fn next_monitor_line(feed: &mut Option<monitor::MonitorFeed>) -> Bytes {
-    match feed {
-        Some(f) => f.next().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Waits for what a blocked command waits for and runs it again when

@@ -174,6 +174,13 @@ impl Client {
         }
     }
 
+    /// The client's outbox (pub/sub messages, MONITOR lines), made on first
+    /// use.
+    pub fn outbox(&mut self) -> std::sync::Arc<super::pubsub::Outbox> {
+        let (resp3, info) = (self.resp3, self.info.clone());
+        self.subs.outbox.get_or_insert_with(|| super::pubsub::Outbox::new(resp3, info)).clone()
+    }
+
     /// Publishes this client's subscription counts (CLIENT LIST, KILL TYPE).
     pub fn note_subscriptions(&self) {
         self.info.subs.store(self.subs.channels.len(), Ordering::Relaxed);

@@ -10,59 +10,47 @@
 //! appear at EXEC, before EXEC itself), scripts before they run (their own
 //! calls follow), with the database selected after the command; refused
 //! commands and admin commands (CONFIG, DEBUG, MONITOR, ...) are not
-//! shown, and passwords are redacted, as Redis does. Lines go through a
-//! broadcast channel; a monitor that falls too far behind loses lines
-//! rather than holding up the server.
+//! shown, and passwords are redacted, as Redis does. Each line is encoded
+//! once and pushed into every monitor's outbox, the same bounded queue a
+//! subscriber's messages go through ([`super::pubsub::Outbox`]): a monitor
+//! that does not keep up is disconnected at the output limit (the pubsub
+//! class: Redis gives a monitor the normal class, unlimited by default)
+//! instead of losing lines or holding up the server.
 
+use super::pubsub::{BufferLimit, Outbox};
 use bytes::{BufMut, Bytes, BytesMut};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::broadcast;
-
-/// Lines buffered per monitor before the slowest one starts losing them.
-const BACKLOG: usize = 16 * 1024;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The monitors of one server.
+#[derive(Default)]
 pub struct Monitors {
     count: Arc<AtomicUsize>,
-    tx: broadcast::Sender<Bytes>,
+    next: AtomicU64,
+    outboxes: Arc<Mutex<Vec<(u64, Arc<Outbox>)>>>,
 }
 
-impl Default for Monitors {
-    fn default() -> Self {
-        Monitors { count: Arc::new(AtomicUsize::new(0)), tx: broadcast::channel(BACKLOG).0 }
-    }
-}
-
-/// One monitoring client's feed; leaving monitor mode drops it.
+/// One monitoring client's registration; leaving monitor mode drops it.
 pub struct MonitorFeed {
-    rx: broadcast::Receiver<Bytes>,
+    id: u64,
     count: Arc<AtomicUsize>,
+    outboxes: Arc<Mutex<Vec<(u64, Arc<Outbox>)>>>,
 }
 
 impl Drop for MonitorFeed {
     fn drop(&mut self) {
+        self.outboxes.lock().unwrap_or_else(|p| p.into_inner()).retain(|(id, _)| *id != self.id);
         self.count.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-impl MonitorFeed {
-    /// The next line; lines lost to lagging are skipped.
-    pub async fn next(&mut self) -> Bytes {
-        loop {
-            match self.rx.recv().await {
-                Ok(line) => return line,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
-            }
-        }
-    }
-}
-
 impl Monitors {
-    pub fn subscribe(&self) -> MonitorFeed {
+    /// Starts feeding `outbox`.
+    pub fn subscribe(&self, outbox: Arc<Outbox>) -> MonitorFeed {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.outboxes.lock().unwrap_or_else(|p| p.into_inner()).push((id, outbox));
         self.count.fetch_add(1, Ordering::Relaxed);
-        MonitorFeed { rx: self.tx.subscribe(), count: self.count.clone() }
+        MonitorFeed { id, count: self.count.clone(), outboxes: self.outboxes.clone() }
     }
 
     /// True if anyone monitors: the check on every command's path.
@@ -72,8 +60,8 @@ impl Monitors {
     }
 
     /// Sends the line for one command: `source` is the client's address, or
-    /// `None` for a script's call.
-    pub fn feed(&self, db: usize, source: Option<&str>, args: &[Bytes]) {
+    /// `None` for a script's call; `limit` bounds each monitor's queue.
+    pub fn feed(&self, db: usize, source: Option<&str>, args: &[Bytes], limit: &BufferLimit) {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let mut line = BytesMut::with_capacity(64 + args.iter().map(|a| a.len() + 3).sum::<usize>());
         line.put_slice(format!("+{}.{:06} [{db} {}]", now.as_secs(), now.subsec_micros(), source.unwrap_or("lua")).as_bytes());
@@ -87,7 +75,10 @@ impl Monitors {
             }
         }
         line.put_slice(b"\r\n");
-        let _ = self.tx.send(line.freeze());
+        let line = line.freeze();
+        for (_, o) in self.outboxes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            o.push(line.clone(), limit);
+        }
     }
 }
 

@@ -68,7 +68,7 @@ impl Outbox {
 
     /// Queues a frame unless the subscriber is over its limit, which
     /// disconnects it (as Redis's `closeClientOnOutputBufferLimitReached`).
-    fn push(&self, frame: Bytes, limit: &BufferLimit) {
+    pub fn push(&self, frame: Bytes, limit: &BufferLimit) {
         if self.overflowed.load(Ordering::Relaxed) {
             return;
         }
