@@ -22,19 +22,22 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The monitors' outboxes, by registration.
+type Registered = Arc<Mutex<Vec<(u64, Arc<Outbox>)>>>;
+
 /// The monitors of one server.
 #[derive(Default)]
 pub struct Monitors {
     count: Arc<AtomicUsize>,
     next: AtomicU64,
-    outboxes: Arc<Mutex<Vec<(u64, Arc<Outbox>)>>>,
+    outboxes: Registered,
 }
 
 /// One monitoring client's registration; leaving monitor mode drops it.
 pub struct MonitorFeed {
     id: u64,
     count: Arc<AtomicUsize>,
-    outboxes: Arc<Mutex<Vec<(u64, Arc<Outbox>)>>>,
+    outboxes: Registered,
 }
 
 impl Drop for MonitorFeed {
