@@ -1009,7 +1009,8 @@ fn redis_auth_and_redis_db_from_yaml() {
 }
 
 /// PUBLISH through the proxy goes to the node a channel name hashes to on
-/// the ring, so a subscriber listens there; SUBSCRIBE itself is refused
+/// the ring, so a subscriber listens there; PUBSUB merges every node's
+/// registry; SUBSCRIBE itself is refused
 /// (for now) rather than turning a shared backend connection into a
 /// subscriber.
 #[test]
@@ -1040,6 +1041,11 @@ fn publish_routes_by_channel_on_the_ring() {
             }
         }
     }
+    // the registries merged: every channel once, subscriber counts summed
+    assert_eq!(r.cmd(&["PUBSUB", "NUMSUB", "chan:0", "chan:7", "none"]), "*6\r\n$6\r\nchan:0\r\n:2\r\n$6\r\nchan:7\r\n:2\r\n$4\r\nnone\r\n:0\r\n");
+    let listed = r.cmd(&["PUBSUB", "CHANNELS", "chan:*"]);
+    assert!(listed.starts_with("*20\r\n"), "{listed}");
+    assert_eq!(r.cmd(&["PUBSUB", "NUMPAT"]), ":0\r\n");
     assert!(r.cmd(&["SUBSCRIBE", "x"]).starts_with("-ERR command 'subscribe' is not supported by shardis proxy"));
     assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
 }

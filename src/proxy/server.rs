@@ -97,6 +97,11 @@ enum Merge {
     Concat,
     /// SCRIPT LOAD on every node: the (identical) first reply.
     First,
+    /// PUBSUB CHANNELS: arrays concatenated, each element once.
+    Union,
+    /// PUBSUB NUMSUB: `[name, count, ...]` arrays in the same order, counts
+    /// added up.
+    PairSum,
     /// SCAN on node `node` of `nodes`: the composite cursor.
     Scan { node: usize, nodes: usize },
 }
@@ -626,6 +631,11 @@ impl Proxy {
             // a channel lives on the node its name hashes to on the ring
             // (as Redis Cluster places shard channels), so subscribers know
             // where to listen
+            // the registries of every node, merged
+            "pubsub" if args.len() >= 2 && (is(&args[1], "channels") || is(&args[1], "shardchannels")) => self.fan_out(session.id, args, Merge::Union),
+            "pubsub" if args.len() >= 2 && (is(&args[1], "numsub") || is(&args[1], "shardnumsub")) => self.fan_out(session.id, args, Merge::PairSum),
+            "pubsub" if args.len() >= 2 && is(&args[1], "numpat") => self.fan_out(session.id, args, Merge::Sum),
+            "pubsub" => Pending::One(self.backends[0].send(session.id, args)),
             "publish" | "spublish" => match self.node_for(&args[1]) {
                 Some(n) => Pending::One(self.backends[n].send(session.id, args)),
                 None => ready(Reply::error("ERR no node for this channel")),
@@ -1186,6 +1196,25 @@ fn merge_replies(parts: Vec<Reply>, merge: Merge) -> Reply {
         Merge::AllOk => parts.into_iter().find(|p| *p != Reply::Ok).unwrap_or(Reply::Ok),
         Merge::First => parts.into_iter().next().unwrap_or(Reply::Nil),
         Merge::Concat => Reply::Array(parts.into_iter().flat_map(|p| if let Reply::Array(items) = p { items } else { vec![] }).collect()),
+        Merge::Union => {
+            let mut seen = std::collections::HashSet::new();
+            let items = parts.into_iter().flat_map(|p| if let Reply::Array(items) = p { items } else { vec![] });
+            Reply::Array(items.filter(|i| !matches!(i, Reply::Bulk(b) if !seen.insert(b.clone()))).collect())
+        }
+        Merge::PairSum => {
+            let mut parts = parts.into_iter();
+            let Some(Reply::Array(mut total)) = parts.next() else { return Reply::Array(vec![]) };
+            for p in parts {
+                if let Reply::Array(items) = p {
+                    for (t, i) in total.iter_mut().zip(items).skip(1).step_by(2) {
+                        if let (Reply::Int(a), Reply::Int(b)) = (&mut *t, i) {
+                            *a += b;
+                        }
+                    }
+                }
+            }
+            Reply::Array(total)
+        }
         Merge::Scan { node, nodes } => {
             let Some(Reply::Array(mut items)) = parts.into_iter().next() else {
                 return Reply::error("ERR bad SCAN reply from backend");
