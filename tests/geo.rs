@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Pair, TestServer};
+use common::{Pair, Rng, TestServer};
 
 fn pair(resp3: bool) -> (TestServer, TestServer, Pair) {
     let ours = TestServer::start(&[]);
@@ -17,24 +17,6 @@ fn pair(resp3: bool) -> (TestServer, TestServer, Pair) {
         assert!(a.starts_with('%') && b.starts_with('%'));
     }
     (ours, redis, p)
-}
-
-/// A generator shared by closures.
-struct Rng(std::cell::Cell<u64>);
-
-impl Rng {
-    fn next(&self) -> u64 {
-        let mut s = self.0.get();
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        self.0.set(s);
-        s
-    }
-
-    fn pick<'a>(&self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
 }
 
 /// Loads points around a few cities and far away (poles, the date line).
@@ -56,7 +38,7 @@ fn load(p: &mut Pair, r: &Rng, n: usize) {
 
 fn searches(resp3: bool, seed: u64, rounds: usize) {
     let (_o, _r, mut p) = pair(resp3);
-    let r = Rng(std::cell::Cell::new(seed));
+    let r = Rng::new(seed);
     load(&mut p, &r, 3000);
     p.same(&["OBJECT", "ENCODING", "pts"], "encoding");
     p.same(&["SET", "str", "x"], "str");

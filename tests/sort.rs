@@ -21,23 +21,6 @@ fn elements(reply: &str) -> Vec<String> {
     out
 }
 
-struct Rng(std::cell::Cell<u64>);
-
-impl Rng {
-    fn next(&self) -> u64 {
-        let mut s = self.0.get();
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        self.0.set(s);
-        s
-    }
-
-    fn pick<'a>(&self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
-
 fn sequence(resp3: bool, seed: u64, rounds: usize) {
     let ours = TestServer::start(&[]);
     let redis = TestServer::start_redis_server(&[]);
@@ -46,7 +29,7 @@ fn sequence(resp3: bool, seed: u64, rounds: usize) {
         p.ours.cmd(&["HELLO", "3"]);
         p.redis.cmd(&["HELLO", "3"]);
     }
-    let r = Rng(std::cell::Cell::new(seed));
+    let r = common::Rng::new(seed);
     let values = ["1", "2", "3", "10", "-1", "2.5", "1e3", "0x10", " 7", "abc", "b", "a", "", "inf", "-inf", "003"];
     // (no value strtod over- or underflows: Redis never clears errno
     // before SORT's strtod, so one ERANGE fails every numeric SORT after)

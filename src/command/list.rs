@@ -443,15 +443,7 @@ pub fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// 7.0 answers a timeout with the null array for every list command, and a
 /// command that may not block with its own null (`on_deny`).
 fn block(ctx: &mut Ctx, l: Locked<'_>, keys: &[Bytes], deadline: Option<std::time::Instant>, on_deny: Reply, args: &[Bytes]) -> Reply {
-    let blocked = super::block_on(ctx.server, ctx.client, keys, deadline, Reply::NilArray, on_deny, args);
-    drop(l);
-    match blocked {
-        Ok(b) => {
-            ctx.client.blocked = Some(b);
-            Reply::NoReply
-        }
-        Err(reply) => reply,
-    }
+    super::block_keys(ctx, l, keys, deadline, Reply::NilArray, on_deny, args)
 }
 
 /// BLPOP and BRPOP: `[key, element]` from the first non-empty list.

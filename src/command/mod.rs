@@ -410,6 +410,29 @@ pub fn block_on<K: AsRef<[u8]>>(
     Ok(crate::node::Blocked { place, blocking: true, deadline, wake_at: None, on_timeout, args: crate::util::compact_copy(args) })
 }
 
+/// Queues the running command on `keys` while `l` still holds their shards
+/// (nothing can change between the look and the wait), then releases
+/// them: no reply yet, or `on_deny` at once where it may not block.
+pub fn block_keys(
+    ctx: &mut Ctx,
+    l: crate::store::Locked<'_>,
+    keys: &[Bytes],
+    deadline: Option<Instant>,
+    on_timeout: Reply,
+    on_deny: Reply,
+    args: &[Bytes],
+) -> Reply {
+    let blocked = block_on(ctx.server, ctx.client, keys, deadline, on_timeout, on_deny, args);
+    drop(l);
+    match blocked {
+        Ok(b) => {
+            ctx.client.blocked = Some(b);
+            Reply::NoReply
+        }
+        Err(reply) => reply,
+    }
+}
+
 /// A blocking command's timeout in seconds (Redis's
 /// `getTimeoutFromObjectOrReply`): `None` waits for ever.
 pub fn arg_timeout(arg: &[u8]) -> Result<Option<Instant>, Reply> {

@@ -408,34 +408,33 @@ pub fn zrevrank(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     zrank_generic(ctx, args, true)
 }
 
-pub fn zcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let range = match score_range(&args[2], &args[3]) {
+/// ZCOUNT and ZLEXCOUNT: the size of a parsed range (parsed before the key
+/// is looked up, as Redis does).
+fn count_in(ctx: &mut Ctx, args: &[Bytes], range: Result<RangeKind, Reply>) -> Reply {
+    let range = match range {
         Ok(r) => r,
         Err(r) => return r,
     };
     let mut l = ctx.lock(&args[1]);
     match read(l.read(&args[1])) {
         Ok(z) => Reply::Int(z.map_or(0, |z| {
-            let (a, b) = range.ranks(z);
+            let (a, b) = match &range {
+                RangeKind::Score(r) => r.ranks(z),
+                RangeKind::Lex(r) => r.ranks(z),
+                RangeKind::Rank(..) => (0, 0),
+            };
             b - a
         }) as i64),
         Err(r) => r,
     }
 }
 
+pub fn zcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    count_in(ctx, args, score_range(&args[2], &args[3]).map(RangeKind::Score))
+}
+
 pub fn zlexcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let range = match lex_range(&args[2], &args[3]) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let mut l = ctx.lock(&args[1]);
-    match read(l.read(&args[1])) {
-        Ok(z) => Reply::Int(z.map_or(0, |z| {
-            let (a, b) = range.ranks(z);
-            b - a
-        }) as i64),
-        Err(r) => r,
-    }
+    count_in(ctx, args, lex_range(&args[2], &args[3]).map(RangeKind::Lex))
 }
 
 /// What a ZRANGE form asks for, parsed as Redis's `zrangeGenericCommand`.
@@ -775,15 +774,7 @@ pub fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// answers a timeout, and a client that may not block, with the null
 /// array.
 fn block(ctx: &mut Ctx, l: Locked<'_>, keys: &[Bytes], deadline: Option<std::time::Instant>, args: &[Bytes]) -> Reply {
-    let blocked = super::block_on(ctx.server, ctx.client, keys, deadline, Reply::NilArray, Reply::NilArray, args);
-    drop(l);
-    match blocked {
-        Ok(b) => {
-            ctx.client.blocked = Some(b);
-            Reply::NoReply
-        }
-        Err(reply) => reply,
-    }
+    super::block_keys(ctx, l, keys, deadline, Reply::NilArray, Reply::NilArray, args)
 }
 
 /// BZPOPMIN and BZPOPMAX: `[key, member, score]` from the first non-empty

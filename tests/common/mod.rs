@@ -459,6 +459,29 @@ impl Drop for OtherHost {
 
 /// A xorshift64 generator: the random sequences of the differential tests
 /// are reproducible from their seed.
+/// A xorshift generator several closures can share (`&self`).
+pub struct Rng(pub std::cell::Cell<u64>);
+
+#[allow(dead_code)]
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(std::cell::Cell::new(seed))
+    }
+
+    pub fn next(&self) -> u64 {
+        let mut s = self.0.get();
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        self.0.set(s);
+        s
+    }
+
+    pub fn pick<'a>(&self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
 pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
     let mut s = seed;
     move || {
