@@ -364,35 +364,6 @@ pub fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     lmove_reply(move_one(&mut l, limits, &args[1], &args[2], false, true))
 }
 
-/// LMPOP's and BLMPOP's arguments after the numkeys position.
-struct Mpop {
-    keys: std::ops::Range<usize>,
-    front: bool,
-    count: usize,
-}
-
-fn parse_mpop(args: &[Bytes], numkeys_at: usize) -> Result<Mpop, Reply> {
-    let n = arg_ranged(&args[numkeys_at], 1, "numkeys should be greater than 0")? as u64;
-    let where_at = (numkeys_at as u64 + 1).saturating_add(n);
-    if where_at >= args.len() as u64 {
-        return Err(syntax_error());
-    }
-    let where_at = where_at as usize;
-    let front = arg_side(&args[where_at])?;
-    let mut count = None;
-    let mut j = where_at + 1;
-    while j < args.len() {
-        if count.is_none() && is(&args[j], "count") && j + 1 < args.len() {
-            j += 1;
-            count = Some(arg_ranged(&args[j], 1, "count should be greater than 0")? as usize);
-        } else {
-            return Err(syntax_error());
-        }
-        j += 1;
-    }
-    Ok(Mpop { keys: numkeys_at + 1..where_at, front, count: count.unwrap_or(1) })
-}
-
 /// The first non-empty list of `keys`, popped: `[key, [elements]]`.
 /// On a blocked command's retry (`retry`) a key of another type is passed
 /// over: Redis serves a waiter only from a key of its type and leaves it
@@ -419,14 +390,14 @@ fn mpop_from(l: &mut Locked<'_>, limits: Limits, keys: &[Bytes], front: bool, co
 }
 
 pub fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let m = match parse_mpop(args, 1) {
+    let m = match super::parse_mpop(args, 1, arg_side) {
         Ok(m) => m,
         Err(r) => return r,
     };
     let limits = limits(ctx);
     let keys = &args[m.keys];
     let mut l = ctx.lock_many(keys);
-    match mpop_from(&mut l, limits, keys, m.front, m.count, None) {
+    match mpop_from(&mut l, limits, keys, m.first, m.count, None) {
         Err(WrongType) => wrong_type(),
         Ok(None) => Reply::NilArray,
         Ok(Some(r)) => r,
@@ -509,7 +480,7 @@ pub fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let m = match parse_mpop(args, 2) {
+    let m = match super::parse_mpop(args, 2, arg_side) {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -521,7 +492,7 @@ pub fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let keys = &args[m.keys];
     let mut l = ctx.lock_many(keys);
     let retry = ctx.client.lock_waiter.is_some();
-    match mpop_from(&mut l, limits, keys, m.front, m.count, retry.then_some(&mut ctx.client.passed_wrong_type)) {
+    match mpop_from(&mut l, limits, keys, m.first, m.count, retry.then_some(&mut ctx.client.passed_wrong_type)) {
         Err(WrongType) => wrong_type(),
         Ok(Some(r)) => r,
         Ok(None) => block(ctx, l, keys, deadline, Reply::NilArray, args),

@@ -410,6 +410,37 @@ pub fn block_on<K: AsRef<[u8]>>(
     Ok(crate::node::Blocked { place, blocking: true, deadline, wake_at: None, on_timeout, args: crate::util::compact_copy(args) })
 }
 
+/// LMPOP's, BLMPOP's, ZMPOP's and BZMPOP's `numkeys key... <end> [COUNT
+/// n]` from `numkeys_at`: the key positions, the end (`end` reads it: LEFT
+/// or MIN is true) and the count.
+pub struct Mpop {
+    pub keys: std::ops::Range<usize>,
+    pub first: bool,
+    pub count: usize,
+}
+
+pub fn parse_mpop(args: &[Bytes], numkeys_at: usize, end: impl Fn(&[u8]) -> Result<bool, Reply>) -> Result<Mpop, Reply> {
+    let n = arg_ranged(&args[numkeys_at], 1, "numkeys should be greater than 0")? as u64;
+    let where_at = (numkeys_at as u64 + 1).saturating_add(n);
+    if where_at >= args.len() as u64 {
+        return Err(syntax_error());
+    }
+    let where_at = where_at as usize;
+    let first = end(&args[where_at])?;
+    let mut count = None;
+    let mut j = where_at + 1;
+    while j < args.len() {
+        if count.is_none() && is(&args[j], "count") && j + 1 < args.len() {
+            j += 1;
+            count = Some(arg_ranged(&args[j], 1, "count should be greater than 0")? as usize);
+        } else {
+            return Err(syntax_error());
+        }
+        j += 1;
+    }
+    Ok(Mpop { keys: numkeys_at + 1..where_at, first, count: count.unwrap_or(1) })
+}
+
 /// Queues the running command on `keys` while `l` still holds their shards
 /// (nothing can change between the look and the wait), then releases
 /// them: no reply yet, or `on_deny` at once where it may not block.

@@ -694,39 +694,15 @@ pub fn zpopmax(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     zpop(ctx, args, true)
 }
 
-struct Mpop {
-    keys: std::ops::Range<usize>,
-    max: bool,
-    count: usize,
-}
-
-/// ZMPOP's and BZMPOP's `numkeys key... MIN|MAX [COUNT n]` from `at`.
-fn parse_mpop(args: &[Bytes], at: usize) -> Result<Mpop, Reply> {
-    let n = arg_ranged(&args[at], 1, "numkeys should be greater than 0")? as u64;
-    let where_at = (at as u64 + 1).saturating_add(n);
-    if where_at >= args.len() as u64 {
-        return Err(syntax_error());
-    }
-    let where_at = where_at as usize;
-    let max = if is(&args[where_at], "min") {
-        false
-    } else if is(&args[where_at], "max") {
-        true
+/// MIN (true) or MAX.
+fn arg_min(arg: &[u8]) -> Result<bool, Reply> {
+    if is(arg, "min") {
+        Ok(true)
+    } else if is(arg, "max") {
+        Ok(false)
     } else {
-        return Err(syntax_error());
-    };
-    let mut count = None;
-    let mut j = where_at + 1;
-    while j < args.len() {
-        if count.is_none() && is(&args[j], "count") && j + 1 < args.len() {
-            j += 1;
-            count = Some(arg_ranged(&args[j], 1, "count should be greater than 0")? as usize);
-        } else {
-            return Err(syntax_error());
-        }
-        j += 1;
+        Err(syntax_error())
     }
-    Ok(Mpop { keys: at + 1..where_at, max, count: count.unwrap_or(1) })
 }
 
 /// The first existing sorted set of `keys`, popped: `[key, [[m, s]...]]`.
@@ -756,14 +732,14 @@ fn mpop_from(l: &mut Locked<'_>, keys: &[Bytes], max: bool, count: usize, resp3:
 }
 
 pub fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let m = match parse_mpop(args, 1) {
+    let m = match super::parse_mpop(args, 1, arg_min) {
         Ok(m) => m,
         Err(r) => return r,
     };
     let keys = &args[m.keys];
     let resp3 = ctx.client.resp3;
     let mut l = ctx.lock_many(keys);
-    match mpop_from(&mut l, keys, m.max, m.count, resp3, None) {
+    match mpop_from(&mut l, keys, !m.first, m.count, resp3, None) {
         Err(WrongType) => wrong_type(),
         Ok(None) => Reply::NilArray,
         Ok(Some(r)) => r,
@@ -812,7 +788,7 @@ pub fn bzpopmax(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 pub fn bzmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let m = match parse_mpop(args, 2) {
+    let m = match super::parse_mpop(args, 2, arg_min) {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -823,7 +799,7 @@ pub fn bzmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let keys = &args[m.keys];
     let (resp3, retry) = (ctx.client.resp3, ctx.client.lock_waiter.is_some());
     let mut l = ctx.lock_many(keys);
-    match mpop_from(&mut l, keys, m.max, m.count, resp3, retry.then_some(&mut ctx.client.passed_wrong_type)) {
+    match mpop_from(&mut l, keys, !m.first, m.count, resp3, retry.then_some(&mut ctx.client.passed_wrong_type)) {
         Err(WrongType) => wrong_type(),
         Ok(Some(r)) => r,
         Ok(None) => block(ctx, l, keys, deadline, args),

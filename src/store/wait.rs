@@ -354,7 +354,14 @@ impl Place {
     /// The command ran again and waits on: `again` (the place its new run
     /// took, same waiter) joins this one, which keeps its place in line,
     /// and the reservations this run held end.
-    pub fn carry_on(&mut self, mut again: Place) {
+    pub fn carry_on(&mut self, again: Place) {
+        self.join(again);
+        self.waits.release(self.db, &self.keys, &self.waiter);
+    }
+
+    /// Takes over the keys and parking of `again` (the same waiter's new
+    /// run).
+    fn join(&mut self, mut again: Place) {
         debug_assert!(Arc::ptr_eq(&self.waiter, &again.waiter) && self.db == again.db);
         for k in std::mem::take(&mut again.keys) {
             if !self.keys.contains(&k) {
@@ -362,19 +369,12 @@ impl Place {
             }
         }
         self.parked |= std::mem::take(&mut again.parked);
-        self.waits.release(self.db, &self.keys, &self.waiter);
     }
 
     /// As [`carry_on`](Self::carry_on), when the run found a key of another
     /// type than it waits for: the keys it held pass to the next in line.
-    pub fn pass_on(&mut self, mut again: Place) {
-        debug_assert!(Arc::ptr_eq(&self.waiter, &again.waiter) && self.db == again.db);
-        for k in std::mem::take(&mut again.keys) {
-            if !self.keys.contains(&k) {
-                self.keys.push(k);
-            }
-        }
-        self.parked |= std::mem::take(&mut again.parked);
+    pub fn pass_on(&mut self, again: Place) {
+        self.join(again);
         self.waits.pass(self.db, &self.keys, &self.waiter);
     }
 }
