@@ -396,6 +396,20 @@ fn blocking_through_the_proxy_holds_up_no_one() {
         assert_eq!(other.cmd(&["RPUSH", &format!("{{q}}{i}"), "job"]), ":1\r\n");
         assert_eq!(w.read_reply(), format!("*2\r\n$4\r\n{{q}}{i}\r\n$3\r\njob\r\n"));
     }
+    // sorted set pops wait the same way
+    let mut zwaiter = proxy.raw();
+    zwaiter.send(&["BZPOPMIN", "{z}board", "0"]);
+    let reached = (0..2000).any(|_| {
+        let here = node_ctl.iter_mut().map(blocked_clients).sum::<usize>() == 1;
+        if !here {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        here
+    });
+    assert!(reached, "the sorted set waiter never reached the node");
+    assert_eq!(other.cmd(&["GET", "k1"]), "$1\r\nv\r\n", "others go on meanwhile");
+    assert_eq!(other.cmd(&["ZADD", "{z}board", "2.5", "ann"]), ":1\r\n");
+    assert_eq!(zwaiter.read_reply(), "*3\r\n$8\r\n{z}board\r\n$3\r\nann\r\n$3\r\n2.5\r\n");
     // keys on two nodes cannot be waited on together
     // (short similar names hash close together: spread them)
     let a: Vec<String> = (0..100).map(|i| format!("queue:{}:jobs", i * 7919)).collect();

@@ -130,6 +130,9 @@ fn placement_and_multikey(redis_backends: bool, hash: KeyHash) {
         &["ZRANGESTORE", &k1, &k2, "0", "-1"],
         &["BZPOPMIN", &k1, &k2, "0"],
         &["ZMPOP", "2", &k1, &k2, "MIN"],
+        &["GEORADIUS", &k1, "0", "0", "1", "km", "STORE", &k2],
+        &["GEOSEARCHSTORE", &k2, &k1, "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"],
+        &["SORT", &k1, "LIMIT", "0", "1", "STORE", &k2],
     ] {
         assert!(r.cmd(cmd).starts_with("-CROSSSLOT"), "{cmd:?}");
     }
