@@ -6,21 +6,8 @@
 
 mod common;
 
-use common::{Pair, TestServer, bulk_bytes, frame_len, xorshift};
+use common::{Pair, TestServer, bulk_bytes, elements, xorshift};
 use std::collections::{HashMap, HashSet};
-
-/// The top-level elements of an array or set reply (frames as text).
-fn elements(reply: &str) -> Vec<String> {
-    let b = reply.as_bytes();
-    let mut at = b.iter().position(|&c| c == b'\n').expect("header") + 1;
-    let mut out = Vec::new();
-    while at < b.len() {
-        let n = frame_len(b, at).expect("complete");
-        out.push(reply[at..at + n].to_string());
-        at += n;
-    }
-    out
-}
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();

@@ -7,19 +7,7 @@
 
 mod common;
 
-use common::{Pair, TestServer, frame_len};
-
-fn elements(reply: &str) -> Vec<String> {
-    let b = reply.as_bytes();
-    let mut at = b.iter().position(|&c| c == b'\n').expect("header") + 1;
-    let mut out = Vec::new();
-    while at < b.len() {
-        let n = frame_len(b, at).expect("complete");
-        out.push(reply[at..at + n].to_string());
-        at += n;
-    }
-    out
-}
+use common::{Pair, TestServer, elements};
 
 fn sequence(resp3: bool, seed: u64, rounds: usize) {
     let ours = TestServer::start(&[]);

@@ -7,22 +7,9 @@
 
 mod common;
 
-use common::{Pair, TestServer, frame_len, xorshift};
+use common::{Pair, TestServer, elements, xorshift};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-
-/// The top-level elements of an array reply (frames as text).
-fn elements(reply: &str) -> Vec<String> {
-    let b = reply.as_bytes();
-    let mut at = b.iter().position(|&c| c == b'\n').expect("header") + 1;
-    let mut out = Vec::new();
-    while at < b.len() {
-        let n = frame_len(b, at).expect("complete");
-        out.push(reply[at..at + n].to_string());
-        at += n;
-    }
-    out
-}
 
 /// The text a bulk (or RESP3 double) frame holds.
 fn text(frame: &str) -> String {

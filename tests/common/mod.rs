@@ -459,6 +459,21 @@ impl Drop for OtherHost {
 
 /// A xorshift64 generator: the random sequences of the differential tests
 /// are reproducible from their seed.
+/// The top-level elements of an array, set or map reply (frames as
+/// text).
+#[allow(dead_code)]
+pub fn elements(reply: &str) -> Vec<String> {
+    let b = reply.as_bytes();
+    let mut at = b.iter().position(|&c| c == b'\n').expect("header") + 1;
+    let mut out = Vec::new();
+    while at < b.len() {
+        let n = frame_len(b, at).expect("complete");
+        out.push(reply[at..at + n].to_string());
+        at += n;
+    }
+    out
+}
+
 /// A xorshift generator several closures can share (`&self`).
 pub struct Rng(pub std::cell::Cell<u64>);
 
