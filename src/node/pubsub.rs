@@ -19,7 +19,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 use tokio::sync::Notify;
 
 /// `client-output-buffer-limit` for one class: bytes (0 = none) and
@@ -47,8 +46,9 @@ pub struct Outbox {
     pub resp3: AtomicBool,
     /// Over the limit: the connection closes, nothing more is queued.
     overflowed: AtomicBool,
-    /// Since when the queue has been above the soft limit.
-    soft_since: Mutex<Option<Instant>>,
+    /// Since when (Unix ms; 0: not) the queue has been above the soft
+    /// limit.
+    soft_since: AtomicU64,
     /// Wakes the connection to close.
     info: Arc<super::ClientInfo>,
 }
@@ -61,7 +61,7 @@ impl Outbox {
             ready: Notify::new(),
             resp3: AtomicBool::new(resp3),
             overflowed: AtomicBool::new(false),
-            soft_since: Mutex::new(None),
+            soft_since: AtomicU64::new(0),
             info,
         })
     }
@@ -95,12 +95,17 @@ impl Outbox {
         if hard > 0 && total as u64 >= hard {
             return true;
         }
-        let mut since = self.soft_since.lock().unwrap_or_else(|p| p.into_inner());
         if soft > 0 && total as u64 >= soft {
-            let start = *since.get_or_insert_with(Instant::now);
-            return start.elapsed().as_secs() >= secs;
+            let now = crate::util::clock_ms().max(1);
+            let start = match self.soft_since.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => now,
+                Err(t) => t,
+            };
+            return now.saturating_sub(start) / 1000 >= secs;
         }
-        *since = None;
+        if self.soft_since.load(Ordering::Relaxed) != 0 {
+            self.soft_since.store(0, Ordering::Relaxed);
+        }
         false
     }
 
@@ -162,16 +167,17 @@ pub struct PubSub {
 /// A push frame (`>` in RESP3, an array in RESP2) of bulk strings and one
 /// optional trailing integer.
 pub fn frame(resp3: bool, parts: &[Option<&[u8]>], count: Option<i64>) -> Bytes {
-    let mut out = BytesMut::with_capacity(64 + parts.iter().map(|p| p.map_or(0, |b| b.len())).sum::<usize>());
+    use crate::util::Decimal;
+    let mut out = BytesMut::with_capacity(16 + parts.iter().map(|p| p.map_or(5, |b| b.len() + 16)).sum::<usize>());
     let n = parts.len() + usize::from(count.is_some());
     out.put_u8(if resp3 { b'>' } else { b'*' });
-    out.put_slice(n.to_string().as_bytes());
+    out.put_slice(&Decimal::new(n as i64));
     out.put_slice(b"\r\n");
     for p in parts {
         match p {
             Some(b) => {
                 out.put_u8(b'$');
-                out.put_slice(b.len().to_string().as_bytes());
+                out.put_slice(&Decimal::new(b.len() as i64));
                 out.put_slice(b"\r\n");
                 out.put_slice(b);
                 out.put_slice(b"\r\n");
@@ -182,7 +188,7 @@ pub fn frame(resp3: bool, parts: &[Option<&[u8]>], count: Option<i64>) -> Bytes 
     }
     if let Some(c) = count {
         out.put_u8(b':');
-        out.put_slice(c.to_string().as_bytes());
+        out.put_slice(&Decimal::new(c));
         out.put_slice(b"\r\n");
     }
     out.freeze()
