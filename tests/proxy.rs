@@ -1049,6 +1049,72 @@ fn publish_routes_by_channel_on_the_ring() {
     let listed = r.cmd(&["PUBSUB", "CHANNELS", "chan:*"]);
     assert!(listed.starts_with("*20\r\n"), "{listed}");
     assert_eq!(r.cmd(&["PUBSUB", "NUMPAT"]), ":0\r\n");
-    assert!(r.cmd(&["SUBSCRIBE", "x"]).starts_with("-ERR command 'subscribe' is not supported by shardis proxy"));
     assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
+}
+
+/// SUBSCRIBE and PSUBSCRIBE through the proxy: confirmations counted over
+/// the client's whole set, messages from whichever node a channel lives
+/// on, RESP2 subscribed mode and RESP3 pushes between replies, UNSUBSCRIBE
+/// of everything, and the node links gone with the client.
+#[test]
+fn subscribe_through_the_proxy() {
+    let c = cluster(3, false, &[]);
+    for resp3 in [false, true] {
+        let mut sub = c.proxy.raw();
+        if resp3 {
+            assert!(sub.cmd(&["HELLO", "3"]).starts_with('%'));
+        }
+        let (p, star) = (if resp3 { ">" } else { "*" }, if resp3 { "_" } else { "$-1" });
+        let channels: Vec<String> = (0..12).map(|i| format!("room:{i}")).collect();
+        let mut cmd = vec!["SUBSCRIBE"];
+        cmd.extend(channels.iter().map(|c| c.as_str()));
+        sub.send(&cmd);
+        for (i, ch) in channels.iter().enumerate() {
+            assert_eq!(sub.read_reply(), format!("{p}3\r\n$9\r\nsubscribe\r\n${}\r\n{ch}\r\n:{}\r\n", ch.len(), i + 1));
+        }
+        assert_eq!(sub.cmd(&["PSUBSCRIBE", "news.*"]), format!("{p}3\r\n$10\r\npsubscribe\r\n$6\r\nnews.*\r\n:13\r\n"));
+        if resp3 {
+            assert_eq!(sub.cmd(&["SET", "k", "v"]), "+OK\r\n", "RESP3: other commands flow");
+        } else {
+            assert!(sub.cmd(&["GET", "k"]).starts_with("-ERR Can't execute 'get'"));
+            assert_eq!(sub.cmd(&["PING"]), "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+        }
+        let mut publisher = c.proxy.raw();
+        for ch in &channels {
+            assert_eq!(publisher.cmd(&["PUBLISH", ch, "hello"]), ":1\r\n");
+            assert_eq!(sub.read_reply(), format!("{p}3\r\n$7\r\nmessage\r\n${}\r\n{ch}\r\n$5\r\nhello\r\n", ch.len()));
+        }
+        // a pattern matches channels on any node, once each
+        for i in 0..6 {
+            let ch = format!("news.{i}");
+            assert_eq!(publisher.cmd(&["PUBLISH", &ch, "x"]), ":1\r\n");
+            assert_eq!(sub.read_reply(), format!("{p}4\r\n$8\r\npmessage\r\n$6\r\nnews.*\r\n${}\r\n{ch}\r\n$1\r\nx\r\n", ch.len()));
+        }
+        assert_eq!(sub.cmd(&["PUNSUBSCRIBE"]), format!("{p}3\r\n$12\r\npunsubscribe\r\n$6\r\nnews.*\r\n:12\r\n"));
+        sub.send(&["UNSUBSCRIBE"]);
+        for (i, ch) in channels.iter().enumerate() {
+            assert_eq!(sub.read_reply(), format!("{p}3\r\n$11\r\nunsubscribe\r\n${}\r\n{ch}\r\n:{}\r\n", ch.len(), 11 - i));
+        }
+        assert_eq!(sub.cmd(&["UNSUBSCRIBE"]), format!("{p}3\r\n$11\r\nunsubscribe\r\n{star}\r\n:0\r\n"));
+        assert_eq!(publisher.cmd(&["PUBLISH", "room:0", "gone"]), ":0\r\n");
+        assert_eq!(sub.cmd(&["PING"]), "+PONG\r\n");
+        // a client that leaves takes its node links with it
+        sub.send(&["SUBSCRIBE", "bye"]);
+        assert!(sub.read_reply().contains("subscribe"));
+        assert_eq!(publisher.cmd(&["PUBSUB", "NUMSUB", "bye"]), "*2\r\n$3\r\nbye\r\n:1\r\n");
+        drop(sub);
+        let gone = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            publisher.cmd(&["PUBSUB", "NUMSUB", "bye"]).ends_with(":0\r\n")
+        });
+        assert!(gone, "the node still has the departed client's link");
+    }
+    // a node that drops the link (its output limit, CLIENT KILL) drops
+    // the client, as a node drops a subscriber: no silent gap in messages
+    let mut sub = c.proxy.raw();
+    sub.send(&["PSUBSCRIBE", "*"]);
+    assert!(sub.read_reply().contains("psubscribe"));
+    // (the first kill already makes the proxy drop the other links)
+    assert_eq!(c.nodes[0].raw().cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]), ":1\r\n");
+    assert!(sub.is_closed());
 }

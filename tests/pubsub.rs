@@ -162,8 +162,9 @@ fn a_subscriber_that_never_reads_is_disconnected_at_the_limit() {
     assert!(admin.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1mb"]).starts_with("-ERR"), "a partial class is refused");
 }
 
-/// redis-py's pub/sub in both protocols: subscribe, pattern subscribe,
-/// get_message, a listener thread, unsubscribe.
+/// redis-py's pub/sub in both protocols, on a node and through the proxy:
+/// subscribe, pattern subscribe, get_message, a listener thread,
+/// unsubscribe.
 #[test]
 fn redis_py_pubsub_works_unchanged() {
     let s = TestServer::start(&[]);
@@ -206,9 +207,14 @@ for protocol in (2, 3):
     r.close()
 print("pubsub ok")
 "#;
-    let out = std::process::Command::new(python_with_redis_py()).arg("-c").arg(script).arg(s.port.to_string()).output().expect("python");
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("pubsub ok"));
+    // a node, and the proxy in front of two nodes
+    let other = TestServer::start(&[]);
+    let proxy = TestServer::start_proxy(&[s.addr(), other.addr()], &[]);
+    for port in [s.port, proxy.port] {
+        let out = std::process::Command::new(python_with_redis_py()).arg("-c").arg(script).arg(port.to_string()).output().expect("python");
+        assert!(out.status.success(), "port {port}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("pubsub ok"));
+    }
 }
 
 /// MONITOR goes through the same bounded outbox: a monitor that never

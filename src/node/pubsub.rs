@@ -164,35 +164,7 @@ pub struct PubSub {
     inner: Mutex<Registry>,
 }
 
-/// A push frame (`>` in RESP3, an array in RESP2) of bulk strings and one
-/// optional trailing integer.
-pub fn frame(resp3: bool, parts: &[Option<&[u8]>], count: Option<i64>) -> Bytes {
-    use crate::util::Decimal;
-    let mut out = BytesMut::with_capacity(16 + parts.iter().map(|p| p.map_or(5, |b| b.len() + 16)).sum::<usize>());
-    let n = parts.len() + usize::from(count.is_some());
-    out.put_u8(if resp3 { b'>' } else { b'*' });
-    out.put_slice(&Decimal::new(n as i64));
-    out.put_slice(b"\r\n");
-    for p in parts {
-        match p {
-            Some(b) => {
-                out.put_u8(b'$');
-                out.put_slice(&Decimal::new(b.len() as i64));
-                out.put_slice(b"\r\n");
-                out.put_slice(b);
-                out.put_slice(b"\r\n");
-            }
-            None if resp3 => out.put_slice(b"_\r\n"),
-            None => out.put_slice(b"$-1\r\n"),
-        }
-    }
-    if let Some(c) = count {
-        out.put_u8(b':');
-        out.put_slice(&Decimal::new(c));
-        out.put_slice(b"\r\n");
-    }
-    out.freeze()
-}
+pub use crate::resp::reply::push_frame as frame;
 
 impl PubSub {
     pub fn new() -> PubSub {

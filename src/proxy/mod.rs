@@ -10,5 +10,6 @@ pub mod backend;
 pub mod config;
 pub mod coordinator;
 pub mod ketama;
+pub mod pubsub;
 pub mod server;
 pub mod txn;

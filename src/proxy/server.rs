@@ -74,6 +74,9 @@ enum Pending {
     },
     /// Replies from several requests, merged by `merge`.
     Many(Vec<ReplyRx>, Merge),
+    /// (P|S)(UN)SUBSCRIBE: run by the session itself once the replies
+    /// before it are out (it opens node connections of its own).
+    Subscribe(Vec<Bytes>),
 }
 
 /// How the undecoded replies of a split command are combined.
@@ -91,6 +94,9 @@ enum RawMerge {
 enum Merge {
     /// DBSIZE: integers added up.
     Sum,
+    /// PUBSUB NUMPAT: the largest (a pattern subscribed through the proxy
+    /// is on every node).
+    Max,
     /// FLUSHALL, FLUSHDB, SCRIPT FLUSH: OK when every part says OK.
     AllOk,
     /// KEYS: arrays concatenated.
@@ -104,6 +110,15 @@ enum Merge {
     PairSum,
     /// SCAN on node `node` of `nodes`: the composite cursor.
     Scan { node: usize, nodes: usize },
+}
+
+/// The next message for a subscribed session (pending for ever when not
+/// subscribed).
+async fn next_push(subs: &mut Option<Box<super::pubsub::Subs>>) -> Option<Bytes> {
+    match subs {
+        Some(s) => s.rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn crossslot() -> Reply {
@@ -232,6 +247,7 @@ impl Proxy {
             raw: (0..self.backends.len()).map(|_| RawOut::default()).collect(),
             gathering: Vec::new(),
             authenticated: self.pool.redis_auth.is_none(),
+            subs: None,
         };
         // Released after `BUFFER_IDLE` without input (an idle client holds
         // no buffers), taken again when bytes arrive.
@@ -255,7 +271,7 @@ impl Proxy {
                         self.commands.fetch_add(1, Ordering::Relaxed);
                         batch_bytes += frame.len();
                         let pending = self.route(&mut session, frame, &spans);
-                        let deferred = matches!(pending, Pending::Deferred(_) | Pending::Blocking(_));
+                        let deferred = matches!(pending, Pending::Deferred(_) | Pending::Blocking(_) | Pending::Subscribe(_));
                         batch.push((pending, session.resp3));
                         if session.close || deferred || batch.len() >= 1024 || batch_bytes >= 16 * 1024 * 1024 {
                             full = !session.close;
@@ -273,14 +289,17 @@ impl Proxy {
             }
             // A blocking command ends its batch: answer the rest first.
             let blocking = match batch.last() {
-                Some((Pending::Blocking(_), _)) => batch.pop(),
+                Some((Pending::Blocking(_) | Pending::Subscribe(_), _)) => batch.pop(),
                 _ => None,
             };
             // Boxed: the answering state lives only while a batch is
             // answered, so an idle client's task is half the size (about
             // 0.8 kB instead of 1.75 kB).
             Box::pin(self.answer(&mut session, &mut batch, &mut out)).await;
-            if let Some((Pending::Blocking(wait), resp3)) = blocking {
+            if let Some((Pending::Subscribe(args), _)) = blocking {
+                let frames = self.subscription(&mut session, &args).await;
+                out.extend_from_slice(&frames);
+            } else if let Some((Pending::Blocking(wait), resp3)) = blocking {
                 if !out.is_empty() {
                     stream.write_all(&out).await?;
                     out.clear();
@@ -312,7 +331,21 @@ impl Proxy {
             }
             // Buffers are kept while the client is busy and released after
             // `BUFFER_IDLE` without input (see the node's connection loop).
-            if inbuf.capacity() > 0 || out.capacity() > 0 {
+            if session.subs.is_some() {
+                // a subscriber: messages from its node links, or input
+                tokio::select! {
+                    ready = stream.readable() => ready?,
+                    msg = next_push(&mut session.subs) => {
+                        match msg {
+                            // a node link was lost: the subscriptions on it are
+                            Some(m) if m.is_empty() => return Ok(()),
+                            Some(m) => stream.write_all(&m).await?,
+                            None => {}
+                        }
+                        continue;
+                    }
+                }
+            } else if inbuf.capacity() > 0 || out.capacity() > 0 {
                 tokio::select! {
                     ready = stream.readable() => ready?,
                     _ = idle.idle() => {
@@ -400,6 +433,7 @@ impl Proxy {
         let known = command::lookup(arg(0)).filter(|(_, cmd)| command::arity_ok(cmd.arity, spans.len()));
         if let Some((_, cmd)) = known
             && session.multi.is_none()
+            && session.subs.is_none()
             && cmd.flags & command::flags::BLOCKING == 0
             && !matches!(cmd.name, "multi" | "watch" | "unwatch" | "discard" | "exec" | "move" | "copy" | "lock.acquire" | "migrate" | "sort" | "sort_ro")
         {
@@ -429,6 +463,22 @@ impl Proxy {
                 q.error = true;
             }
             return Pending::Ready(command::wrong_arity(cmd.name));
+        }
+        // RESP2 subscribed mode, as a node has it
+        if !session.resp3 && session.subs.as_ref().is_some_and(|s| s.active()) {
+            if !command::pubsub::allowed_when_subscribed(cmd.name) {
+                return Pending::Ready(command::pubsub::not_in_subscribed_mode(cmd.name));
+            }
+            if cmd.name == "ping" && args.len() <= 2 {
+                return Pending::Ready(command::pubsub::subscribed_ping(args));
+            }
+        }
+        if matches!(cmd.name, "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe") {
+            if let Some(q) = session.multi.as_mut() {
+                q.error = true;
+                return Pending::Ready(Reply::error(format!("ERR {} inside MULTI is not supported by shardis proxy", cmd.name.to_uppercase())));
+            }
+            return Pending::Subscribe(args.to_vec());
         }
         // What the proxy cannot do, refused as a node refuses at queue time
         // (inside MULTI the transaction is then aborted at EXEC).
@@ -563,6 +613,7 @@ impl Proxy {
                 // WATCHes) go away.
                 session.conns.clear();
                 session.watching.clear();
+                session.subs = None;
                 ready(Reply::status("RESET"))
             }
             "select" => ready(if &args[1][..] == b"0" { Reply::Ok } else { Reply::error("ERR SELECT is not allowed in proxy mode: only database 0") }),
@@ -634,7 +685,7 @@ impl Proxy {
             // the registries of every node, merged
             "pubsub" if args.len() >= 2 && (is(&args[1], "channels") || is(&args[1], "shardchannels")) => self.fan_out(session.id, args, Merge::Union),
             "pubsub" if args.len() >= 2 && (is(&args[1], "numsub") || is(&args[1], "shardnumsub")) => self.fan_out(session.id, args, Merge::PairSum),
-            "pubsub" if args.len() >= 2 && is(&args[1], "numpat") => self.fan_out(session.id, args, Merge::Sum),
+            "pubsub" if args.len() >= 2 && is(&args[1], "numpat") => self.fan_out(session.id, args, Merge::Max),
             "pubsub" => Pending::One(self.backends[0].send(session.id, args)),
             "publish" | "spublish" => match self.node_for(&args[1]) {
                 Some(n) => Pending::One(self.backends[n].send(session.id, args)),
@@ -829,6 +880,74 @@ impl Proxy {
         Pending::Many(vec![self.backends[node].send(client, &forwarded)], Merge::Scan { node, nodes: self.backends.len() })
     }
 
+    /// (P|S)(UN)SUBSCRIBE for a client: its links to the nodes (a channel's
+    /// on its ring node, a pattern's on every node) follow its set, and the
+    /// confirmations carry the counts of that whole set, as one Redis would
+    /// give them.
+    async fn subscription(&self, session: &mut Session, args: &[Bytes]) -> BytesMut {
+        use crate::resp::reply::push_frame as frame;
+        let resp3 = session.resp3;
+        let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+        let (kind, space, subscribing): (&[u8], u8, bool) = match name.as_str() {
+            "subscribe" => (b"subscribe", 0, true),
+            "unsubscribe" => (b"unsubscribe", 0, false),
+            "psubscribe" => (b"psubscribe", 1, true),
+            "punsubscribe" => (b"punsubscribe", 1, false),
+            "ssubscribe" => (b"ssubscribe", 2, true),
+            _ => (b"sunsubscribe", 2, false),
+        };
+        let subs = session.subs.get_or_insert_with(|| Box::new(super::pubsub::Subs::new(resp3)));
+        let names: Vec<Bytes> = if args.len() > 1 {
+            args[1..].to_vec()
+        } else {
+            match space {
+                0 => subs.channels.clone(),
+                1 => subs.patterns.clone(),
+                _ => subs.shard.clone(),
+            }
+        };
+        let mut out = BytesMut::new();
+        let count = |s: &super::pubsub::Subs| (if space == 2 { s.shard.len() } else { s.channels.len() + s.patterns.len() }) as i64;
+        for n in &names {
+            let nodes: Vec<usize> = if space == 1 { (0..self.backends.len()).collect() } else { self.node_for(n).into_iter().collect() };
+            let has = match space {
+                0 => subs.channels.contains(n),
+                1 => subs.patterns.contains(n),
+                _ => subs.shard.contains(n),
+            };
+            if subscribing != has {
+                let verb: &[u8] = kind;
+                let mut failed = None;
+                for node in nodes {
+                    if (subscribing || subs.nodes().contains(&node))
+                        && let Err(e) = subs.send(node, &self.backends[node].addr, &self.node_setup, &[verb, n]).await
+                    {
+                        failed = Some(e);
+                    }
+                }
+                if let Some(e) = failed.filter(|_| subscribing) {
+                    Reply::error(format!("ERR cannot reach the channel's node: {e}")).encode(&mut out, resp3);
+                    continue;
+                }
+                let list = match space {
+                    0 => &mut subs.channels,
+                    1 => &mut subs.patterns,
+                    _ => &mut subs.shard,
+                };
+                if subscribing {
+                    list.push(n.clone());
+                } else {
+                    list.retain(|x| x != n);
+                }
+            }
+            out.extend_from_slice(&frame(resp3, &[Some(kind), Some(n)], Some(count(subs))));
+        }
+        if names.is_empty() {
+            out.extend_from_slice(&frame(resp3, &[Some(kind), None], Some(count(subs))));
+        }
+        out
+    }
+
     /// AUTH [user] password against `redis_auth` (user "default" only).
     fn auth(&self, session: &mut Session, user: Option<&[u8]>, password: &[u8]) -> Reply {
         let Some(expected) = &self.pool.redis_auth else {
@@ -866,6 +985,9 @@ impl Proxy {
                 None => {
                     return Reply::error("ERR Protocol version is not an integer or out of range");
                 }
+            }
+            if let Some(s) = &session.subs {
+                s.set_resp3(session.resp3);
             }
         }
         Reply::Map(vec![
@@ -956,6 +1078,9 @@ struct Session {
     gathering: Vec<usize>,
     /// AUTH given (or no `redis_auth` configured).
     authenticated: bool,
+    /// Pub/sub subscriptions and their node links (boxed: an idle
+    /// client's session stays small).
+    subs: Option<Box<super::pubsub::Subs>>,
 }
 
 impl Session {
@@ -1176,6 +1301,8 @@ async fn resolve(pending: Pending) -> Reply {
         Pending::One(rx) => recv(rx).await.unwrap_or_else(|e| e.to_reply()),
         // Answered by `Proxy::answer`, which owns the session's raw replies.
         Pending::Raw(_) | Pending::Split { .. } => Reply::error("ERR internal error: a forwarded reply was answered out of place"),
+        // Run by the session loop itself (it ends its batch).
+        Pending::Subscribe(_) => Reply::error("ERR internal error: a subscription was answered out of place"),
         Pending::Many(rxs, merge) => {
             let mut parts = Vec::with_capacity(rxs.len());
             for rx in rxs {
@@ -1193,6 +1320,7 @@ async fn resolve(pending: Pending) -> Reply {
 fn merge_replies(parts: Vec<Reply>, merge: Merge) -> Reply {
     match merge {
         Merge::Sum => Reply::Int(parts.iter().map(|p| if let Reply::Int(i) = p { *i } else { 0 }).sum()),
+        Merge::Max => Reply::Int(parts.iter().map(|p| if let Reply::Int(i) = p { *i } else { 0 }).max().unwrap_or(0)),
         Merge::AllOk => parts.into_iter().find(|p| *p != Reply::Ok).unwrap_or(Reply::Ok),
         Merge::First => parts.into_iter().next().unwrap_or(Reply::Nil),
         Merge::Concat => Reply::Array(parts.into_iter().flat_map(|p| if let Reply::Array(items) = p { items } else { vec![] }).collect()),
