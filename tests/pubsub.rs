@@ -256,3 +256,34 @@ fn a_monitor_that_never_reads_is_disconnected_at_the_limit() {
     assert!(rss_kb(s.pid()) < before + 48 * 1024);
     assert_eq!(admin.cmd(&["DBSIZE"]), ":3050\r\n");
 }
+
+/// Through the proxy a subscriber that never reads is cut off too: its
+/// links stop reading, the node's limit cuts them, the proxy closes the
+/// client (even while stuck writing to it), and its memory stays bounded.
+#[test]
+fn a_subscriber_that_never_reads_through_the_proxy_is_cut_off() {
+    let node = TestServer::start(&[]);
+    let proxy = TestServer::start_proxy(&[node.addr()], &[]);
+    assert_eq!(node.raw().cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 2mb 0 0"]), "+OK\r\n");
+    let mut slow = proxy.raw();
+    slow.send(&["PSUBSCRIBE", "*"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let before = rss_kb(proxy.pid());
+    let mut publisher = proxy.raw();
+    let payload = "x".repeat(32 * 1024);
+    let mut reached = 0;
+    for _ in 0..40 {
+        for _ in 0..100 {
+            publisher.send(&["PUBLISH", "flood", &payload]);
+        }
+        for _ in 0..100 {
+            reached += usize::from(publisher.read_reply() == ":1\r\n");
+        }
+    }
+    assert!(reached < 4000, "the link was cut ({reached} deliveries of 4000)");
+    assert!(rss_kb(proxy.pid()) < before + 48 * 1024, "the proxy's memory stayed bounded");
+    let mut admin = proxy.raw();
+    assert_eq!(admin.cmd(&["PING"]), "+PONG\r\n");
+    // the stuck client is closed: its socket reports EOF once drained
+    assert!(slow.is_closed(), "the proxy closed the client whose link was cut");
+}

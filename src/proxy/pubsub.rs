@@ -48,6 +48,9 @@ pub struct Subs {
     acks_tx: mpsc::Sender<()>,
     acks: mpsc::Receiver<()>,
     resp3: Arc<AtomicBool>,
+    /// Notified when a node closed a link (also while the session is
+    /// stuck writing to a client that does not read).
+    pub lost: Arc<tokio::sync::Notify>,
 }
 
 impl Subs {
@@ -64,6 +67,7 @@ impl Subs {
             acks_tx,
             acks,
             resp3: Arc::new(AtomicBool::new(resp3)),
+            lost: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -80,7 +84,7 @@ impl Subs {
     /// node's confirmation.
     pub async fn send(&mut self, node: usize, addr: &str, setup: &[Vec<Bytes>], cmd: &[&[u8]]) -> std::io::Result<()> {
         if !self.links.contains_key(&node) {
-            let link = connect(addr, setup, self.tx.clone(), self.acks_tx.clone(), self.resp3.clone()).await?;
+            let link = connect(addr, setup, self.tx.clone(), self.acks_tx.clone(), self.resp3.clone(), self.lost.clone()).await?;
             self.links.insert(node, link);
         }
         let link = self.links.get_mut(&node).expect("connected");
@@ -116,7 +120,14 @@ fn encode(out: &mut BytesMut, args: &[&[u8]]) {
 
 /// Opens a link: the setup commands (AUTH, SELECT) answered, then a
 /// reader that forwards the node's messages.
-async fn connect(addr: &str, setup: &[Vec<Bytes>], tx: mpsc::Sender<Bytes>, acks: mpsc::Sender<()>, resp3: Arc<AtomicBool>) -> std::io::Result<Link> {
+async fn connect(
+    addr: &str,
+    setup: &[Vec<Bytes>],
+    tx: mpsc::Sender<Bytes>,
+    acks: mpsc::Sender<()>,
+    resp3: Arc<AtomicBool>,
+    lost: Arc<tokio::sync::Notify>,
+) -> std::io::Result<Link> {
     let stream = TcpStream::connect(addr).await?;
     let _ = stream.set_nodelay(true);
     let (mut read, mut writer) = stream.into_split();
@@ -169,9 +180,9 @@ async fn connect(addr: &str, setup: &[Vec<Bytes>], tx: mpsc::Sender<Bytes>, acks
             match read.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => {
                     // the node closed the link (its output limit, a
-                    // restart): an empty message tells the session, which
-                    // closes the client as a node closes a subscriber
-                    let _ = tx.send(Bytes::new()).await;
+                    // restart): the session closes the client, as a node
+                    // closes a subscriber
+                    lost.notify_one();
                     return;
                 }
                 Ok(_) => {}

@@ -331,19 +331,23 @@ impl Proxy {
             }
             // Buffers are kept while the client is busy and released after
             // `BUFFER_IDLE` without input (see the node's connection loop).
-            if session.subs.is_some() {
+            if let Some(lost) = session.subs.as_ref().map(|s| s.lost.clone()) {
                 // a subscriber: messages from its node links, or input
                 tokio::select! {
                     ready = stream.readable() => ready?,
                     msg = next_push(&mut session.subs) => {
-                        match msg {
-                            // a node link was lost: the subscriptions on it are
-                            Some(m) if m.is_empty() => return Ok(()),
-                            Some(m) => stream.write_all(&m).await?,
-                            None => {}
+                        if let Some(m) = msg {
+                            tokio::select! {
+                                r = stream.write_all(&m) => r?,
+                                // a client that does not read is dropped
+                                // with its lost link, not waited for
+                                _ = lost.notified() => return Ok(()),
+                            }
                         }
                         continue;
                     }
+                    // a node link was lost: the subscriptions on it are
+                    _ = lost.notified() => return Ok(()),
                 }
             } else if inbuf.capacity() > 0 || out.capacity() > 0 {
                 tokio::select! {
