@@ -522,9 +522,16 @@ fn execute(ctx: &mut Ctx, idx: usize, sub: Option<usize>, cmd: &'static Command,
     // transaction in the effect log
     let gather = matches!(cmd.name, "exec" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro");
     let log = &ctx.server.keyspace.effects;
-    crate::store::effects::begin(ctx.client.db, args, cmd.flags & flags::WRITE != 0 && log.keeping(), gather);
+    // With no reader of the effect log there is nothing to record: no
+    // frame at all (a command's frame is only ever read for the log).
+    let framed = log.keeping();
+    if framed {
+        crate::store::effects::begin(ctx.client.db, args, cmd.flags & flags::WRITE != 0, gather);
+    }
     let reply = (cmd.handler)(ctx, args);
-    crate::store::effects::end(&ctx.server.keyspace.effects);
+    if framed {
+        crate::store::effects::end(&ctx.server.keyspace.effects);
+    }
     // Scripts are shown before they run (their calls follow); admin
     // commands not at all, as in Redis.
     if ctx.server.monitors.active() && cmd.flags & flags::ADMIN == 0 && !matches!(cmd.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro") {
