@@ -89,7 +89,7 @@ impl Subs {
         }
         let link = self.links.get_mut(&node).expect("connected");
         let mut req = BytesMut::new();
-        encode(&mut req, cmd);
+        crate::resp::encode_command_into(&mut req, cmd);
         if let Err(e) = link.writer.write_all(&req).await {
             self.links.remove(&node);
             return Err(e);
@@ -106,15 +106,6 @@ impl Subs {
     /// The nodes with a link.
     pub fn nodes(&self) -> Vec<usize> {
         self.links.keys().copied().collect()
-    }
-}
-
-fn encode(out: &mut BytesMut, args: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -135,8 +126,7 @@ async fn connect(
     if !setup.is_empty() {
         let mut req = BytesMut::new();
         for cmd in setup {
-            let parts: Vec<&[u8]> = cmd.iter().map(|b| &b[..]).collect();
-            encode(&mut req, &parts);
+            crate::resp::encode_command_into(&mut req, cmd);
         }
         writer.write_all(&req).await?;
         let mut answered = 0;
