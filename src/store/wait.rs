@@ -105,13 +105,18 @@ impl WaitRegistry {
     /// Holds `q`'s key for its first waiter and wakes it.
     fn reserve_head(&self, q: &mut Queue) {
         if q.reserved.is_none()
-            && let Some(head) = q.waiters.front()
+            && let Some(head) = q.waiters.front().cloned()
         {
-            q.reserved = Some(head.clone());
-            q.again = false;
-            self.reserved.fetch_add(1, Ordering::SeqCst);
-            head.wake();
+            self.reserve(q, head);
         }
+    }
+
+    /// Holds `q`'s key (free now) for `w` and wakes it.
+    fn reserve(&self, q: &mut Queue, w: Arc<Waiter>) {
+        w.wake();
+        q.reserved = Some(w);
+        q.again = false;
+        self.reserved.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Ends `q`'s reservation if `w` holds it; true if it did.
@@ -210,43 +215,22 @@ impl WaitRegistry {
     }
 
     /// `w` ran again and still waits: its reservations end, renewed at
-    /// once where the key changed meanwhile.
-    fn release<K: AsRef<[u8]>>(&self, db: usize, keys: &[K], w: &Arc<Waiter>) {
+    /// once where the key changed meanwhile - or, when it found a key of
+    /// another type (`pass`), handed to the waiter behind it in line.
+    fn release<K: AsRef<[u8]>>(&self, db: usize, keys: &[K], w: &Arc<Waiter>, pass: bool) {
         let mut inner = self.lock();
         let mut released = false;
         for k in keys {
             let Some(q) = inner.queues.get_mut(&(db, Key::from(k.as_ref()))) else { continue };
-            if self.unreserve(q, w) {
-                released = true;
-                if q.again {
-                    self.reserve_head(q);
-                }
+            if !self.unreserve(q, w) {
+                continue;
             }
-        }
-        if released {
-            Self::wake_parked_locked(&mut inner);
-        }
-    }
-
-    /// `w` ran again and still waits, having found a key of another type:
-    /// where it held a key, the waiter behind it in line gets it.
-    fn pass<K: AsRef<[u8]>>(&self, db: usize, keys: &[K], w: &Arc<Waiter>) {
-        let mut inner = self.lock();
-        let mut released = false;
-        for k in keys {
-            let Some(q) = inner.queues.get_mut(&(db, Key::from(k.as_ref()))) else { continue };
-            if self.unreserve(q, w) {
-                released = true;
-                let next = q.waiters.iter().position(|x| Arc::ptr_eq(x, w)).and_then(|pos| q.waiters.get(pos + 1)).cloned();
-                match next {
-                    Some(next) => {
-                        q.reserved = Some(next.clone());
-                        self.reserved.fetch_add(1, Ordering::SeqCst);
-                        next.wake();
-                    }
-                    None if q.again => self.reserve_head(q),
-                    None => {}
-                }
+            released = true;
+            let next = pass.then(|| q.waiters.iter().position(|x| Arc::ptr_eq(x, w)).and_then(|pos| q.waiters.get(pos + 1)).cloned()).flatten();
+            match next {
+                Some(next) => self.reserve(q, next),
+                None if q.again => self.reserve_head(q),
+                None => {}
             }
         }
         if released {
@@ -356,7 +340,7 @@ impl Place {
     /// and the reservations this run held end.
     pub fn carry_on(&mut self, again: Place) {
         self.join(again);
-        self.waits.release(self.db, &self.keys, &self.waiter);
+        self.waits.release(self.db, &self.keys, &self.waiter, false);
     }
 
     /// Takes over the keys and parking of `again` (the same waiter's new
@@ -375,7 +359,7 @@ impl Place {
     /// type than it waits for: the keys it held pass to the next in line.
     pub fn pass_on(&mut self, again: Place) {
         self.join(again);
-        self.waits.pass(self.db, &self.keys, &self.waiter);
+        self.waits.release(self.db, &self.keys, &self.waiter, true);
     }
 }
 
@@ -414,13 +398,13 @@ mod tests {
         r.dequeue(0, &[b"k"], &a);
         assert!(r.may_pass(0, b"k", Some(&b)) && !r.may_pass(0, b"k", None));
         // b finds nothing and stays: the key is free again, b still first
-        r.release(0, &[b"k", b"j"], &b);
+        r.release(0, &[b"k", b"j"], &b, false);
         assert!(r.may_pass(0, b"k", None));
         assert!(r.is_first(0, b"k", Some(&b)) && !r.is_first(0, b"k", None));
         // a change while b runs again is not lost
         r.key_changed(0, b"k");
         r.key_changed(0, b"k");
-        r.release(0, &[b"k"], &b);
+        r.release(0, &[b"k"], &b, false);
         assert!(!r.may_pass(0, b"k", None), "renewed for the change that came meanwhile");
         r.dequeue(0, &[b"k", b"j"], &b);
         assert_eq!((r.queue_len(0, b"k"), r.queue_len(0, b"j"), r.blocked_clients()), (0, 0, 0));
