@@ -272,7 +272,6 @@ const PASSIVE: &[(&str, &str)] = &[
     ("lazyfree-lazy-expire", "no"),
     ("replica-read-only", "yes"),
     ("cluster-enabled", "no"),
-    ("notify-keyspace-events", ""),
     ("busy-reply-threshold", "5000"),
     ("lua-time-limit", "5000"),
     ("latency-tracking", "yes"),
@@ -316,6 +315,9 @@ pub struct RuntimeConfig {
     /// so far: normal clients have no limit by default, and there are no
     /// replicas yet).
     pub output_limits: [crate::node::pubsub::BufferLimit; 3],
+    /// The classes of keyspace notifications published
+    /// (`notify-keyspace-events`, as `store::notify`'s flags).
+    pub notify_keyspace_events: std::sync::atomic::AtomicU32,
     /// A list node's limit (`list-max-listpack-size`, alias
     /// `list-max-ziplist-size`): negative caps its bytes (-1 4 kB ... -5
     /// 64 kB), positive its elements.
@@ -378,6 +380,7 @@ impl Default for RuntimeConfig {
             set_max_intset_entries: AtomicU64::new(512),
             zset_max_listpack_entries: AtomicU64::new(128),
             zset_max_listpack_value: AtomicU64::new(64),
+            notify_keyspace_events: std::sync::atomic::AtomicU32::new(0),
             output_limits: [
                 crate::node::pubsub::BufferLimit::new(0, 0, 0),
                 crate::node::pubsub::BufferLimit::new(256 << 20, 64 << 20, 60),
@@ -582,6 +585,7 @@ impl RuntimeConfig {
             "repl-backlog-size",
             "enable-debug-command",
             "enable-protected-configs",
+            "notify-keyspace-events",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -629,6 +633,7 @@ impl RuntimeConfig {
             "enable-protected-configs" => Allowed::load(&self.enable_protected_configs).name().to_string(),
             "lazyfree-lazy-user-del" => yes_no(self.lazyfree_lazy_user_del.load(Ordering::Relaxed)),
             "lazyfree-lazy-user-flush" => yes_no(self.lazyfree_lazy_user_flush.load(Ordering::Relaxed)),
+            "notify-keyspace-events" => crate::store::notify::format_classes(self.notify_keyspace_events.load(Ordering::Relaxed)),
             "requirepass" => self.requirepass().unwrap_or_default(),
             "cluster-secret" => String::new(),
             "bind" => self.bind(),
@@ -670,6 +675,10 @@ impl RuntimeConfig {
                 let a = Allowed::parse(value).ok_or_else(|| invalid("argument(s) must be one of the following: no, yes, local"))?;
                 let slot = if n == "enable-debug-command" { &self.enable_debug_command } else { &self.enable_protected_configs };
                 slot.store(a as u8, Ordering::Relaxed);
+            }
+            "notify-keyspace-events" => {
+                let flags = crate::store::notify::parse_classes(value).ok_or_else(|| invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))?;
+                self.notify_keyspace_events.store(flags, Ordering::Relaxed);
             }
             "maxmemory" => self.maxmemory.store(util::parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?, Ordering::Relaxed),
             "maxmemory-policy" => {

@@ -11,6 +11,7 @@
 
 use super::{Ctx, arg_i64, is, syntax_error, wrong_type};
 use crate::resp::Reply;
+use crate::store::notify;
 use crate::store::{Entry, Kind, WrongType};
 use crate::util;
 use bytes::Bytes;
@@ -62,15 +63,24 @@ pub fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let shift = 7 - (offset & 7) as u8;
     let old = l.modify(&args[1], Kind::String, true, |slot| {
         slot.grow_zeroed(byte + 1);
-        // Redis 7.0 counts a SETBIT as a change even when the bit was set
-        let b = &mut slot.inline_mut()[byte];
-        let old = (*b >> shift) & 1;
-        *b = (*b & !(1 << shift)) | (on << shift);
-        old
+        let old = (slot.entry().value()[byte] >> shift) & 1;
+        // as Redis 7.0.15: a change (signalled, logged, announced) when
+        // the string was created or grew, or the bit flips
+        if slot.changed() || old != on {
+            let b = &mut slot.inline_mut()[byte];
+            *b = (*b & !(1 << shift)) | (on << shift);
+        }
+        (old, slot.changed())
     });
     match old {
         Err(WrongType) => wrong_type(),
-        Ok(old) => Reply::Int(i64::from(old.unwrap_or(0))),
+        Ok(r) => {
+            let (old, changed) = r.unwrap_or((0, false));
+            if changed {
+                l.notify(notify::STRING, "setbit", &args[1]);
+            }
+            Reply::Int(i64::from(old))
+        }
     }
 }
 
@@ -249,9 +259,12 @@ pub fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
     }
     if max == 0 {
-        l.delete(&args[2]);
+        if l.delete(&args[2]) {
+            l.notify(notify::GENERIC, "del", &args[2]);
+        }
     } else {
         l.set(&args[2], &out, 0);
+        l.notify(notify::STRING, "set", &args[2]);
     }
     Reply::Int(max as i64)
 }
@@ -397,6 +410,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only: bool) -> Reply {
     let replies = l.modify(&args[1], Kind::String, true, |slot| {
         slot.grow_zeroed((highest >> 3) as usize + 1);
         let mut out = Vec::with_capacity(fields.len());
+        let mut changes = 0;
         for f in &fields {
             let old = get_field(slot.entry().value(), f.offset, f.bits);
             let old_value = value_of(f.signed, f.bits, old);
@@ -422,15 +436,22 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only: bool) -> Reply {
                     if n != old {
                         set_field(slot.inline_mut(), f.offset, f.bits, n);
                     }
+                    changes += 1;
                     out.push(Reply::Int(reply));
                 }
             }
         }
-        out
+        (out, changes)
     });
     match replies {
         Err(WrongType) => wrong_type(),
-        Ok(r) => Reply::Array(r.unwrap_or_default()),
+        Ok(r) => {
+            let (out, changes) = r.unwrap_or_default();
+            if changes > 0 {
+                l.notify(notify::STRING, "setbit", &args[1]);
+            }
+            Reply::Array(out)
+        }
     }
 }
 

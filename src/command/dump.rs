@@ -24,6 +24,7 @@
 use super::{Ctx, arg_i64, is, syntax_error};
 use crate::resp::Reply;
 use crate::store::Entry;
+use crate::store::notify;
 use bytes::{Bytes, BytesMut};
 
 /// The RDB version written: Redis 7.0's, so that 7.0 accepts our payloads.
@@ -574,12 +575,13 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         (t, true) => t,
         (t, false) => now.saturating_add(t),
     };
-    if replace {
-        l.delete(key);
-    }
+    let replaced = replace && l.delete(key);
     if expire_at != 0 && expire_at <= now {
         // already expired: nothing is created (a replaced key is gone)
         crate::store::effects::rewrite(|| vec![crate::store::effects::args(&[b"DEL", key])]);
+        if replaced {
+            l.notify(notify::GENERIC, "del", key);
+        }
         return Reply::Ok;
     }
     // the TTL in absolute form, the rest as given
@@ -640,6 +642,7 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if let Some(counter) = freq {
         l.set_freq(key, counter);
     }
+    l.notify(notify::GENERIC, "restore", key);
     Reply::Ok
 }
 
@@ -735,6 +738,7 @@ pub fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if reply.starts_with('-') {
             error.get_or_insert_with(|| reply.clone());
         } else if !copy && error.is_none() && l.delete(key) {
+            l.notify(notify::GENERIC, "del", key);
             deleted.push(Bytes::copy_from_slice(key));
         }
     }

@@ -314,7 +314,9 @@ fn search(ctx: &mut Ctx, args: &[Bytes], src_at: usize, form: Form) -> Reply {
         // no such key
         return match store {
             Some((dst, _)) => {
-                l.delete(dst);
+                if l.delete(dst) {
+                    l.notify(crate::store::notify::GENERIC, "del", dst);
+                }
                 Reply::Int(0)
             }
             None => Reply::Array(Vec::new()),
@@ -346,18 +348,11 @@ fn search(ctx: &mut Ctx, args: &[Bytes], src_at: usize, form: Form) -> Reply {
     }
     match store {
         Some((dst, storedist)) => {
-            let n = points.len();
-            if n == 0 {
-                l.delete(dst);
-                return Reply::Int(0);
-            }
             let mut b = Building::new();
             for p in points {
                 b.push(p.member, if storedist { p.dist } else { p.score });
             }
-            let meta = l.new_meta(0);
-            l.put_in(db, b.into_record(dst, limits, meta));
-            Reply::Int(n as i64)
+            super::zset::store(&mut l, dst, b, limits, if geosearch { "geosearchstore" } else { "georadiusstore" })
         }
         None => {
             let extra = usize::from(withdist) + usize::from(withhash) + usize::from(withcoord);

@@ -6,6 +6,7 @@
 use super::{Ctx, arg_i64, is, not_integer, syntax_error, wrong_arity, wrong_type};
 use crate::resp::Reply;
 use crate::store::hash::{self, HashRef, Limits};
+use crate::store::notify;
 use crate::store::{Entry, Kind, WrongType};
 use crate::util;
 use bytes::Bytes;
@@ -42,6 +43,9 @@ pub fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         hash::try_conversion(slot, limits, args[2..].iter().map(|a| a.len()));
         args[2..].chunks(2).filter(|p| hash::set(slot, limits, &p[0], &p[1])).count()
     });
+    if created.is_ok() {
+        l.notify(notify::HASH, "hset", &args[1]);
+    }
     match created {
         Err(WrongType) => wrong_type(),
         Ok(n) if is(&args[0], "hmset") => {
@@ -63,7 +67,13 @@ pub fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     });
     match set {
         Err(WrongType) => wrong_type(),
-        Ok(set) => Reply::Int(set.unwrap_or(false) as i64),
+        Ok(set) => {
+            let set = set.unwrap_or(false);
+            if set {
+                l.notify(notify::HASH, "hset", &args[1]);
+            }
+            Reply::Int(set as i64)
+        }
     }
 }
 
@@ -88,7 +98,13 @@ pub fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let deleted = l.modify(&args[1], Kind::Hash, false, |slot| args[2..].iter().filter(|f| hash::delete(slot, f)).count());
     match deleted {
         Err(WrongType) => wrong_type(),
-        Ok(n) => Reply::Int(n.unwrap_or(0) as i64),
+        Ok(n) => {
+            let n = n.unwrap_or(0);
+            if n > 0 {
+                l.notify_removed(notify::HASH, "hdel", &args[1]);
+            }
+            Reply::Int(n as i64)
+        }
     }
 }
 
@@ -167,6 +183,9 @@ pub fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         hash::set(slot, limits, &args[2], new.to_string().as_bytes());
         Reply::Int(new)
     });
+    if matches!(r, Ok(Some(Reply::Int(_)))) {
+        l.notify(notify::HASH, "hincrby", &args[1]);
+    }
     r.map(|r| r.expect("created")).unwrap_or_else(|_| wrong_type())
 }
 
@@ -196,6 +215,9 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         crate::store::effects::rewrite(|| vec![crate::store::effects::args(&[b"HSET", &args[1], &args[2], text.as_bytes()])]);
         Reply::bulk(text)
     });
+    if matches!(r, Ok(Some(Reply::Bulk(_)))) {
+        l.notify(notify::HASH, "hincrbyfloat", &args[1]);
+    }
     r.map(|r| r.expect("created")).unwrap_or_else(|_| wrong_type())
 }
 

@@ -5,6 +5,7 @@ use super::{Ctx, arg_i64, is, syntax_error};
 use crate::resp::Reply;
 use crate::store::NUM_DBS;
 use crate::store::effects;
+use crate::store::notify;
 use crate::store::scan::ScanArgs;
 use bytes::Bytes;
 
@@ -14,14 +15,20 @@ pub fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let keys = &args[1..];
     let mut l = ctx.lock_many(keys);
-    Reply::Int(keys.iter().filter(|k| l.delete(k)).count() as i64)
+    Reply::Int(keys.iter().filter(|k| l.delete(k) && deleted(&l, k)).count() as i64)
+}
+
+/// A key a command deleted: Redis's `del` event.
+fn deleted(l: &crate::store::Locked<'_>, key: &[u8]) -> bool {
+    l.notify(notify::GENERIC, "del", key);
+    true
 }
 
 /// UNLINK: DEL that frees big values in the background.
 pub fn unlink(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let keys = &args[1..];
     let mut l = ctx.lock_many(keys);
-    Reply::Int(keys.iter().filter(|k| l.unlink(k)).count() as i64)
+    Reply::Int(keys.iter().filter(|k| l.unlink(k) && deleted(&l, k)).count() as i64)
 }
 
 pub fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -96,7 +103,12 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
         return Reply::Int(0);
     }
     let record = l.take_in(db, src).expect("looked up");
+    // Redis deletes the target before adding the key under its name: it
+    // is always new
+    l.delete_in(db, dst);
     l.put_in(db, record.rekey(dst));
+    l.notify(notify::GENERIC, "rename_from", src);
+    l.notify(notify::GENERIC, "rename_to", dst);
     if nx { Reply::Int(1) } else { Reply::Ok }
 }
 
@@ -163,7 +175,9 @@ pub fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if l.peek_in(dst_db, dst).is_some() && !replace {
         return Reply::Int(0);
     }
+    l.delete_in(dst_db, dst);
     l.put_in(dst_db, copy);
+    l.notify_in(notify::GENERIC, "copy_to", dst_db, dst);
     Reply::Int(1)
 }
 
@@ -336,9 +350,11 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: i64, absolute: bool) -> R
     if when <= now {
         l.delete(key);
         effects::rewrite(|| vec![effects::args(&[b"DEL", key])]);
+        l.notify(notify::GENERIC, "del", key);
     } else {
         l.set_expire(key, when as u64);
         effects::rewrite(|| vec![effects::args(&[b"PEXPIREAT", key, when.to_string().as_bytes()])]);
+        l.notify(notify::GENERIC, "expire", key);
     }
     Reply::Int(1)
 }
@@ -396,6 +412,7 @@ pub fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match l.lookup(key).map(|e| e.expire_at) {
         Some(at) if at != 0 => {
             l.set_expire(key, 0);
+            l.notify(notify::GENERIC, "persist", key);
             Reply::Int(1)
         }
         _ => Reply::Int(0),
@@ -420,6 +437,8 @@ pub fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let record = l.take_in(src_db, key).expect("looked up");
     l.put_in(dst_db, record);
+    l.notify_in(notify::GENERIC, "move_from", src_db, key);
+    l.notify_in(notify::GENERIC, "move_to", dst_db, key);
     Reply::Int(1)
 }
 

@@ -8,6 +8,7 @@
 use super::{Ctx, is, not_integer, syntax_error, wrong_arity, wrong_type};
 use crate::resp::Reply;
 use crate::store::list::{self, Limits, ListRef};
+use crate::store::notify;
 use crate::store::{Entry, Kind, Locked, WrongType, effects};
 use crate::util;
 use bytes::Bytes;
@@ -78,8 +79,23 @@ fn push(ctx: &mut Ctx, args: &[Bytes], front: bool, only_existing: bool) -> Repl
     let mut l = ctx.lock(&args[1]);
     match l.modify(&args[1], Kind::List, !only_existing, |slot| list::push(slot, limits, &args[2..], front)) {
         Err(WrongType) => wrong_type(),
-        Ok(n) => Reply::Int(n.unwrap_or(0) as i64),
+        Ok(None) => Reply::Int(0),
+        Ok(Some(n)) => {
+            pushed(&l, &args[1], front);
+            Reply::Int(n as i64)
+        }
     }
+}
+
+/// Redis's events for a push: `lpush` or `rpush`.
+fn pushed(l: &Locked<'_>, key: &[u8], front: bool) {
+    l.notify(notify::LIST, if front { "lpush" } else { "rpush" }, key);
+}
+
+/// Redis's events for a pop (`listElementsRemoved`): `lpop` or `rpop`,
+/// then `del` if the list went.
+fn popped(l: &mut Locked<'_>, key: &[u8], front: bool) {
+    l.notify_removed(notify::LIST, if front { "lpop" } else { "rpop" }, key);
 }
 
 pub fn lpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -125,7 +141,11 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], front: bool) -> Reply {
             Some(_) => wrong_type(),
         };
     }
-    match pop_from(&mut l, limits, &args[1], front, count.unwrap_or(1)) {
+    let r = pop_from(&mut l, limits, &args[1], front, count.unwrap_or(1));
+    if let Ok(Some(_)) = r {
+        popped(&mut l, &args[1], front);
+    }
+    match r {
         Err(WrongType) => wrong_type(),
         Ok(None) if count.is_some() => Reply::NilArray,
         Ok(None) => Reply::Nil,
@@ -179,6 +199,7 @@ pub fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error("ERR index out of range");
     };
     let _ = l.modify(&args[1], Kind::List, false, |slot| list::set(slot, limits, i, &args[3]));
+    l.notify(notify::LIST, "lset", &args[1]);
     Reply::Ok
 }
 
@@ -203,7 +224,10 @@ pub fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         list::insert(slot, limits, at, &args[4]);
         ListRef::of(slot.entry()).len()
     }) {
-        Ok(Some(n)) => Reply::Int(n as i64),
+        Ok(Some(n)) => {
+            l.notify(notify::LIST, "linsert", &args[1]);
+            Reply::Int(n as i64)
+        }
         _ => Reply::Int(0),
     }
 }
@@ -243,6 +267,7 @@ pub fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (a, b) = range_of(start, stop, len).map_or((0, 0), |(a, b)| (a, b + 1));
     // Redis signals the key even when nothing was trimmed (so does keep).
     let _ = l.modify(&args[1], Kind::List, false, |slot| list::keep(slot, limits, a, b));
+    l.notify_removed(notify::LIST, "ltrim", &args[1]);
     Reply::Ok
 }
 
@@ -255,7 +280,13 @@ pub fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.lock(&args[1]);
     match l.modify(&args[1], Kind::List, false, |slot| list::remove(slot, limits, &args[3], count.unsigned_abs().min(usize::MAX as u64) as usize, count < 0)) {
         Err(WrongType) => wrong_type(),
-        Ok(n) => Reply::Int(n.unwrap_or(0) as i64),
+        Ok(n) => {
+            let n = n.unwrap_or(0);
+            if n > 0 {
+                l.notify_removed(notify::LIST, "lrem", &args[1]);
+            }
+            Reply::Int(n as i64)
+        }
     }
 }
 
@@ -329,14 +360,20 @@ pub fn move_one(l: &mut Locked<'_>, limits: Limits, src: &[u8], dst: &[u8], from
     }
     if src == dst {
         // One edit, so a one-element list keeps its key (and TTL), as Redis does.
-        return l.modify(src, Kind::List, false, |slot| {
+        let r = l.modify(src, Kind::List, false, |slot| {
             let item = list::pop(slot, limits, from_head, 1).pop().expect("a list has an element");
             list::push(slot, limits, &[&item[..]], to_head);
             item
         });
+        pushed(l, dst, to_head);
+        popped(l, src, from_head);
+        return r;
     }
     let item = pop_from(l, limits, src, from_head, 1)?.and_then(|mut v| v.pop()).expect("a list has an element");
     l.modify(dst, Kind::List, true, |slot| list::push(slot, limits, &[&item[..]], to_head))?;
+    // Redis's order: the push's events, then the pop's
+    pushed(l, dst, to_head);
+    popped(l, src, from_head);
     Ok(Some(item))
 }
 
@@ -382,6 +419,7 @@ fn mpop_from(l: &mut Locked<'_>, limits: Limits, keys: &[Bytes], front: bool, co
             r => r?,
         };
         if let Some(items) = popped {
+            self::popped(l, k, front);
             effects::rewrite(|| vec![effects::args(&[if front { b"LPOP" } else { b"RPOP" }, k, items.len().to_string().as_bytes()])]);
             return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), bulks(items)])));
         }
@@ -434,6 +472,7 @@ fn bpop(ctx: &mut Ctx, args: &[Bytes], front: bool) -> Reply {
             Err(WrongType) => return wrong_type(),
             Ok(None) => {}
             Ok(Some(mut items)) => {
+                popped(&mut l, k, front);
                 effects::rewrite(|| vec![effects::args(&[if front { b"LPOP" } else { b"RPOP" }, k])]);
                 return Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Bulk(items.pop().expect("one element").into())]);
             }

@@ -8,6 +8,7 @@
 
 use super::{Ctx, arg_i64, is, syntax_error, wrong_type};
 use crate::resp::Reply;
+use crate::store::notify;
 use crate::store::set::{self, Building, Limits, SetRef};
 use crate::store::{Entry, Kind, Locked, Meta, WrongType, effects};
 use crate::util;
@@ -49,7 +50,13 @@ pub fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.lock(&args[1]);
     match l.modify(&args[1], Kind::Set, true, |slot| args[2..].iter().filter(|m| set::add(slot, limits, m)).count()) {
         Err(WrongType) => wrong_type(),
-        Ok(n) => Reply::Int(n.unwrap_or(0) as i64),
+        Ok(n) => {
+            let n = n.unwrap_or(0);
+            if n > 0 {
+                l.notify(notify::SET, "sadd", &args[1]);
+            }
+            Reply::Int(n as i64)
+        }
     }
 }
 
@@ -57,7 +64,13 @@ pub fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.lock(&args[1]);
     match l.modify(&args[1], Kind::Set, false, |slot| args[2..].iter().filter(|m| set::remove(slot, m)).count()) {
         Err(WrongType) => wrong_type(),
-        Ok(n) => Reply::Int(n.unwrap_or(0) as i64),
+        Ok(n) => {
+            let n = n.unwrap_or(0);
+            if n > 0 {
+                l.notify_removed(notify::SET, "srem", &args[1]);
+            }
+            Reply::Int(n as i64)
+        }
     }
 }
 
@@ -103,7 +116,10 @@ pub fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if l.modify(src, Kind::Set, false, |slot| set::remove(slot, member)) != Ok(Some(true)) {
         return Reply::Int(0);
     }
-    let _ = l.modify(dst, Kind::Set, true, |slot| set::add(slot, limits, member));
+    l.notify_removed(notify::SET, "srem", src);
+    if l.modify(dst, Kind::Set, true, |slot| set::add(slot, limits, member)) == Ok(Some(true)) {
+        l.notify(notify::SET, "sadd", dst);
+    }
     Reply::Int(1)
 }
 
@@ -183,22 +199,25 @@ fn sinter_generic(ctx: &mut Ctx, dst: Option<&Bytes>, keys: &[Bytes], how: Inter
                 b.add(m);
             });
             drop(sets);
-            store(&mut l, dst.expect("a destination"), b)
+            store(&mut l, dst.expect("a destination"), b, "sinterstore")
         }
     }
 }
 
 /// A STORE form's end: the result replaces `dst` (no TTL), or an empty
 /// result deletes it.
-fn store(l: &mut Locked<'_>, dst: &[u8], b: Building) -> Reply {
+fn store(l: &mut Locked<'_>, dst: &[u8], b: Building, event: &str) -> Reply {
     let db = l.db();
     if b.is_empty() {
-        l.delete(dst);
+        if l.delete(dst) {
+            l.notify(notify::GENERIC, "del", dst);
+        }
         return Reply::Int(0);
     }
     let n = b.len();
     let meta = l.new_meta(0);
     l.put_in(db, b.into_record(dst, meta));
+    l.notify(notify::SET, event, dst);
     Reply::Int(n as i64)
 }
 
@@ -286,7 +305,7 @@ fn sunion_diff(ctx: &mut Ctx, dst: Option<&Bytes>, keys: &[Bytes], diff: bool) -
     }
     drop(sets);
     match dst {
-        Some(dst) => store(&mut l, dst, b),
+        Some(dst) => store(&mut l, dst, b, if diff { "sdiffstore" } else { "sunionstore" }),
         None => set_reply(b.members()),
     }
 }
@@ -373,6 +392,7 @@ pub fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return match l.modify(key, Kind::Set, false, set::pop_random) {
             Err(WrongType) => wrong_type(),
             Ok(Some(Some(m))) => {
+                l.notify_removed(notify::SET, "spop", key);
                 effects::rewrite(|| vec![effects::args(&[b"SREM", key, &m])]);
                 Reply::Bulk(m.into())
             }
@@ -389,11 +409,13 @@ pub fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if count == 0 {
         return empty_set();
     }
+    l.notify(notify::SET, "spop", key);
     if count >= size {
         let db = l.db();
         let members = l.entry_ref(db, key).map(|e| SetRef::of(e).members()).unwrap_or_default();
         l.delete(key);
         effects::rewrite(|| vec![effects::args(&[b"DEL", key])]);
+        l.notify(notify::GENERIC, "del", key);
         return set_reply(members);
     }
     let remaining = size - count;

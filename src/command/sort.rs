@@ -253,9 +253,13 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
                 }
             }
             let mut l = ctx.lock(dst);
-            l.delete(dst);
-            if !values.is_empty() {
-                let _ = l.modify(dst, Kind::List, true, |slot| crate::store::list::push(slot, limits, &values, false));
+            if values.is_empty() {
+                if l.delete(dst) {
+                    l.notify(crate::store::notify::GENERIC, "del", dst);
+                }
+            } else {
+                l.recreate(dst, Kind::List, |slot| crate::store::list::push(slot, limits, &values, false));
+                l.notify(crate::store::notify::LIST, "sortstore", dst);
             }
             if by.is_some() || !gets.is_empty() {
                 // the result depends on other keys: log what was stored

@@ -5,6 +5,7 @@ use super::{Ctx, arg_i64, is, not_integer, syntax_error, wrong_arity};
 use crate::resp::Reply;
 use crate::store::Entry;
 use crate::store::effects;
+use crate::store::notify;
 use crate::util;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
@@ -161,6 +162,10 @@ fn set_generic(ctx: &mut Ctx, cmd: &[u8], key: &[u8], value: &[u8], o: &SetOptio
             Err(r) => return r,
         };
         l.set(key, value, expire_at);
+        l.notify(notify::STRING, "set", key);
+        if matches!(o.expiry, Some(Expiry::In(_) | Expiry::At(_))) {
+            l.notify(notify::GENERIC, "expire", key);
+        }
         // the TTL in absolute form, whatever option gave it
         effects::rewrite(|| {
             let mut effect = effects::args(&[b"SET", key, value]);
@@ -244,6 +249,7 @@ pub fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     l.delete(&args[1]);
     effects::rewrite(|| vec![effects::args(&[b"DEL", &args[1]])]);
+    l.notify(notify::GENERIC, "del", &args[1]);
     value
 }
 
@@ -260,10 +266,10 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
     let mut l = ctx.lock(key);
     let now = l.now();
-    let value = match l.read(key) {
+    let (value, had_ttl) = match l.read(key) {
         None => return Reply::Nil,
         Some(e) => match as_str(e) {
-            Ok(s) => Bytes::copy_from_slice(s),
+            Ok(s) => (Bytes::copy_from_slice(s), e.expire_at != 0),
             Err(r) => return r,
         },
     };
@@ -271,16 +277,21 @@ pub fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         None => {}
         Some(Expiry::Persist) => {
             l.set_expire(key, 0);
+            if had_ttl {
+                l.notify(notify::GENERIC, "persist", key);
+            }
             effects::rewrite(|| vec![effects::args(&[b"PERSIST", key])]);
         }
         Some(e) => match resolve_expiry(&args[0], Some(e), now, 0) {
             Ok(at) if at <= now => {
                 l.delete(key);
                 effects::rewrite(|| vec![effects::args(&[b"DEL", key])]);
+                l.notify(notify::GENERIC, "del", key);
             }
             Ok(at) => {
                 l.set_expire(key, at);
                 effects::rewrite(|| vec![effects::args(&[b"PEXPIREAT", key, at.to_string().as_bytes()])]);
+                l.notify(notify::GENERIC, "expire", key);
             }
             Err(r) => return r,
         },
@@ -312,6 +323,7 @@ fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     }
     for pair in args[1..].chunks(2) {
         l.set(&pair[0], &pair[1], 0);
+        l.notify(notify::STRING, "set", &pair[0]);
     }
     if nx { Reply::Int(1) } else { Reply::Ok }
 }
@@ -341,6 +353,7 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> Reply {
         return Reply::error("ERR increment or decrement would overflow");
     };
     l.set_keep_ttl(key, new.to_string().as_bytes());
+    l.notify(notify::STRING, "incrby", key);
     Reply::Int(new)
 }
 
@@ -390,6 +403,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let text = util::format_human_float(new);
     l.set_keep_ttl(key, text.as_bytes());
+    l.notify(notify::STRING, "incrbyfloat", key);
     effects::rewrite(|| vec![effects::args(&[b"SET", key, text.as_bytes(), b"KEEPTTL"])]);
     Reply::bulk(text)
 }
@@ -417,6 +431,7 @@ pub fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     value.extend_from_slice(&args[2]);
     let len = value.len();
     l.set_keep_ttl(key, &value);
+    l.notify(notify::STRING, "append", key);
     Reply::Int(len as i64)
 }
 
@@ -501,6 +516,7 @@ pub fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     value[offset as usize..end].copy_from_slice(patch);
     let len = value.len();
     l.set_keep_ttl(key, &value);
+    l.notify(notify::STRING, "setrange", key);
     Reply::Int(len as i64)
 }
 
@@ -533,7 +549,11 @@ fn delete_if(ctx: &mut Ctx, key: &[u8], condition: Option<(bool, &Bytes)>) -> Re
         },
     };
     effects::rewrite(|| vec![effects::args(&[b"DEL", key])]);
-    Reply::Int(i64::from(matches && l.delete(key)))
+    let deleted = matches && l.delete(key);
+    if deleted {
+        l.notify(notify::GENERIC, "del", key);
+    }
+    Reply::Int(i64::from(deleted))
 }
 
 // ---- LCS ----------------------------------------------------------------------

@@ -9,6 +9,7 @@
 
 use super::{Ctx, arg_i64, arg_ranged, is, syntax_error, wrong_type};
 use crate::resp::Reply;
+use crate::store::notify;
 use crate::store::zset::{self, AddFlags, Added, Building, Limits, ZSetRef};
 use crate::store::{Entry, Kind, Locked, WrongType, effects};
 use crate::util;
@@ -275,6 +276,11 @@ fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], mut flags: AddFlags) -> Reply {
         }
         Ok((added, updated, processed, last))
     });
+    if let Ok(Some(Ok((added, updated, _, _)))) = done
+        && added + updated > 0
+    {
+        l.notify(notify::ZSET, if flags.incr { "zincr" } else { "zadd" }, key);
+    }
     match done {
         Err(WrongType) => wrong_type(),
         Ok(Some(Err(zset::NanScore))) => Reply::error("ERR resulting score is not a number (NaN)"),
@@ -311,9 +317,21 @@ pub fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         n
     });
+    removed(&mut l, &args[1], done, "zrem")
+}
+
+/// The end of a command removing members: Redis's `event` (and `del` if
+/// the key went) when some were, and the count.
+fn removed(l: &mut Locked<'_>, key: &[u8], done: Result<Option<i64>, WrongType>, event: &str) -> Reply {
     match done {
         Err(WrongType) => wrong_type(),
-        Ok(n) => Reply::Int(n.unwrap_or(0)),
+        Ok(n) => {
+            let n = n.unwrap_or(0);
+            if n > 0 {
+                l.notify_removed(notify::ZSET, event, key);
+            }
+            Reply::Int(n)
+        }
     }
 }
 
@@ -348,10 +366,12 @@ fn zremrange(ctx: &mut Ctx, args: &[Bytes], kind: &str) -> Reply {
         };
         zset::remove_ranks(slot, from, to).len() as i64
     });
-    match done {
-        Err(WrongType) => wrong_type(),
-        Ok(n) => Reply::Int(n.unwrap_or(0)),
-    }
+    let event = match kind {
+        "rank" => "zremrangebyrank",
+        "score" => "zremrangebyscore",
+        _ => "zremrangebylex",
+    };
+    removed(&mut l, &args[1], done, event)
 }
 
 pub fn zremrangebyrank(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -601,14 +621,19 @@ pub fn zrevrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// A STORE form's end: the result replaces `dst` (no TTL), or an empty
 /// result deletes it.
-fn store(l: &mut Locked<'_>, dst: &[u8], b: Building, limits: Limits) -> Reply {
+/// `event` names the command in the keyspace notification (GEOSEARCHSTORE
+/// and GEORADIUS ... STORE end here too).
+pub(super) fn store(l: &mut Locked<'_>, dst: &[u8], b: Building, limits: Limits, event: &str) -> Reply {
     if b.is_empty() {
-        l.delete(dst);
+        if l.delete(dst) {
+            l.notify(notify::GENERIC, "del", dst);
+        }
         return Reply::Int(0);
     }
     let (db, n) = (l.db(), b.len());
     let meta = l.new_meta(0);
     l.put_in(db, b.into_record(dst, limits, meta));
+    l.notify(notify::ZSET, event, dst);
     Reply::Int(n as i64)
 }
 
@@ -639,7 +664,7 @@ pub fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             });
         }
     }
-    store(&mut l, &args[1], b, limits)
+    store(&mut l, &args[1], b, limits, "zrangestore")
 }
 
 // ---- pops ------------------------------------------------------------------
@@ -648,8 +673,13 @@ pub fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 type Scored = (Vec<u8>, f64);
 
 /// Pops from `key`: `None` when it is missing.
+/// With its events: `zpopmin` or `zpopmax`, and `del` if the set went.
 fn pop_from(l: &mut Locked<'_>, key: &[u8], max: bool, count: usize) -> Result<Option<Vec<Scored>>, WrongType> {
-    l.modify(key, Kind::ZSet, false, |slot| zset::pop(slot, max, count))
+    let r = l.modify(key, Kind::ZSet, false, |slot| zset::pop(slot, max, count));
+    if let Ok(Some(_)) = r {
+        l.notify_removed(notify::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    }
+    r
 }
 
 fn pop_name(max: bool) -> &'static [u8] {
@@ -1114,7 +1144,12 @@ fn zsetop(ctx: &mut Ctx, args: &[Bytes], dst: Option<&Bytes>, numkeys_at: usize,
         Output::Store => {
             let mut b = Building::new();
             result.into_iter().for_each(|(m, s)| b.push(m, s));
-            store(&mut l, dst.expect("a destination"), b, limits)
+            let event = match op {
+                SetOp::Union => "zunionstore",
+                SetOp::Inter => "zinterstore",
+                SetOp::Diff => "zdiffstore",
+            };
+            store(&mut l, dst.expect("a destination"), b, limits, event)
         }
         Output::Reply(scores) => {
             result.sort_unstable_by(|a, b| crate::store::ztree::cmp(a.1, &a.0, b.1, &b.0));

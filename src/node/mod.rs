@@ -77,7 +77,7 @@ pub struct Server {
     /// Prepared cross-node transactions, their key locks and decisions.
     pub txns: crate::txn::TxnTable,
     /// Channels and patterns and their subscribers.
-    pub pubsub: pubsub::PubSub,
+    pub pubsub: Arc<pubsub::PubSub>,
     /// Notified once when the server must stop (SHUTDOWN, signal).
     pub shutdown: Notify,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -89,6 +89,12 @@ impl Server {
         let run_id: String = (0..40).map(|_| std::char::from_digit((crate::util::random_u64() % 16) as u32, 16).unwrap_or('0')).collect();
         let keyspace = Keyspace::new(config.clone());
         let txns = crate::txn::TxnTable::new(keyspace.waits.clone());
+        // keyspace notifications are published like any message
+        let pubsub = Arc::new(pubsub::PubSub::new());
+        let (ps, cfg) = (Arc::clone(&pubsub), Arc::clone(&config));
+        keyspace.notify.connect(Box::new(move |channel, message| {
+            ps.publish(channel, message, false, &cfg.output_limits[2]);
+        }));
         Arc::new(Server {
             keyspace,
             scripting: crate::script::Scripting::default(),
@@ -105,7 +111,7 @@ impl Server {
             slowlog: slowlog::SlowLog::default(),
             locks: crate::lock::LockManager::default(),
             txns,
-            pubsub: pubsub::PubSub::new(),
+            pubsub,
             shutdown: Notify::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         })

@@ -154,6 +154,20 @@ impl Proxy {
         self.dist.read().unwrap_or_else(|p| p.into_inner()).server_for_key(key)
     }
 
+    /// The nodes a channel's messages come from: a channel lives on the
+    /// node its name hashes to on the ring (as Redis Cluster places shard
+    /// channels), but a keyspace notification's (`__keyspace@<db>__:<key>`)
+    /// on the node holding the key, and a key event's
+    /// (`__keyevent@<db>__:<event>`) on every node, since each node
+    /// announces its own keys.
+    fn channel_nodes(&self, channel: &[u8]) -> Vec<usize> {
+        match notification_channel(channel) {
+            Some((true, key)) => self.node_for(key).into_iter().collect(),
+            Some((false, _)) => (0..self.backends.len()).collect(),
+            None => self.node_for(channel).into_iter().collect(),
+        }
+    }
+
     /// twemproxy's auto_eject_hosts: a backend that failed
     /// `server_failure_limit` times in a row leaves the ring, which is
     /// rebuilt from the live backends, and rejoins after
@@ -691,7 +705,7 @@ impl Proxy {
             "pubsub" if args.len() >= 2 && (is(&args[1], "numsub") || is(&args[1], "shardnumsub")) => self.fan_out(session.id, args, Merge::PairSum),
             "pubsub" if args.len() >= 2 && is(&args[1], "numpat") => self.fan_out(session.id, args, Merge::Max),
             "pubsub" => Pending::One(self.backends[0].send(session.id, args)),
-            "publish" | "spublish" => match self.node_for(&args[1]) {
+            "publish" | "spublish" => match self.channel_nodes(&args[1]).first().copied() {
                 Some(n) => Pending::One(self.backends[n].send(session.id, args)),
                 None => ready(Reply::error("ERR no node for this channel")),
             },
@@ -913,7 +927,11 @@ impl Proxy {
         let mut out = BytesMut::new();
         let count = |s: &super::pubsub::Subs| (if space == 2 { s.shard.len() } else { s.channels.len() + s.patterns.len() }) as i64;
         for n in &names {
-            let nodes: Vec<usize> = if space == 1 { (0..self.backends.len()).collect() } else { self.node_for(n).into_iter().collect() };
+            let nodes: Vec<usize> = match space {
+                1 => (0..self.backends.len()).collect(),
+                0 => self.channel_nodes(n),
+                _ => self.node_for(n).into_iter().collect(),
+            };
             let has = match space {
                 0 => subs.channels.contains(n),
                 1 => subs.patterns.contains(n),
@@ -1368,8 +1386,28 @@ fn merge_replies(parts: Vec<Reply>, merge: Merge) -> Reply {
     }
 }
 
+/// `Some((true, key))` for `__keyspace@<db>__:<key>`, `Some((false,
+/// event))` for `__keyevent@<db>__:<event>`, `None` for other channels.
+fn notification_channel(channel: &[u8]) -> Option<(bool, &[u8])> {
+    let (space, rest) = if let Some(r) = channel.strip_prefix(b"__keyspace@") { (true, r) } else { (false, channel.strip_prefix(b"__keyevent@")?) };
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    let name = rest[digits..].strip_prefix(b"__:").filter(|_| digits > 0)?;
+    Some((space, name))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn notification_channels_name_their_key_or_event() {
+        use super::notification_channel as n;
+        assert_eq!(n(b"__keyspace@0__:user:1"), Some((true, &b"user:1"[..])));
+        assert_eq!(n(b"__keyevent@12__:set"), Some((false, &b"set"[..])));
+        assert_eq!(n(b"__keyspace@0__:"), Some((true, &b""[..])));
+        for other in [&b"__keyspace@__:k"[..], b"__keyspace@x__:k", b"__keyspace@0_:k", b"news", b"__keyevent@1"] {
+            assert_eq!(n(other), None, "{other:?}");
+        }
+    }
+
     use super::resp2_nulls_to_resp3;
     use bytes::BytesMut;
 

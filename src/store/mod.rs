@@ -29,6 +29,7 @@ pub mod hll;
 pub mod lazyfree;
 pub mod list;
 pub mod listpack;
+pub mod notify;
 pub mod record;
 pub mod scan;
 pub mod set;
@@ -311,6 +312,8 @@ pub struct Keyspace {
     pub lazyfree: lazyfree::LazyFree,
     /// Every change, in order, as the command that reproduces it.
     pub effects: effects::EffectLog,
+    /// Keyspace notifications.
+    pub notify: notify::Notifier,
 }
 
 /// `lfu-log-factor` and `lfu-decay-time`.
@@ -327,6 +330,7 @@ pub struct OutOfMemory;
 impl Keyspace {
     pub fn new(config: Arc<RuntimeConfig>) -> Keyspace {
         let effects = effects::EffectLog::new(Arc::clone(&config));
+        let notify = notify::Notifier::new(Arc::clone(&config));
         Keyspace {
             dbs: (0..NUM_DBS).map(|_| Db::new()).collect(),
             stats: Stats::default(),
@@ -337,6 +341,7 @@ impl Keyspace {
             waits: Default::default(),
             lazyfree: lazyfree::LazyFree::default(),
             effects,
+            notify,
         }
     }
 
@@ -487,6 +492,7 @@ impl Keyspace {
                     d.keys.fetch_sub(1, Ordering::Relaxed);
                     self.effects.append_del(db, &key);
                     self.signal_modified(db, &key);
+                    self.notify.event(notify::EXPIRED, "expired", db, &key);
                     n += 1;
                 }
                 removed += n;
@@ -581,6 +587,7 @@ impl Keyspace {
         // key cannot come between the eviction and its DEL
         self.effects.append_del(db, key);
         self.signal_modified(db, key);
+        self.notify.event(notify::EVICTED, "evicted", db, key);
         drop(s);
     }
 
@@ -770,6 +777,7 @@ impl<'a> Locked<'a> {
             self.ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
             self.ks.effects.append_del(db, key);
             self.ks.signal_modified(db, key);
+            self.ks.notify.event(notify::EXPIRED, "expired", db, key);
         }
         due
     }
@@ -782,9 +790,13 @@ impl<'a> Locked<'a> {
 
     pub fn read_in(&mut self, db: usize, key: &[u8]) -> Option<Entry<'_>> {
         let stats = &self.ks.stats;
+        let notify = &self.ks.notify;
         let found = self.lookup_in(db, key);
         let counter = if found.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
         counter.fetch_add(1, Ordering::Relaxed);
+        if found.is_none() {
+            notify.event(notify::KEY_MISS, "keymiss", db, key);
+        }
         found
     }
 
@@ -852,9 +864,11 @@ impl<'a> Locked<'a> {
         // in Redis. Under LFU it keeps its frequency, as Redis's
         // `dbOverwrite` does.
         let mut old_expire = None;
+        let mut was_expired = false;
         s.table.update(key, value, |m| {
             if m.is_expired(now) {
                 ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+                was_expired = true;
             }
             old_expire = Some(m.expire_at());
             if lfu {
@@ -868,6 +882,14 @@ impl<'a> Locked<'a> {
             s.table.insert(Record::new(key, value, meta));
         }
         s.note_expire(key, old_expire.unwrap_or(0), meta.expire_at());
+        if was_expired {
+            // as Redis's SET: the lookup expires the old key, then a new
+            // one is added
+            ks.notify.event(notify::EXPIRED, "expired", db, key);
+        }
+        if was_expired || old_expire.is_none() {
+            ks.notify.event(notify::NEW, "new", db, key);
+        }
         ks.wrote(db, key);
     }
 
@@ -883,11 +905,7 @@ impl<'a> Locked<'a> {
             if !create {
                 return Ok(None);
             }
-            let meta = self.new_meta(0);
-            let s = self.shard_for(db, key);
-            s.table.insert(Record::inline(key, kind, b"", meta));
-            self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
-            return self.modify(key, kind, false, f);
+            return Ok(Some(self.create(key, kind, true, f)));
         };
         if found != kind {
             return Err(WrongType);
@@ -906,6 +924,31 @@ impl<'a> Locked<'a> {
             ks.wrote(db, key);
         }
         Ok(Some(r))
+    }
+
+    /// Creates `key` (known absent) as an empty `kind` and fills it with
+    /// `f`; removed again if left empty, else `new` when `is_new`.
+    fn create<R>(&mut self, key: &[u8], kind: Kind, is_new: bool, f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
+        let db = self.db;
+        let meta = self.new_meta(0);
+        let s = self.shard_for(db, key);
+        s.table.insert(Record::inline(key, kind, b"", meta));
+        self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
+        let r = self.modify(key, kind, false, f).expect("its kind").expect("just created");
+        // the key stayed: it is new (before the command names its own
+        // event, as Redis's `dbAdd` comes first)
+        if is_new && self.shard_for(db, key).table.get(key).is_some() {
+            self.ks.notify.event(notify::NEW, "new", db, key);
+        }
+        r
+    }
+
+    /// Replaces whatever `key` holds with a new `kind` filled by `f`
+    /// (SORT ... STORE: Redis's `setKey`, so a key that existed is not
+    /// new).
+    pub fn recreate<R>(&mut self, key: &[u8], kind: Kind, f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
+        let existed = self.delete_in(self.db, key);
+        self.create(key, kind, !existed, f)
     }
 
     /// Whether the effect log keeps effects (a reader is attached).
@@ -985,15 +1028,45 @@ impl<'a> Locked<'a> {
     }
 
     /// Stores an entry in `db` under its own key, replacing what was there.
+    /// A key that was not there is new (Redis's `setKey`: RENAME, COPY
+    /// and RESTORE delete their target first, so theirs always is).
     pub fn put_in(&mut self, db: usize, record: Record) {
         let key: Key = record.key().into();
-        self.delete_in(db, &key);
+        let replaced = self.delete_in(db, &key);
         let expire_at = record.meta().expire_at();
         let s = self.shard_for(db, &key);
         s.table.insert(record);
         s.note_expire(&key, 0, expire_at);
         self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
+        if !replaced {
+            self.ks.notify.event(notify::NEW, "new", db, &key);
+        }
         self.ks.wrote(db, &key);
+    }
+
+    /// Publishes keyspace event `event` of `class` for `key` in the
+    /// current database (a command's own events, named as Redis names
+    /// them).
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.ks.notify.event(class, event, self.db, key);
+    }
+
+    pub fn notify_in(&self, class: u32, event: &str, db: usize, key: &[u8]) {
+        self.ks.notify.event(class, event, db, key);
+    }
+
+    /// After a command took elements out of `key`: its `event`, then
+    /// Redis's `del` when the key went with its last element.
+    pub fn notify_removed(&mut self, class: u32, event: &str, key: &[u8]) {
+        let n = &self.ks.notify;
+        if !n.enabled(class | notify::GENERIC) {
+            return;
+        }
+        n.event(class, event, self.db, key);
+        if self.shard_for(self.db, key).table.get(key).is_none() {
+            self.ks.notify.event(notify::GENERIC, "del", self.db, key);
+        }
     }
 
     /// A copy of `key`'s entry in `db` under `as_key`, as a new object

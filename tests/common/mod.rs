@@ -457,8 +457,6 @@ impl Drop for OtherHost {
     }
 }
 
-/// A xorshift64 generator: the random sequences of the differential tests
-/// are reproducible from their seed.
 /// The top-level elements of an array, set or map reply (frames as
 /// text).
 #[allow(dead_code)]
@@ -474,7 +472,21 @@ pub fn elements(reply: &str) -> Vec<String> {
     out
 }
 
-/// A xorshift generator several closures can share (`&self`).
+/// The top-level elements of an array or push of bulk strings, as their
+/// contents.
+pub fn strings(reply: &str) -> Vec<String> {
+    elements(reply)
+        .into_iter()
+        .map(|e| {
+            assert!(e.starts_with('$'), "not a bulk string: {e:?}");
+            let body = &e[e.find("\r\n").expect("header") + 2..];
+            body.strip_suffix("\r\n").expect("terminated").to_string()
+        })
+        .collect()
+}
+
+/// A xorshift generator several closures can share (`&self`): the random
+/// sequences of the differential tests are reproducible from their seed.
 pub struct Rng(pub std::cell::Cell<u64>);
 
 #[allow(dead_code)]
