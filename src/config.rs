@@ -310,6 +310,11 @@ pub struct RuntimeConfig {
     pub zset_max_listpack_entries: AtomicU64,
     /// ...and none longer than this (`zset-max-listpack-value`).
     pub zset_max_listpack_value: AtomicU64,
+    /// A stream node is closed at this many bytes of listpack
+    /// (`stream-node-max-bytes`; 0: no limit)...
+    pub stream_node_max_bytes: AtomicU64,
+    /// ...or this many entries (`stream-node-max-entries`; 0: no limit).
+    pub stream_node_max_entries: AtomicU64,
     /// `client-output-buffer-limit`: hard bytes, soft bytes, soft seconds
     /// for the normal, replica and pubsub classes (only pubsub is enforced
     /// so far: normal clients have no limit by default, and there are no
@@ -380,6 +385,8 @@ impl Default for RuntimeConfig {
             set_max_intset_entries: AtomicU64::new(512),
             zset_max_listpack_entries: AtomicU64::new(128),
             zset_max_listpack_value: AtomicU64::new(64),
+            stream_node_max_bytes: AtomicU64::new(4096),
+            stream_node_max_entries: AtomicU64::new(100),
             notify_keyspace_events: std::sync::atomic::AtomicU32::new(0),
             output_limits: [
                 crate::node::pubsub::BufferLimit::new(0, 0, 0),
@@ -586,6 +593,8 @@ impl RuntimeConfig {
             "enable-debug-command",
             "enable-protected-configs",
             "notify-keyspace-events",
+            "stream-node-max-bytes",
+            "stream-node-max-entries",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -633,6 +642,8 @@ impl RuntimeConfig {
             "enable-protected-configs" => Allowed::load(&self.enable_protected_configs).name().to_string(),
             "lazyfree-lazy-user-del" => yes_no(self.lazyfree_lazy_user_del.load(Ordering::Relaxed)),
             "lazyfree-lazy-user-flush" => yes_no(self.lazyfree_lazy_user_flush.load(Ordering::Relaxed)),
+            "stream-node-max-bytes" => self.stream_node_max_bytes.load(Ordering::Relaxed).to_string(),
+            "stream-node-max-entries" => self.stream_node_max_entries.load(Ordering::Relaxed).to_string(),
             "notify-keyspace-events" => crate::store::notify::format_classes(self.notify_keyspace_events.load(Ordering::Relaxed)),
             "requirepass" => self.requirepass().unwrap_or_default(),
             "cluster-secret" => String::new(),
@@ -676,6 +687,10 @@ impl RuntimeConfig {
                 let slot = if n == "enable-debug-command" { &self.enable_debug_command } else { &self.enable_protected_configs };
                 slot.store(a as u8, Ordering::Relaxed);
             }
+            "stream-node-max-bytes" => {
+                self.stream_node_max_bytes.store(util::parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?, Ordering::Relaxed)
+            }
+            "stream-node-max-entries" => self.stream_node_max_entries.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed),
             "notify-keyspace-events" => {
                 let flags = crate::store::notify::parse_classes(value).ok_or_else(|| invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))?;
                 self.notify_keyspace_events.store(flags, Ordering::Relaxed);

@@ -5,6 +5,34 @@ use std::cell::Cell;
 
 /// Redis's `string2ll`: an optional '-', then digits with no leading zero
 /// (except "0" itself), no '+', no spaces, within i64.
+/// Redis's `string2ull`: a strict integer that is not negative, or else
+/// what C's `strtoull` reads (leading white space, a sign, leading zeros;
+/// a `-` negates modulo 2^64) when it reads the whole string.
+pub fn string2ull(b: &[u8]) -> Option<u64> {
+    if let Some(v) = parse_i64(b) {
+        return u64::try_from(v).ok();
+    }
+    let mut s = b;
+    while let [c, rest @ ..] = s
+        && matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+    {
+        s = rest;
+    }
+    let (negative, digits) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for d in digits {
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if negative { v.wrapping_neg() } else { v })
+}
+
 pub fn parse_i64(b: &[u8]) -> Option<i64> {
     if b.is_empty() || b.len() > 20 {
         return None;

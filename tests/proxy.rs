@@ -914,7 +914,7 @@ fn client_limit_and_idle_clients() {
     }
     // idle clients give their buffers back within a second or two
     let per_conn = || common::rss_kb(pid).saturating_sub(before) * 1024 / 2000;
-    for _ in 0..50 {
+    for _ in 0..100 {
         if per_conn() < 4 * 1024 {
             break;
         }

@@ -48,6 +48,8 @@ const RDB_TYPE_ZSET_ZIPLIST: u8 = 12;
 const RDB_TYPE_ZSET_LISTPACK: u8 = 17;
 const RDB_TYPE_HASH_ZIPLIST: u8 = 13;
 const RDB_TYPE_HASH_LISTPACK: u8 = 16;
+const RDB_TYPE_STREAM_LISTPACKS: u8 = 15;
+const RDB_TYPE_STREAM_LISTPACKS_2: u8 = 19;
 
 /// A value as a payload carries it.
 #[derive(Debug, PartialEq)]
@@ -64,6 +66,8 @@ pub enum Value {
         elements: Vec<(Vec<u8>, f64)>,
         packed: bool,
     },
+    /// A stream as it is stored: Redis's node listpacks are ours.
+    Stream(Box<crate::store::stream::Stream>),
 }
 
 /// DUMP key: the serialized value, or nil.
@@ -77,6 +81,9 @@ pub fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// The DUMP payload of an entry.
 pub fn payload_of(e: Entry<'_>) -> Vec<u8> {
+    if let Ok(s) = e.stream() {
+        return stream_payload(s);
+    }
     if let Ok(l) = e.list() {
         return encode_payload(&Value::List(l.iter().map(|i| i.to_vec()).collect()));
     }
@@ -134,6 +141,7 @@ pub fn encode_payload(v: &Value) -> Vec<u8> {
             out.push(RDB_TYPE_SET_INTSET);
             encode_string(blob, &mut out);
         }
+        Value::Stream(st) => return stream_payload(st),
         Value::ZSet { elements, .. } => {
             out.push(RDB_TYPE_ZSET_2);
             encode_len(elements.len() as u64, &mut out);
@@ -148,6 +156,142 @@ pub fn encode_payload(v: &Value) -> Vec<u8> {
     let crc = crc64(0, &out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// Appends the footer (RDB version, CRC64) to a payload body.
+fn finish_payload(mut out: Vec<u8>) -> Vec<u8> {
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(0, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// A stream as Redis 7.0 writes it (`RDB_TYPE_STREAM_LISTPACKS_2`): each
+/// node's master ID and listpack (with Redis's header), the metadata, and
+/// each group with its pending entries and consumers.
+fn stream_payload(s: &crate::store::stream::Stream) -> Vec<u8> {
+    let mut out = vec![RDB_TYPE_STREAM_LISTPACKS_2];
+    encode_len(s.node_count() as u64, &mut out);
+    for (master_id, lp) in s.nodes() {
+        encode_string(&master_id.to_be(), &mut out);
+        let count = crate::store::listpack::count(lp);
+        let mut blob = Vec::with_capacity(lp.len() + 7);
+        blob.extend_from_slice(&((lp.len() + 7) as u32).to_le_bytes());
+        blob.extend_from_slice(&(count.min(65535) as u16).to_le_bytes());
+        blob.extend_from_slice(lp);
+        blob.push(0xff);
+        encode_len(blob.len() as u64, &mut out);
+        out.extend_from_slice(&blob);
+    }
+    for n in [s.length, s.last_id.ms, s.last_id.seq, s.first_id.ms, s.first_id.seq, s.max_deleted_id.ms, s.max_deleted_id.seq, s.entries_added] {
+        encode_len(n, &mut out);
+    }
+    encode_len(s.groups.len() as u64, &mut out);
+    for (name, g) in &s.groups {
+        encode_string(name, &mut out);
+        encode_len(g.last_id.ms, &mut out);
+        encode_len(g.last_id.seq, &mut out);
+        encode_len(g.entries_read as u64, &mut out);
+        encode_len(g.pel.len() as u64, &mut out);
+        for (id, n) in &g.pel {
+            out.extend_from_slice(&id.to_be());
+            out.extend_from_slice(&n.delivery_time.to_le_bytes());
+            encode_len(n.delivery_count, &mut out);
+        }
+        encode_len(g.consumers.len() as u64, &mut out);
+        for (cname, c) in &g.consumers {
+            encode_string(cname, &mut out);
+            out.extend_from_slice(&c.seen_time.to_le_bytes());
+            encode_len(c.pel.len() as u64, &mut out);
+            for id in &c.pel {
+                out.extend_from_slice(&id.to_be());
+            }
+        }
+    }
+    finish_payload(out)
+}
+
+/// Reads a stream payload's body (after its type byte), checking what the
+/// store relies on: each node's listpack and entries (IDs in order, counts
+/// that add up to the length, none past the last ID), every pending entry
+/// owned by exactly one consumer of its group.
+fn decode_stream(b: &[u8], pos: &mut usize, v2: bool) -> Option<crate::store::stream::Stream> {
+    use crate::store::stream::{Consumer, Group, Nack, Stream, StreamId, validate_node};
+    let len = |pos: &mut usize| decode_len(b, pos).and_then(|l| l.ok());
+    let mut s = Stream::new();
+    let nodes = len(pos)?;
+    let (mut live, mut max_id, mut prev_last) = (0u64, StreamId::MIN, None::<StreamId>);
+    for _ in 0..nodes {
+        let key = decode_string(b, pos)?;
+        let master_id = StreamId::from_be(&key)?;
+        let blob = decode_string(b, pos)?;
+        redis_listpack(&blob)?;
+        let lp = blob[6..blob.len() - 1].to_vec();
+        let (n, last) = validate_node(&lp, master_id)?;
+        // nodes in order, none overlapping the one before
+        if prev_last.is_some_and(|p| master_id <= p) {
+            return None;
+        }
+        prev_last = Some(last);
+        live += n;
+        max_id = max_id.max(last);
+        s.push_node(master_id, lp);
+    }
+    s.length = len(pos)?;
+    s.last_id = StreamId::new(len(pos)?, len(pos)?);
+    if v2 {
+        s.first_id = StreamId::new(len(pos)?, len(pos)?);
+        s.max_deleted_id = StreamId::new(len(pos)?, len(pos)?);
+        s.entries_added = len(pos)?;
+    } else {
+        s.entries_added = s.length;
+        s.first_id = if s.length == 0 { StreamId::MIN } else { s.edge_id(true) };
+    }
+    if s.length != live || max_id > s.last_id {
+        return None;
+    }
+    let groups = len(pos)?;
+    for _ in 0..groups {
+        let name = decode_string(b, pos)?;
+        let last_id = StreamId::new(len(pos)?, len(pos)?);
+        let entries_read = if v2 { len(pos)? as i64 } else { s.estimate_distance(last_id) };
+        let mut g = Group::new(last_id, entries_read);
+        let pel = len(pos)?;
+        for _ in 0..pel {
+            let id = StreamId::from_be(b.get(*pos..*pos + 16)?)?;
+            let time = u64::from_le_bytes(b.get(*pos + 16..*pos + 24)?.try_into().ok()?);
+            *pos += 24;
+            let count = len(pos)?;
+            if g.pel.insert(id, Nack { delivery_time: time, delivery_count: count, consumer: Vec::new() }).is_some() {
+                return None;
+            }
+        }
+        let consumers = len(pos)?;
+        let mut owned = 0usize;
+        for _ in 0..consumers {
+            let cname = decode_string(b, pos)?;
+            let seen_time = u64::from_le_bytes(b.get(*pos..*pos + 8)?.try_into().ok()?);
+            *pos += 8;
+            let mut c = Consumer { seen_time, pel: Default::default() };
+            for _ in 0..len(pos)? {
+                let id = StreamId::from_be(b.get(*pos..*pos + 16)?)?;
+                *pos += 16;
+                let n = g.pel.get_mut(&id)?;
+                if !n.consumer.is_empty() || !c.pel.insert(id) {
+                    return None;
+                }
+                n.consumer = cname.clone();
+                owned += 1;
+            }
+            if g.consumers.insert(cname, c).is_some() {
+                return None;
+            }
+        }
+        if owned != g.pel.len() || s.groups.insert(name, g).is_some() {
+            return None;
+        }
+    }
+    Some(s)
 }
 
 /// The DUMP payload of a string value.
@@ -222,6 +366,7 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<u8>, BadPayload> {
         Value::Set(_) => Err(BadPayload::Type(RDB_TYPE_SET)),
         Value::IntSet(_) => Err(BadPayload::Type(RDB_TYPE_SET_INTSET)),
         Value::ZSet { .. } => Err(BadPayload::Type(RDB_TYPE_ZSET_2)),
+        Value::Stream(_) => Err(BadPayload::Type(RDB_TYPE_STREAM_LISTPACKS_2)),
     }
 }
 
@@ -377,6 +522,9 @@ pub fn decode_value(p: &[u8]) -> Result<Value, BadPayload> {
                 elements.push((pair[0].clone(), score));
             }
             Value::ZSet { elements, packed: true }
+        }
+        Some(&t @ (RDB_TYPE_STREAM_LISTPACKS | RDB_TYPE_STREAM_LISTPACKS_2)) => {
+            Value::Stream(Box::new(decode_stream(body, &mut pos, t == RDB_TYPE_STREAM_LISTPACKS_2).ok_or(BadPayload::Format)?))
         }
         Some(&t) if t <= 21 => return Err(BadPayload::Type(t)),
         _ => return Err(BadPayload::Format),
@@ -623,6 +771,12 @@ pub fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             let meta = l.new_meta(expire_at as u64);
             let db = l.db();
             l.put_in(db, b.into_record(key, limits, meta));
+        }
+        Value::Stream(st) => {
+            let meta = l.new_meta(expire_at as u64);
+            let db = l.db();
+            let record = crate::store::record::Record::boxed(key, crate::store::Kind::Stream, Box::new(crate::store::value::Boxed::Stream(st)), meta);
+            l.put_in(db, record);
         }
         Value::Hash(pairs) => {
             let limits = super::hash::limits_of(&ctx.server.config);

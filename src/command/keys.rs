@@ -194,7 +194,7 @@ pub fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             crate::store::Kind::ZSet => crate::store::zset::ZSetRef::of(e.entry).encoding(),
             // Redis 7.0 says quicklist for every list
             crate::store::Kind::List => "quicklist",
-            _ => "unknown",
+            crate::store::Kind::Stream => "stream",
         }),
     }
 }
@@ -274,7 +274,7 @@ pub fn help_reply(cmd: &str, lines: &[&str]) -> Reply {
     let mut out = vec![Reply::Status(format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").into())];
     out.extend(lines.iter().map(|l| Reply::Status(l.to_string().into())));
     out.push(Reply::status("HELP"));
-    out.push(Reply::status("    Print this help."));
+    out.push(Reply::status("    Prints this help."));
     Reply::Array(out)
 }
 

@@ -20,6 +20,7 @@ pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod string;
 pub mod table;
 pub mod transaction;
@@ -188,7 +189,7 @@ pub fn unknown_command(args: &[Bytes]) -> Reply {
 }
 
 /// Error texts must stay on one line: Redis maps CR/LF to spaces.
-fn sanitize(b: &[u8], max: usize) -> String {
+pub fn sanitize(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&b[..b.len().min(max)]).replace(['\r', '\n'], " ")
 }
 

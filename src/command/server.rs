@@ -413,6 +413,14 @@ fn command_entry(c: &Command, parent: Option<&str>) -> Reply {
             };
             vec![map(vec![rw(), ("begin_search", index(1)), ("find_keys", range(0, 1))]), keyword("STORE"), keyword("STOREDIST")]
         }
+        Keys::Streams => vec![map(vec![
+            rw(),
+            (
+                "begin_search",
+                map(vec![("type", Reply::bulk("keyword")), ("spec", map(vec![("keyword", Reply::bulk("STREAMS")), ("startfrom", Reply::Int(1))]))]),
+            ),
+            ("find_keys", range(-1, 2)),
+        ])],
         Keys::Migrate => vec![
             map(vec![rw(), ("begin_search", index(3)), ("find_keys", range(0, 1))]),
             map(vec![

@@ -3,7 +3,7 @@
 use super::flags::*;
 use super::{
     Handler, bitmap as bm, connection as conn, dump, geo, hash as h, hll as hl, keys, list as l, lock, pubsub as ps, scripting as lua, server as srv,
-    set as st, sort, string as s, transaction as tx, txn, zset as z,
+    set as st, sort, stream as xs, string as s, transaction as tx, txn, zset as z,
 };
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -44,6 +44,10 @@ pub enum Keys {
     /// MIGRATE: the key at 3, or, when it is empty, every argument after
     /// the `KEYS` keyword.
     Migrate,
+    /// XREAD and XREADGROUP: the first half of the arguments after
+    /// `STREAMS` (Redis's `xreadGetKeys`: BLOCK, COUNT, GROUP and NOACK
+    /// are skipped on the way).
+    Streams,
 }
 
 impl Command {
@@ -55,12 +59,13 @@ impl Command {
             Keys::Range(f, l, s) => (f, l, s),
             Keys::StoreCounted(_) | Keys::StoreKeyword(_) | Keys::Sort => (1, 1, 1),
             Keys::Migrate => (3, 3, 1),
+            Keys::Streams => (0, 0, 0),
         }
     }
 
     /// Whether the key positions depend on the arguments.
     pub fn movable_keys(&self) -> bool {
-        matches!(self.keys, Keys::Counted(_) | Keys::StoreCounted(_) | Keys::StoreKeyword(_) | Keys::Sort | Keys::Migrate)
+        matches!(self.keys, Keys::Counted(_) | Keys::StoreCounted(_) | Keys::StoreKeyword(_) | Keys::Sort | Keys::Migrate | Keys::Streams)
     }
 
     /// Positions of key arguments in `args` (COMMAND GETKEYS, routing).
@@ -128,6 +133,28 @@ impl Command {
                 Some(i) => (i + 1, nargs, 1),
                 None => (0, 0, 1),
             },
+            Keys::Streams => {
+                let mut i = 1;
+                let mut found = None;
+                while i < nargs {
+                    let a = arg(i);
+                    if a.eq_ignore_ascii_case(b"block") || a.eq_ignore_ascii_case(b"count") {
+                        i += 1;
+                    } else if a.eq_ignore_ascii_case(b"group") {
+                        i += 2;
+                    } else if a.eq_ignore_ascii_case(b"streams") {
+                        found = Some(i);
+                        break;
+                    } else if !a.eq_ignore_ascii_case(b"noack") {
+                        break;
+                    }
+                    i += 1;
+                }
+                match found {
+                    Some(at) if (nargs - at - 1).is_multiple_of(2) => (at + 1, at + 1 + (nargs - at - 1) / 2, 1),
+                    _ => (0, 0, 1),
+                }
+            }
         };
         first.into_iter().chain((start..end.max(start)).step_by(step))
     }
@@ -254,6 +281,24 @@ static COMMAND_SUBS: [Command; 6] = [
     cmd!("list", -2, LOADING | STALE, NOKEYS, "server", "7.0.0", "Returns a list of command names.", srv::command_list),
     cmd!("getkeys", -4, LOADING | STALE, NOKEYS, "server", "2.8.13", "Extracts the key names from an arbitrary command.", srv::command_getkeys),
     cmd!("help", 2, LOADING | STALE, NOKEYS, "server", "5.0.0", "Returns helpful text about the different subcommands.", srv::command_help),
+];
+
+const KEY2: Keys = Keys::Range(2, 2, 1);
+
+static XGROUP_SUBS: [Command; 6] = [
+    cmd!("create", -5, WRITE | DENYOOM, KEY2, "stream", "5.0.0", "Creates a consumer group.", xs::xgroup),
+    cmd!("setid", -5, WRITE, KEY2, "stream", "5.0.0", "Sets the last-delivered ID of a consumer group.", xs::xgroup),
+    cmd!("destroy", 4, WRITE, KEY2, "stream", "5.0.0", "Destroys a consumer group.", xs::xgroup),
+    cmd!("createconsumer", 5, WRITE | DENYOOM, KEY2, "stream", "6.2.0", "Creates a consumer in a consumer group.", xs::xgroup),
+    cmd!("delconsumer", 5, WRITE, KEY2, "stream", "5.0.0", "Deletes a consumer from a consumer group.", xs::xgroup),
+    cmd!("help", 2, LOADING | STALE, NOKEYS, "stream", "5.0.0", "Returns helpful text about the different subcommands.", xs::xgroup_help),
+];
+
+static XINFO_SUBS: [Command; 4] = [
+    cmd!("stream", -3, READONLY, KEY2, "stream", "5.0.0", "Returns information about a stream.", xs::xinfo_stream),
+    cmd!("groups", 3, READONLY, KEY2, "stream", "5.0.0", "Returns a list of the consumer groups of a stream.", xs::xinfo_groups),
+    cmd!("consumers", 4, READONLY, KEY2, "stream", "5.0.0", "Returns a list of the consumers in a consumer group.", xs::xinfo_consumers),
+    cmd!("help", 2, LOADING | STALE, NOKEYS, "stream", "5.0.0", "Returns helpful text about the different subcommands.", xs::xinfo_help),
 ];
 
 static OBJECT_SUBS: [Command; 5] = [
@@ -978,6 +1023,76 @@ pub static COMMANDS: &[Command] = &[
     cmd!("migrate", -6, WRITE, Keys::Migrate, "generic", "2.6.0", "Atomically transfers a key from one Redis instance to another.", dump::migrate),
     cmd!("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", keys::copy),
     cmd!("object", -2, 0, NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", container, &OBJECT_SUBS),
+    // streams
+    cmd!("xadd", -5, WRITE | DENYOOM | FAST, KEY1, "stream", "5.0.0", "Appends a new message to a stream. Creates the key if it doesn't exist.", xs::xadd),
+    cmd!("xrange", -4, READONLY, KEY1, "stream", "5.0.0", "Returns the messages from a stream within a range of IDs.", xs::xrange),
+    cmd!("xrevrange", -4, READONLY, KEY1, "stream", "5.0.0", "Returns the messages from a stream within a range of IDs in reverse order.", xs::xrevrange),
+    cmd!("xlen", 2, READONLY | FAST, KEY1, "stream", "5.0.0", "Return the number of messages in a stream.", xs::xlen),
+    cmd!("xdel", -3, WRITE | FAST, KEY1, "stream", "5.0.0", "Returns the number of messages after removing them from a stream.", xs::xdel),
+    cmd!("xtrim", -4, WRITE, KEY1, "stream", "5.0.0", "Deletes messages from the beginning of a stream.", xs::xtrim),
+    cmd!("xsetid", -3, WRITE | DENYOOM | FAST, KEY1, "stream", "5.0.0", "An internal command for replicating stream values.", xs::xsetid),
+    cmd!(
+        "xread",
+        -4,
+        READONLY | BLOCKING,
+        Keys::Streams,
+        "stream",
+        "5.0.0",
+        "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
+        xs::xread
+    ),
+    cmd!(
+        "xreadgroup",
+        -7,
+        WRITE | BLOCKING,
+        Keys::Streams,
+        "stream",
+        "5.0.0",
+        "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",
+        xs::xreadgroup
+    ),
+    cmd!("xgroup", -2, 0, NOKEYS, "stream", "5.0.0", "A container for consumer groups commands.", container, &XGROUP_SUBS),
+    cmd!(
+        "xack",
+        -4,
+        WRITE | FAST,
+        KEY1,
+        "stream",
+        "5.0.0",
+        "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.",
+        xs::xack
+    ),
+    cmd!(
+        "xpending",
+        -3,
+        READONLY,
+        KEY1,
+        "stream",
+        "5.0.0",
+        "Returns the information and entries from a stream consumer group's pending entries list.",
+        xs::xpending
+    ),
+    cmd!(
+        "xclaim",
+        -6,
+        WRITE | FAST,
+        KEY1,
+        "stream",
+        "5.0.0",
+        "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.",
+        xs::xclaim
+    ),
+    cmd!(
+        "xautoclaim",
+        -6,
+        WRITE | FAST,
+        KEY1,
+        "stream",
+        "6.2.0",
+        "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.",
+        xs::xautoclaim
+    ),
+    cmd!("xinfo", -2, 0, NOKEYS, "stream", "5.0.0", "A container for stream introspection commands.", container, &XINFO_SUBS),
     cmd!("expire", -3, WRITE | FAST, KEY1, "generic", "1.0.0", "Sets the expiration time of a key in seconds.", keys::expire),
     cmd!("pexpire", -3, WRITE | FAST, KEY1, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", keys::pexpire),
     cmd!("expireat", -3, WRITE | FAST, KEY1, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", keys::expireat),

@@ -35,6 +35,8 @@ pub fn free_effort(r: &Record) -> usize {
         View::Boxed(Boxed::Hash(t) | Boxed::Set(t)) => t.len(),
         View::Boxed(Boxed::List(q)) => q.nodes().count(),
         View::Boxed(Boxed::ZSet(z)) => z.len(),
+        // Redis: the nodes, plus the groups' pending entries
+        View::Boxed(Boxed::Stream(s)) => s.node_count() + s.groups.values().map(|g| g.pel.len() + 1).sum::<usize>(),
     }
 }
 

@@ -127,6 +127,20 @@ pub fn encode(out: &mut Vec<u8>, item: &[u8]) {
     put_backlen(out, out.len() - before);
 }
 
+/// Appends an integer element (Redis's `lpAppendInteger`).
+pub fn encode_int(out: &mut Vec<u8>, v: i64) {
+    encode(out, &crate::util::Decimal::new(v));
+}
+
+/// The element at `at` as an integer (Redis's `lpGetInteger`: a string
+/// element is read as decimal text, 0 if it is none).
+pub fn int_at(lp: &[u8], at: usize) -> i64 {
+    match raw_at(lp, at) {
+        Ok(v) => v,
+        Err(b) => crate::util::parse_i64(b).unwrap_or(0),
+    }
+}
+
 /// The encoding of `items`, in order.
 pub fn encode_all<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut out = Vec::new();
@@ -247,6 +261,32 @@ fn head_len(lp: &[u8], at: usize) -> usize {
         0xf3 => 5,
         _ => 9,
     }
+}
+
+/// Whether `lp` is a well-formed run of elements: every encoding known,
+/// every length within the bytes, every backlen the one its element
+/// needs (what an untrusted payload must pass before it is walked).
+pub fn is_valid(lp: &[u8]) -> bool {
+    let mut at = 0;
+    while at < lp.len() {
+        let b = lp[at];
+        let need = match b {
+            0xc0..=0xef => 2,
+            0xf0 => 5,
+            0xf5..=0xff => return false,
+            _ => 1,
+        };
+        if at + need > lp.len() {
+            return false;
+        }
+        let head = head_len(lp, at);
+        let Some(end) = at.checked_add(head + varint_len(head)).filter(|&e| e <= lp.len()) else { return false };
+        if start_before(lp, end) != at {
+            return false;
+        }
+        at = end;
+    }
+    true
 }
 
 /// Where the element after the one at `at` starts (nothing decoded).

@@ -33,6 +33,7 @@ pub mod notify;
 pub mod record;
 pub mod scan;
 pub mod set;
+pub mod stream;
 pub mod table;
 pub mod value;
 pub mod wait;
@@ -63,6 +64,11 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
+    /// The entry of a stored record (as [`Locked::entry_ref`] gives it).
+    pub fn of(e: EntryRef<'a>) -> Entry<'a> {
+        Entry::new(e)
+    }
+
     fn new(e: EntryRef<'a>) -> Entry<'a> {
         Entry { kind: e.kind(), value: e.value(), expire_at: e.meta().expire_at(), meta: e.meta(), entry: e }
     }
@@ -85,6 +91,14 @@ impl<'a> Entry<'a> {
     /// The sorted set, or `WrongType`.
     pub fn zset(self) -> Result<zset::ZSetRef<'a>, WrongType> {
         if self.kind == Kind::ZSet { Ok(zset::ZSetRef::of(self.entry)) } else { Err(WrongType) }
+    }
+
+    /// The stream, or `WrongType`.
+    pub fn stream(self) -> Result<&'a stream::Stream, WrongType> {
+        match self.entry.view() {
+            View::Boxed(value::Boxed::Stream(s)) if self.kind == Kind::Stream => Ok(s),
+            _ => Err(WrongType),
+        }
     }
 
     /// The hash, or `WrongType`.
@@ -115,6 +129,7 @@ pub fn memory_usage(e: EntryRef<'_>) -> usize {
                             n
                         }
                         value::Boxed::List(q) => q.heap_bytes(),
+                        value::Boxed::Stream(st) => st.heap_bytes(),
                         value::Boxed::ZSet(z) => {
                             let mut n = z.table().bucket_bytes() + z.heap_bytes();
                             z.table().for_each(|f| n += entry(f) - 8);

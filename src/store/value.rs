@@ -22,6 +22,8 @@ pub enum Boxed {
     /// Members as entries with empty values ([`super::set`]).
     Set(Table),
     ZSet(super::zset::Big),
+    /// Always boxed: Redis has no small encoding for streams.
+    Stream(Box<super::stream::Stream>),
 }
 
 impl Boxed {
@@ -30,6 +32,8 @@ impl Boxed {
             Boxed::Hash(t) | Boxed::Set(t) => t.is_empty(),
             Boxed::List(q) => q.is_empty(),
             Boxed::ZSet(z) => z.is_empty(),
+            // an empty stream is still a stream (XDEL and XTRIM keep it)
+            Boxed::Stream(_) => false,
         }
     }
 
@@ -38,6 +42,7 @@ impl Boxed {
             Boxed::Hash(t) | Boxed::Set(t) => t.len(),
             Boxed::List(q) => q.len(),
             Boxed::ZSet(z) => z.len(),
+            Boxed::Stream(st) => st.length as usize,
         }
     }
 }
@@ -49,6 +54,7 @@ impl Clone for Boxed {
             Boxed::Set(t) => Boxed::Set(t.deep_clone()),
             Boxed::List(q) => Boxed::List(q.clone()),
             Boxed::ZSet(z) => Boxed::ZSet(z.clone()),
+            Boxed::Stream(st) => Boxed::Stream(st.clone()),
         }
     }
 }
