@@ -1,6 +1,6 @@
 //! The effect log, proven by replay: a random workload from several
 //! clients at once (strings, hashes, lists, sets, sorted sets, bitmaps,
-//! HyperLogLogs, TTLs, expiry, eviction under a small maxmemory, blocking
+//! HyperLogLogs, streams with consumer groups, TTLs, expiry, eviction under a small maxmemory, blocking
 //! pops, scripts, MULTI/EXEC, RESTORE, MOVE, SELECT), then the node's effect log (DEBUG EFFECTS) replayed onto a fresh
 //! node gives the same keyspace, key by key: type, value and absolute
 //! expiry.
@@ -22,7 +22,7 @@ fn random_command(next: &mut dyn FnMut() -> u64) -> Vec<Vec<u8>> {
     };
     let num = |n: &mut dyn FnMut() -> u64| format!("{}", n() % 100).into_bytes();
     let s = |x: &str| x.as_bytes().to_vec();
-    match next() % 56 {
+    match next() % 62 {
         0 => vec![s("SET"), k(next, "s"), v(next)],
         1 => vec![s("SET"), k(next, "s"), v(next), s("EX"), s("1000")],
         2 => vec![s("SET"), k(next, "s"), v(next), s("PX"), s("900000"), s("NX")],
@@ -89,6 +89,16 @@ fn random_command(next: &mut dyn FnMut() -> u64) -> Vec<Vec<u8>> {
         53 if next().is_multiple_of(2) => vec![s("ZREMRANGEBYSCORE"), k(next, "z"), s("-inf"), num(next)],
         53 => vec![s("ZRANGESTORE"), k(next, "z"), k(next, "z"), s("0"), num(next)],
         54 => vec![[s("ZUNIONSTORE"), s("ZINTERSTORE"), s("ZDIFFSTORE")][(next() % 3) as usize].clone(), k(next, "z"), s("2"), k(next, "z"), k(next, "t")],
+        55 | 56 => vec![s("XADD"), k(next, "x"), s("*"), s("f"), v(next), s("n"), num(next)],
+        57 if next().is_multiple_of(2) => vec![s("XADD"), k(next, "x"), s("MAXLEN"), s("~"), s("3"), s("*"), s("f"), v(next)],
+        57 => vec![s("XTRIM"), k(next, "x"), s("MAXLEN"), s("~"), num(next)],
+        58 => vec![s("XGROUP"), s("CREATE"), k(next, "x"), s("g"), s("0"), s("MKSTREAM")],
+        59 if next().is_multiple_of(3) => {
+            vec![s("XREADGROUP"), s("GROUP"), s("g"), k(next, "c"), s("NOACK"), s("COUNT"), s("2"), s("STREAMS"), k(next, "x"), s(">")]
+        }
+        59 => vec![s("XREADGROUP"), s("GROUP"), s("g"), k(next, "c"), s("COUNT"), s("3"), s("STREAMS"), k(next, "x"), s(">")],
+        60 if next().is_multiple_of(2) => vec![s("XAUTOCLAIM"), k(next, "x"), s("g"), k(next, "c"), s("0"), s("0"), s("COUNT"), s("2")],
+        60 => vec![s("XGROUP"), s("SETID"), k(next, "x"), s("g"), s("0")],
         _ => vec![s("HSETNX"), k(next, "h"), k(next, "f"), v(next)],
     }
 }
@@ -144,7 +154,10 @@ fn worker(port: u16, seed: u64, rounds: usize) {
                             || text.contains("not a valid float")
                             || text.contains("index out of range")
                             || text.contains("same")
-                            || text.contains("OOM"),
+                            || text.contains("OOM")
+                            || text.contains("NOGROUP")
+                            || text.contains("BUSYGROUP")
+                            || text.contains("requires the key to exist"),
                         "round {round}: {cmd:?}: {text}"
                     );
                 }
@@ -191,6 +204,7 @@ fn snapshot(c: &mut redis::Connection) -> BTreeMap<(usize, Vec<u8>), (String, Va
                     Value::Array(members.into_iter().map(Value::BulkString).collect())
                 }
                 "zset" => redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1).arg("WITHSCORES").query(c).unwrap(),
+                "stream" => stream_state(c, &k),
                 "none" => continue, // expired between KEYS and TYPE
                 other => panic!("unexpected type {other}"),
             };
@@ -200,6 +214,36 @@ fn snapshot(c: &mut redis::Connection) -> BTreeMap<(usize, Vec<u8>), (String, Va
     }
     let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
     out
+}
+
+/// A stream's entries, metadata, groups with their pending entries
+/// (owner and delivery count) and consumers; not what a replay may set
+/// to its own clock (seen and idle times) or what Redis does not
+/// propagate (a group's read counter, and so its lag).
+fn stream_state(c: &mut redis::Connection, k: &[u8]) -> Value {
+    let entries: Value = redis::cmd("XRANGE").arg(k).arg("-").arg("+").query(c).unwrap();
+    let info: Vec<Value> = redis::cmd("XINFO").arg("STREAM").arg(k).query(c).unwrap();
+    let mut out = vec![entries];
+    for pair in info.chunks(2) {
+        if matches!(bulk(&pair[0]).as_slice(), b"length" | b"last-generated-id" | b"max-deleted-entry-id" | b"entries-added" | b"recorded-first-entry-id") {
+            out.extend(pair.iter().cloned());
+        }
+    }
+    let groups: Vec<Vec<Value>> = redis::cmd("XINFO").arg("GROUPS").arg(k).query(c).unwrap();
+    for g in groups {
+        let name = bulk(&g[1]);
+        out.push(Value::BulkString(name.clone()));
+        out.push(g[7].clone()); // last-delivered-id
+        let pending: Vec<Vec<Value>> = redis::cmd("XPENDING").arg(k).arg(&name).arg("-").arg("+").arg(100000).query(c).unwrap();
+        for p in pending {
+            out.extend([p[0].clone(), p[1].clone(), p[3].clone()]);
+        }
+        let consumers: Vec<Vec<Value>> = redis::cmd("XINFO").arg("CONSUMERS").arg(k).arg(&name).query(c).unwrap();
+        for cons in consumers {
+            out.extend([cons[1].clone(), cons[3].clone()]);
+        }
+    }
+    Value::Array(out)
 }
 
 fn bulk(v: &Value) -> Vec<u8> {
@@ -255,6 +299,9 @@ fn replaying_the_effect_log_rebuilds_the_keyspace() {
     assert!(stat("expired_keys") > 0, "the workload expires keys");
     let before = snapshot(&mut c);
     assert!(before.len() > 50, "a keyspace worth comparing: {} keys", before.len());
+    // streams with groups and pending entries among them
+    let pending = before.values().filter(|(t, v, _)| t == "stream" && matches!(v, Value::Array(a) if a.len() > 12)).count();
+    assert!(pending > 0, "no stream with groups and pending entries");
     eprintln!("{} keys, {} evicted, {} expired", before.len(), stat("evicted_keys"), stat("expired_keys"));
     // read the whole log, page by page
     let mut effects: Vec<(i64, Vec<Vec<u8>>)> = Vec::new();

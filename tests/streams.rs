@@ -494,3 +494,60 @@ fn dump_payloads_move_both_ways() {
         p.redis.cmd(&["DEL", "copy", "again"]);
     }
 }
+
+/// Through the proxy: stream commands go to their key's node; an XREAD
+/// over keys on several nodes is refused with CROSSSLOT, one over keys a
+/// hash tag keeps together works; XREAD and XREADGROUP BLOCK wait on the
+/// client's own node connection while other clients' commands flow, and
+/// are woken by an XADD through another proxy client.
+#[test]
+fn streams_through_the_proxy() {
+    let nodes: Vec<TestServer> = (0..3).map(|_| TestServer::start(&[])).collect();
+    let proxy = TestServer::start_proxy(&common::addrs(&nodes), &["--hash", "md5", "--hash-tag", "{}"]);
+    let mut c = proxy.raw();
+    let keys: Vec<String> = (0..30).map(|i| format!("stream:{i}")).collect();
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(c.cmd(&["XADD", k, &format!("{}-1", i + 1), "n", &i.to_string()]), format!("${}\r\n{}-1\r\n", format!("{}-1", i + 1).len(), i + 1));
+    }
+    // each key is on one node, and the keys are spread
+    let per_node: Vec<usize> = nodes.iter().map(|n| n.raw().cmd(&["DBSIZE"]).trim_start_matches(':').trim().parse().unwrap()).collect();
+    assert_eq!(per_node.iter().sum::<usize>(), keys.len());
+    assert!(per_node.iter().all(|&n| n > 0), "{per_node:?}");
+    assert_eq!(c.cmd(&["XLEN", &keys[3]]), ":1\r\n");
+    assert_eq!(c.cmd(&["XGROUP", "CREATE", &keys[3], "g", "0"]), "+OK\r\n");
+    assert!(c.cmd(&["XREADGROUP", "GROUP", "g", "alice", "STREAMS", &keys[3], ">"]).contains("4-1"));
+    assert_eq!(c.cmd(&["XACK", &keys[3], "g", "4-1"]), ":1\r\n");
+    assert!(c.cmd(&["XINFO", "STREAM", &keys[3]]).contains("entries-added"));
+    // several keys: one node or CROSSSLOT
+    let mut all = vec!["XREAD", "STREAMS"];
+    all.extend(keys.iter().map(|k| k.as_str()));
+    all.extend(keys.iter().map(|_| "0"));
+    assert!(c.cmd(&all).starts_with("-CROSSSLOT"), "keys on several nodes");
+    for k in ["{u}a", "{u}b"] {
+        c.cmd(&["XADD", k, "1-1", "f", k]);
+    }
+    let both = c.cmd(&["XREAD", "STREAMS", "{u}a", "{u}b", "0", "0"]);
+    assert!(both.contains("{u}a") && both.contains("{u}b"), "{both}");
+    // blocking reads wait on their own connections
+    let mut waiters: Vec<common::Raw> = (0..2).map(|_| proxy.raw()).collect();
+    waiters[0].send(&["XREAD", "BLOCK", "0", "STREAMS", &keys[5], "$"]);
+    waiters[1].send(&["XREADGROUP", "GROUP", "g", "bob", "BLOCK", "0", "STREAMS", &keys[3], ">"]);
+    // (each blocked read waits on the node holding its key)
+    let mut raws: Vec<common::Raw> = nodes.iter().map(|n| n.raw()).collect();
+    for _ in 0..500 {
+        if raws.iter_mut().map(common::blocked_clients).sum::<usize>() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(raws.iter_mut().map(common::blocked_clients).sum::<usize>(), 2);
+    for _ in 0..20 {
+        assert_eq!(c.cmd(&["XLEN", &keys[7]]), ":1\r\n", "other commands flow meanwhile");
+    }
+    assert_eq!(c.cmd(&["XADD", &keys[5], "100-1", "late", "1"]), "$5\r\n100-1\r\n");
+    assert!(waiters[0].read_reply().contains("100-1"));
+    assert_eq!(c.cmd(&["XADD", &keys[3], "100-1", "late", "2"]), "$5\r\n100-1\r\n");
+    assert!(waiters[1].read_reply().contains("100-1"));
+    // a timeout through the proxy
+    assert_eq!(waiters[0].cmd(&["XREAD", "BLOCK", "50", "STREAMS", &keys[5], "$"]), "*-1\r\n");
+}

@@ -482,6 +482,21 @@ impl Proxy {
             }
             return Pending::Ready(command::wrong_arity(cmd.name));
         }
+        // a container's subcommand that names a key (XGROUP CREATE, XINFO
+        // STREAM, OBJECT ENCODING) routes by that key
+        let parent = cmd.name;
+        let cmd = match cmd.subcommands.iter().find(|s| args.len() >= 2 && is(&args[1], s.name)) {
+            Some(sub) if sub.keys != command::table::Keys::None => {
+                if !command::arity_ok(sub.arity, args.len()) {
+                    if let Some(q) = session.multi.as_mut() {
+                        q.error = true;
+                    }
+                    return Pending::Ready(command::wrong_arity(&format!("{parent}|{}", sub.name)));
+                }
+                sub
+            }
+            _ => cmd,
+        };
         // RESP2 subscribed mode, as a node has it
         if !session.resp3 && session.subs.as_ref().is_some_and(|s| s.active()) {
             if !command::pubsub::allowed_when_subscribed(cmd.name) {
@@ -522,8 +537,9 @@ impl Proxy {
                 return p;
             }
         }
-        // A blocking pop waits on the client's own connection to its keys'
-        // node, for as long as its timeout says (BLPOP ... 0: for ever).
+        // A blocking pop (or XREAD, XREADGROUP) waits on the client's own
+        // connection to its keys' node, for as long as its timeout says
+        // (BLPOP ... 0: for ever).
         if cmd.flags & command::flags::BLOCKING != 0 {
             let keys = cmd.key_positions(args);
             let nodes: Vec<Option<usize>> = keys.iter().map(|&k| self.node_for(&args[k])).collect();
@@ -539,7 +555,17 @@ impl Proxy {
                 "brpoplpush" => 3,
                 _ => args.len() - 1,
             };
-            let wait = args.get(at).and_then(|a| crate::util::parse_f64(a)).filter(|s| *s > 0.0 && *s < 1e9).map(Duration::from_secs_f64);
+            let wait = if matches!(cmd.name, "xread" | "xreadgroup") {
+                // BLOCK <ms> before STREAMS (0: for ever); without it the
+                // node answers at once
+                let options = args.iter().position(|a| is(a, "streams")).unwrap_or(args.len());
+                match args[..options].iter().position(|a| is(a, "block")) {
+                    Some(i) => args.get(i + 1).and_then(|a| crate::util::parse_i64(a)).filter(|ms| *ms > 0).map(|ms| Duration::from_millis(ms as u64)),
+                    None => Some(Duration::ZERO),
+                }
+            } else {
+                args.get(at).and_then(|a| crate::util::parse_f64(a)).filter(|s| *s > 0.0 && *s < 1e9).map(Duration::from_secs_f64)
+            };
             let (conn, command) = (self.pinned(session, node), crate::util::compact_copy(args));
             return Pending::Blocking(Box::pin(async move {
                 match super::txn::call_blocking(conn, command, wait).await {
@@ -697,6 +723,9 @@ impl Proxy {
                 }))
             }
             "script" => Pending::One(self.backends[0].send(session.id, args)),
+            // HELP and errors of the containers whose other subcommands
+            // have keys: any node words them
+            "xgroup" | "xinfo" | "object" => Pending::One(self.backends[0].send(session.id, args)),
             // a channel lives on the node its name hashes to on the ring
             // (as Redis Cluster places shard channels), so subscribers know
             // where to listen
