@@ -653,6 +653,137 @@ fn collections() {
 // ---- hit ratio ----------------------------------------------------------------
 
 /// Zipf(s) over 1..=n by inverse CDF on a precomputed table.
+/// Streams: memory per entry (1M entries of 3 small fields, and the same
+/// with a consumer group holding them all pending), XADD throughput
+/// (redis-benchmark, also with MAXLEN ~ trimming), and consumer-group
+/// throughput: 8 consumers reading `XREADGROUP ... COUNT 10` and acking
+/// what they got, until 200k entries are done.
+fn streams_bench(rounds: usize, requests: usize) {
+    println!("== streams: memory per entry (used_memory; RSS)");
+    println!("{:<44} | {:>16} {:>16} {:>6}", "shape", "shardis B/entry", "redis B/entry", "ratio");
+    for pending in [false, true] {
+        let mut per = Vec::new();
+        for kind in [Kind::Shardis, Kind::Redis] {
+            let s = start(kind, &[]);
+            let mut c = Conn::new(s.port);
+            let (used0, rss0) = (c.info_field("used_memory"), rss_bytes(s.child.id()));
+            pipeline_all(
+                &mut c,
+                Box::new((0..1_000_000u64).map(|i| {
+                    vec![
+                        b"XADD".to_vec(),
+                        b"bench:stream".to_vec(),
+                        b"*".to_vec(),
+                        b"name".to_vec(),
+                        format!("user{}", i % 1000).into_bytes(),
+                        b"n".to_vec(),
+                        format!("{i}").into_bytes(),
+                        b"ok".to_vec(),
+                        b"1".to_vec(),
+                    ]
+                })),
+            );
+            if pending {
+                c.call(&[b"XGROUP", b"CREATE", b"bench:stream", b"g", b"0"]);
+                pipeline_all(
+                    &mut c,
+                    Box::new((0..1000).map(|_| {
+                        ["XREADGROUP", "GROUP", "g", "c", "COUNT", "1000", "STREAMS", "bench:stream", ">"].iter().map(|a| a.as_bytes().to_vec()).collect()
+                    })),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            let (used, rss) = (c.info_field("used_memory"), rss_bytes(s.child.id()));
+            per.push((used.saturating_sub(used0) as f64 / 1e6, rss.saturating_sub(rss0) as f64 / 1e6));
+        }
+        let name = if pending { "1M entries, 3 fields, all pending in a group" } else { "1M entries of 3 small fields" };
+        println!("{:<44} | {:>7.1}; {:>7.1} {:>7.1}; {:>7.1} {:>6.2}", name, per[0].0, per[0].1, per[1].0, per[1].1, per[0].0 / per[1].0);
+    }
+    println!("(ratio of used_memory per entry, shardis/redis: lower is better)");
+
+    println!("== streams: XADD, redis-benchmark -c 50, {requests} requests, {rounds} rounds A B A B");
+    println!(
+        "{:<44} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}",
+        "command", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio"
+    );
+    let servers = [start(Kind::Shardis, &[]), start(Kind::Redis, &[])];
+    let kinds = [Kind::Shardis, Kind::Redis];
+    let commands: [&[&str]; 2] =
+        [&["XADD", "bench:x", "*", "field", "__rand_int__"], &["XADD", "bench:capped", "MAXLEN", "~", "1000", "*", "f", "__rand_int__", "g", "v"]];
+    for pipeline in [1, 16] {
+        for cmd in commands {
+            let mut ops = [Vec::new(), Vec::new()];
+            let mut cpu = [Vec::new(), Vec::new()];
+            for _ in 0..rounds {
+                for (i, s) in servers.iter().enumerate() {
+                    let (rps, us) = run_custom(s, cmd, pipeline, requests, kinds[i].name());
+                    ops[i].push(rps);
+                    cpu[i].push(us);
+                }
+            }
+            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
+            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
+            println!("{:<44} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", cmd.join(" "), pipeline, a, b, a / b, ca, cb, ca / cb);
+        }
+    }
+
+    println!("== streams: XREADGROUP COUNT 10 + XACK, 8 consumers, 200k entries, {rounds} rounds");
+    println!("{:<44} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}", "", "shardis e/s", "redis e/s", "ratio", "shardis us", "redis us", "ratio");
+    let (mut rate, mut cpu) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    for round in 0..rounds {
+        for (i, s) in servers.iter().enumerate() {
+            let key = format!("bench:work:{round}");
+            let mut c = Conn::new(s.port);
+            pipeline_all(
+                &mut c,
+                Box::new(
+                    (0..200_000u64).map(|n| vec![b"XADD".to_vec(), key.clone().into_bytes(), b"*".to_vec(), b"job".to_vec(), format!("{n}").into_bytes()]),
+                ),
+            );
+            c.call(&[b"XGROUP", b"CREATE", key.as_bytes(), b"g", b"0"]);
+            let before = cpu_secs(s.child.id());
+            let start_at = Instant::now();
+            let workers: Vec<_> = (0..8)
+                .map(|w| {
+                    let (port, key) = (s.port, key.clone());
+                    std::thread::spawn(move || {
+                        let mut c = Conn::new(port);
+                        let consumer = format!("c{w}");
+                        let mut done = 0usize;
+                        loop {
+                            let reply = c.call(&[b"XREADGROUP", b"GROUP", b"g", consumer.as_bytes(), b"COUNT", b"10", b"STREAMS", key.as_bytes(), b">"]);
+                            let Resp::Array(streams) = reply else { break };
+                            let Some(Resp::Array(kv)) = streams.into_iter().next() else { break };
+                            let Some(Resp::Array(entries)) = kv.into_iter().nth(1) else { break };
+                            let mut ack: Vec<Vec<u8>> = vec![b"XACK".to_vec(), key.clone().into_bytes(), b"g".to_vec()];
+                            for e in entries {
+                                if let Resp::Array(parts) = e
+                                    && let Some(Resp::Bulk(id)) = parts.into_iter().next()
+                                {
+                                    ack.push(id);
+                                }
+                            }
+                            done += ack.len() - 3;
+                            let refs: Vec<&[u8]> = ack.iter().map(|a| a.as_slice()).collect();
+                            c.call(&refs);
+                        }
+                        done
+                    })
+                })
+                .collect();
+            let total: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+            let secs = start_at.elapsed().as_secs_f64();
+            assert_eq!(total, 200_000, "every entry read once");
+            rate[i].push(total as f64 / secs);
+            cpu[i].push((cpu_secs(s.child.id()) - before) * 1e6 / total as f64);
+        }
+    }
+    let (a, b) = (median(&mut rate[0]), median(&mut rate[1]));
+    let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
+    println!("{:<44} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", "entries read and acked", a, b, a / b, ca, cb, ca / cb);
+    println!("(e/s: entries per second, higher is better; us: server CPU per entry, lower is better)");
+}
+
 struct Zipf {
     cdf: Vec<f64>,
     rng: u64,
@@ -1309,7 +1440,10 @@ fn main() {
     let selected: Vec<&str> = args
         .iter()
         .map(|s| s.as_str())
-        .filter(|a| ["throughput", "types", "pubsub", "effects", "memory", "collections", "hitratio", "locks", "proxy", "txn", "hardening", "scan"].contains(a))
+        .filter(|a| {
+            ["throughput", "types", "pubsub", "effects", "memory", "collections", "hitratio", "locks", "proxy", "txn", "hardening", "scan", "streams"]
+                .contains(a)
+        })
         .collect();
     let all = selected.is_empty();
     if all || selected.contains(&"throughput") {
@@ -1317,6 +1451,9 @@ fn main() {
     }
     if all || selected.contains(&"types") {
         types_bench(rounds, requests);
+    }
+    if all || selected.contains(&"streams") {
+        streams_bench(rounds, requests);
     }
     if all || selected.contains(&"pubsub") {
         pubsub_bench(rounds, requests);

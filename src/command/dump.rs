@@ -262,25 +262,29 @@ fn decode_stream(b: &[u8], pos: &mut usize, v2: bool) -> Option<crate::store::st
             let time = u64::from_le_bytes(b.get(*pos + 16..*pos + 24)?.try_into().ok()?);
             *pos += 24;
             let count = len(pos)?;
-            if g.pel.insert(id, Nack { delivery_time: time, delivery_count: count, consumer: Vec::new() }).is_some() {
+            if g.pel.insert(id, Nack { delivery_time: time, delivery_count: count, consumer: Default::default() }).is_some() {
                 return None;
             }
         }
         let consumers = len(pos)?;
         let mut owned = 0usize;
+        let mut owned_ids = std::collections::HashSet::new();
         for _ in 0..consumers {
             let cname = decode_string(b, pos)?;
             let seen_time = u64::from_le_bytes(b.get(*pos..*pos + 8)?.try_into().ok()?);
             *pos += 8;
-            let mut c = Consumer { seen_time, pel: Default::default() };
+            let name: crate::store::stream::Name = cname.as_slice().into();
+            let mut c = Consumer { name: name.clone(), seen_time, pel: Default::default() };
             for _ in 0..len(pos)? {
                 let id = StreamId::from_be(b.get(*pos..*pos + 16)?)?;
                 *pos += 16;
                 let n = g.pel.get_mut(&id)?;
-                if !n.consumer.is_empty() || !c.pel.insert(id) {
+                // owned once (a consumer named "" is a name too)
+                if owned_ids.contains(&id) || !c.pel.insert(id) {
                     return None;
                 }
-                n.consumer = cname.clone();
+                owned_ids.insert(id);
+                n.consumer = name.clone();
                 owned += 1;
             }
             if g.consumers.insert(cname, c).is_some() {

@@ -128,12 +128,17 @@ pub struct Nack {
     /// Unix ms of the last delivery.
     pub delivery_time: u64,
     pub delivery_count: u64,
-    /// Its consumer's name.
-    pub consumer: Vec<u8>,
+    /// Its consumer's name (shared with the consumer's entry: no
+    /// allocation per pending entry).
+    pub consumer: Name,
 }
+
+/// A consumer's name, shared by its pending entries.
+pub type Name = std::sync::Arc<[u8]>;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Consumer {
+    pub name: Name,
     /// Unix ms of its last read or claim.
     pub seen_time: u64,
     /// The IDs pending for it (their NACKs are in the group's PEL).
@@ -157,7 +162,7 @@ impl Group {
     /// The consumer, created (seen now) if missing; true if created.
     pub fn consumer(&mut self, name: &[u8], now: u64) -> (&mut Consumer, bool) {
         let created = !self.consumers.contains_key(name);
-        let c = self.consumers.entry(name.to_vec()).or_insert_with(|| Consumer { seen_time: now, pel: BTreeSet::new() });
+        let c = self.consumers.entry(name.to_vec()).or_insert_with(|| Consumer { name: name.into(), seen_time: now, pel: BTreeSet::new() });
         (c, created)
     }
 
@@ -165,19 +170,21 @@ impl Group {
     /// from whoever had it.
     pub fn assign(&mut self, id: StreamId, consumer: &[u8], now: u64, count: u64) {
         if let Some(old) = self.pel.get(&id)
-            && old.consumer != consumer
-            && let Some(c) = self.consumers.get_mut(&old.consumer)
+            && *old.consumer != *consumer
+            && let Some(c) = self.consumers.get_mut(&*old.consumer)
         {
             c.pel.remove(&id);
         }
-        self.pel.insert(id, Nack { delivery_time: now, delivery_count: count, consumer: consumer.to_vec() });
-        self.consumer(consumer, now).0.pel.insert(id);
+        let c = self.consumer(consumer, now).0;
+        c.pel.insert(id);
+        let name = c.name.clone();
+        self.pel.insert(id, Nack { delivery_time: now, delivery_count: count, consumer: name });
     }
 
     /// Acknowledges `id`; true if it was pending.
     pub fn ack(&mut self, id: StreamId) -> bool {
         let Some(nack) = self.pel.remove(&id) else { return false };
-        if let Some(c) = self.consumers.get_mut(&nack.consumer) {
+        if let Some(c) = self.consumers.get_mut(&*nack.consumer) {
             c.pel.remove(&id);
         }
         true
@@ -331,7 +338,10 @@ pub enum Trim {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stream {
-    nodes: BTreeMap<StreamId, Vec<u8>>,
+    /// The nodes by master ID, in order (a deque, not a tree: nodes are
+    /// added at the back and trimmed from the front, found by binary
+    /// search, and cost 40 bytes each with no half-empty tree nodes).
+    nodes: std::collections::VecDeque<(StreamId, Vec<u8>)>,
     pub length: u64,
     pub last_id: StreamId,
     pub first_id: StreamId,
@@ -359,13 +369,14 @@ impl Stream {
     /// Adds a node as read from a payload (RESTORE); the caller checked
     /// it with [`validate_node`] and sets the metadata.
     pub fn push_node(&mut self, master_id: StreamId, lp: Vec<u8>) {
-        self.nodes.insert(master_id, lp);
+        debug_assert!(self.nodes.back().is_none_or(|(k, _)| *k < master_id));
+        self.nodes.push_back((master_id, lp));
     }
 
     /// Bytes of the stream's own allocations (MEMORY USAGE).
     pub fn heap_bytes(&self) -> usize {
         let per_node = 16 + 24 + 16;
-        let mut n = self.nodes.values().map(|lp| lp.capacity() + per_node).sum::<usize>();
+        let mut n = self.nodes.iter().map(|(_, lp)| lp.capacity() + per_node).sum::<usize>();
         for (name, g) in &self.groups {
             n += name.len() + 128 + g.pel.len() * 80;
             n += g.consumers.iter().map(|(c, cons)| c.len() + 64 + cons.pel.len() * 24).sum::<usize>();
@@ -403,13 +414,17 @@ impl Stream {
         }
         let max_bytes = if limits.max_bytes == 0 || limits.max_bytes > LISTPACK_MAX_SIZE { LISTPACK_MAX_SIZE } else { limits.max_bytes };
         // the tail node, unless it is full
-        let mut tail = self.nodes.last_key_value().map(|(k, _)| *k);
-        if let Some(k) = tail {
-            let lp = &self.nodes[&k];
+        let mut tail = self.nodes.back().map(|(k, _)| *k);
+        if tail.is_some() {
+            let lp = &self.nodes.back().expect("tail").1;
             let m = master(lp);
             let full = lp.len() + LP_OVERHEAD + total >= max_bytes || (limits.max_entries > 0 && (m.count + m.deleted) as usize >= limits.max_entries);
             if full {
-                self.nodes.get_mut(&k).expect("tail").shrink_to_fit();
+                // a closed node keeps exactly its bytes (a reallocation in
+                // place, what `shrink_to_fit` may get, would keep the
+                // tail's spare room)
+                let lp = &mut self.nodes.back_mut().expect("tail").1;
+                *lp = lp.as_slice().to_vec();
                 tail = None;
             }
         }
@@ -423,11 +438,11 @@ impl Stream {
                     listpack::encode(&mut lp, f.as_ref());
                 }
                 listpack::encode_int(&mut lp, 0);
-                self.nodes.insert(id, lp);
+                self.nodes.push_back((id, lp));
                 (id, true)
             }
             Some(k) => {
-                let lp = self.nodes.get_mut(&k).expect("tail");
+                let lp = &mut self.nodes.back_mut().expect("tail").1;
                 let m = master(lp);
                 set_counts(lp, m.count + 1, m.deleted);
                 let m = master(lp);
@@ -436,7 +451,7 @@ impl Stream {
                 (k, same)
             }
         };
-        let lp = self.nodes.get_mut(&master_id).expect("node");
+        let lp = &mut self.nodes.back_mut().expect("node").1;
         let flags = if same { FLAG_SAMEFIELDS } else { 0 };
         listpack::encode_int(lp, flags);
         listpack::encode_int(lp, id.ms.wrapping_sub(master_id.ms) as i64);
@@ -468,7 +483,8 @@ impl Stream {
             return;
         }
         if !rev {
-            let from = self.nodes.range(..=start).next_back().map(|(k, _)| *k).unwrap_or(StreamId::MIN);
+            // the node holding `start` (the last with a master ID <= it)
+            let from = self.nodes.partition_point(|(k, _)| *k <= start).saturating_sub(1);
             for (master_id, lp) in self.nodes.range(from..) {
                 if *master_id > end {
                     return;
@@ -484,7 +500,8 @@ impl Stream {
                 }
             }
         } else {
-            for (master_id, lp) in self.nodes.range(..=end).rev() {
+            let to = self.nodes.partition_point(|(k, _)| *k <= end);
+            for (master_id, lp) in self.nodes.range(..to).rev() {
                 let m = master(lp);
                 let entries: Vec<Raw> = raws(lp, *master_id).collect();
                 for r in entries.iter().rev() {
@@ -523,13 +540,15 @@ impl Stream {
     /// The first entry's ID, tombstones included (what approximate
     /// trimming propagates for MINID).
     pub fn first_stored_id(&self) -> StreamId {
-        self.nodes.iter().next().and_then(|(k, lp)| raws(lp, *k).next().map(|r| r.id)).unwrap_or(StreamId::MAX)
+        self.nodes.front().and_then(|(k, lp)| raws(lp, *k).next().map(|r| r.id)).unwrap_or(StreamId::MAX)
     }
 
     /// Marks `id` deleted (Redis's `streamDeleteItem`); true if it was
     /// live. A node left with no live entry goes.
     pub fn delete(&mut self, id: StreamId) -> bool {
-        let Some((&master_id, lp)) = self.nodes.range_mut(..=id).next_back() else { return false };
+        let Some(at) = self.nodes.partition_point(|(k, _)| *k <= id).checked_sub(1) else { return false };
+        let (master_id, lp) = &mut self.nodes[at];
+        let master_id = *master_id;
         let Some(r) = raws(lp, master_id).find(|r| r.id == id) else { return false };
         if r.flags & FLAG_DELETED != 0 {
             return false;
@@ -537,7 +556,7 @@ impl Stream {
         set_flags(lp, r.at, r.flags | FLAG_DELETED);
         let m = master(lp);
         if m.count == 1 {
-            self.nodes.remove(&master_id);
+            self.nodes.remove(at);
         } else {
             set_counts(lp, m.count - 1, m.deleted + 1);
         }
@@ -579,7 +598,8 @@ impl Stream {
             {
                 break;
             }
-            let Some((&master_id, lp)) = self.nodes.iter_mut().next() else { break };
+            let Some((master_id, lp)) = self.nodes.front_mut() else { break };
+            let master_id = *master_id;
             let m = master(lp);
             let entries = m.count as u64;
             if limit > 0 && deleted + entries > limit {
@@ -590,7 +610,7 @@ impl Stream {
                 Trim::MinId(min) => raws(lp, master_id).last().is_some_and(|r| r.id < min),
             };
             if remove_node {
-                self.nodes.remove(&master_id);
+                self.nodes.pop_front();
                 self.length -= entries;
                 deleted += entries;
                 continue;
@@ -821,7 +841,7 @@ mod tests {
         let mut rev = all(&s, true);
         rev.reverse();
         assert_eq!(fwd, rev);
-        assert!(validate_node(&s.nodes[&StreamId::new(1, 0)], StreamId::new(1, 0)).is_some());
+        assert!(validate_node(&s.nodes[0].1, StreamId::new(1, 0)).is_some());
     }
 
     #[test]
