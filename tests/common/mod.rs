@@ -366,6 +366,41 @@ pub fn python_with_redis_py() -> std::path::PathBuf {
     python
 }
 
+/// The same Python with more PyPI packages installed (once).
+pub fn python_with(package: &str, module: &str) -> std::path::PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    let python = python_with_redis_py();
+    let ready = std::process::Command::new(&python).args(["-c", &format!("import {module}")]).status().is_ok_and(|s| s.success());
+    if !ready {
+        let ok = std::process::Command::new(&python).args(["-m", "pip", "install", "-q", package]).status().expect("pip").success();
+        assert!(ok, "pip install {package} failed");
+    }
+    python
+}
+
+/// `node_modules` under target/ with `package` (an npm spec) installed
+/// (once), for the Node libraries the tests run.
+pub fn node_modules_with(package: &str, module: &str) -> std::path::PathBuf {
+    // one install at a time in this test binary, each package in its own
+    // prefix (other test binaries install theirs meanwhile)
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/node-{module}"));
+    if !dir.join("node_modules").join(module).exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = std::process::Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg(package)
+            .status()
+            .expect("npm is installed")
+            .success();
+        assert!(ok, "npm install {package} failed");
+    }
+    dir.join("node_modules")
+}
+
 /// Resident memory of a process in kB, from /proc.
 pub fn rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
