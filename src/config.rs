@@ -315,6 +315,8 @@ pub struct RuntimeConfig {
     pub stream_node_max_bytes: AtomicU64,
     /// ...or this many entries (`stream-node-max-entries`; 0: no limit).
     pub stream_node_max_entries: AtomicU64,
+    /// Keys client-side caching remembers at most (`tracking-table-max-keys`).
+    pub tracking_table_max_keys: AtomicU64,
     /// `client-output-buffer-limit`: hard bytes, soft bytes, soft seconds
     /// for the normal, replica and pubsub classes (only pubsub is enforced
     /// so far: normal clients have no limit by default, and there are no
@@ -387,6 +389,7 @@ impl Default for RuntimeConfig {
             zset_max_listpack_value: AtomicU64::new(64),
             stream_node_max_bytes: AtomicU64::new(4096),
             stream_node_max_entries: AtomicU64::new(100),
+            tracking_table_max_keys: AtomicU64::new(1_000_000),
             notify_keyspace_events: std::sync::atomic::AtomicU32::new(0),
             output_limits: [
                 crate::node::pubsub::BufferLimit::new(0, 0, 0),
@@ -595,6 +598,7 @@ impl RuntimeConfig {
             "notify-keyspace-events",
             "stream-node-max-bytes",
             "stream-node-max-entries",
+            "tracking-table-max-keys",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -643,6 +647,7 @@ impl RuntimeConfig {
             "lazyfree-lazy-user-del" => yes_no(self.lazyfree_lazy_user_del.load(Ordering::Relaxed)),
             "lazyfree-lazy-user-flush" => yes_no(self.lazyfree_lazy_user_flush.load(Ordering::Relaxed)),
             "stream-node-max-bytes" => self.stream_node_max_bytes.load(Ordering::Relaxed).to_string(),
+            "tracking-table-max-keys" => self.tracking_table_max_keys.load(Ordering::Relaxed).to_string(),
             "stream-node-max-entries" => self.stream_node_max_entries.load(Ordering::Relaxed).to_string(),
             "notify-keyspace-events" => crate::store::notify::format_classes(self.notify_keyspace_events.load(Ordering::Relaxed)),
             "requirepass" => self.requirepass().unwrap_or_default(),
@@ -690,6 +695,7 @@ impl RuntimeConfig {
             "stream-node-max-bytes" => {
                 self.stream_node_max_bytes.store(util::parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?, Ordering::Relaxed)
             }
+            "tracking-table-max-keys" => self.tracking_table_max_keys.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed),
             "stream-node-max-entries" => self.stream_node_max_entries.store(parse_ranged(value, 0, i64::MAX as u64)?, Ordering::Relaxed),
             "notify-keyspace-events" => {
                 let flags = crate::store::notify::parse_classes(value).ok_or_else(|| invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))?;

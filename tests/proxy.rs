@@ -912,16 +912,19 @@ fn client_limit_and_idle_clients() {
     for r in &mut idle {
         assert_eq!(r.read_reply(), "+PONG\r\n");
     }
-    // idle clients give their buffers back within a second or two
+    // idle clients give their buffers back within a second or two: what
+    // stays is the connection's own state (socket, session, task: 3.5 to
+    // 4.5 kB of RSS on this machine's kernels), while one that kept its
+    // 4 kB read buffer and its output buffer would hold 12 kB or more
     let per_conn = || common::rss_kb(pid).saturating_sub(before) * 1024 / 2000;
     for _ in 0..100 {
-        if per_conn() < 4 * 1024 {
+        if per_conn() < 6 * 1024 {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     let per_conn = per_conn();
-    assert!(per_conn < 4 * 1024, "{per_conn} bytes of RSS per idle client");
+    assert!(per_conn < 6 * 1024, "{per_conn} bytes of RSS per idle client");
     drop(idle);
     // given back bar a little fragmentation (they held 8 MB or more)
     let mut back = false;

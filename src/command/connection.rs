@@ -140,8 +140,12 @@ pub fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     c.set_resp(false);
     c.reply_mode = ReplyMode::On;
     c.monitor = None;
-    c.subs.outbox = None;
     c.info.monitoring.store(false, Ordering::Relaxed);
+    if c.tracking.take().is_some() {
+        ctx.server.tracking.disable(c.id);
+        ctx.server.note_tracking();
+    }
+    c.tracking_caching = false;
     c.no_touch = false;
     c.info.no_touch.store(false, Ordering::Relaxed);
     c.info.no_evict.store(false, Ordering::Relaxed);
@@ -454,4 +458,168 @@ pub fn client_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
             "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
         ],
     )
+}
+
+// ---- client-side caching -----------------------------------------------------
+
+/// `CLIENT TRACKING on|off [REDIRECT id] [PREFIX p]... [BCAST] [OPTIN]
+/// [OPTOUT] [NOLOOP]`, checked in Redis's order with its texts.
+pub fn client_tracking(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (mut redirect, mut bcast, mut optin, mut optout, mut noloop) = (0i64, false, false, false, false);
+    let mut prefixes: Vec<Bytes> = Vec::new();
+    let mut j = 3;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        let a = &args[j];
+        if is(a, "redirect") && more > 0 {
+            j += 1;
+            if redirect != 0 {
+                return Reply::error("ERR A client can only redirect to a single other client");
+            }
+            redirect = match super::arg_i64(&args[j]) {
+                Ok(n) => n,
+                Err(r) => return r,
+            };
+            if !ctx.server.clients().contains_key(&(redirect as u64)) {
+                return Reply::error("ERR The client ID you want redirect to does not exist");
+            }
+        } else if is(a, "bcast") {
+            bcast = true;
+        } else if is(a, "optin") {
+            optin = true;
+        } else if is(a, "optout") {
+            optout = true;
+        } else if is(a, "noloop") {
+            noloop = true;
+        } else if is(a, "prefix") && more > 0 {
+            j += 1;
+            prefixes.push(args[j].clone());
+        } else {
+            return syntax_error();
+        }
+        j += 1;
+    }
+    let id = ctx.client.id;
+    if is(&args[2], "off") {
+        ctx.server.tracking.disable(id);
+        ctx.client.tracking = None;
+        ctx.server.note_tracking();
+        return Reply::Ok;
+    }
+    if !is(&args[2], "on") {
+        return syntax_error();
+    }
+    if !bcast && !prefixes.is_empty() {
+        return Reply::error("ERR PREFIX option requires BCAST mode to be enabled");
+    }
+    let current = ctx.server.tracking.mode(id);
+    if let Some((m, _)) = &current
+        && m.bcast != bcast
+    {
+        return Reply::error(
+            "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+        );
+    }
+    if bcast && (optin || optout) {
+        return Reply::error("ERR OPTIN and OPTOUT are not compatible with BCAST");
+    }
+    if optin && optout {
+        return Reply::error("ERR You can't specify both OPTIN mode and OPTOUT mode");
+    }
+    if let Some((m, _)) = &current
+        && ((optin && m.optout) || (optout && m.optin))
+    {
+        return Reply::error(
+            "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
+        );
+    }
+    if bcast {
+        // no two prefixes of one client may overlap (one a prefix of the other)
+        let overlaps = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+        let existing = current.as_ref().map(|(m, _)| m.prefixes.clone()).unwrap_or_default();
+        for (i, p) in prefixes.iter().enumerate() {
+            if let Some(old) = existing.iter().find(|old| overlaps(old, p)) {
+                return Reply::error(format!(
+                    "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                    String::from_utf8_lossy(p),
+                    String::from_utf8_lossy(old)
+                ));
+            }
+            if let Some(other) = prefixes[i + 1..].iter().find(|q| overlaps(p, q)) {
+                return Reply::error(format!(
+                    "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                    String::from_utf8_lossy(p),
+                    String::from_utf8_lossy(other)
+                ));
+            }
+        }
+    }
+    let outbox = ctx.client.outbox();
+    let mode = crate::node::tracking::Mode { redirect: redirect as u64, bcast, optin, optout, noloop, prefixes };
+    ctx.server.tracking.enable(id, mode, outbox);
+    ctx.client.tracking = Some((bcast, optin, optout));
+    ctx.server.note_tracking();
+    Reply::Ok
+}
+
+/// CLIENT CACHING yes|no: the next command is (OPTIN) or is not (OPTOUT)
+/// tracked.
+pub fn client_caching(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let Some((_, optin, optout)) = ctx.client.tracking else {
+        return Reply::error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+    };
+    if is(&args[2], "yes") {
+        if !optin {
+            return Reply::error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
+        }
+    } else if is(&args[2], "no") {
+        if !optout {
+            return Reply::error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
+        }
+    } else {
+        return syntax_error();
+    }
+    ctx.client.tracking_caching = true;
+    Reply::Ok
+}
+
+pub fn client_getredir(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    match ctx.server.tracking.mode(ctx.client.id) {
+        Some((m, _)) => Reply::Int(m.redirect as i64),
+        None => Reply::Int(-1),
+    }
+}
+
+pub fn client_trackinginfo(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    let b = Reply::bulk;
+    let state = ctx.server.tracking.mode(ctx.client.id);
+    let mut flags = vec![b(if state.is_some() { "on" } else { "off" })];
+    let (redirect, prefixes) = match &state {
+        None => (-1, Vec::new()),
+        Some((m, broken)) => {
+            if m.bcast {
+                flags.push(b("bcast"));
+            }
+            if m.optin {
+                flags.push(b("optin"));
+                if ctx.client.tracking_caching {
+                    flags.push(b("caching-yes"));
+                }
+            }
+            if m.optout {
+                flags.push(b("optout"));
+                if ctx.client.tracking_caching {
+                    flags.push(b("caching-no"));
+                }
+            }
+            if m.noloop {
+                flags.push(b("noloop"));
+            }
+            if *broken {
+                flags.push(b("broken_redirect"));
+            }
+            (m.redirect as i64, m.prefixes.iter().map(|p| Reply::Bulk(p.clone())).collect())
+        }
+    };
+    Reply::Map(vec![(b("flags"), Reply::Set(flags)), (b("redirect"), Reply::Int(redirect)), (b("prefixes"), Reply::Array(prefixes))])
 }

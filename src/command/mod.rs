@@ -529,9 +529,16 @@ fn execute(ctx: &mut Ctx, idx: usize, sub: Option<usize>, cmd: &'static Command,
     if framed {
         crate::store::effects::begin(ctx.client.db, args, cmd.flags & flags::WRITE != 0, gather);
     }
+    let tracking = ctx.server.keyspace.notify.tracking_on.load(Ordering::Relaxed);
+    if tracking {
+        crate::node::tracking::set_current(ctx.client.id);
+    }
     let reply = (cmd.handler)(ctx, args);
     if framed {
         crate::store::effects::end(&ctx.server.keyspace.effects);
+    }
+    if tracking {
+        track_after(ctx, cmd, args);
     }
     // Scripts are shown before they run (their calls follow); admin
     // commands not at all, as in Redis.
@@ -553,6 +560,30 @@ fn execute(ctx: &mut Ctx, idx: usize, sub: Option<usize>, cmd: &'static Command,
         stat.failed_calls.fetch_add(1, Ordering::Relaxed);
     }
     reply
+}
+
+/// Client-side caching after a command: a tracking client's read-only
+/// command remembers its keys (unless OPTIN without CLIENT CACHING YES,
+/// or OPTOUT with CLIENT CACHING NO); the CACHING flag lasts one command
+/// (a transaction, or CLIENT commands, keep it); BCAST invalidations
+/// collected meanwhile go out after a top-level command.
+fn track_after(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) {
+    if let Some((bcast, optin, optout)) = ctx.client.tracking {
+        let caching = ctx.client.tracking_caching;
+        if !bcast && cmd.flags & flags::READONLY != 0 && cmd.flags & flags::PUBSUB == 0 && !((optin && !caching) || (optout && caching)) {
+            let keys: Vec<&[u8]> = cmd.key_iter(args.len(), |i| &args[i]).map(|i| &args[i][..]).collect();
+            if !keys.is_empty() {
+                let (s, max) = (ctx.server, ctx.server.config.tracking_table_max_keys.load(Ordering::Relaxed));
+                s.tracking.remember(ctx.client.id, &keys, max, &|id| s.tracking_target(id), &s.config.output_limits[2]);
+            }
+        }
+        if ctx.client.multi.is_none() && !ctx.client.in_exec && !args[0].eq_ignore_ascii_case(b"client") {
+            ctx.client.tracking_caching = false;
+        }
+    }
+    if !ctx.client.in_exec && !ctx.client.in_script {
+        ctx.server.tracking_after_command();
+    }
 }
 
 /// Runs a command queued by MULTI; it was checked when it was queued.

@@ -35,6 +35,7 @@ pub fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match flush_mode(ctx, args) {
         Ok(lazy) => {
             ctx.server.keyspace.flush_db(ctx.client.db, lazy);
+            ctx.server.tracking_flush();
             Reply::Ok
         }
         Err(r) => r,
@@ -47,6 +48,7 @@ pub fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             for db in 0..NUM_DBS {
                 ctx.server.keyspace.flush_db(db, lazy);
             }
+            ctx.server.tracking_flush();
             Reply::Ok
         }
         Err(r) => r,
@@ -714,7 +716,7 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("client_recent_max_input_buffer", "0".into());
             kv("client_recent_max_output_buffer", "0".into());
             kv("blocked_clients", ks.waits.blocked_clients().to_string());
-            kv("tracking_clients", "0".into());
+            kv("tracking_clients", s.tracking.counts().0.to_string());
             kv("clients_in_timeout_table", "0".into());
             kv("total_watched_keys", ks.watches.watched_keys().to_string());
         }
@@ -769,6 +771,10 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("pubsub_channels", channels.to_string());
             kv("pubsub_patterns", patterns.to_string());
             kv("pubsubshard_channels", shard.to_string());
+            let (_, keys, items, prefixes) = s.tracking.counts();
+            kv("tracking_total_keys", keys.to_string());
+            kv("tracking_total_items", items.to_string());
+            kv("tracking_total_prefixes", prefixes.to_string());
             kv("latest_fork_usec", "0".into());
             kv("total_forks", "0".into());
             kv("total_error_replies", failed.to_string());

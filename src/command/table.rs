@@ -205,7 +205,29 @@ static PUBSUB_SUBS: [Command; 6] = [
     cmd!("help", 2, LOADING | STALE, NOKEYS, "pubsub", "6.2.0", "Returns helpful text about the different subcommands.", ps::pubsub_help),
 ];
 
-static CLIENT_SUBS: [Command; 13] = [
+static CLIENT_SUBS: [Command; 17] = [
+    cmd!("tracking", -3, CONN, NOKEYS, "connection", "6.0.0", "Controls server-assisted client-side caching for the connection.", conn::client_tracking),
+    cmd!("caching", 3, CONN, NOKEYS, "connection", "6.0.0", "Instructs the server whether to track the keys in the next request.", conn::client_caching),
+    cmd!(
+        "getredir",
+        2,
+        CONN,
+        NOKEYS,
+        "connection",
+        "6.0.0",
+        "Returns the client ID to which the connection's tracking notifications are redirected.",
+        conn::client_getredir
+    ),
+    cmd!(
+        "trackinginfo",
+        2,
+        CONN,
+        NOKEYS,
+        "connection",
+        "6.2.0",
+        "Returns information about server-assisted client-side caching for the connection.",
+        conn::client_trackinginfo
+    ),
     cmd!("id", 2, CONN, NOKEYS, "connection", "5.0.0", "Returns the unique client ID of the connection.", conn::client_id),
     cmd!("setname", 3, CONN, NOKEYS, "connection", "2.6.9", "Sets the connection name.", conn::client_setname),
     cmd!("getname", 2, CONN, NOKEYS, "connection", "2.6.9", "Returns the name of the connection.", conn::client_getname),

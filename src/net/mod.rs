@@ -101,6 +101,10 @@ fn accept(server: Arc<Server>, stream: TcpStream) {
         }
         crate::command::transaction::unwatch_all(&server, &mut client);
         crate::command::pubsub::leave_all(&server, &mut client);
+        if client.tracking.is_some() {
+            server.tracking.disable(id);
+            server.note_tracking();
+        }
         server.clients().remove(&id);
     });
 }

@@ -27,6 +27,11 @@ pub struct Client {
     pub resp3: bool,
     pub authenticated: bool,
     pub no_touch: bool,
+    /// CLIENT TRACKING's mode as the dispatcher needs it (the full state
+    /// is in the server's tracking registry): BCAST, OPTIN, OPTOUT.
+    pub tracking: Option<(bool, bool, bool)>,
+    /// CLIENT CACHING was given for the next command.
+    pub tracking_caching: bool,
     pub reply_mode: ReplyMode,
     /// Close the connection once the current reply is written (QUIT).
     pub close: bool,
@@ -123,6 +128,8 @@ impl Client {
             resp3: false,
             authenticated,
             no_touch: false,
+            tracking: None,
+            tracking_caching: false,
             reply_mode: ReplyMode::On,
             close: false,
             info,
@@ -178,7 +185,9 @@ impl Client {
     /// use.
     pub fn outbox(&mut self) -> std::sync::Arc<super::pubsub::Outbox> {
         let (resp3, info) = (self.resp3, self.info.clone());
-        self.subs.outbox.get_or_insert_with(|| super::pubsub::Outbox::new(resp3, info)).clone()
+        let o = self.subs.outbox.get_or_insert_with(|| super::pubsub::Outbox::new(resp3, info)).clone();
+        let _ = self.info.outbox.set(std::sync::Arc::downgrade(&o));
+        o
     }
 
     /// Publishes this client's subscription counts (CLIENT LIST, KILL TYPE).
@@ -225,6 +234,9 @@ pub struct ClientInfo {
     pub qbuf: AtomicUsize,
     pub qbuf_alloc: AtomicUsize,
     pub omem: AtomicUsize,
+    /// The client's outbox once it has one (a tracking client's
+    /// invalidations redirected here find it by the client's ID).
+    pub outbox: std::sync::OnceLock<std::sync::Weak<super::pubsub::Outbox>>,
 }
 
 impl ClientInfo {
@@ -256,6 +268,7 @@ impl ClientInfo {
             qbuf: AtomicUsize::new(0),
             qbuf_alloc: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
+            outbox: std::sync::OnceLock::new(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod pubsub;
 pub mod recovery;
 pub mod slowlog;
+pub mod tracking;
 
 pub use client::{Blocked, Client, ClientInfo, ReplyMode};
 
@@ -78,6 +79,8 @@ pub struct Server {
     pub txns: crate::txn::TxnTable,
     /// Channels and patterns and their subscribers.
     pub pubsub: Arc<pubsub::PubSub>,
+    /// Client-side caching (CLIENT TRACKING).
+    pub tracking: tracking::Tracking,
     /// Notified once when the server must stop (SHUTDOWN, signal).
     pub shutdown: Notify,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -95,7 +98,7 @@ impl Server {
         keyspace.notify.connect(Box::new(move |channel, message| {
             ps.publish(channel, message, false, &cfg.output_limits[2]);
         }));
-        Arc::new(Server {
+        let server = Arc::new(Server {
             keyspace,
             scripting: crate::script::Scripting::default(),
             config,
@@ -112,9 +115,46 @@ impl Server {
             locks: crate::lock::LockManager::default(),
             txns,
             pubsub,
+            tracking: tracking::Tracking::default(),
             shutdown: Notify::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
-        })
+        });
+        // a changed key reaches the clients tracking it
+        let weak = Arc::downgrade(&server);
+        server.keyspace.notify.connect_tracking(Box::new(move |key| {
+            if let Some(s) = weak.upgrade() {
+                s.tracking.invalidate(key, &|id| s.tracking_target(id), &s.config.output_limits[2]);
+            }
+        }));
+        server
+    }
+
+    /// A client as a tracking redirect target: gone (`None`), or its
+    /// outbox and whether it is in pub/sub mode.
+    pub fn tracking_target(&self, id: u64) -> Option<(Option<Arc<pubsub::Outbox>>, bool)> {
+        let clients = self.clients();
+        let info = clients.get(&id)?;
+        let subscribed = info.subs.load(Ordering::Relaxed) + info.psubs.load(Ordering::Relaxed) + info.ssubs.load(Ordering::Relaxed) > 0;
+        Some((info.outbox.get().and_then(std::sync::Weak::upgrade), subscribed))
+    }
+
+    /// Keeps the store's tracking hook on while any client tracks.
+    pub fn note_tracking(&self) {
+        self.keyspace.notify.tracking_on.store(self.tracking.is_active(), Ordering::Relaxed);
+    }
+
+    /// After a command: BCAST invalidations collected while it ran go out.
+    pub fn tracking_after_command(&self) {
+        if self.keyspace.notify.tracking_on.load(Ordering::Relaxed) && self.tracking.pending() {
+            self.tracking.broadcast(&|id| self.tracking_target(id), &self.config.output_limits[2]);
+        }
+    }
+
+    /// FLUSHALL / FLUSHDB: every tracking client's cache is invalid.
+    pub fn tracking_flush(&self) {
+        if self.keyspace.notify.tracking_on.load(Ordering::Relaxed) {
+            self.tracking.flush(&|id| self.tracking_target(id), &self.config.output_limits[2]);
+        }
     }
 
     /// The id of a new connection.

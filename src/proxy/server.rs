@@ -1063,6 +1063,15 @@ impl Proxy {
             Reply::Int(session.id as i64)
         } else if is(sub, "setinfo") {
             Reply::Ok
+        } else if is(sub, "tracking") || is(sub, "caching") {
+            // the nodes see the proxy's shared connections, not this
+            // client: none could tell whose reads to invalidate
+            Reply::error(format!(
+                "ERR CLIENT {} is not supported by shardis proxy: client-side caching needs a connection of the client's own to each node; connect to the nodes directly",
+                String::from_utf8_lossy(sub).to_ascii_uppercase()
+            ))
+        } else if is(sub, "getredir") {
+            Reply::Int(-1)
         } else {
             Reply::error(format!("ERR CLIENT {} is not supported by shardis proxy", String::from_utf8_lossy(sub).to_ascii_uppercase()))
         }

@@ -542,6 +542,7 @@ impl Keyspace {
     fn signal_modified(&self, db: usize, key: &[u8]) {
         self.watches.touch(db, key);
         self.waits.key_changed(db, key);
+        self.notify.key_changed(key);
     }
 
     /// Evicts keys until memory is under `maxmemory`. `Err` when over the

@@ -37,20 +37,42 @@ pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVI
 /// Where published events go: (channel, message).
 pub type Sink = Box<dyn Fn(&[u8], &[u8]) + Send + Sync>;
 
+/// Client-side caching's hook: a key changed.
+pub type KeyHook = Box<dyn Fn(&[u8]) + Send + Sync>;
+
 pub struct Notifier {
     config: Arc<RuntimeConfig>,
     sink: OnceLock<Sink>,
+    /// Client-side caching: told of every changed key while a client
+    /// tracks (checked with one atomic load otherwise).
+    tracking: OnceLock<KeyHook>,
+    pub tracking_on: std::sync::atomic::AtomicBool,
 }
 
 impl Notifier {
     pub fn new(config: Arc<RuntimeConfig>) -> Notifier {
-        Notifier { config, sink: OnceLock::new() }
+        Notifier { config, sink: OnceLock::new(), tracking: OnceLock::new(), tracking_on: std::sync::atomic::AtomicBool::new(false) }
     }
 
     /// Connects the notifications to the server's pub/sub (once, at
     /// startup).
     pub fn connect(&self, sink: Sink) {
         let _ = self.sink.set(sink);
+    }
+
+    /// Connects client-side caching's invalidation (once, at startup).
+    pub fn connect_tracking(&self, hook: KeyHook) {
+        let _ = self.tracking.set(hook);
+    }
+
+    /// A key changed: tracking clients that read it hear of it.
+    #[inline]
+    pub fn key_changed(&self, key: &[u8]) {
+        if self.tracking_on.load(Ordering::Relaxed)
+            && let Some(h) = self.tracking.get()
+        {
+            h(key);
+        }
     }
 
     /// Whether events of `class` are published at all.
