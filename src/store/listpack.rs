@@ -281,7 +281,9 @@ pub fn is_valid(lp: &[u8]) -> bool {
         }
         let head = head_len(lp, at);
         let Some(end) = at.checked_add(head + varint_len(head)).filter(|&e| e <= lp.len()) else { return false };
-        if start_before(lp, end) != at {
+        let mut backlen = Vec::with_capacity(5);
+        put_backlen(&mut backlen, head);
+        if lp[at + head..end] != backlen[..] {
             return false;
         }
         at = end;

@@ -713,10 +713,16 @@ impl Stream {
 /// Rewrites a node's live and deleted counts.
 fn set_counts(lp: &mut Vec<u8>, count: i64, deleted: i64) {
     let end = listpack::next_at(lp, listpack::next_at(lp, 0));
-    let mut head = Vec::with_capacity(8);
-    listpack::encode_int(&mut head, count);
-    listpack::encode_int(&mut head, deleted);
-    lp.splice(0..end, head);
+    let mut w = Vec::with_capacity(24);
+    listpack::encode_int(&mut w, count);
+    listpack::encode_int(&mut w, deleted);
+    if w.len() == end {
+        // the same size (nearly always): in place, as Redis's
+        // `lpReplaceInteger`, not a move of the whole node
+        lp[..end].copy_from_slice(&w);
+    } else {
+        lp.splice(0..end, w);
+    }
 }
 
 /// Rewrites an entry's flags (small integers: always one byte and its
