@@ -263,6 +263,14 @@ fn types_bench(rounds: usize, requests: usize) {
         "{:<40} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}",
         "command", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio"
     );
+    compare_custom(&servers, &kinds, &commands, rounds, requests, 40);
+    println!("(op/s: higher is better; us = server CPU microseconds per operation, lower is better)");
+}
+
+/// Each custom command at pipeline 1 and 16, `rounds` times on each
+/// server in turn: medians of op/s and CPU per operation, and their
+/// ratios (`width`: the command column).
+fn compare_custom(servers: &[Server], kinds: &[Kind], commands: &[&[&str]], rounds: usize, requests: usize, width: usize) {
     for pipeline in [1, 16] {
         for cmd in commands {
             let mut ops = [Vec::new(), Vec::new()];
@@ -276,10 +284,9 @@ fn types_bench(rounds: usize, requests: usize) {
             }
             let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
             let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
-            println!("{:<40} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", cmd.join(" "), pipeline, a, b, a / b, ca, cb, ca / cb);
+            println!("{:<width$} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", cmd.join(" "), pipeline, a, b, a / b, ca, cb, ca / cb);
         }
     }
-    println!("(op/s: higher is better; us = server CPU microseconds per operation, lower is better)");
 }
 
 /// One redis-benchmark run of a custom command against `s`: op/s and the
@@ -710,22 +717,7 @@ fn streams_bench(rounds: usize, requests: usize) {
     let kinds = [Kind::Shardis, Kind::Redis];
     let commands: [&[&str]; 2] =
         [&["XADD", "bench:x", "*", "field", "__rand_int__"], &["XADD", "bench:capped", "MAXLEN", "~", "1000", "*", "f", "__rand_int__", "g", "v"]];
-    for pipeline in [1, 16] {
-        for cmd in commands {
-            let mut ops = [Vec::new(), Vec::new()];
-            let mut cpu = [Vec::new(), Vec::new()];
-            for _ in 0..rounds {
-                for (i, s) in servers.iter().enumerate() {
-                    let (rps, us) = run_custom(s, cmd, pipeline, requests, kinds[i].name());
-                    ops[i].push(rps);
-                    cpu[i].push(us);
-                }
-            }
-            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
-            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
-            println!("{:<44} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", cmd.join(" "), pipeline, a, b, a / b, ca, cb, ca / cb);
-        }
-    }
+    compare_custom(&servers, &kinds, &commands, rounds, requests, 44);
 
     println!("== streams: XREADGROUP COUNT 10 + XACK, 8 consumers, 200k entries, {rounds} rounds");
     println!("{:<44} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}", "", "shardis e/s", "redis e/s", "ratio", "shardis us", "redis us", "ratio");

@@ -698,23 +698,7 @@ fn deliver(
 
 /// Redis's propagation of a pending entry (`streamPropagateXCLAIM`).
 fn xclaim_effect(key: &[u8], group: &[u8], id: StreamId, g: &Group) -> Vec<Bytes> {
-    let n = &g.pel[&id];
-    effects::args(&[
-        b"XCLAIM",
-        key,
-        group,
-        &n.consumer,
-        b"0",
-        id.text().as_bytes(),
-        b"TIME",
-        n.delivery_time.to_string().as_bytes(),
-        b"RETRYCOUNT",
-        n.delivery_count.to_string().as_bytes(),
-        b"FORCE",
-        b"JUSTID",
-        b"LASTID",
-        g.last_id.text().as_bytes(),
-    ])
+    xclaim_effect_of(key, group, id, &g.pel[&id], g.last_id)
 }
 
 /// ... and of a group's position (`streamPropagateGroupID`).
@@ -722,8 +706,8 @@ fn setid_effect(key: &[u8], group: &[u8], g: &Group) -> Vec<Bytes> {
     effects::args(&[b"XGROUP", b"SETID", key, group, g.last_id.text().as_bytes(), b"ENTRIESREAD", g.entries_read.to_string().as_bytes()])
 }
 
-/// An XCLAIM that deleted a vanished entry's NACK is propagated with the
-/// NACK as it was.
+/// ... with the NACK given (an XCLAIM that dropped a vanished entry's NACK
+/// is propagated with the NACK as it was).
 fn xclaim_effect_of(key: &[u8], group: &[u8], id: StreamId, n: &stream::Nack, last_id: StreamId) -> Vec<Bytes> {
     effects::args(&[
         b"XCLAIM",
