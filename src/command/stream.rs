@@ -41,6 +41,12 @@ fn read(e: Option<Entry<'_>>) -> Result<Option<&Stream>, Reply> {
     }
 }
 
+/// The stream under `key` in the locked shards, looked up already (no
+/// side effects), if it is one.
+fn stream_at<'l>(l: &'l Locked<'_>, key: &[u8]) -> Option<&'l Stream> {
+    l.entry_ref(l.db(), key).and_then(|e| Entry::of(e).stream().ok())
+}
+
 fn limits(ctx: &Ctx) -> stream::Limits {
     let c = &ctx.server.config;
     stream::Limits {
@@ -355,8 +361,7 @@ pub fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     // only a deletion changes anything (no WATCH touch otherwise)
     let any = {
-        let db = l.db();
-        let s = l.entry_ref(db, key).and_then(|e| Entry::of(e).stream().ok());
+        let s = stream_at(&l, key);
         s.is_some_and(|s| ids.iter().any(|id| s.get(*id).is_some()))
     };
     if !any {
@@ -565,8 +570,7 @@ fn read_generic(ctx: &mut Ctx, args: &[Bytes], group_cmd: bool) -> Reply {
     let mut served: Vec<(Bytes, Reply)> = Vec::new();
     let mut all_effects: Vec<Vec<Bytes>> = Vec::new();
     for (key, f) in keys.iter().zip(&from) {
-        let db = l.db();
-        let Some(s) = l.entry_ref(db, key).and_then(|e| Entry::of(e).stream().ok()) else { continue };
+        let Some(s) = stream_at(&l, key) else { continue };
         match &r.group {
             None => {
                 let From::After(after) = *f else { continue };
@@ -827,11 +831,7 @@ pub fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Reply::Int(1)
         }
         "createconsumer" if args.len() == 5 => {
-            let db = l.db();
-            let there = l
-                .entry_ref(db, &key)
-                .and_then(|e| Entry::of(e).stream().ok())
-                .is_some_and(|s| s.groups[group.as_ref()].consumers.contains_key(args[4].as_ref()));
+            let there = stream_at(&l, &key).is_some_and(|s| s.groups[group.as_ref()].consumers.contains_key(args[4].as_ref()));
             if there {
                 return Reply::Int(0);
             }
@@ -842,11 +842,7 @@ pub fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Reply::Int(1)
         }
         "delconsumer" if args.len() == 5 => {
-            let db = l.db();
-            let there = l
-                .entry_ref(db, &key)
-                .and_then(|e| Entry::of(e).stream().ok())
-                .is_some_and(|s| s.groups[group.as_ref()].consumers.contains_key(args[4].as_ref()));
+            let there = stream_at(&l, &key).is_some_and(|s| s.groups[group.as_ref()].consumers.contains_key(args[4].as_ref()));
             if !there {
                 return Reply::Int(0);
             }
@@ -902,8 +898,7 @@ pub fn xack(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Err(r) => return r,
         }
     }
-    let db = l.db();
-    let any = l.entry_ref(db, key).and_then(|e| Entry::of(e).stream().ok()).is_some_and(|s| ids.iter().any(|id| s.groups[group.as_ref()].pel.contains_key(id)));
+    let any = stream_at(&l, key).is_some_and(|s| ids.iter().any(|id| s.groups[group.as_ref()].pel.contains_key(id)));
     if !any {
         return Reply::Int(0);
     }
@@ -1413,10 +1408,4 @@ pub fn xinfo_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
             "    Show information about the stream.",
         ],
     )
-}
-
-/// The locked stream under `key`, for the DUMP writer.
-pub fn with_stream<R>(l: &mut Locked<'_>, key: &[u8], f: impl FnOnce(&Stream) -> R) -> Option<R> {
-    let db = l.db();
-    l.entry_ref(db, key).and_then(|e| Entry::of(e).stream().ok()).map(f)
 }
