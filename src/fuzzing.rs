@@ -16,7 +16,7 @@ use bytes::BytesMut;
 pub type Target = fn(&[u8]);
 
 /// The targets by name, as `scripts/fuzz` and the corpus test know them.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("request_parser", request_parser),
     ("reply_scanner", reply_scanner),
     ("dump_payload", dump_payload),
@@ -25,6 +25,7 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("hyperloglog", hyperloglog),
     ("strtod", strtod),
     ("sorted_set", sorted_set),
+    ("stream_id", stream_id),
 ];
 
 type Parsed = Result<Vec<Vec<Vec<u8>>>, ProtocolError>;
@@ -191,6 +192,50 @@ pub fn strtod(data: &[u8]) {
         // many, NUL included; the format takes one double.
         let len = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), got) };
         assert_eq!(crate::util::format_g17(got).as_bytes(), &buf[..len as usize], "{got:e}");
+    }
+}
+
+/// Stream IDs as clients send them (XADD, XRANGE, XREAD, XCLAIM, ...):
+/// `util::string2ull` reads what Redis's `string2ull` reads (its strict
+/// integers, else libc's `strtoull` over the whole text), and
+/// `stream::parse_id` splits at the first `-` as Redis does; an ID read
+/// prints back as text that reads as the same ID.
+pub fn stream_id(data: &[u8]) {
+    let text = data.split(|&b| b == 0).next().unwrap_or(b"");
+    let reference = |t: &[u8]| -> Option<u64> {
+        if let Some(v) = crate::util::parse_i64(t) {
+            return u64::try_from(v).ok();
+        }
+        let c = std::ffi::CString::new(t).expect("no NUL");
+        let mut end = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated string and a place for the end pointer;
+        // errno is this thread's.
+        let (v, taken, errno) = unsafe {
+            *libc::__errno_location() = 0;
+            let v = libc::strtoull(c.as_ptr(), &mut end, 10);
+            (v, end.offset_from(c.as_ptr()) as usize, *libc::__errno_location())
+        };
+        (errno == 0 && !t.is_empty() && taken == t.len()).then_some(v)
+    };
+    assert_eq!(crate::util::string2ull(text), reference(text), "{text:?}");
+    let parsed = crate::store::stream::parse_id(text, 7, false, true);
+    if text.len() > 127 {
+        assert!(parsed.is_none());
+        return;
+    }
+    let want = match text {
+        b"-" => Some((0, 0, true)),
+        b"+" => Some((u64::MAX, u64::MAX, true)),
+        _ => match text.iter().position(|&b| b == b'-') {
+            None => reference(text).map(|ms| (ms, 7, true)),
+            Some(d) if &text[d + 1..] == b"*" => reference(&text[..d]).map(|ms| (ms, 0, false)),
+            Some(d) => reference(&text[..d]).zip(reference(&text[d + 1..])).map(|(ms, seq)| (ms, seq, true)),
+        },
+    };
+    assert_eq!(parsed.map(|p| (p.id.ms, p.id.seq, p.seq_given)), want, "{text:?}");
+    if let Some(p) = parsed {
+        let again = crate::store::stream::parse_id(p.id.text().as_bytes(), 0, true, false).expect("prints as an ID");
+        assert_eq!(again.id, p.id);
     }
 }
 
