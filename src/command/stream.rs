@@ -47,6 +47,11 @@ fn stream_at<'l>(l: &'l Locked<'_>, key: &[u8]) -> Option<&'l Stream> {
     l.entry_ref(l.db(), key).and_then(|e| Entry::of(e).stream().ok())
 }
 
+/// The stream XINFO asks about: a missing key is Redis's "no such key".
+fn existing(e: Option<Entry<'_>>) -> Result<&Stream, Reply> {
+    read(e)?.ok_or_else(|| Reply::error("ERR no such key"))
+}
+
 fn limits(ctx: &Ctx) -> stream::Limits {
     let c = &ctx.server.config;
     stream::Limits {
@@ -1275,10 +1280,9 @@ pub fn xinfo_stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     let mut l = ctx.lock(&args[2]);
-    let s = match read(l.read(&args[2])) {
+    let s = match existing(l.read(&args[2])) {
+        Ok(s) => s,
         Err(r) => return r,
-        Ok(None) => return Reply::error("ERR no such key"),
-        Ok(Some(s)) => s,
     };
     let b = Reply::bulk;
     let mut m = vec![
@@ -1349,10 +1353,9 @@ pub fn xinfo_stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn xinfo_groups(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.lock(&args[2]);
-    let s = match read(l.read(&args[2])) {
+    let s = match existing(l.read(&args[2])) {
+        Ok(s) => s,
         Err(r) => return r,
-        Ok(None) => return Reply::error("ERR no such key"),
-        Ok(Some(s)) => s,
     };
     let b = Reply::bulk;
     Reply::Array(
@@ -1374,10 +1377,9 @@ pub fn xinfo_groups(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 pub fn xinfo_consumers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut l = ctx.lock(&args[2]);
-    let s = match read(l.read(&args[2])) {
+    let s = match existing(l.read(&args[2])) {
+        Ok(s) => s,
         Err(r) => return r,
-        Ok(None) => return Reply::error("ERR no such key"),
-        Ok(Some(s)) => s,
     };
     let Some(g) = s.groups.get(args[3].as_ref()) else { return no_group(&args[3], &args[2]) };
     let now = crate::util::clock_ms() as i64;
