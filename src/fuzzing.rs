@@ -104,7 +104,7 @@ pub fn reply_scanner(data: &[u8]) {
 /// valid footer (version and CRC64), so that the decoder behind the
 /// checksum is reached. What decodes must encode back to the same value.
 pub fn dump_payload(data: &[u8]) {
-    use crate::command::dump::{crc64, decode_value, encode_payload};
+    use crate::persist::codec::{crc64, decode_value, encode_payload};
     let _ = decode_value(data);
     let mut framed = data.to_vec();
     framed.extend_from_slice(&10u16.to_le_bytes());
@@ -113,10 +113,10 @@ pub fn dump_payload(data: &[u8]) {
     if let Ok(value) = decode_value(&framed) {
         // a sorted set is written highest first and as a plain ZSET_2:
         // compare its elements in order
-        let norm = |v: crate::command::dump::Value| match v {
-            crate::command::dump::Value::ZSet { mut elements, .. } => {
+        let norm = |v: crate::persist::codec::Value| match v {
+            crate::persist::codec::Value::ZSet { mut elements, .. } => {
                 elements.sort_by(|a, b| crate::store::ztree::cmp(a.1, &a.0, b.1, &b.0));
-                crate::command::dump::Value::ZSet { elements, packed: false }
+                crate::persist::codec::Value::ZSet { elements, packed: false }
             }
             v => v,
         };

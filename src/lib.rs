@@ -30,6 +30,7 @@ pub mod fuzzing;
 pub mod lock;
 pub mod net;
 pub mod node;
+pub mod persist;
 pub mod proxy;
 pub mod resp;
 pub mod script;

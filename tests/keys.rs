@@ -405,7 +405,7 @@ fn restore_refuses_lzf_claims_it_cannot_back() {
     ] {
         let mut payload = body.to_vec();
         payload.extend_from_slice(&10u16.to_le_bytes());
-        let crc = shardis::command::dump::crc64(0, &payload);
+        let crc = shardis::persist::codec::crc64(0, &payload);
         payload.extend_from_slice(&crc.to_le_bytes());
         let mut req = b"*4\r\n$7\r\nRESTORE\r\n$1\r\nk\r\n$1\r\n0\r\n".to_vec();
         req.extend_from_slice(format!("${}\r\n", payload.len()).as_bytes());

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// Lower modules first; a module may use only those before it (and the
 /// leaf helpers every layer shares).
-const ORDER: &[&str] = &["store", "lock", "txn", "script", "node", "command", "net", "proxy"];
+const ORDER: &[&str] = &["store", "lock", "txn", "script", "node", "persist", "command", "net", "proxy"];
 const SHARED: &[&str] = &["resp", "util", "alloc", "config", "fuzzing"];
 
 fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -10,19 +10,12 @@ use crate::store::notify;
 use crate::store::{Entry, Kind, WrongType};
 use crate::util;
 use bytes::Bytes;
-use std::sync::atomic::Ordering;
 
 fn limits(ctx: &Ctx) -> Limits {
     limits_of(&ctx.server.config)
 }
 
-/// The hash conversion thresholds as configured now.
-pub fn limits_of(c: &crate::config::RuntimeConfig) -> Limits {
-    Limits {
-        max_entries: c.hash_max_listpack_entries.load(Ordering::Relaxed).min(usize::MAX as u64) as usize,
-        max_value: c.hash_max_listpack_value.load(Ordering::Relaxed).min(usize::MAX as u64) as usize,
-    }
-}
+pub use crate::store::hash::limits_of;
 
 /// The hash under `key` for a read command: `Ok(None)` when missing.
 fn read<'a>(e: Option<Entry<'a>>) -> Result<Option<HashRef<'a>>, Reply> {

@@ -12,12 +12,8 @@ use crate::store::notify;
 use crate::store::{Entry, Kind, Locked, WrongType, effects};
 use crate::util;
 use bytes::Bytes;
-use std::sync::atomic::Ordering;
 
-/// The node limit as configured now.
-pub fn limits_of(c: &crate::config::RuntimeConfig) -> Limits {
-    Limits { fill: c.list_max_listpack_size.load(Ordering::Relaxed).clamp(-5, 1 << 15) }
-}
+pub use crate::store::list::limits_of;
 
 fn limits(ctx: &Ctx) -> Limits {
     limits_of(&ctx.server.config)

@@ -10,20 +10,16 @@ use super::{Ctx, arg_i64, is, syntax_error, wrong_type};
 use crate::resp::Reply;
 use crate::store::notify;
 use crate::store::set::{self, Building, Limits, SetRef};
-use crate::store::{Entry, Kind, Locked, Meta, WrongType, effects};
+use crate::store::{Entry, Kind, Locked, WrongType, effects};
 use crate::util;
 use bytes::Bytes;
-use std::sync::atomic::Ordering;
 
 /// Repeated random picks (SRANDMEMBER with a negative count) are refused
 /// past this many: the reply is built whole, and Redis's own answer to a
 /// huge count is to grow its output buffer until the process dies.
 pub const MAX_RANDOM_PICKS: u64 = 1 << 24;
 
-/// The set conversion threshold as configured now.
-pub fn limits_of(c: &crate::config::RuntimeConfig) -> Limits {
-    Limits { max_intset: c.set_max_intset_entries.load(Ordering::Relaxed).min(usize::MAX as u64) as usize }
-}
+pub use crate::store::set::limits_of;
 
 fn limits(ctx: &Ctx) -> Limits {
     limits_of(&ctx.server.config)
@@ -480,19 +476,4 @@ pub fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     });
     Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(out)])
-}
-
-/// The entry for a set restored from a payload (Redis's `rdbLoadObject`
-/// for `RDB_TYPE_SET`: an intset unless there are more members than
-/// `set-max-intset-entries` or one is not an integer); `None` for an empty
-/// set or a repeated member, which Redis refuses too.
-pub fn restored(members: &[Vec<u8>], limits: Limits, key: &[u8], meta: Meta) -> Option<crate::store::Record> {
-    let first = members.first()?;
-    let mut b = if members.len() > limits.max_intset { Building::for_first(limits, b"-") } else { Building::for_first(limits, first) };
-    for m in members {
-        if !b.add(m) {
-            return None;
-        }
-    }
-    Some(b.into_record(key, meta))
 }

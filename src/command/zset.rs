@@ -15,13 +15,8 @@ use crate::store::{Entry, Kind, Locked, WrongType, effects};
 use crate::util;
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 
-/// The sorted set thresholds as configured now.
-pub fn limits_of(c: &crate::config::RuntimeConfig) -> Limits {
-    let get = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed).min(usize::MAX as u64) as usize;
-    Limits { max_entries: get(&c.zset_max_listpack_entries), max_value: get(&c.zset_max_listpack_value) }
-}
+pub use crate::store::zset::limits_of;
 
 fn limits(ctx: &Ctx) -> Limits {
     limits_of(&ctx.server.config)

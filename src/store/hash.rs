@@ -167,6 +167,14 @@ pub fn delete(slot: &mut Slot<'_>, field: &[u8]) -> bool {
     }
 }
 
+/// The hash conversion thresholds as configured now.
+pub fn limits_of(c: &crate::config::RuntimeConfig) -> Limits {
+    Limits {
+        max_entries: c.hash_max_listpack_entries.load(std::sync::atomic::Ordering::Relaxed).min(usize::MAX as u64) as usize,
+        max_value: c.hash_max_listpack_value.load(std::sync::atomic::Ordering::Relaxed).min(usize::MAX as u64) as usize,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

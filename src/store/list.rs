@@ -626,6 +626,11 @@ pub fn remove(slot: &mut Slot<'_>, limits: Limits, item: &[u8], count: usize, re
     }
 }
 
+/// The node limit as configured now.
+pub fn limits_of(c: &crate::config::RuntimeConfig) -> Limits {
+    Limits { fill: c.list_max_listpack_size.load(std::sync::atomic::Ordering::Relaxed).clamp(-5, 1 << 15) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

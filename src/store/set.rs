@@ -506,6 +506,26 @@ pub fn pop_random(slot: &mut Slot<'_>) -> Option<Vec<u8>> {
     Some(m)
 }
 
+/// The set conversion threshold as configured now.
+pub fn limits_of(c: &crate::config::RuntimeConfig) -> Limits {
+    Limits { max_intset: c.set_max_intset_entries.load(std::sync::atomic::Ordering::Relaxed).min(usize::MAX as u64) as usize }
+}
+
+/// The entry for a set restored from a payload (Redis's `rdbLoadObject`
+/// for `RDB_TYPE_SET`: an intset unless there are more members than
+/// `set-max-intset-entries` or one is not an integer); `None` for an empty
+/// set or a repeated member, which Redis refuses too.
+pub fn restored(members: &[Vec<u8>], limits: Limits, key: &[u8], meta: super::Meta) -> Option<super::Record> {
+    let first = members.first()?;
+    let mut b = if members.len() > limits.max_intset { Building::for_first(limits, b"-") } else { Building::for_first(limits, first) };
+    for m in members {
+        if !b.add(m) {
+            return None;
+        }
+    }
+    Some(b.into_record(key, meta))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -459,6 +459,12 @@ impl Building {
     }
 }
 
+/// The sorted set thresholds as configured now.
+pub fn limits_of(c: &crate::config::RuntimeConfig) -> Limits {
+    let get = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed).min(usize::MAX as u64) as usize;
+    Limits { max_entries: get(&c.zset_max_listpack_entries), max_value: get(&c.zset_max_listpack_value) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
