@@ -261,7 +261,10 @@ const REDIS_DIRECTIVES: &[&str] = &[
 
 /// Settings that exist for client compatibility and are stored as given.
 const PASSIVE: &[(&str, &str)] = &[
-    ("save", ""),
+    ("save", "3600 1 300 100 60 10000"),
+    ("rdbcompression", "yes"),
+    ("rdbchecksum", "yes"),
+    ("stop-writes-on-bgsave-error", "yes"),
     ("appendonly", "no"),
     ("databases", "16"),
     ("hz", "10"),
@@ -369,6 +372,8 @@ pub struct RuntimeConfig {
     file: Mutex<Option<std::path::PathBuf>>,
     /// Redis directives read at startup that have no effect here yet.
     ignored: Mutex<std::collections::BTreeSet<String>>,
+    /// A `save` directive was read at startup.
+    save_given: std::sync::atomic::AtomicBool,
     /// `dir` changes the working directory and `include` reads files
     /// (off for the fuzz target: [`RuntimeConfig::sandboxed`]).
     touches_files: bool,
@@ -419,6 +424,7 @@ impl Default for RuntimeConfig {
             passive: Mutex::new(PASSIVE.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
             file: Mutex::new(None),
             ignored: Mutex::new(Default::default()),
+            save_given: Default::default(),
             touches_files: true,
         }
     }
@@ -519,6 +525,16 @@ const IMMUTABLE: &[&str] = &[
 
 fn yes_no(v: bool) -> String {
     if v { "yes" } else { "no" }.to_string()
+}
+
+/// `save` points: pairs of seconds and changes, or nothing (`""`).
+fn parse_save_points(v: &str) -> Option<Vec<(u64, u64)>> {
+    let v = v.trim();
+    if v.is_empty() || v == "\"\"" {
+        return Some(Vec::new());
+    }
+    let nums: Vec<u64> = v.split_whitespace().map(|n| n.parse().ok()).collect::<Option<_>>()?;
+    nums.len().is_multiple_of(2).then(|| nums.chunks(2).map(|p| (p[0], p[1])).collect())
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -659,6 +675,17 @@ impl RuntimeConfig {
                 return self.passive.lock().unwrap_or_else(|p| p.into_inner()).get(&n).cloned();
             }
         })
+    }
+
+    /// The save points (`save`): snapshot after `.0` seconds if at least
+    /// `.1` keys changed.
+    pub fn save_points(&self) -> Vec<(u64, u64)> {
+        parse_save_points(&self.get("save").unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// A yes/no setting kept as text (`rdbchecksum`, ...); `default` if unset.
+    pub fn flag(&self, name: &str, default: bool) -> bool {
+        self.get(name).and_then(|v| parse_bool(&v)).unwrap_or(default)
     }
 
     /// Who may run DEBUG.
@@ -806,8 +833,10 @@ impl RuntimeConfig {
             "appendonly" if parse_bool(value) == Some(true) => {
                 return Err(invalid("shardis does not persist data yet: appendonly must stay 'no'"));
             }
-            "save" if !value.trim().is_empty() && value.trim() != "\"\"" => {
-                return Err(invalid("shardis does not persist data yet: no save points can be set (save \"\")"));
+            "save" => {
+                let points = parse_save_points(value).ok_or_else(|| invalid("Invalid save parameters"))?;
+                let text = points.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" ");
+                self.passive.lock().unwrap_or_else(|p| p.into_inner()).insert("save".into(), text);
             }
             "cluster-secret" => *self.cluster_secret.lock().unwrap_or_else(|p| p.into_inner()) = if value.is_empty() { None } else { Some(value.to_string()) },
             _ => {
@@ -815,7 +844,9 @@ impl RuntimeConfig {
                 let Some(slot) = passive.get_mut(&n) else {
                     return Err(ConfigError::Unknown);
                 };
-                if matches!(n.as_str(), "appendonly" | "protected-mode" | "daemonize") && parse_bool(value).is_none() {
+                if matches!(n.as_str(), "appendonly" | "protected-mode" | "daemonize" | "rdbcompression" | "rdbchecksum" | "stop-writes-on-bgsave-error")
+                    && parse_bool(value).is_none()
+                {
                     return Err(invalid("argument must be 'yes' or 'no'"));
                 }
                 *slot = value.to_string();
@@ -882,10 +913,14 @@ impl RuntimeConfig {
     /// shardis does not act on.
     pub fn apply_startup(&self, name: &str, value: &str) -> Result<(), String> {
         let name = name.to_ascii_lowercase();
-        if name == "save" && self.set(&name, value).is_err() {
-            self.ignored.lock().unwrap_or_else(|p| p.into_inner()).insert("save (no persistence yet)".into());
-            return Ok(());
-        }
+        // The first `save` line replaces the default points, the next ones
+        // add theirs (`save ""` clears), as redis-server reads its file.
+        let value = if name == "save" && self.save_given.swap(true, Ordering::Relaxed) && parse_save_points(value).is_some_and(|p| !p.is_empty()) {
+            format!("{} {value}", self.get("save").unwrap_or_default())
+        } else {
+            value.to_string()
+        };
+        let value = value.as_str();
         match self.set(&name, value) {
             Ok(()) => Ok(()),
             Err(ConfigError::Invalid(why)) => Err(why),
@@ -1007,13 +1042,17 @@ mod tests {
         c.load_text("# comment\nsave \"\"\nappendonly no\ntimeout 5\n", std::path::Path::new("x.conf")).unwrap();
         assert_eq!(c.get("timeout").unwrap(), "5");
         // Redis directives without effect are accepted and listed; others stop
-        c.load_text("save 3600 1\nio-threads 4\n", std::path::Path::new("x.conf")).unwrap();
-        assert_eq!(c.ignored_directives(), ["io-threads", "save (no persistence yet)"]);
+        c.load_text("save 3600 1\nio-threads 4\nsave 60 10000\n", std::path::Path::new("x.conf")).unwrap();
+        assert_eq!(c.ignored_directives(), ["io-threads"]);
+        // the first save line cleared the default, the next added to it
+        assert_eq!(c.save_points(), [(3600, 1), (60, 10000)]);
+        assert!(c.set("save", "1 2 3").is_err());
         let e = c.load_text("port 1\nfoo bar\n", std::path::Path::new("x.conf")).unwrap_err();
         assert_eq!((e.line, e.text.as_str(), e.reason.as_str()), (2, "foo bar", "Bad directive or wrong number of arguments"));
         assert_eq!(c.load_text("port\n", std::path::Path::new("x.conf")).unwrap_err().reason, "wrong number of arguments");
         assert!(c.set("appendonly", "yes").is_err());
-        assert!(c.set("save", "900 1").is_err());
+        c.set("save", "900 1").unwrap();
+        assert_eq!(c.save_points(), [(900, 1)]);
         assert!(c.set("save", "").is_ok());
     }
 }

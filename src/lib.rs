@@ -15,6 +15,8 @@
 //!   backend pools, and the 2PC coordinator for cross-node EXEC.
 //! - [`config`]: flags, config files and the live CONFIG GET/SET view.
 //! - [`alloc`]: the counting allocator behind `used_memory` and eviction.
+//! - [`persist`]: Redis's RDB format (DUMP payloads, dump.rdb), SAVE and
+//!   BGSAVE over snapshots without fork, loading at startup.
 //! - [`txn`]: the participant side of cross-node transactions (2PC).
 //! - [`util`]: Redis's number parsing and formatting rules, glob matching.
 //! - `fuzzing`: the fuzz target bodies (`tests/fuzz/`, `scripts/fuzz`).
@@ -37,3 +39,6 @@ pub mod script;
 pub mod store;
 pub mod txn;
 pub mod util;
+
+/// The Redis version shardis answers as (INFO, HELLO, RDB files).
+pub const REDIS_VERSION: &str = "7.0.15";

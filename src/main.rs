@@ -268,9 +268,6 @@ struct ServerArgs {
     /// to clients on the same machine.
     #[arg(long)]
     threads: Option<usize>,
-    /// Only "" (no save points): shardis keeps no data on disk yet.
-    #[arg(long)]
-    save: Option<String>,
     /// Only "no": shardis keeps no data on disk yet.
     #[arg(long)]
     appendonly: Option<String>,
@@ -313,7 +310,7 @@ fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
     if let Some(path) = &args.config_file {
         config.load_file(path).map_err(|e| e.to_string())?;
     }
-    let flags: [(&str, Option<String>); 12] = [
+    let flags: [(&str, Option<String>); 11] = [
         ("port", args.port.map(|p| p.to_string())),
         ("bind", args.bind.clone()),
         ("maxmemory", args.maxmemory.clone()),
@@ -323,7 +320,6 @@ fn build_config(args: &ServerArgs) -> Result<RuntimeConfig, String> {
         ("maxclients", args.maxclients.clone()),
         ("timeout", args.timeout.clone()),
         ("proto-max-bulk-len", args.proto_max_bulk_len.clone()),
-        ("save", args.save.clone()),
         ("appendonly", args.appendonly.clone()),
         ("cluster-secret", args.cluster_secret.clone()),
     ];
@@ -462,7 +458,14 @@ fn main() {
         // The accept loops run on workers, next to the connections they
         // spawn, not on the thread that only waits for the runtime.
         let server = Server::new(config, shardis::command::COMMANDS.len());
+        shardis::persist::load_at_startup(&server);
         let _ = tokio::spawn(shardis::net::run(server.clone(), listeners, signal)).await;
+        if !server.persistence.final_save_done.load(std::sync::atomic::Ordering::Relaxed) {
+            let s = server.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || shardis::persist::save_on_shutdown(&s, None)).await {
+                tracing::error!(error = %e, "Error trying to save the DB before exiting");
+            }
+        }
         // Still referenced here: the keyspace is not freed key by key on
         // the way out (100 ms at 1M keys); the process exit returns it.
         if let Some(path) = &pidfile {

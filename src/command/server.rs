@@ -75,12 +75,31 @@ pub fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     Reply::Int(ctx.server.lastsave.load(Ordering::Relaxed) as i64)
 }
 
-pub fn save(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    Reply::error("ERR shardis is an in-memory cache and does not persist data")
+pub fn save(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    match crate::persist::save(ctx.server) {
+        Ok(Ok(_)) => Reply::Ok,
+        // the reason is in the log, as Redis's plain `-ERR`
+        Ok(Err(_)) => Reply::error("ERR"),
+        Err(crate::persist::NotStarted::InProgress) => Reply::error("ERR Background save already in progress"),
+    }
 }
 
+/// BGSAVE [SCHEDULE]: a snapshot written in the background; with SCHEDULE
+/// while another save runs, one follows it.
 pub fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    save(ctx, args)
+    let schedule = match &args[1..] {
+        [] => false,
+        [a] if is(a, "schedule") => true,
+        _ => return syntax_error(),
+    };
+    match crate::persist::bgsave(&ctx.server.arc()) {
+        Ok(()) => Reply::status("Background saving started"),
+        Err(crate::persist::NotStarted::InProgress) if schedule => {
+            ctx.server.persistence.bgsave_scheduled.store(true, Ordering::Relaxed);
+            Reply::status("Background saving scheduled")
+        }
+        Err(crate::persist::NotStarted::InProgress) => Reply::error("ERR Background save already in progress"),
+    }
 }
 
 pub fn role(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
@@ -105,9 +124,18 @@ pub fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return syntax_error();
         }
     }
-    if args[1..].iter().any(|a| is(a, "save")) {
-        return Reply::error("ERR shardis does not persist data yet: SHUTDOWN SAVE would save nothing (use SHUTDOWN NOSAVE)");
+    let asked = if args[1..].iter().any(|a| is(a, "nosave")) {
+        Some(false)
+    } else if args[1..].iter().any(|a| is(a, "save")) {
+        Some(true)
+    } else {
+        None
+    };
+    let force = args[1..].iter().any(|a| is(a, "force"));
+    if crate::persist::save_on_shutdown(ctx.server, asked).is_err() && !force {
+        return Reply::error("ERR Errors trying to SHUTDOWN. Check logs.");
     }
+    ctx.server.persistence.final_save_done.store(true, Ordering::Relaxed);
     tracing::info!(client = ctx.client.id, "SHUTDOWN requested");
     ctx.server.request_shutdown();
     ctx.client.close = true;
@@ -741,16 +769,57 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("lazyfreed_objects", s.keyspace.lazyfree.freed().to_string());
         }
         "persistence" => {
-            kv("loading", "0".into());
+            let p = &s.persistence;
+            let loading = p.loading.load(Ordering::Relaxed);
+            kv("loading", (loading as u8).to_string());
             kv("async_loading", "0".into());
-            kv("rdb_changes_since_last_save", "0".into());
-            kv("rdb_bgsave_in_progress", "0".into());
+            let held = s.keyspace.snapshot_memory();
+            kv("current_cow_peak", if p.saving.load(Ordering::Relaxed) { held.to_string() } else { "0".into() });
+            kv("current_cow_size", held.to_string());
+            kv("current_cow_size_age", "0".into());
+            kv("current_fork_perc", "0.00".into());
+            kv("current_save_keys_processed", "0".into());
+            kv("current_save_keys_total", "0".into());
+            if loading {
+                let (total, done) = (p.loading_total_bytes.load(Ordering::Relaxed), p.loading_loaded_bytes.load(Ordering::Relaxed));
+                let started = p.loading_started.load(Ordering::Relaxed);
+                let elapsed = util::now_ms().saturating_sub(started) / 1000;
+                let perc = if total > 0 { done as f64 * 100.0 / total as f64 } else { 0.0 };
+                let eta = if done > 0 { (total.saturating_sub(done) as f64 * elapsed as f64 / done as f64) as u64 } else { 1 };
+                kv("loading_start_time", (started / 1000).to_string());
+                kv("loading_total_bytes", total.to_string());
+                kv("loading_rdb_used_mem", "0".into());
+                kv("loading_loaded_bytes", done.to_string());
+                kv("loading_loaded_perc", format!("{perc:.2}"));
+                kv("loading_eta_seconds", eta.to_string());
+            }
+            let dirty = ks.stats.dirty.get().saturating_sub(p.dirty_saved.load(Ordering::Relaxed));
+            kv("rdb_changes_since_last_save", dirty.to_string());
+            let bg = p.bgsave_in_progress.load(Ordering::Relaxed);
+            kv("rdb_bgsave_in_progress", (bg as u8).to_string());
             kv("rdb_last_save_time", s.lastsave.load(Ordering::Relaxed).to_string());
-            kv("rdb_last_bgsave_status", "ok".into());
+            kv("rdb_last_bgsave_status", if p.last_bgsave_ok.load(Ordering::Relaxed) { "ok" } else { "err" }.into());
+            kv("rdb_last_bgsave_time_sec", p.last_bgsave_secs.load(Ordering::Relaxed).to_string());
+            let current = if bg { (util::now_ms().saturating_sub(p.save_started_ms.load(Ordering::Relaxed)) / 1000) as i64 } else { -1 };
+            kv("rdb_current_bgsave_time_sec", current.to_string());
+            kv("rdb_saves", p.saves.load(Ordering::Relaxed).to_string());
+            kv("rdb_last_cow_size", p.last_snapshot_peak.load(Ordering::Relaxed).to_string());
+            kv("rdb_last_load_keys_expired", p.keys_expired_on_load.load(Ordering::Relaxed).to_string());
+            kv("rdb_last_load_keys_loaded", p.keys_loaded.load(Ordering::Relaxed).to_string());
+            // shardis: entries the last snapshot kept for a writer that came first
+            kv("rdb_last_preserved_keys", p.last_preserved.load(Ordering::Relaxed).to_string());
             kv("aof_enabled", "0".into());
             kv("aof_rewrite_in_progress", "0".into());
+            kv("aof_rewrite_scheduled", "0".into());
+            kv("aof_last_rewrite_time_sec", "-1".into());
+            kv("aof_current_rewrite_time_sec", "-1".into());
             kv("aof_last_bgrewrite_status", "ok".into());
+            kv("aof_rewrites", "0".into());
+            kv("aof_rewrites_consecutive_failures", "0".into());
             kv("aof_last_write_status", "ok".into());
+            kv("aof_last_cow_size", "0".into());
+            kv("module_fork_in_progress", "0".into());
+            kv("module_fork_last_cow_size", "0".into());
         }
         "stats" => {
             let st = &ks.stats;

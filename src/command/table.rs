@@ -1315,12 +1315,12 @@ pub static COMMANDS: &[Command] = &[
         srv::monitor
     ),
     cmd!("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", srv::lastsave),
-    cmd!("save", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", srv::save),
-    cmd!("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", srv::bgsave),
+    cmd!("save", 1, ADMIN | NOSCRIPT | NO_GATE, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", srv::save),
+    cmd!("bgsave", -1, ADMIN | NOSCRIPT | NO_GATE, NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", srv::bgsave),
     cmd!(
         "shutdown",
         -1,
-        ADMIN | NOSCRIPT | LOADING | STALE,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_GATE,
         NOKEYS,
         "server",
         "1.0.0",

@@ -134,8 +134,13 @@ async fn active_expiry(server: Arc<Server>) {
     // (most connections seen, buffer bytes released) since memory was
     // last given back to the OS
     let mut released = (0, 0);
+    let mut ticks = 0u64;
     loop {
         tick.tick().await;
+        ticks += 1;
+        if ticks.is_multiple_of(10) {
+            crate::persist::cron(&server);
+        }
         crate::util::resync_clock();
         crate::alloc::update_peak();
         // Many connections gone, or idle ones' buffers released: return

@@ -53,6 +53,81 @@ pub enum Gate<'a> {
     Exclusive(std::sync::RwLockWriteGuard<'a, ()>),
 }
 
+thread_local! {
+    /// This thread holds the exclusive gate (EXEC running SAVE).
+    static EXCLUSIVE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        if matches!(self, Gate::Exclusive(_)) {
+            EXCLUSIVE.set(false);
+        }
+    }
+}
+
+/// The persistence jobs' shared state: what INFO persistence reports and
+/// what keeps two snapshots from running at once. The jobs themselves are
+/// `crate::persist`'s.
+pub struct Persistence {
+    /// The dataset is loading (commands without the LOADING flag wait).
+    pub loading: std::sync::atomic::AtomicBool,
+    pub loading_started: AtomicU64,
+    pub loading_total_bytes: AtomicU64,
+    pub loading_loaded_bytes: AtomicU64,
+    /// A snapshot is being written (SAVE or BGSAVE): one at a time.
+    pub saving: std::sync::atomic::AtomicBool,
+    /// The snapshot in progress is a background one (BGSAVE, save points).
+    pub bgsave_in_progress: std::sync::atomic::AtomicBool,
+    /// BGSAVE SCHEDULE while another save runs: it follows.
+    pub bgsave_scheduled: std::sync::atomic::AtomicBool,
+    pub last_bgsave_ok: std::sync::atomic::AtomicBool,
+    /// When the snapshot in progress began (ms), and the last one's length (s; -1: none).
+    pub save_started_ms: AtomicU64,
+    pub last_bgsave_secs: std::sync::atomic::AtomicI64,
+    /// When the last failed background save was tried (s), for the retry delay.
+    pub last_bgsave_try: AtomicU64,
+    /// The keyspace's change counter as covered by the last good save.
+    pub dirty_saved: AtomicU64,
+    /// The change counter when the snapshot in progress began.
+    pub dirty_at_start: AtomicU64,
+    pub saves: AtomicU64,
+    /// The last snapshot's peak of bytes held for entries written during it.
+    pub last_snapshot_peak: AtomicU64,
+    /// Entries the last snapshot serialised early, a writer coming first.
+    pub last_preserved: AtomicU64,
+    pub keys_loaded: AtomicU64,
+    pub keys_expired_on_load: AtomicU64,
+    /// SHUTDOWN already decided about the final save (made it, or NOSAVE).
+    pub final_save_done: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Persistence {
+    fn default() -> Persistence {
+        Persistence {
+            loading: Default::default(),
+            loading_started: Default::default(),
+            loading_total_bytes: Default::default(),
+            loading_loaded_bytes: Default::default(),
+            saving: Default::default(),
+            bgsave_in_progress: Default::default(),
+            bgsave_scheduled: Default::default(),
+            last_bgsave_ok: std::sync::atomic::AtomicBool::new(true),
+            save_started_ms: Default::default(),
+            last_bgsave_secs: std::sync::atomic::AtomicI64::new(-1),
+            last_bgsave_try: Default::default(),
+            dirty_saved: Default::default(),
+            dirty_at_start: Default::default(),
+            saves: Default::default(),
+            last_snapshot_peak: Default::default(),
+            last_preserved: Default::default(),
+            keys_loaded: Default::default(),
+            keys_expired_on_load: Default::default(),
+            final_save_done: Default::default(),
+        }
+    }
+}
+
 /// State shared by every connection of one node.
 pub struct Server {
     pub keyspace: Keyspace,
@@ -67,6 +142,7 @@ pub struct Server {
     pub started: Instant,
     pub run_id: String,
     pub lastsave: AtomicU64,
+    pub persistence: Persistence,
     /// Commands run holding this shared; EXEC holds it exclusively, so a
     /// transaction never interleaves with another client's command.
     exec_gate: std::sync::RwLock<()>,
@@ -84,6 +160,8 @@ pub struct Server {
     /// Notified once when the server must stop (SHUTDOWN, signal).
     pub shutdown: Notify,
     shutting_down: std::sync::atomic::AtomicBool,
+    /// This server, for jobs that outlive the command starting them.
+    me: std::sync::OnceLock<std::sync::Weak<Server>>,
 }
 
 impl Server {
@@ -109,6 +187,7 @@ impl Server {
             started: Instant::now(),
             run_id,
             lastsave: AtomicU64::new(crate::util::now_ms() / 1000),
+            persistence: Persistence::default(),
             exec_gate: std::sync::RwLock::new(()),
             monitors: monitor::Monitors::default(),
             slowlog: slowlog::SlowLog::default(),
@@ -118,7 +197,9 @@ impl Server {
             tracking: tracking::Tracking::default(),
             shutdown: Notify::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            me: std::sync::OnceLock::new(),
         });
+        let _ = server.me.set(Arc::downgrade(&server));
         // a changed key reaches the clients tracking it
         let weak = Arc::downgrade(&server);
         server.keyspace.notify.connect_tracking(Box::new(move |key| {
@@ -183,7 +264,15 @@ impl Server {
 
     /// Held while EXEC runs; nothing else runs meanwhile.
     pub fn gate_exclusive(&self) -> Gate<'_> {
-        Gate::Exclusive(self.exec_gate.write().unwrap_or_else(|p| p.into_inner()))
+        let g = Gate::Exclusive(self.exec_gate.write().unwrap_or_else(|p| p.into_inner()));
+        EXCLUSIVE.set(true);
+        g
+    }
+
+    /// The exclusive gate, or `None` when this thread already holds it
+    /// (SAVE inside EXEC).
+    pub fn gate_exclusive_unless_held(&self) -> Option<Gate<'_>> {
+        (!EXCLUSIVE.get()).then(|| self.gate_exclusive())
     }
 
     /// Asks the server to stop accepting and close every connection.
@@ -191,6 +280,11 @@ impl Server {
         if !self.shutting_down.swap(true, Ordering::SeqCst) {
             self.shutdown.notify_one();
         }
+    }
+
+    /// This server as an `Arc` (a background job keeps it).
+    pub fn arc(&self) -> Arc<Server> {
+        self.me.get().and_then(std::sync::Weak::upgrade).expect("a server lives in an Arc")
     }
 
     pub fn uptime_secs(&self) -> u64 {

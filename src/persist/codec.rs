@@ -24,10 +24,10 @@
 use crate::store::Entry;
 
 /// The RDB version written: Redis 7.0's, so that 7.0 accepts our payloads.
-const RDB_VERSION: u16 = 10;
+pub const RDB_VERSION: u16 = 10;
 /// The newest RDB version read. Newer Redis (7.2: 11, 7.4 and 8: 12) and
 /// Valkey did not change how strings are encoded.
-const RDB_VERSION_READ: u16 = 12;
+pub const RDB_VERSION_READ: u16 = 12;
 const RDB_TYPE_STRING: u8 = 0;
 const RDB_TYPE_LIST: u8 = 1;
 const RDB_TYPE_SET: u8 = 2;
@@ -77,25 +77,33 @@ pub enum Value {
 /// The DUMP payload of an entry.
 pub fn payload_of(e: Entry<'_>) -> Vec<u8> {
     let mut out = Vec::new();
-    write_object(e, &mut out);
+    write_object(e, None, &mut out);
     finish_payload(out)
 }
 
 /// Appends an entry's value as Redis's RDB object (its type byte, then
 /// its encoding), as DUMP and RDB files hold it: straight from the store,
-/// nothing copied out first.
-pub fn write_object(e: Entry<'_>, out: &mut Vec<u8>) {
+/// nothing copied out first. With a `key`, it goes between the type and
+/// the value, as an RDB file's key-value pair holds it.
+pub fn write_object(e: Entry<'_>, key: Option<&[u8]>, out: &mut Vec<u8>) {
+    let head = |t: u8, out: &mut Vec<u8>| {
+        out.push(t);
+        if let Some(k) = key {
+            encode_string(k, out);
+        }
+    };
     if let Ok(s) = e.stream() {
+        head(RDB_TYPE_STREAM_LISTPACKS_2, out);
         return write_stream(s, out);
     }
     if let Ok(l) = e.list() {
-        out.push(RDB_TYPE_LIST);
+        head(RDB_TYPE_LIST, out);
         encode_len(l.len() as u64, out);
         l.iter().for_each(|i| encode_string(&i, out));
         return;
     }
     if let Ok(z) = e.zset() {
-        out.push(RDB_TYPE_ZSET_2);
+        head(RDB_TYPE_ZSET_2, out);
         encode_len(z.len() as u64, out);
         // highest first, as Redis walks its skiplist from the tail
         z.range(0, usize::MAX, true, |m, s| {
@@ -108,11 +116,11 @@ pub fn write_object(e: Entry<'_>, out: &mut Vec<u8>) {
         match s {
             // an intset as Redis writes it: its blob, byte for byte
             crate::store::set::SetRef::Ints(i) => {
-                out.push(RDB_TYPE_SET_INTSET);
+                head(RDB_TYPE_SET_INTSET, out);
                 encode_string(&crate::store::set::intset_blob(i), out);
             }
             _ => {
-                out.push(RDB_TYPE_SET);
+                head(RDB_TYPE_SET, out);
                 encode_len(s.len() as u64, out);
                 s.for_each(|m| encode_string(&m, out));
             }
@@ -121,7 +129,7 @@ pub fn write_object(e: Entry<'_>, out: &mut Vec<u8>) {
     }
     match e.hash() {
         Ok(h) => {
-            out.push(RDB_TYPE_HASH);
+            head(RDB_TYPE_HASH, out);
             encode_len(h.len() as u64, out);
             h.for_each(|f, v| {
                 encode_string(&f, out);
@@ -129,7 +137,7 @@ pub fn write_object(e: Entry<'_>, out: &mut Vec<u8>) {
             });
         }
         Err(_) => {
-            out.push(RDB_TYPE_STRING);
+            head(RDB_TYPE_STRING, out);
             encode_string(e.value, out);
         }
     }
@@ -170,6 +178,7 @@ pub fn encode_payload(v: &Value) -> Vec<u8> {
             encode_string(blob, &mut out);
         }
         Value::Stream(st) => {
+            out.push(RDB_TYPE_STREAM_LISTPACKS_2);
             write_stream(st, &mut out);
             return finish_payload(out);
         }
@@ -197,11 +206,11 @@ fn finish_payload(mut out: Vec<u8>) -> Vec<u8> {
     out
 }
 
-/// A stream as Redis 7.0 writes it (`RDB_TYPE_STREAM_LISTPACKS_2`): each
-/// node's master ID and listpack (with Redis's header), the metadata, and
-/// each group with its pending entries and consumers.
+/// A stream as Redis 7.0 writes it (`RDB_TYPE_STREAM_LISTPACKS_2`, after
+/// its type byte): each node's master ID and listpack (with Redis's
+/// header), the metadata, and each group with its pending entries and
+/// consumers.
 fn write_stream(s: &crate::store::stream::Stream, out: &mut Vec<u8>) {
-    out.push(RDB_TYPE_STREAM_LISTPACKS_2);
     encode_len(s.node_count() as u64, out);
     for (master_id, lp) in s.nodes() {
         encode_string(&master_id.to_be(), out);
@@ -347,7 +356,7 @@ pub fn payload(value: &[u8]) -> Vec<u8> {
 
 /// Redis's `rdbSaveRawString` without compression: short canonical
 /// integers that fit 32 bits as integers, anything else length-prefixed.
-fn encode_string(s: &[u8], out: &mut Vec<u8>) {
+pub fn encode_string(s: &[u8], out: &mut Vec<u8>) {
     if s.len() <= 11
         && let Some(n) = crate::util::parse_i64(s)
         && n.to_string().as_bytes() == s
@@ -372,7 +381,7 @@ fn encode_string(s: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Redis's `rdbSaveLen`: 6, 14, 32 or 64 bits, big-endian beyond 6.
-fn encode_len(len: u64, out: &mut Vec<u8>) {
+pub fn encode_len(len: u64, out: &mut Vec<u8>) {
     if len < 1 << 6 {
         out.push(len as u8);
     } else if len < 1 << 14 {
@@ -430,6 +439,12 @@ pub fn decode_value(p: &[u8]) -> Result<Value, BadPayload> {
 pub fn read_object(body: &[u8], pos: &mut usize) -> Result<Value, BadPayload> {
     let Some(&rdb_type) = body.get(*pos) else { return Err(BadPayload::Format) };
     *pos += 1;
+    read_value(rdb_type, body, pos)
+}
+
+/// Reads the encoding of an RDB object of type `rdb_type` at `pos` (an RDB
+/// file has the key between the type and the value).
+pub fn read_value(rdb_type: u8, body: &[u8], pos: &mut usize) -> Result<Value, BadPayload> {
     let value = match rdb_type {
         RDB_TYPE_STRING => Value::String(decode_string(body, pos).ok_or(BadPayload::Format)?),
         RDB_TYPE_HASH => {
@@ -616,7 +631,7 @@ pub fn read_object(body: &[u8], pos: &mut usize) -> Result<Value, BadPayload> {
 }
 
 /// One length (`Ok`) or special encoding (`Err` with its number).
-fn decode_len(b: &[u8], pos: &mut usize) -> Option<Result<u64, u8>> {
+pub fn decode_len(b: &[u8], pos: &mut usize) -> Option<Result<u64, u8>> {
     let first = *b.get(*pos)?;
     *pos += 1;
     Some(match first >> 6 {
@@ -642,7 +657,7 @@ fn decode_len(b: &[u8], pos: &mut usize) -> Option<Result<u64, u8>> {
 
 /// Redis's `rdbGenericLoadStringObject`: a length-prefixed string, an
 /// integer (8, 16 or 32 bits) or an LZF-compressed string.
-fn decode_string(b: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
+pub fn decode_string(b: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
     let take = |n: usize, pos: &mut usize| -> Option<&[u8]> {
         let s = b.get(*pos..pos.checked_add(n)?)?;
         *pos += n;

@@ -33,6 +33,7 @@ pub mod notify;
 pub mod record;
 pub mod scan;
 pub mod set;
+pub mod snapshot;
 pub mod stream;
 pub mod table;
 pub mod value;
@@ -160,6 +161,33 @@ pub struct Stats {
     pub keyspace_misses: AtomicU64,
     pub expired_keys: AtomicU64,
     pub evicted_keys: AtomicU64,
+    /// Keys changed since startup (Redis's `server.dirty`; save points
+    /// compare it with its value at the last save).
+    pub dirty: Striped,
+}
+
+/// A counter every worker bumps on its own cache line (a single atomic
+/// would bounce between cores on every write); reads sum the stripes.
+#[derive(Default)]
+pub struct Striped([Stripe; 8]);
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+impl Striped {
+    pub fn add(&self, n: u64) {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        let i = MINE.with(|m| *m) % self.0.len();
+        self.0[i].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+    }
 }
 
 struct Shard {
@@ -167,11 +195,30 @@ struct Shard {
     /// Keys in `table` with an expiry.
     volatile: usize,
     ttl_heap: BinaryHeap<Reverse<(u64, Key)>>,
+    /// This shard's part of a snapshot in progress.
+    snap: Option<Box<snapshot::ShardSnap>>,
 }
 
 impl Shard {
     fn new() -> Shard {
-        Shard { table: Table::new(), volatile: 0, ttl_heap: BinaryHeap::new() }
+        Shard { table: Table::new(), volatile: 0, ttl_heap: BinaryHeap::new(), snap: None }
+    }
+
+    /// The snapshot's pre-write hook: called before `key` changes in any
+    /// way a snapshot would see (value, expiry, removal, creation).
+    #[inline]
+    fn preserve(&mut self, key: &[u8]) {
+        if let Some(snap) = self.snap.as_mut() {
+            snap.preserve(key, self.table.get(key).map(Entry::new));
+        }
+    }
+
+    /// Serialises whatever of the snapshot's start the shard still holds
+    /// (before its table goes: FLUSHDB, SWAPDB).
+    fn settle(&mut self) {
+        if let Some(snap) = self.snap.as_mut() {
+            snap.settle(&self.table);
+        }
     }
 
     /// The cron's share of table upkeep: starts a shrink when less than a
@@ -216,6 +263,7 @@ impl Shard {
     }
 
     fn remove(&mut self, key: &[u8]) -> bool {
+        self.preserve(key);
         match self.table.remove(key) {
             Some(r) => {
                 if r.meta().expire_at() != 0 {
@@ -329,6 +377,8 @@ pub struct Keyspace {
     pub effects: effects::EffectLog,
     /// Keyspace notifications.
     pub notify: notify::Notifier,
+    /// Bytes a snapshot in progress holds for the writer.
+    snapshot_memory: Arc<AtomicU64>,
 }
 
 /// `lfu-log-factor` and `lfu-decay-time`.
@@ -357,7 +407,41 @@ impl Keyspace {
             lazyfree: lazyfree::LazyFree::default(),
             effects,
             notify,
+            snapshot_memory: Arc::default(),
         }
+    }
+
+    /// Begins a point-in-time snapshot ([`snapshot`]): every shard gets
+    /// its part, all locked at once. The caller holds the exclusive gate
+    /// (no transaction is half-applied) and must then take every shard
+    /// with [`Keyspace::snapshot_take`]. Returns each database's key and
+    /// expiry counts at the start.
+    pub fn snapshot_begin(&self, encoder: snapshot::Encoder) -> (Arc<snapshot::Progress>, Vec<(usize, usize)>) {
+        let progress = snapshot::Progress::new(encoder, Arc::clone(&self.snapshot_memory));
+        let mut guards = Vec::with_capacity(NUM_DBS * SHARDS_PER_DB);
+        for d in self.dbs.iter() {
+            for i in 0..SHARDS_PER_DB {
+                guards.push(d.shard(i));
+            }
+        }
+        for g in guards.iter_mut() {
+            g.snap = Some(snapshot::ShardSnap::new(Arc::clone(&progress)));
+        }
+        let sizes = guards.chunks(SHARDS_PER_DB).map(|db| (db.iter().map(|s| s.table.len()).sum(), db.iter().map(|s| s.volatile).sum())).collect();
+        (progress, sizes)
+    }
+
+    /// Shard `i` of `db`'s part of the snapshot, serialised; the shard's
+    /// snapshot ends (empty if there is none).
+    pub fn snapshot_take(&self, db: usize, i: usize) -> Vec<u8> {
+        let mut s = self.dbs[db].shard(i);
+        s.settle();
+        s.snap.take().map(|mut snap| snap.take()).unwrap_or_default()
+    }
+
+    /// Bytes held for a snapshot in progress (INFO).
+    pub fn snapshot_memory(&self) -> u64 {
+        self.snapshot_memory.load(Ordering::Relaxed)
     }
 
     /// The LFU settings when an LFU policy is selected.
@@ -405,8 +489,12 @@ impl Keyspace {
         let mut garbage = Vec::new();
         for i in 0..SHARDS_PER_DB {
             let mut s = d.shard(i);
+            s.settle();
+            let snap = s.snap.take();
             let old = std::mem::replace(&mut *s, Shard::new());
+            s.snap = snap;
             d.keys.fetch_sub(old.table.len(), Ordering::Relaxed);
+            self.stats.dirty.add(old.table.len() as u64);
             // WATCH: a flush touches the watched keys that existed.
             self.watches.touch_existing(db, |k| shard_of(k) == i && old.table.contains(k));
             self.waits.db_changed(db);
@@ -435,7 +523,11 @@ impl Keyspace {
             for db in [lo, hi] {
                 self.watches.touch_existing(db, |k| shard_of(k) == i && (x.table.contains(k) || y.table.contains(k)));
             }
+            // a snapshot stays with its database: it has what it needs first
+            x.settle();
+            y.settle();
             std::mem::swap(&mut *x, &mut *y);
+            std::mem::swap(&mut x.snap, &mut y.snap);
         }
         let (ka, kb) = (self.dbs[lo].keys.load(Ordering::Relaxed), self.dbs[hi].keys.load(Ordering::Relaxed));
         self.dbs[lo].keys.store(kb, Ordering::Relaxed);
@@ -536,6 +628,7 @@ impl Keyspace {
     /// becomes a writer whose effect is logged.
     fn wrote(&self, db: usize, key: &[u8]) {
         effects::note_write();
+        self.stats.dirty.add(1);
         self.signal_modified(db, key);
     }
 
@@ -551,7 +644,7 @@ impl Keyspace {
     /// Memory that counts against `maxmemory`: all but the effect log
     /// (Redis does not count its replication backlog either).
     pub fn counted_memory(&self) -> u64 {
-        crate::alloc::used_memory().saturating_sub(self.effects.memory())
+        crate::alloc::used_memory().saturating_sub(self.effects.memory() + self.snapshot_memory.load(Ordering::Relaxed))
     }
 
     pub fn evict_if_needed(&self) -> Result<(), OutOfMemory> {
@@ -881,6 +974,7 @@ impl<'a> Locked<'a> {
         // `dbOverwrite` does.
         let mut old_expire = None;
         let mut was_expired = false;
+        s.preserve(key);
         s.table.update(key, value, |m| {
             if m.is_expired(now) {
                 ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
@@ -928,6 +1022,7 @@ impl<'a> Locked<'a> {
         }
         let ks = self.ks;
         let s = self.shard_for(db, key);
+        s.preserve(key);
         let mut slot = s.table.slot(key).expect("looked up");
         let r = f(&mut slot);
         let changed = slot.changed();
@@ -948,6 +1043,7 @@ impl<'a> Locked<'a> {
         let db = self.db;
         let meta = self.new_meta(0);
         let s = self.shard_for(db, key);
+        s.preserve(key);
         s.table.insert(Record::inline(key, kind, b"", meta));
         self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);
         let r = self.modify(key, kind, false, f).expect("its kind").expect("just created");
@@ -1016,6 +1112,7 @@ impl<'a> Locked<'a> {
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
         self.expire_if_due(self.db, key);
         let s = self.shard_for(self.db, key);
+        s.preserve(key);
         let Some(mut e) = s.table.get_mut(key) else {
             return false;
         };
@@ -1034,6 +1131,7 @@ impl<'a> Locked<'a> {
             return None;
         }
         let s = self.shard_for(db, key);
+        s.preserve(key);
         let r = s.table.remove(key)?;
         if r.meta().expire_at() != 0 {
             s.volatile -= 1;
@@ -1051,6 +1149,7 @@ impl<'a> Locked<'a> {
         let replaced = self.delete_in(db, &key);
         let expire_at = record.meta().expire_at();
         let s = self.shard_for(db, &key);
+        s.preserve(&key);
         s.table.insert(record);
         s.note_expire(&key, 0, expire_at);
         self.ks.dbs[db].keys.fetch_add(1, Ordering::Relaxed);

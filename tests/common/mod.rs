@@ -17,6 +17,21 @@ pub fn against_redis() -> bool {
 pub struct TestServer {
     child: Child,
     pub port: u16,
+    /// The process's working directory (its `dir`: dump.rdb goes here).
+    pub dir: std::path::PathBuf,
+    /// `dir` was made for this process and goes with it.
+    owns_dir: bool,
+}
+
+/// A new empty directory under the system's temp dir, for one server's
+/// files (no test reads or writes a stray dump.rdb of another).
+pub fn fresh_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("shardis-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a test dir");
+    dir
 }
 
 impl TestServer {
@@ -79,7 +94,23 @@ impl TestServer {
     }
 
     fn spawn_logged_env(role: &str, args: &[String], env: &[(&str, &str)]) -> TestServer {
+        let dir = fresh_dir();
+        let mut s = Self::spawn_in(&dir, role, args, env);
+        s.owns_dir = true;
+        s
+    }
+
+    /// Starts `shardis server --port 0 <args>` working in `dir` (kept when
+    /// the server goes: a restart finds its files there).
+    pub fn start_in(dir: &std::path::Path, args: &[&str]) -> TestServer {
+        let mut all: Vec<String> = vec!["--port".into(), "0".into()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        Self::spawn_in(dir, "server", &all, &[])
+    }
+
+    fn spawn_in(dir: &std::path::Path, role: &str, args: &[String], env: &[(&str, &str)]) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shardis"))
+            .current_dir(dir)
             .arg(role)
             .args(args)
             .envs(env.iter().copied())
@@ -108,10 +139,18 @@ impl TestServer {
             }
         });
         let port = rx.recv_timeout(Duration::from_secs(20)).expect("shardis did not report its address");
-        TestServer { child, port }
+        TestServer { child, port, dir: dir.to_path_buf(), owns_dir: false }
     }
 
     fn start_redis(args: &[&str]) -> TestServer {
+        let dir = fresh_dir();
+        let mut s = Self::start_redis_in(&dir, args);
+        s.owns_dir = true;
+        s
+    }
+
+    /// Starts `redis-server` working in `dir` (kept when it goes).
+    pub fn start_redis_in(dir: &std::path::Path, args: &[&str]) -> TestServer {
         // redis-server takes a config file only as its first argument
         let (file, flags) = match args.first() {
             Some(f) if !f.starts_with("--") => (Some(*f), &args[1..]),
@@ -124,6 +163,7 @@ impl TestServer {
         for _attempt in 0..10 {
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let mut child = Command::new("redis-server")
+                .current_dir(dir)
                 .args(file)
                 .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"])
                 .args(flags)
@@ -137,7 +177,7 @@ impl TestServer {
                     break;
                 }
                 if redis_answers_ping(port) && child.try_wait().ok().flatten().is_none() {
-                    return TestServer { child, port };
+                    return TestServer { child, port, dir: dir.to_path_buf(), owns_dir: false };
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -203,6 +243,9 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

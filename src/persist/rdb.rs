@@ -1,0 +1,320 @@
+//! RDB files, as Redis 7.0 writes them (version 10) and as Redis 6.2 to 8
+//! and Valkey 8 write them (versions up to 12) for loading.
+//!
+//! A file is `REDIS` and four version digits, auxiliary fields
+//! (`0xFA` name value), then per database a `0xFE` SELECTDB and a `0xFB`
+//! RESIZEDB hint, then its key-value pairs (an optional `0xFC` expiry in
+//! Unix milliseconds, little-endian, or the older `0xFD` in seconds, an
+//! optional `0xF8` idle time or `0xF9` LFU frequency, then the value's
+//! type, the key and the value in [`super::codec`]'s encodings), and
+//! `0xFF` with a CRC64 of everything before it (zero when `rdbchecksum no`).
+//!
+//! Saving is the snapshot of [`crate::store::snapshot`]: the pairs are
+//! serialised by [`encode_pair`] under each shard's lock, written here.
+//! The file is written as `temp-<pid>.rdb`, fsynced, renamed over
+//! `dbfilename` and the directory fsynced, as Redis does, so a crash leaves
+//! either the old file or the new one.
+//!
+//! Strings are written uncompressed (`rdbcompression` is accepted; every
+//! Redis reads both); LZF-compressed strings are read.
+
+use super::codec;
+use crate::node::Server;
+use crate::store::{Entry, NUM_DBS, SHARDS_PER_DB};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+const OPCODE_SLOT_INFO: u8 = 0xF4;
+const OPCODE_FUNCTION2: u8 = 0xF5;
+const OPCODE_FUNCTION_PRE_GA: u8 = 0xF6;
+const OPCODE_MODULE_AUX: u8 = 0xF7;
+const OPCODE_IDLE: u8 = 0xF8;
+const OPCODE_FREQ: u8 = 0xF9;
+const OPCODE_AUX: u8 = 0xFA;
+const OPCODE_RESIZEDB: u8 = 0xFB;
+const OPCODE_EXPIRETIME_MS: u8 = 0xFC;
+const OPCODE_EXPIRETIME: u8 = 0xFD;
+const OPCODE_SELECTDB: u8 = 0xFE;
+const OPCODE_EOF: u8 = 0xFF;
+
+/// One key-value pair as an RDB file holds it: the snapshot's encoder.
+pub fn encode_pair(out: &mut Vec<u8>, e: Entry<'_>) {
+    if e.expire_at != 0 {
+        out.push(OPCODE_EXPIRETIME_MS);
+        out.extend_from_slice(&e.expire_at.to_le_bytes());
+    }
+    codec::write_object(e, Some(e.entry.key()), out);
+}
+
+/// What a save wrote.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Saved {
+    pub bytes: u64,
+    /// The most bytes held at once for entries written during the save.
+    pub peak_buffered: u64,
+    /// Entries a writer changed before the walk reached them.
+    pub preserved: u64,
+}
+
+/// Writes through a CRC64 of everything written.
+struct Out<W: Write> {
+    w: W,
+    crc: u64,
+    bytes: u64,
+    checksum: bool,
+}
+
+impl<W: Write> Out<W> {
+    fn put(&mut self, b: &[u8]) -> std::io::Result<()> {
+        if self.checksum {
+            self.crc = codec::crc64(self.crc, b);
+        }
+        self.bytes += b.len() as u64;
+        self.w.write_all(b)
+    }
+
+    fn aux(&mut self, name: &str, value: &[u8]) -> std::io::Result<()> {
+        let mut b = vec![OPCODE_AUX];
+        codec::encode_string(name.as_bytes(), &mut b);
+        codec::encode_string(value, &mut b);
+        self.put(&b)
+    }
+}
+
+/// Ends a snapshot's remaining shards if the save stops early (an I/O
+/// error): the pre-write hook must not go on keeping entries for nobody.
+struct Walk<'a> {
+    server: &'a Server,
+    next: usize,
+}
+
+impl Walk<'_> {
+    fn take(&mut self) -> Option<(usize, Vec<u8>)> {
+        let n = self.next;
+        if n == NUM_DBS * SHARDS_PER_DB {
+            return None;
+        }
+        self.next += 1;
+        Some((n / SHARDS_PER_DB, self.server.keyspace.snapshot_take(n / SHARDS_PER_DB, n % SHARDS_PER_DB)))
+    }
+}
+
+impl Drop for Walk<'_> {
+    fn drop(&mut self) {
+        while self.take().is_some() {}
+    }
+}
+
+/// Starts a point-in-time snapshot of the whole keyspace (waiting for any
+/// transaction or script to finish, as a fork happens between commands)
+/// and writes it to `path`. The caller made sure no other save runs.
+pub fn save(server: &Server, path: &Path) -> std::io::Result<Saved> {
+    let (progress, sizes) = {
+        let _gate = server.gate_exclusive_unless_held();
+        server.keyspace.snapshot_begin(encode_pair)
+    };
+    let mut walk = Walk { server, next: 0 };
+    let tmp = temp_path(path);
+    let result = write_file(server, &tmp, &sizes, &mut walk).and_then(|bytes| {
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        } else {
+            std::fs::File::open(".")?.sync_all()?;
+        }
+        Ok(bytes)
+    });
+    drop(walk);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(Saved { bytes: result?, peak_buffered: progress.peak.load(Ordering::Relaxed), preserved: progress.preserved.load(Ordering::Relaxed) })
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    path.with_file_name(format!("temp-{}.rdb", std::process::id()))
+}
+
+fn write_file(server: &Server, tmp: &Path, sizes: &[(usize, usize)], walk: &mut Walk<'_>) -> std::io::Result<u64> {
+    let file = std::fs::File::create(tmp)?;
+    let checksum = server.config.get("rdbchecksum").is_none_or(|v| v != "no");
+    let mut out = Out { w: std::io::BufWriter::with_capacity(1 << 20, file), crc: 0, bytes: 0, checksum };
+    out.put(format!("REDIS{:04}", codec::RDB_VERSION).as_bytes())?;
+    out.aux("redis-ver", crate::REDIS_VERSION.as_bytes())?;
+    out.aux("redis-bits", b"64")?;
+    out.aux("ctime", (crate::util::now_ms() / 1000).to_string().as_bytes())?;
+    out.aux("used-mem", crate::alloc::used_memory().to_string().as_bytes())?;
+    out.aux("aof-base", b"0")?;
+    let mut current = usize::MAX;
+    while let Some((db, chunk)) = walk.take() {
+        if db != current && sizes[db].0 > 0 {
+            current = db;
+            let mut b = vec![OPCODE_SELECTDB];
+            codec::encode_len(db as u64, &mut b);
+            b.push(OPCODE_RESIZEDB);
+            codec::encode_len(sizes[db].0 as u64, &mut b);
+            codec::encode_len(sizes[db].1 as u64, &mut b);
+            out.put(&b)?;
+        }
+        out.put(&chunk)?;
+    }
+    out.put(&[OPCODE_EOF])?;
+    let crc = out.crc;
+    out.put(&if checksum { crc } else { 0 }.to_le_bytes())?;
+    let bytes = out.bytes;
+    let file = out.w.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(bytes)
+}
+
+/// Why a file cannot be loaded: the message names what and where.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LoadError(pub String);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What loading found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    pub keys: u64,
+    /// Keys whose TTL had passed (not loaded, as Redis skips them).
+    pub expired: u64,
+    pub version: u16,
+}
+
+/// The name of an RDB type shardis does not store, for the error.
+fn type_name(t: u8) -> String {
+    match t {
+        6 | 7 => "a module value (RDB type 6/7)".into(),
+        22..=25 => format!("a hash with field expiry (Redis 7.4 RDB type {t})"),
+        t => format!("RDB object type {t}"),
+    }
+}
+
+/// Loads an RDB image into the (empty) keyspace, as Redis's `rdbLoad`:
+/// checks the header and the checksum, skips keys already expired, and
+/// refuses what shardis cannot hold by name. `progress` is told the bytes
+/// read so far now and then.
+pub fn load(server: &Server, b: &[u8], mut progress: impl FnMut(usize)) -> Result<Loaded, LoadError> {
+    let bad = |what: &str, at: usize| LoadError(format!("{what} at byte {at} of the RDB file"));
+    if b.len() < 9 || &b[..5] != b"REDIS" {
+        return Err(LoadError("Wrong signature trying to load DB from file".into()));
+    }
+    let version = std::str::from_utf8(&b[5..9])
+        .ok()
+        .and_then(|v| v.parse::<u16>().ok())
+        .ok_or_else(|| LoadError("Wrong signature trying to load DB from file".into()))?;
+    if !(1..=codec::RDB_VERSION_READ).contains(&version) {
+        return Err(LoadError(format!("Can't handle RDB format version {version}")));
+    }
+    let now = crate::util::now_ms();
+    let config = &server.config;
+    let mut pos = 9;
+    let mut db = 0usize;
+    let mut loaded = Loaded { version, ..Loaded::default() };
+    let (mut expire_at, mut idle, mut freq) = (0u64, None, None);
+    let len = |pos: &mut usize| codec::decode_len(b, pos).and_then(|l| l.ok());
+    loop {
+        let at = pos;
+        let Some(&op) = b.get(pos) else { return Err(bad("Unexpected EOF reading RDB file (truncated)", at)) };
+        pos += 1;
+        match op {
+            OPCODE_EOF => {
+                if version >= 5 {
+                    let Some(sum) = b.get(pos..pos + 8) else { return Err(bad("Unexpected EOF reading the RDB checksum (truncated)", pos)) };
+                    let expected = u64::from_le_bytes(sum.try_into().expect("8 bytes"));
+                    let checking = config.get("rdbchecksum").is_none_or(|v| v != "no");
+                    if expected != 0 && checking {
+                        let got = codec::crc64(0, &b[..pos]);
+                        if got != expected {
+                            return Err(LoadError(format!("Wrong RDB checksum expected: ({expected:x}) got ({got:x}). Aborting now.")));
+                        }
+                    }
+                }
+                return Ok(loaded);
+            }
+            OPCODE_SELECTDB => {
+                let n = len(&mut pos).ok_or_else(|| bad("Bad SELECTDB", at))?;
+                if n >= NUM_DBS as u64 {
+                    return Err(LoadError(format!(
+                        "FATAL: Data file was created with a Redis server configured to handle more than {NUM_DBS} databases. Exiting"
+                    )));
+                }
+                db = n as usize;
+            }
+            OPCODE_RESIZEDB => {
+                len(&mut pos).and_then(|_| len(&mut pos)).ok_or_else(|| bad("Bad RESIZEDB", at))?;
+            }
+            OPCODE_AUX => {
+                let name = codec::decode_string(b, &mut pos).ok_or_else(|| bad("Bad AUX field", at))?;
+                let value = codec::decode_string(b, &mut pos).ok_or_else(|| bad("Bad AUX field", at))?;
+                tracing::debug!(name = %String::from_utf8_lossy(&name), value = %String::from_utf8_lossy(&value), "RDB aux field");
+            }
+            OPCODE_EXPIRETIME_MS => {
+                let t = b.get(pos..pos + 8).ok_or_else(|| bad("Unexpected EOF in an expiry", at))?;
+                expire_at = u64::from_le_bytes(t.try_into().expect("8 bytes")).max(1);
+                pos += 8;
+            }
+            OPCODE_EXPIRETIME => {
+                let t = b.get(pos..pos + 4).ok_or_else(|| bad("Unexpected EOF in an expiry", at))?;
+                expire_at = (u32::from_le_bytes(t.try_into().expect("4 bytes")) as u64 * 1000).max(1);
+                pos += 4;
+            }
+            OPCODE_IDLE => idle = Some(len(&mut pos).ok_or_else(|| bad("Bad IDLE", at))?),
+            OPCODE_FREQ => {
+                freq = Some(*b.get(pos).ok_or_else(|| bad("Unexpected EOF in a frequency", at))? as u64);
+                pos += 1;
+            }
+            OPCODE_SLOT_INFO => {
+                // a cluster's slot sizes (Redis 7.4, Valkey 8): hints only
+                len(&mut pos).and_then(|_| len(&mut pos)).and_then(|_| len(&mut pos)).ok_or_else(|| bad("Bad SLOT_INFO", at))?;
+            }
+            OPCODE_FUNCTION2 | OPCODE_FUNCTION_PRE_GA => {
+                return Err(LoadError("The RDB file holds Redis functions (FUNCTION LOAD libraries), which shardis does not support".into()));
+            }
+            OPCODE_MODULE_AUX => return Err(LoadError("The RDB file holds module data (MODULE_AUX), which shardis cannot load".into())),
+            t => {
+                let key = codec::decode_string(b, &mut pos).ok_or_else(|| bad("Bad key", at))?;
+                let value = codec::read_value(t, b, &mut pos).map_err(|e| match e {
+                    codec::BadPayload::Type(t) => {
+                        LoadError(format!("The RDB file holds {} under key '{}' in DB {db}, which shardis does not store", type_name(t), printable(&key)))
+                    }
+                    _ => bad(&format!("Short read or bad value (the file is truncated or corrupt) for key '{}' in DB {db}", printable(&key)), at),
+                })?;
+                let (exp, i, f) = (std::mem::take(&mut expire_at), idle.take(), freq.take());
+                if exp != 0 && exp < now {
+                    loaded.expired += 1;
+                    continue;
+                }
+                let mut l = server.keyspace.lock(db, &key);
+                l.set_touch(false);
+                if l.peek_raw(&key).is_some() {
+                    return Err(LoadError(format!("RDB has duplicated key '{}' in DB {db}", printable(&key))));
+                }
+                let prior = l.db();
+                debug_assert_eq!(prior, db);
+                codec::install(&mut l, &key, value, exp, config);
+                if let Some(i) = i {
+                    l.set_idle(&key, i);
+                }
+                if let Some(f) = f {
+                    l.set_freq(&key, f);
+                }
+                loaded.keys += 1;
+                if loaded.keys.is_multiple_of(1024) {
+                    progress(pos);
+                }
+            }
+        }
+    }
+}
+
+/// A key as an error message shows it: on one line, at most 128 bytes.
+fn printable(key: &[u8]) -> String {
+    String::from_utf8_lossy(&key[..key.len().min(128)]).replace(['\r', '\n'], " ")
+}
