@@ -43,12 +43,15 @@ impl Kind {
 struct Server {
     child: Child,
     port: u16,
+    /// Its working directory (files it writes), removed with it.
+    dir: std::path::PathBuf,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -56,12 +59,28 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A fresh working directory for one server.
+fn scratch_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("shardis-bench-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a bench dir");
+    dir
+}
+
 fn start(kind: Kind, args: &[&str]) -> Server {
+    start_in(kind, scratch_dir(), args)
+}
+
+/// Starts `kind` working in `dir` (both keep no files unless `args` ask).
+fn start_in(kind: Kind, dir: std::path::PathBuf, args: &[&str]) -> Server {
     let port = free_port();
     let child = match kind {
         Kind::Shardis => Command::new(env!("CARGO_BIN_EXE_shardis"))
+            .current_dir(&dir)
             .arg("server")
-            .args(["--port", &port.to_string()])
+            .args(["--port", &port.to_string(), "--save", ""])
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -69,6 +88,7 @@ fn start(kind: Kind, args: &[&str]) -> Server {
             .spawn()
             .expect("start shardis"),
         Kind::Redis => Command::new("redis-server")
+            .current_dir(&dir)
             .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
             .args(args)
             .stdout(Stdio::null())
@@ -78,7 +98,7 @@ fn start(kind: Kind, args: &[&str]) -> Server {
     };
     for _ in 0..500 {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Server { child, port };
+            return Server { child, port, dir };
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -426,6 +446,115 @@ fn effects_bench(rounds: usize, requests: usize) {
         println!("{:<6} | {:>10.2} {:>10.2} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", test.to_uppercase(), m[0], m[1], m[1] / m[0], m[2], m[3], m[3] / m[2]);
     }
     println!("(cost: CPU per op with the reader or replica over without; the replica's own CPU is not counted)");
+}
+
+// ---- persistence ------------------------------------------------------------
+
+/// A field of an INFO section, as text.
+fn info_text(c: &mut Conn, section: &str, field: &str) -> String {
+    let Resp::Bulk(text) = c.call(&[b"INFO", section.as_bytes()]) else { return String::new() };
+    String::from_utf8_lossy(&text).lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string())).unwrap_or_default()
+}
+
+/// Seconds until a server started on an existing dataset answers DBSIZE
+/// (not `-LOADING`), and the keys it has.
+fn time_to_loaded(kind: Kind, dir: std::path::PathBuf) -> (f64, i64, Server) {
+    let t = Instant::now();
+    let s = start_in(kind, dir, &[]);
+    let mut c = Conn::new(s.port);
+    loop {
+        match c.call(&[b"DBSIZE"]) {
+            Resp::Int(n) => return (t.elapsed().as_secs_f64(), n, s),
+            _ => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+}
+
+/// SET throughput with the AOF under each fsync policy; BGSAVE time and
+/// its extra memory while 50 clients overwrite keys; the time to load the
+/// same RDB file at startup. Both servers write to the same disk.
+fn persistence_bench(rounds: usize, requests: usize, keys: usize) {
+    println!("== AOF: SET, redis-benchmark -c 50 -d 64, {requests} requests, {rounds} rounds, appendonly yes, both on the same disk");
+    println!("{:<9} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}", "fsync", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio");
+    for policy in ["always", "everysec", "no"] {
+        let servers = [Kind::Shardis, Kind::Redis].map(|k| start(k, &["--appendonly", "yes", "--appendfsync", policy]));
+        std::thread::sleep(Duration::from_millis(300));
+        for pipeline in [1, 16] {
+            let mut ops = [Vec::new(), Vec::new()];
+            let mut cpu = [Vec::new(), Vec::new()];
+            for _ in 0..rounds {
+                for (i, s) in servers.iter().enumerate() {
+                    let (rps, us) = run_benchmark(s, "set", pipeline, requests, policy);
+                    ops[i].push(rps);
+                    cpu[i].push(us);
+                }
+            }
+            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
+            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
+            println!("{:<9} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", policy, pipeline, a, b, a / b, ca, cb, ca / cb);
+        }
+    }
+    println!("(us = server CPU per SET, fsync threads included)");
+
+    println!("== BGSAVE of {keys} keys (16-byte keys, 32-byte values) while 50 clients overwrite them with SET");
+    println!("{:<8} | {:>8} {:>12} {:>14} {:>10}", "server", "secs", "extra MB", "RSS growth MB", "file MB");
+    let mut files = Vec::new();
+    for kind in [Kind::Shardis, Kind::Redis] {
+        let s = start(kind, &[]);
+        load_keys(s.port, keys);
+        let mut c = Conn::new(s.port);
+        let rss0 = rss_bytes(s.child.id());
+        let port = s.port;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let load = {
+            let stop = stop.clone();
+            let keys = keys.to_string();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = Command::new("redis-benchmark")
+                        .args(["-p", &port.to_string(), "-t", "set", "-n", "200000", "-c", "50", "-r", &keys, "-d", "32", "-q"])
+                        .output();
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        let _ = c.call(&[b"BGSAVE"]);
+        let mut peak_rss = rss0;
+        loop {
+            std::thread::sleep(Duration::from_millis(5));
+            peak_rss = peak_rss.max(rss_bytes(s.child.id()));
+            if info_text(&mut c, "persistence", "rdb_bgsave_in_progress") == "0" && info_text(&mut c, "persistence", "rdb_saves") != "0" {
+                break;
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = load.join();
+        let cow: f64 = info_text(&mut c, "persistence", "rdb_last_cow_size").parse().unwrap_or(0.0);
+        let file = s.dir.join("dump.rdb");
+        let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        println!("{:<8} | {:>8.2} {:>12.1} {:>14.1} {:>10.1}", kind.name(), secs, cow / 1e6, (peak_rss.saturating_sub(rss0)) as f64 / 1e6, size as f64 / 1e6);
+        let keep = scratch_dir();
+        let _ = std::fs::copy(&file, keep.join("dump.rdb"));
+        files.push(keep);
+    }
+    println!("(extra: shardis' preserved entries at their peak; redis: the child's copy-on-write pages; RSS growth: the main process only)");
+
+    println!("== load at startup: redis-server's dump.rdb of {keys} keys, loaded by each");
+    let source = files.pop().expect("redis' file");
+    let mut secs = Vec::new();
+    for kind in [Kind::Shardis, Kind::Redis] {
+        let dir = scratch_dir();
+        std::fs::copy(source.join("dump.rdb"), dir.join("dump.rdb")).expect("copy");
+        let (t, n, _s) = time_to_loaded(kind, dir);
+        assert_eq!(n as usize, keys, "{} loaded {n} keys", kind.name());
+        secs.push(t);
+    }
+    println!("{:<8} | {:>8.2}\n{:<8} | {:>8.2}\nratio    | {:>8.2}", "shardis", secs[0], "redis", secs[1], secs[0] / secs[1]);
+    for d in files.into_iter().chain([source]) {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }
 
 // ---- memory -----------------------------------------------------------------
@@ -966,7 +1095,7 @@ fn start_shardis_proxy(backends: &[u16]) -> Server {
     }
     let child = cmd.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start shardis proxy");
     wait_port(port);
-    Server { child, port }
+    Server { child, port, dir: scratch_dir() }
 }
 
 fn start_nutcracker(backends: &[u16]) -> Server {
@@ -987,7 +1116,7 @@ fn start_nutcracker(backends: &[u16]) -> Server {
         .spawn()
         .expect("start nutcracker (apt-get install nutcracker)");
     wait_port(port);
-    Server { child, port }
+    Server { child, port, dir: scratch_dir() }
 }
 
 fn wait_port(port: u16) {
@@ -1143,7 +1272,7 @@ fn txn_bench(secs: f64) {
         }
         let child = cmd.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("proxy");
         wait_port(port);
-        Server { child, port }
+        Server { child, port, dir: scratch_dir() }
     };
     // Two keys on different nodes: hash tags {a..} chosen by asking the proxy's ring via the nodes.
     let mut probe = Conn::new(proxy.port);
@@ -1433,8 +1562,23 @@ fn main() {
         .iter()
         .map(|s| s.as_str())
         .filter(|a| {
-            ["throughput", "types", "pubsub", "effects", "memory", "collections", "hitratio", "locks", "proxy", "txn", "hardening", "scan", "streams"]
-                .contains(a)
+            [
+                "throughput",
+                "types",
+                "pubsub",
+                "effects",
+                "memory",
+                "collections",
+                "hitratio",
+                "locks",
+                "proxy",
+                "txn",
+                "hardening",
+                "scan",
+                "streams",
+                "persistence",
+            ]
+            .contains(a)
         })
         .collect();
     let all = selected.is_empty();
@@ -1473,6 +1617,9 @@ fn main() {
     }
     if all || selected.contains(&"locks") {
         locks(flag("--secs", 2) as f64);
+    }
+    if all || selected.contains(&"persistence") {
+        persistence_bench(rounds, requests, keys);
     }
     if all || selected.contains(&"hardening") {
         hardening(keys);

@@ -6,6 +6,9 @@
 //! Hot settings are mirrored in atomics so the command path never takes the
 //! settings lock.
 
+/// The Redis version shardis answers as (INFO, HELLO, RDB files).
+pub const REDIS_VERSION: &str = "7.0.15";
+
 use crate::util;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -266,6 +269,15 @@ const PASSIVE: &[(&str, &str)] = &[
     ("rdbchecksum", "yes"),
     ("stop-writes-on-bgsave-error", "yes"),
     ("appendonly", "no"),
+    ("appendfsync", "everysec"),
+    ("appenddirname", "appendonlydir"),
+    ("appendfilename", "appendonly.aof"),
+    ("aof-load-truncated", "yes"),
+    ("aof-use-rdb-preamble", "yes"),
+    ("aof-rewrite-incremental-fsync", "yes"),
+    ("auto-aof-rewrite-percentage", "100"),
+    ("auto-aof-rewrite-min-size", "67108864"),
+    ("no-appendfsync-on-rewrite", "no"),
     ("databases", "16"),
     ("hz", "10"),
     ("loglevel", "notice"),
@@ -828,10 +840,26 @@ impl RuntimeConfig {
             }
             "dir" if self.touches_files => std::env::set_current_dir(value).map_err(|e| invalid(&e.to_string()))?,
             "dir" => {}
-            // Until persistence exists, asking for it is an error: nothing
-            // may look saved that is not.
-            "appendonly" if parse_bool(value) == Some(true) => {
-                return Err(invalid("shardis does not persist data yet: appendonly must stay 'no'"));
+            "appendfsync" if !matches!(value.to_ascii_lowercase().as_str(), "always" | "everysec" | "no") => {
+                return Err(invalid("argument(s) must be one of the following: always, everysec, no"));
+            }
+            "appendfsync" => {
+                self.passive.lock().unwrap_or_else(|p| p.into_inner()).insert(n.clone(), value.to_ascii_lowercase());
+            }
+            "auto-aof-rewrite-min-size" => {
+                let bytes = util::parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?;
+                self.passive.lock().unwrap_or_else(|p| p.into_inner()).insert(n.clone(), bytes.to_string());
+            }
+            "auto-aof-rewrite-percentage" => {
+                let pct = parse_ranged(value, 0, i32::MAX as u64)?;
+                self.passive.lock().unwrap_or_else(|p| p.into_inner()).insert(n.clone(), pct.to_string());
+            }
+            "appenddirname" | "appendfilename" if value.is_empty() || value.contains('/') => {
+                return Err(invalid(if n == "appendfilename" {
+                    "appendfilename can't be a path, just a filename"
+                } else {
+                    "appenddirname can't be a path, just a dirname"
+                }));
             }
             "save" => {
                 let points = parse_save_points(value).ok_or_else(|| invalid("Invalid save parameters"))?;
@@ -844,8 +872,19 @@ impl RuntimeConfig {
                 let Some(slot) = passive.get_mut(&n) else {
                     return Err(ConfigError::Unknown);
                 };
-                if matches!(n.as_str(), "appendonly" | "protected-mode" | "daemonize" | "rdbcompression" | "rdbchecksum" | "stop-writes-on-bgsave-error")
-                    && parse_bool(value).is_none()
+                if matches!(
+                    n.as_str(),
+                    "appendonly"
+                        | "protected-mode"
+                        | "daemonize"
+                        | "rdbcompression"
+                        | "rdbchecksum"
+                        | "stop-writes-on-bgsave-error"
+                        | "aof-load-truncated"
+                        | "aof-use-rdb-preamble"
+                        | "aof-rewrite-incremental-fsync"
+                        | "no-appendfsync-on-rewrite"
+                ) && parse_bool(value).is_none()
                 {
                     return Err(invalid("argument must be 'yes' or 'no'"));
                 }
@@ -1050,7 +1089,10 @@ mod tests {
         let e = c.load_text("port 1\nfoo bar\n", std::path::Path::new("x.conf")).unwrap_err();
         assert_eq!((e.line, e.text.as_str(), e.reason.as_str()), (2, "foo bar", "Bad directive or wrong number of arguments"));
         assert_eq!(c.load_text("port\n", std::path::Path::new("x.conf")).unwrap_err().reason, "wrong number of arguments");
-        assert!(c.set("appendonly", "yes").is_err());
+        c.set("appendonly", "yes").unwrap();
+        assert!(c.set("appendfsync", "sometimes").is_err());
+        c.set("appendfsync", "ALWAYS").unwrap();
+        assert_eq!(c.get("appendfsync").unwrap(), "always");
         c.set("save", "900 1").unwrap();
         assert_eq!(c.save_points(), [(900, 1)]);
         assert!(c.set("save", "").is_ok());

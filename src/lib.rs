@@ -39,6 +39,3 @@ pub mod script;
 pub mod store;
 pub mod txn;
 pub mod util;
-
-/// The Redis version shardis answers as (INFO, HELLO, RDB files).
-pub const REDIS_VERSION: &str = "7.0.15";

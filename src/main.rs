@@ -268,7 +268,7 @@ struct ServerArgs {
     /// to clients on the same machine.
     #[arg(long)]
     threads: Option<usize>,
-    /// Only "no": shardis keeps no data on disk yet.
+    /// "yes": keep an append-only file (in `appenddirname` under `dir`).
     #[arg(long)]
     appendonly: Option<String>,
 }
@@ -458,8 +458,13 @@ fn main() {
         // The accept loops run on workers, next to the connections they
         // spawn, not on the thread that only waits for the runtime.
         let server = Server::new(config, shardis::command::COMMANDS.len());
-        shardis::persist::load_at_startup(&server);
+        if config_flag(&server, "appendonly") {
+            shardis::persist::aof::start(&server, |server, client, args| shardis::command::dispatch(&mut shardis::node::Ctx { server, client }, args));
+        } else {
+            shardis::persist::load_at_startup(&server);
+        }
         let _ = tokio::spawn(shardis::net::run(server.clone(), listeners, signal)).await;
+        shardis::persist::flush_aof(&server);
         if !server.persistence.final_save_done.load(std::sync::atomic::Ordering::Relaxed) {
             let s = server.clone();
             if let Ok(Err(e)) = tokio::task::spawn_blocking(move || shardis::persist::save_on_shutdown(&s, None)).await {
@@ -474,6 +479,11 @@ fn main() {
         tracing::info!("ready to exit, bye bye");
         std::process::exit(0);
     });
+}
+
+/// A yes/no setting of the node.
+fn config_flag(server: &Server, name: &str) -> bool {
+    server.config.flag(name, false)
 }
 
 /// Logs to stderr, or appended to `file` (redis-server's `logfile`).

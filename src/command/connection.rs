@@ -9,7 +9,7 @@ use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
 /// The Redis version we answer to clients that gate features on it.
-pub use crate::REDIS_VERSION;
+pub use crate::config::REDIS_VERSION;
 
 pub fn ping(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match args.len() {

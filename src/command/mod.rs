@@ -197,9 +197,6 @@ pub(crate) fn arity_ok(arity: i32, n: usize) -> bool {
     if arity >= 0 { n == arity as usize } else { n >= (-arity) as usize }
 }
 
-/// Redis's reply to writes while background saving fails.
-const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
-
 /// Runs one request and returns its reply. The single entry point from the
 /// connection layer: checks existence, arity, authentication and memory,
 /// queues inside MULTI, and runs the command under the server's gate.
@@ -242,11 +239,14 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     if !ctx.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         return reject(Reply::status_err("NOAUTH Authentication required."));
     }
-    if cmd.flags & flags::LOADING == 0 && ctx.server.persistence.loading.load(Ordering::Acquire) {
+    if cmd.flags & flags::LOADING == 0 && ctx.server.persistence.loading.load(Ordering::Acquire) && !ctx.client.replaying {
         return reject(Reply::status_err("LOADING Redis is loading the dataset in memory"));
     }
-    if crate::persist::writes_refused(ctx.server) && (cmd.flags & flags::WRITE != 0 || is(&args[0], "ping")) {
-        return reject(Reply::status_err(MISCONF));
+    if (cmd.flags & flags::WRITE != 0 || is(&args[0], "ping"))
+        && !ctx.client.replaying
+        && let Some(refusal) = crate::persist::writes_refused(ctx.server)
+    {
+        return reject(Reply::Error(refusal.into()));
     }
     // RESP2 subscribed mode: only the pub/sub commands, PING, QUIT, RESET
     if !ctx.client.resp3 && ctx.client.subs.active() {

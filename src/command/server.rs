@@ -102,6 +102,19 @@ pub fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
+/// BGREWRITEAOF: a new base from a snapshot, the increments since
+/// folded into it (`crate::persist::aof`).
+pub fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    if !ctx.server.persistence.aof.on.load(Ordering::Acquire) {
+        return Reply::error("ERR shardis rewrites the AOF only while it is on (appendonly yes)");
+    }
+    match crate::persist::aof::rewrite(&ctx.server.arc()) {
+        Ok(true) => Reply::status("Background append only file rewriting started"),
+        Ok(false) => Reply::status("Background append only file rewriting scheduled"),
+        Err(e) => Reply::error(e),
+    }
+}
+
 pub fn role(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     Reply::Array(vec![Reply::bulk("master"), Reply::Int(0), Reply::Array(vec![])])
 }
@@ -297,6 +310,21 @@ pub fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 return Reply::error(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
             }
         }
+    }
+    if args[2..].chunks(2).any(|p| is(&p[0], "appendonly")) {
+        if ctx.server.config.flag("appendonly", false) {
+            crate::persist::aof::enable(&ctx.server.arc());
+        } else {
+            crate::persist::aof::disable(ctx.server);
+        }
+    }
+    if args[2..].chunks(2).any(|p| is(&p[0], "appendfsync")) {
+        let policy = match ctx.server.config.get("appendfsync").as_deref() {
+            Some("always") => 0,
+            Some("no") => 2,
+            _ => 1,
+        };
+        ctx.server.persistence.aof.fsync.store(policy, Ordering::Relaxed);
     }
     // A lower maxmemory takes effect at once, as in Redis, which warns.
     let max = ctx.server.config.maxmemory.load(Ordering::Relaxed);
@@ -764,7 +792,7 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("maxmemory_policy", cfg.policy().name().into());
             kv("mem_fragmentation_ratio", format!("{:.2}", if used > 0 { rss as f64 / used as f64 } else { 0.0 }));
             kv("mem_allocator", "mimalloc".into());
-            kv("mem_not_counted_for_evict", s.keyspace.effects.memory().to_string());
+            kv("mem_not_counted_for_evict", (s.keyspace.effects.memory() + s.keyspace.snapshot_memory()).to_string());
             kv("lazyfree_pending_objects", s.keyspace.lazyfree.pending().to_string());
             kv("lazyfreed_objects", s.keyspace.lazyfree.freed().to_string());
         }
@@ -808,18 +836,32 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("rdb_last_load_keys_loaded", p.keys_loaded.load(Ordering::Relaxed).to_string());
             // shardis: entries the last snapshot kept for a writer that came first
             kv("rdb_last_preserved_keys", p.last_preserved.load(Ordering::Relaxed).to_string());
-            kv("aof_enabled", "0".into());
-            kv("aof_rewrite_in_progress", "0".into());
-            kv("aof_rewrite_scheduled", "0".into());
-            kv("aof_last_rewrite_time_sec", "-1".into());
+            let aof = &p.aof;
+            let on = aof.on.load(Ordering::Relaxed);
+            kv("aof_enabled", (on as u8).to_string());
+            kv("aof_rewrite_in_progress", (aof.rewrite_in_progress.load(Ordering::Relaxed) as u8).to_string());
+            kv("aof_rewrite_scheduled", (aof.rewrite_scheduled.load(Ordering::Relaxed) as u8).to_string());
+            kv("aof_last_rewrite_time_sec", aof.last_rewrite_secs.load(Ordering::Relaxed).to_string());
             kv("aof_current_rewrite_time_sec", "-1".into());
-            kv("aof_last_bgrewrite_status", "ok".into());
-            kv("aof_rewrites", "0".into());
+            kv("aof_last_bgrewrite_status", if aof.last_rewrite_ok.load(Ordering::Relaxed) { "ok" } else { "err" }.into());
+            kv("aof_rewrites", aof.rewrites.load(Ordering::Relaxed).to_string());
             kv("aof_rewrites_consecutive_failures", "0".into());
-            kv("aof_last_write_status", "ok".into());
+            kv("aof_last_write_status", if aof.write_failed.load(Ordering::Relaxed) { "err" } else { "ok" }.into());
             kv("aof_last_cow_size", "0".into());
             kv("module_fork_in_progress", "0".into());
             kv("module_fork_last_cow_size", "0".into());
+            if on {
+                let (incr, base) = {
+                    let out = aof.output.lock().unwrap_or_else(|p| p.into_inner());
+                    (out.incr_size, out.base_size)
+                };
+                kv("aof_current_size", (incr + base).to_string());
+                kv("aof_base_size", base.to_string());
+                kv("aof_pending_rewrite", "0".into());
+                kv("aof_buffer_length", "0".into());
+                kv("aof_pending_bio_fsync", "0".into());
+                kv("aof_delayed_fsync", "0".into());
+            }
         }
         "stats" => {
             let st = &ks.stats;

@@ -696,10 +696,10 @@ fn deliver(
             }
         }
     }
-    if noack
-        && moved
-        && let Some(e) = effects
-    {
+    // the group's position with its entries-read, always (Redis 7.0 sends
+    // it only with NOACK, so its replicas and AOF lose `entries-read`;
+    // 7.2 sends it always, as here)
+    if moved && let Some(e) = effects {
         e.push(setid_effect(key, group, &s.groups[group]));
     }
     (Reply::Array(out), created)

@@ -1316,6 +1316,7 @@ pub static COMMANDS: &[Command] = &[
     ),
     cmd!("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", srv::lastsave),
     cmd!("save", 1, ADMIN | NOSCRIPT | NO_GATE, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", srv::save),
+    cmd!("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_GATE, NOKEYS, "server", "1.0.0", "Asynchronously rewrites the append-only file to disk.", srv::bgrewriteaof),
     cmd!("bgsave", -1, ADMIN | NOSCRIPT | NO_GATE, NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", srv::bgsave),
     cmd!(
         "shutdown",

@@ -176,7 +176,11 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
     // The request's arguments (slices of the read buffer), reused.
     let mut args: Vec<Bytes> = Vec::new();
     let mut idle = crate::resp::IdleTimer::default();
+    // the effect log's end when this batch began: a batch that wrote
+    // waits for the AOF before its replies go out
+    let mut mark;
     loop {
+        mark = crate::persist::aof::mark(server);
         // Answer every complete request already buffered.
         loop {
             let limits = Limits { max_bulk_len: server.config.proto_max_bulk_len.load(Ordering::Relaxed), authenticated: client.authenticated };
@@ -190,7 +194,7 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                     server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
                     let mut reply = command::dispatch(&mut Ctx { server, client }, &args);
                     if let Some(blocked) = client.blocked.take() {
-                        flush(server, &info, &mut stream, &mut out).await?;
+                        flush_replies(server, &info, &mut stream, &mut out, &mut mark).await?;
                         // A blocked client keeps nothing it does not need:
                         // its command holds its own copy of the arguments,
                         // so the read buffer they were cut from can go.
@@ -213,7 +217,7 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                         args = Vec::new();
                     }
                     if client.close || out.len() >= OUTPUT_FLUSH {
-                        flush(server, &info, &mut stream, &mut out).await?;
+                        flush_replies(server, &info, &mut stream, &mut out, &mut mark).await?;
                     }
                     if client.close {
                         return Ok(());
@@ -227,12 +231,12 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                     // Redis logs these at its verbose level
                     tracing::debug!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, info.addr);
                     Reply::error(format!("ERR Protocol error: {}", e.0)).encode(&mut out, client.resp3);
-                    flush(server, &info, &mut stream, &mut out).await?;
+                    flush_replies(server, &info, &mut stream, &mut out, &mut mark).await?;
                     return Ok(());
                 }
             }
         }
-        flush(server, &info, &mut stream, &mut out).await?;
+        flush_replies(server, &info, &mut stream, &mut out, &mut mark).await?;
         crate::resp::trim_if_large(&mut inbuf);
         crate::resp::trim_if_large(&mut out);
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
@@ -397,6 +401,17 @@ fn over_query_limit(server: &Server, info: &crate::node::ClientInfo, inbuf: &Byt
 
 /// Writes the replies; while the socket does not take them (a client that
 /// does not read), CLIENT LIST shows them as `omem`.
+/// [`flush`] of a connection's replies: once the AOF has what the
+/// commands before them wrote (see `crate::persist::aof`).
+async fn flush_replies(server: &Server, info: &ClientInfo, stream: &mut TcpStream, out: &mut BytesMut, mark: &mut u64) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    crate::persist::aof::before_reply(server, *mark).await;
+    *mark = crate::persist::aof::mark(server);
+    flush(server, info, stream, out).await
+}
+
 async fn flush(server: &Server, info: &ClientInfo, stream: &mut TcpStream, out: &mut BytesMut) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());

@@ -51,6 +51,9 @@ pub struct Client {
     pub blocked: Option<Blocked>,
     /// TXN.HELLO succeeded (needed when the node has a cluster secret).
     pub txn_authorized: bool,
+    /// The AOF loader's client: runs while the node is loading, and
+    /// nothing it runs is refused for a persistence error.
+    pub replaying: bool,
     /// TXN.NOWAIT: a command on a key held by a prepared cross-node
     /// transaction is answered `-TXNDEFER` at once instead of waiting (the
     /// proxy's shared connections, where a wait would hold up every client
@@ -145,6 +148,7 @@ impl Client {
             passed_wrong_type: false,
             subs: Subscriptions::default(),
             txn_authorized: false,
+            replaying: false,
             txn_nowait: false,
             txn_deferring: false,
         }

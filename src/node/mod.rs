@@ -5,6 +5,7 @@
 //! Below the command layer and the connection layer, which both use it:
 //! nothing here imports either (the command table's size is passed in).
 
+pub mod aof;
 mod client;
 pub mod monitor;
 pub mod pubsub;
@@ -100,6 +101,7 @@ pub struct Persistence {
     pub keys_expired_on_load: AtomicU64,
     /// SHUTDOWN already decided about the final save (made it, or NOSAVE).
     pub final_save_done: std::sync::atomic::AtomicBool,
+    pub aof: aof::AofState,
 }
 
 impl Default for Persistence {
@@ -124,6 +126,7 @@ impl Default for Persistence {
             keys_loaded: Default::default(),
             keys_expired_on_load: Default::default(),
             final_save_done: Default::default(),
+            aof: aof::AofState::new(),
         }
     }
 }

@@ -354,9 +354,37 @@ pub fn payload(value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Redis's `rdbSaveRawString` without compression: short canonical
-/// integers that fit 32 bits as integers, anything else length-prefixed.
+thread_local! {
+    /// Strings written on this thread are LZF-compressed where Redis would
+    /// compress them ([`compressing`]).
+    static COMPRESS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every string it encodes compressed as Redis's
+/// `rdbcompression yes` does (longer than 20 bytes and at least 4 bytes
+/// saved). A per-thread switch rather than a parameter of every encoder:
+/// only RDB files compress, DUMP payloads are written plain.
+pub fn compressing<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    let before = COMPRESS.replace(on);
+    let r = f();
+    COMPRESS.set(before);
+    r
+}
+
+/// Redis's `rdbSaveRawString`: short canonical integers that fit 32 bits
+/// as integers, long strings LZF-compressed when [`compressing`], anything
+/// else length-prefixed.
 pub fn encode_string(s: &[u8], out: &mut Vec<u8>) {
+    if s.len() > 20
+        && COMPRESS.get()
+        && let Some(packed) = lzf_compress(s, s.len() - 4)
+    {
+        out.push(0xc3);
+        encode_len(packed.len() as u64, out);
+        encode_len(s.len() as u64, out);
+        out.extend_from_slice(&packed);
+        return;
+    }
     if s.len() <= 11
         && let Some(n) = crate::util::parse_i64(s)
         && n.to_string().as_bytes() == s
@@ -724,6 +752,64 @@ pub fn lzf_decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
     (out.len() == len).then_some(out)
 }
 
+/// liblzf's format (see [`lzf_decompress`]), greedily: a hash of the next
+/// three bytes finds the last place they were seen, within the 8 KiB a
+/// back reference reaches, and the match is extended up to 264 bytes.
+/// `None` if the result would be longer than `max` bytes.
+pub fn lzf_compress(input: &[u8], max: usize) -> Option<Vec<u8>> {
+    const HLOG: u32 = 14;
+    const MAX_OFF: usize = 1 << 13;
+    const MAX_REF: usize = (1 << 8) + (1 << 3);
+    let mut table = vec![0u32; 1 << HLOG];
+    let hash = |p: usize| {
+        let v = (input[p] as u32) << 16 | (input[p + 1] as u32) << 8 | input[p + 2] as u32;
+        (v.wrapping_mul(2654435761) >> (32 - HLOG)) as usize
+    };
+    let mut out = Vec::with_capacity(max.min(input.len()) + 1);
+    let mut lit_start = 0;
+    let flush_literals = |out: &mut Vec<u8>, from: usize, to: usize| {
+        for chunk in input[from..to].chunks(32) {
+            out.push(chunk.len() as u8 - 1);
+            out.extend_from_slice(chunk);
+        }
+    };
+    let mut i = 0;
+    while i + 2 < input.len() {
+        let h = hash(i);
+        let candidate = table[h] as usize;
+        table[h] = i as u32 + 1;
+        if candidate > 0 {
+            let r = candidate - 1;
+            let off = i - r;
+            if off <= MAX_OFF && input[r..r + 3] == input[i..i + 3] {
+                let limit = (input.len() - i).min(MAX_REF);
+                let mut len = 3;
+                while len < limit && input[r + len] == input[i + len] {
+                    len += 1;
+                }
+                flush_literals(&mut out, lit_start, i);
+                let (code, back) = (len - 2, off - 1);
+                if code < 7 {
+                    out.push(((code << 5) | (back >> 8)) as u8);
+                } else {
+                    out.push(((7 << 5) | (back >> 8)) as u8);
+                    out.push((code - 7) as u8);
+                }
+                out.push(back as u8);
+                i += len;
+                lit_start = i;
+                if out.len() > max {
+                    return None;
+                }
+                continue;
+            }
+        }
+        i += 1;
+    }
+    flush_literals(&mut out, lit_start, input.len());
+    (out.len() <= max).then_some(out)
+}
+
 /// CRC-64/Jones as Redis computes it (reflected, polynomial
 /// 0xad93d23594c935a9, no final xor).
 pub fn crc64(mut crc: u64, data: &[u8]) -> u64 {
@@ -945,6 +1031,42 @@ fn redis_zipmap(zm: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lzf_round_trips_and_refuses_what_does_not_shrink() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut inputs: Vec<Vec<u8>> = vec![b"abcabcabc".repeat(100), vec![0; 70_000], b"aaaa".to_vec()];
+        for n in [21, 100, 300, 5000, 20_000] {
+            // a small alphabet: repeats near and far, runs past 264 bytes
+            inputs.push((0..n).map(|i| if i % 700 < 400 { b'x' } else { b"ab"[(rand() % 2) as usize] }).collect());
+            inputs.push((0..n).map(|_| (rand() % 4) as u8).collect());
+        }
+        let mut packed_some = 0;
+        for input in &inputs {
+            if let Some(packed) = lzf_compress(input, input.len()) {
+                assert!(packed.len() <= input.len());
+                assert_eq!(lzf_decompress(&packed, input.len()).as_deref(), Some(&input[..]), "{} bytes", input.len());
+                packed_some += 1;
+            }
+        }
+        assert!(packed_some >= inputs.len() - 2, "{packed_some} of {}", inputs.len());
+        // random bytes do not shrink: stored plain
+        let noise: Vec<u8> = (0..1000).map(|_| rand() as u8).collect();
+        assert_eq!(lzf_compress(&noise, noise.len() - 4), None);
+        // as an RDB string, compressed only when asked
+        let mut plain = Vec::new();
+        encode_string(&inputs[0], &mut plain);
+        let mut packed = Vec::new();
+        compressing(true, || encode_string(&inputs[0], &mut packed));
+        assert!(packed[0] == 0xc3 && packed.len() < plain.len() / 5);
+        assert_eq!(decode_string(&packed, &mut 0).unwrap(), inputs[0]);
+    }
 
     /// A ziplist as Redis 6 wrote it: every entry encoding once.
     fn ziplist() -> Vec<u8> {

@@ -5,6 +5,7 @@
 //! The jobs' state (what INFO persistence reports, the one-save-at-a-time
 //! flag) is [`crate::node::Persistence`]; the jobs are here.
 
+pub mod aof;
 pub mod codec;
 pub mod rdb;
 
@@ -30,7 +31,7 @@ pub enum NotStarted {
 }
 
 /// Claims the one save slot.
-fn claim(server: &Server) -> Result<(), NotStarted> {
+pub(crate) fn claim(server: &Server) -> Result<(), NotStarted> {
     let p = &server.persistence;
     p.saving.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).map(|_| ()).map_err(|_| NotStarted::InProgress)
 }
@@ -110,6 +111,7 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), NotStarted> {
 /// changes in enough time), starts a background save, as Redis's
 /// `serverCron` does.
 pub fn cron(server: &Arc<Server>) {
+    aof::cron(server);
     let p = &server.persistence;
     if p.saving.load(Ordering::Relaxed) || p.loading.load(Ordering::Relaxed) {
         return;
@@ -129,10 +131,30 @@ pub fn cron(server: &Arc<Server>) {
 
 /// Whether writes are refused because background saving failed (Redis's
 /// `stop-writes-on-bgsave-error` with save points set).
-pub fn writes_refused(server: &Server) -> bool {
-    !server.persistence.last_bgsave_ok.load(Ordering::Relaxed)
-        && server.config.flag("stop-writes-on-bgsave-error", true)
-        && !server.config.save_points().is_empty()
+pub fn writes_refused(server: &Server) -> Option<String> {
+    let p = &server.persistence;
+    if p.aof.write_failed.load(Ordering::Relaxed) {
+        return aof::write_refusal(server);
+    }
+    (!p.last_bgsave_ok.load(Ordering::Relaxed) && server.config.flag("stop-writes-on-bgsave-error", true) && !server.config.save_points().is_empty())
+        .then(|| MISCONF.to_string())
+}
+
+/// Redis's reply to writes while background saving fails.
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// On the way out with the AOF on: everything written and fsynced.
+pub fn flush_aof(server: &Server) {
+    let st = &server.persistence.aof;
+    if !st.on.load(Ordering::Relaxed) {
+        return;
+    }
+    let ok = aof::write_pending(server);
+    let out = st.output.lock().unwrap_or_else(|p| p.into_inner());
+    match out.file.as_ref().map(|f| f.sync_all()) {
+        Some(Ok(())) if ok => tracing::info!("AOF written and fsynced on the way out"),
+        _ => tracing::error!("the AOF could not be fully written on the way out"),
+    }
 }
 
 /// On the way out (SHUTDOWN, SIGTERM): save if asked to, or if save

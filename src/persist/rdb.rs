@@ -15,14 +15,15 @@
 //! `dbfilename` and the directory fsynced, as Redis does, so a crash leaves
 //! either the old file or the new one.
 //!
-//! Strings are written uncompressed (`rdbcompression` is accepted; every
-//! Redis reads both); LZF-compressed strings are read.
+//! Strings longer than 20 bytes are LZF-compressed as Redis compresses
+//! them (`rdbcompression yes`, the default), and read either way.
 
 use super::codec;
 use crate::node::Server;
 use crate::store::{Entry, NUM_DBS, SHARDS_PER_DB};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 const OPCODE_SLOT_INFO: u8 = 0xF4;
@@ -37,6 +38,12 @@ const OPCODE_EXPIRETIME_MS: u8 = 0xFC;
 const OPCODE_EXPIRETIME: u8 = 0xFD;
 const OPCODE_SELECTDB: u8 = 0xFE;
 const OPCODE_EOF: u8 = 0xFF;
+
+/// One key-value pair as an RDB file holds it, long strings compressed
+/// (`rdbcompression yes`).
+pub fn encode_pair_compressed(out: &mut Vec<u8>, e: Entry<'_>) {
+    codec::compressing(true, || encode_pair(out, e));
+}
 
 /// One key-value pair as an RDB file holds it: the snapshot's encoder.
 pub fn encode_pair(out: &mut Vec<u8>, e: Entry<'_>) {
@@ -110,10 +117,30 @@ impl Drop for Walk<'_> {
 /// transaction or script to finish, as a fork happens between commands)
 /// and writes it to `path`. The caller made sure no other save runs.
 pub fn save(server: &Server, path: &Path) -> std::io::Result<Saved> {
-    let (progress, sizes) = {
+    let begun = {
         let _gate = server.gate_exclusive_unless_held();
-        server.keyspace.snapshot_begin(encode_pair)
+        begin(server)
     };
+    save_begun(server, begun, path)
+}
+
+/// A snapshot begun and not yet written.
+pub struct Begun {
+    progress: Arc<crate::store::snapshot::Progress>,
+    sizes: Vec<(usize, usize)>,
+}
+
+/// Begins a snapshot now (the caller holds the exclusive gate, so that it
+/// falls between transactions); [`save_begun`] must follow.
+pub fn begin(server: &Server) -> Begun {
+    let compress = server.config.flag("rdbcompression", true);
+    let (progress, sizes) = server.keyspace.snapshot_begin(if compress { encode_pair_compressed } else { encode_pair });
+    Begun { progress, sizes }
+}
+
+/// Writes a begun snapshot to `path` (through a temp file and a rename).
+pub fn save_begun(server: &Server, begun: Begun, path: &Path) -> std::io::Result<Saved> {
+    let Begun { progress, sizes } = begun;
     let mut walk = Walk { server, next: 0 };
     let tmp = temp_path(path);
     let result = write_file(server, &tmp, &sizes, &mut walk).and_then(|bytes| {
@@ -141,7 +168,7 @@ fn write_file(server: &Server, tmp: &Path, sizes: &[(usize, usize)], walk: &mut 
     let checksum = server.config.get("rdbchecksum").is_none_or(|v| v != "no");
     let mut out = Out { w: std::io::BufWriter::with_capacity(1 << 20, file), crc: 0, bytes: 0, checksum };
     out.put(format!("REDIS{:04}", codec::RDB_VERSION).as_bytes())?;
-    out.aux("redis-ver", crate::REDIS_VERSION.as_bytes())?;
+    out.aux("redis-ver", crate::config::REDIS_VERSION.as_bytes())?;
     out.aux("redis-bits", b"64")?;
     out.aux("ctime", (crate::util::now_ms() / 1000).to_string().as_bytes())?;
     out.aux("used-mem", crate::alloc::used_memory().to_string().as_bytes())?;
@@ -185,6 +212,8 @@ pub struct Loaded {
     /// Keys whose TTL had passed (not loaded, as Redis skips them).
     pub expired: u64,
     pub version: u16,
+    /// Where the RDB image ends in the input (an AOF's commands may follow).
+    pub end: usize,
 }
 
 /// The name of an RDB type shardis does not store, for the error.
@@ -235,7 +264,9 @@ pub fn load(server: &Server, b: &[u8], mut progress: impl FnMut(usize)) -> Resul
                             return Err(LoadError(format!("Wrong RDB checksum expected: ({expected:x}) got ({got:x}). Aborting now.")));
                         }
                     }
+                    pos += 8;
                 }
+                loaded.end = pos;
                 return Ok(loaded);
             }
             OPCODE_SELECTDB => {

@@ -74,6 +74,17 @@ struct Inner {
     /// dropping the oldest only moves its start, so a write costs no
     /// allocation and no free.
     ring: VecDeque<u8>,
+    /// The append-only file's share: every effect from when it attached,
+    /// never dropped, until its writer takes them ([`EffectLog::take_aof`]).
+    aof: Option<AofFeed>,
+}
+
+/// Effects waiting for the AOF writer, in the file's form: a `SELECT`
+/// wherever the database changes, as Redis's `feedAppendOnlyFile` writes.
+struct AofFeed {
+    buf: Vec<u8>,
+    /// The database the last effect in the file selected.
+    db: Option<usize>,
 }
 
 thread_local! {
@@ -93,7 +104,11 @@ pub struct EffectLog {
 
 impl EffectLog {
     pub fn new(config: Arc<crate::config::RuntimeConfig>) -> EffectLog {
-        EffectLog { keeping: AtomicBool::new(false), inner: Mutex::new(Inner { end: 0, entries: VecDeque::new(), ring: VecDeque::new() }), keep_bytes: config }
+        EffectLog {
+            keeping: AtomicBool::new(false),
+            inner: Mutex::new(Inner { end: 0, entries: VecDeque::new(), ring: VecDeque::new(), aof: None }),
+            keep_bytes: config,
+        }
     }
 }
 
@@ -114,6 +129,16 @@ impl EffectLog {
             let mut inner = self.lock();
             let offset = inner.end;
             inner.end += len as u64;
+            if let Some(feed) = inner.aof.as_mut() {
+                if feed.db != Some(db) {
+                    feed.db = Some(db);
+                    let n = crate::util::Decimal::new(db as i64);
+                    feed.buf.extend_from_slice(format!("*2\r\n$6\r\nSELECT\r\n${}\r\n", n.len()).as_bytes());
+                    feed.buf.extend_from_slice(&n);
+                    feed.buf.extend_from_slice(b"\r\n");
+                }
+                feed.buf.extend_from_slice(resp);
+            }
             inner.ring.extend(resp.iter());
             inner.entries.push_back(Stored { offset, db: db as u32, len: len as u32 });
             while inner.ring.len() as u64 > keep && inner.entries.len() > 1 {
@@ -174,7 +199,35 @@ impl EffectLog {
     /// Heap the kept effects take (INFO `mem_not_counted_for_evict`).
     pub fn memory(&self) -> u64 {
         let inner = self.lock();
-        (inner.ring.capacity() + inner.entries.capacity() * std::mem::size_of::<Stored>()) as u64
+        (inner.ring.capacity() + inner.entries.capacity() * std::mem::size_of::<Stored>() + inner.aof.as_ref().map_or(0, |f| f.buf.capacity())) as u64
+    }
+
+    /// The AOF attaches (or, `false`, detaches): from now on every effect
+    /// is also kept for it until taken. The next one starts with a SELECT.
+    pub fn feed_aof(&self, on: bool) {
+        if on {
+            self.keep();
+        }
+        self.lock().aof = on.then(|| AofFeed { buf: Vec::new(), db: None });
+    }
+
+    /// The effects for the AOF since the last take, in the file's form,
+    /// and the log offset they reach. With `restart`, the next effect
+    /// selects its database again (it opens a new file).
+    pub fn take_aof(&self, restart: bool) -> (Vec<u8>, u64) {
+        let mut inner = self.lock();
+        let end = inner.end;
+        match inner.aof.as_mut() {
+            Some(feed) => {
+                if restart {
+                    feed.db = None;
+                }
+                // the next burst starts from a buffer of the last one's size
+                let cap = feed.buf.len().min(1 << 20);
+                (std::mem::replace(&mut feed.buf, Vec::with_capacity(cap)), end)
+            }
+            None => (Vec::new(), end),
+        }
     }
 
     /// The offset after the newest effect.
