@@ -852,3 +852,48 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     assert_eq!(con.get::<_, String>("x").unwrap(), "y");
     drop(s);
 }
+
+/// Fencing tokens stay increasing across a restart with the AOF, even when
+/// they ran ahead of the clock (AFTER a token from another node), and
+/// across a rewrite (the new base is followed by the high-water mark).
+#[test]
+fn fencing_tokens_survive_a_restart_and_a_rewrite() {
+    if against_redis() {
+        return;
+    }
+    let dir = fresh_dir();
+    let args = ["--appendonly", "yes", "--appendfsync", "always", "--save", ""];
+    let s = TestServer::start_in(&dir, &args);
+    drop(loaded_conn(&s));
+    let mut raw = s.raw();
+    // a token far ahead of the clock (µs): 100 years on
+    let ahead: u64 = 5_000_000_000_000_000;
+    let first = raw.cmd(&["LOCK.ACQUIRE", "res", "me", "100000", "AFTER", &ahead.to_string()]);
+    let first: u64 = first.trim_start_matches(':').trim().parse().unwrap_or_else(|_| panic!("{first}"));
+    assert!(first > ahead);
+    assert_eq!(raw.cmd(&["LOCK.RELEASE", "res", "me"]), ":1\r\n");
+    drop(s);
+    let s = TestServer::start_in(&dir, &args);
+    drop(loaded_conn(&s));
+    let mut raw = s.raw();
+    let second: u64 = raw.cmd(&["LOCK.ACQUIRE", "res", "you", "100000"]).trim_start_matches(':').trim().parse().unwrap();
+    assert!(second > first, "token {second} after a restart is not above {first}");
+    assert_eq!(raw.cmd(&["BGREWRITEAOF"]), "+Background append only file rewriting started\r\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while common::info_field(&mut raw, "persistence", "aof_rewrites").as_deref() != Some("1") {
+        assert!(Instant::now() < deadline, "the rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(s);
+    let s = TestServer::start_in(&dir, &args);
+    drop(loaded_conn(&s));
+    let mut raw = s.raw();
+    assert_eq!(raw.cmd(&["LOCK.RELEASE", "res", "you"]), ":1\r\n");
+    let third: u64 = raw.cmd(&["LOCK.ACQUIRE", "res", "them", "100000"]).trim_start_matches(':').trim().parse().unwrap();
+    assert!(third > second, "token {third} after a rewrite and a restart is not above {second}");
+    // TXN.FENCE is not for clients without the cluster secret
+    let mut plain = s.raw();
+    assert!(plain.cmd(&["TXN.FENCE", "9000000000000000000"]).starts_with("-NOPERM"));
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

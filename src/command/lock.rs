@@ -71,6 +71,8 @@ pub fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         l.set(key, owner, now + ttl);
         crate::store::effects::rewrite(|| vec![crate::store::effects::args(&[b"SET", key, owner, b"PXAT", (now + ttl).to_string().as_bytes()])]);
         let token = locks.next_token(after);
+        // the high-water mark is durable with the grant (AOF, replicas)
+        ctx.server.keyspace.effects.append(db, crate::store::effects::args(&[b"TXN.FENCE", token.to_string().as_bytes()]));
         return Reply::Int(token as i64);
     }
     let Some(wait_ms) = wait_ms else {

@@ -292,7 +292,7 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     if ctx.client.txn_deferring && cmd.flags & flags::TXN == 0 && cmd.key_iter(args.len(), |i| &args[i]).next().is_some() {
         return Ok(txn_defer());
     }
-    if !server.txns.is_idle() && cmd.flags & flags::TXN == 0 && !queueing {
+    if !server.txns.is_idle() && cmd.flags & flags::TXN == 0 && !queueing && !ctx.client.replaying {
         let locked = txn_locked_keys(ctx, cmd, args);
         if !locked.is_empty() {
             if ctx.client.txn_nowait {

@@ -1283,6 +1283,9 @@ pub static COMMANDS: &[Command] = &[
         "Releases a primary's commit decision once every participant has it.",
         txn::forget
     ),
+    cmd!("txn.record", -8, TXN | WRITE, NOKEYS, "transactions", "0.1.0", "Re-creates a prepared transaction from the journal (AOF replay).", txn::record),
+    cmd!("txn.decided", -3, TXN | WRITE, NOKEYS, "transactions", "0.1.0", "Records a transaction's decision from the journal (AOF replay).", txn::decided),
+    cmd!("txn.fence", 2, TXN | WRITE | FAST, NOKEYS, "transactions", "0.1.0", "Raises the fencing-token high-water mark (AOF replay).", txn::fence),
     cmd!("txn.status", -2, TXN | NO_QUEUE, NOKEYS, "transactions", "0.1.0", "The state of a transaction on this node.", txn::status),
     cmd!("txn.list", 1, TXN | NO_QUEUE | ADMIN, NOKEYS, "transactions", "0.1.0", "Lists in-doubt (prepared) transactions.", txn::list),
     cmd!(

@@ -50,6 +50,90 @@ fn authorized(ctx: &Ctx) -> Result<(), Reply> {
     }
 }
 
+/// The journal's commands (`TXN.RECORD`, `TXN.DECIDED`, `TXN.FENCE`) are
+/// for replay (the AOF loader) and for coordinators' peers only.
+fn replay_authorized(ctx: &Ctx) -> Result<(), Reply> {
+    if ctx.client.replaying { Ok(()) } else { authorized(ctx) }
+}
+
+/// `TXN.RECORD txid PRIMARY|SECONDARY primary timeout-ms db nkeys key... n
+/// argc arg...`: re-creates a prepared record (its keys locked again, its
+/// timeout starting over) as the journal wrote it.
+pub fn record(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if let Err(r) = replay_authorized(ctx) {
+        return r;
+    }
+    let bad = || Reply::error("ERR TXN.RECORD: malformed record");
+    let txid = args[1].clone();
+    let is_primary = is(&args[2], "primary");
+    let primary = String::from_utf8_lossy(&args[3]).into_owned();
+    let (Ok(timeout), Ok(db), Ok(nkeys)) = (arg_i64(&args[4]), arg_i64(&args[5]), arg_i64(&args[6])) else { return bad() };
+    if timeout <= 0 || !(0..crate::store::NUM_DBS as i64).contains(&db) || nkeys < 0 || 7 + nkeys as usize > args.len() {
+        return bad();
+    }
+    let keys: Vec<crate::store::Key> = args[7..7 + nkeys as usize].iter().map(|k| crate::store::Key::from(&k[..])).collect();
+    let commands = match parse_commands(&args[7 + nkeys as usize..]) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let p = Prepared {
+        db: db as usize,
+        keys,
+        commands,
+        is_primary,
+        primary,
+        prepared_at: Instant::now(),
+        timeout: Duration::from_millis(timeout as u64),
+        resolving: false,
+    };
+    let mut limits = ctx.server.config.txn_limits();
+    // what was prepared before the restart is taken back whatever the limits say now
+    limits.max_prepared = usize::MAX;
+    limits.max_pinned = usize::MAX;
+    match ctx.server.txns.prepare(txid, p, limits) {
+        PrepareOutcome::Prepared | PrepareOutcome::AlreadyPrepared | PrepareOutcome::Decided(_) => Reply::Ok,
+        PrepareOutcome::Locked(other) => Reply::error(format!("TXNLOCKED a key is held by transaction {}", String::from_utf8_lossy(&other))),
+        PrepareOutcome::Full => Reply::error("TXNBUSY"),
+    }
+}
+
+/// `TXN.DECIDED txid COMMITTED|ABORTED [PINNED]`: a decision as the journal wrote
+/// it. A commit's writes come before it in the same MULTI/EXEC; this only
+/// records the decision and releases the keys.
+pub fn decided(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if let Err(r) = replay_authorized(ctx) {
+        return r;
+    }
+    let d = if is(&args[2], "committed") {
+        Decision::Committed
+    } else if is(&args[2], "aborted") {
+        Decision::Aborted
+    } else {
+        return super::syntax_error();
+    };
+    let pinned = match args.get(3) {
+        None => false,
+        Some(a) if is(a, "pinned") && args.len() == 4 => true,
+        Some(_) => return super::syntax_error(),
+    };
+    ctx.server.txns.restore_decision(&args[1], d, pinned);
+    Reply::Ok
+}
+
+/// `TXN.FENCE token`: fencing tokens from now on are greater.
+pub fn fence(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if let Err(r) = replay_authorized(ctx) {
+        return r;
+    }
+    match crate::util::parse_i64(&args[1]).filter(|t| *t > 0) {
+        Some(t) => {
+            ctx.server.locks.raise(t as u64);
+            Reply::Ok
+        }
+        None => super::not_integer(),
+    }
+}
+
 pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ctx.server.config.cluster_secret() {
         Some(secret) if crate::txn::secret::matches(secret.as_bytes(), &args[1]) => {
@@ -157,9 +241,11 @@ pub fn apply_commit(ctx: &mut Ctx, txid: &Bytes) -> Reply {
             // (TXN.COMMIT, TXN.RESOLVE, recovery)
             crate::store::effects::begin(p.db, &[], false, true);
             let replies = p.commands.iter().map(|c| super::execute_queued(ctx, c)).collect();
+            // the decision is journaled inside the same MULTI/EXEC as the
+            // writes: a replay has both or neither
+            ctx.server.txns.finish(txid, Decision::Committed);
             crate::store::effects::end(&ctx.server.keyspace.effects);
             ctx.client.select(db);
-            ctx.server.txns.finish(txid, Decision::Committed);
             Reply::Array(replies)
         }
         Err(Status::Decided(Decision::Committed)) => Reply::status("COMMITTED"),

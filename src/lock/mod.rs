@@ -26,6 +26,18 @@ pub struct LockManager {
 }
 
 impl LockManager {
+    /// Every token from now on is greater than `token` (replaying a
+    /// journaled grant: the high-water mark survives a restart even when
+    /// it ran ahead of the clock).
+    pub fn raise(&self, token: u64) {
+        self.last_token.fetch_max(token, Ordering::SeqCst);
+    }
+
+    /// The highest token granted.
+    pub fn high_water(&self) -> u64 {
+        self.last_token.load(Ordering::SeqCst)
+    }
+
     /// The next fencing token: strictly increasing, close to wall-clock µs,
     /// and greater than `after` (a token the client saw elsewhere, e.g. from
     /// the node that held the key before the ring changed), so tokens stay

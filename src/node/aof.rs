@@ -43,6 +43,8 @@ pub struct AofState {
     pub synced_notify: tokio::sync::Notify,
     /// The writer thread's wake-up: set when a client waits for a sync.
     pub wake: (Mutex<bool>, Condvar),
+    /// Clients waiting for a sync right now (`always`).
+    pub waiting: std::sync::atomic::AtomicUsize,
     pub output: Mutex<AofOutput>,
     /// The last write or fsync failed (writes are refused meanwhile).
     pub write_failed: AtomicBool,

@@ -203,6 +203,16 @@ impl Server {
             me: std::sync::OnceLock::new(),
         });
         let _ = server.me.set(Arc::downgrade(&server));
+        // prepared records and decisions go through the effect log (the
+        // AOF makes them durable)
+        let weak = Arc::downgrade(&server);
+        server.txns.set_journal(Box::new(move |db, effect| {
+            if let Some(s) = weak.upgrade()
+                && s.keyspace.effects.keeping()
+            {
+                s.keyspace.effects.append(db, effect());
+            }
+        }));
         // a changed key reaches the clients tracking it
         let weak = Arc::downgrade(&server);
         server.keyspace.notify.connect_tracking(Box::new(move |key| {

@@ -75,7 +75,7 @@ fn state(server: &Server) -> &AofState {
 }
 
 /// The manifest's text, as Redis 7.0 writes it.
-fn manifest_text(parts: &[AofPart]) -> String {
+pub fn manifest_text(parts: &[AofPart]) -> String {
     parts.iter().map(|p| format!("file {} seq {} type {}\n", p.name, p.seq, p.kind)).collect()
 }
 
@@ -211,10 +211,11 @@ pub async fn before_reply(server: &Server, mark: u64) {
     if st.fsync.load(Ordering::Relaxed) != 0 {
         return;
     }
+    st.waiting.fetch_add(1, Ordering::AcqRel);
     loop {
         let synced = st.synced_notify.notified();
         if st.synced.load(Ordering::Acquire) >= end {
-            return;
+            break;
         }
         {
             let (flag, cv) = &st.wake;
@@ -223,6 +224,7 @@ pub async fn before_reply(server: &Server, mark: u64) {
         }
         synced.await;
     }
+    st.waiting.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// Where a connection's batch starts (the effect log's end), for
@@ -236,6 +238,8 @@ pub fn mark(server: &Server) -> u64 {
 fn writer(server: Arc<Server>) {
     let st = state(&server);
     let mut last_sync = Instant::now();
+    // group commit: how many clients the last fsync let go, and how long it took
+    let (mut released, mut fsync_time) = (0usize, Duration::ZERO);
     while st.on.load(Ordering::Relaxed) {
         let policy = st.fsync.load(Ordering::Relaxed);
         {
@@ -247,6 +251,16 @@ fn writer(server: Arc<Server>) {
             }
             *woken = false;
         }
+        if policy == 0 && released > 1 {
+            // The clients the last fsync let go come back with their next
+            // writes within microseconds: waiting for them (at most half
+            // an fsync) lets one fsync cover them all, instead of one for
+            // the first few and another for the rest.
+            let until = Instant::now() + (fsync_time / 2).min(Duration::from_millis(1));
+            while st.waiting.load(Ordering::Acquire) < released && Instant::now() < until {
+                std::thread::sleep(Duration::from_micros(20));
+            }
+        }
         let ok = write_pending(&server);
         let due = match policy {
             0 => st.written.load(Ordering::Acquire) > st.synced.load(Ordering::Acquire),
@@ -257,9 +271,11 @@ fn writer(server: Arc<Server>) {
             let target = st.written.load(Ordering::Acquire);
             let file = st.output.lock().unwrap_or_else(|p| p.into_inner()).file.as_ref().and_then(|f| f.try_clone().ok());
             last_sync = Instant::now();
+            released = st.waiting.load(Ordering::Acquire);
             // the fsync runs without the output lock: writes go on meanwhile
             match file.map(|f| f.sync_data()) {
                 Some(Ok(())) => {
+                    fsync_time = last_sync.elapsed();
                     st.fsyncs.fetch_add(1, Ordering::Relaxed);
                     st.synced.fetch_max(target, Ordering::AcqRel);
                     st.synced_notify.notify_waiters();
@@ -275,6 +291,17 @@ fn writer(server: Arc<Server>) {
             // nobody waits for a sync: what is written counts as synced
             st.synced.store(st.written.load(Ordering::Acquire), Ordering::Release);
         }
+    }
+}
+
+/// What a new base is followed by: the cross-node transactions prepared
+/// and decided here, and the fencing-token high-water mark (a snapshot
+/// holds keys only).
+fn journal_state(server: &Server) {
+    server.txns.journal_state();
+    let hwm = server.locks.high_water();
+    if hwm > 0 {
+        server.keyspace.effects.append(0, crate::store::effects::args(&[b"TXN.FENCE", hwm.to_string().as_bytes()]));
     }
 }
 
@@ -349,8 +376,10 @@ fn run_rewrite(server: &Server) -> std::io::Result<()> {
         out.parts = parts;
         out.file = Some(file);
         out.incr_size = 0;
-        // the new file selects its database afresh
+        // the new file selects its database afresh, and starts with the
+        // state the snapshot does not hold
         let _ = server.keyspace.effects.take_aof(true);
+        journal_state(server);
         (super::rdb::begin(server), base)
     };
     let saved = super::rdb::save_begun(server, begun, &d.join(&base.name))?;
@@ -590,6 +619,7 @@ pub fn enable(server: &Arc<Server>) {
                 out.parts = old.clone();
                 drop(out);
                 server.keyspace.effects.feed_aof(true);
+                journal_state(&server);
                 let end = server.keyspace.effects.end();
                 st.written.store(end, Ordering::Release);
                 st.synced.store(end, Ordering::Release);

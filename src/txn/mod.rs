@@ -131,6 +131,45 @@ struct Inner {
     locks: HashMap<(usize, Key), TxId>,
 }
 
+/// Where the table's changes go to be durable: the effect log (so the AOF
+/// and replicas get them), as the commands that re-create them on replay:
+/// `TXN.RECORD` for a prepared transaction, `TXN.DECIDED` for a decision.
+/// It is given the database and a maker of the effect (called only when
+/// the log keeps effects).
+pub type Journal = Box<dyn Fn(usize, &mut dyn FnMut() -> Vec<Bytes>) + Send + Sync>;
+
+/// `TXN.RECORD txid PRIMARY|SECONDARY primary timeout-ms db nkeys key...
+/// n argc arg...`: a prepared record as replay re-creates it.
+pub fn record_effect(txid: &TxId, p: &Prepared) -> Vec<Bytes> {
+    let n = |x: usize| Bytes::from(x.to_string());
+    let mut args = vec![
+        Bytes::from_static(b"TXN.RECORD"),
+        txid.clone(),
+        Bytes::from_static(if p.is_primary { b"PRIMARY" } else { b"SECONDARY" }),
+        Bytes::from(p.primary.clone()),
+        Bytes::from(p.timeout.as_millis().max(1).to_string()),
+        n(p.db),
+        n(p.keys.len()),
+    ];
+    args.extend(p.keys.iter().map(|k| Bytes::copy_from_slice(k)));
+    args.push(n(p.commands.len()));
+    for c in &p.commands {
+        args.push(n(c.len()));
+        args.extend(c.iter().cloned());
+    }
+    args
+}
+
+/// `TXN.DECIDED txid COMMITTED|ABORTED [PINNED]` (PINNED: a primary's
+/// commit kept for its secondaries).
+pub fn decided_effect(txid: &TxId, d: Decision, pinned: bool) -> Vec<Bytes> {
+    let mut args = vec![Bytes::from_static(b"TXN.DECIDED"), txid.clone(), Bytes::from_static(if d == Decision::Committed { b"COMMITTED" } else { b"ABORTED" })];
+    if pinned {
+        args.push(Bytes::from_static(b"PINNED"));
+    }
+    args
+}
+
 /// All 2PC state of one node.
 #[derive(Default)]
 pub struct TxnTable {
@@ -143,6 +182,7 @@ pub struct TxnTable {
     locked: AtomicUsize,
     /// Where commands wait for locked keys: told when a key is released.
     waits: Arc<WaitRegistry>,
+    journal: std::sync::OnceLock<Journal>,
 }
 
 impl TxnTable {
@@ -153,6 +193,17 @@ impl TxnTable {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes prepared records and decisions durable through `journal`.
+    pub fn set_journal(&self, journal: Journal) {
+        let _ = self.journal.set(journal);
+    }
+
+    fn journal(&self, db: usize, mut effect: impl FnMut() -> Vec<Bytes>) {
+        if let Some(j) = self.journal.get() {
+            j(db, &mut effect);
+        }
     }
 
     /// True when no key is locked: the hot path's only cost.
@@ -190,7 +241,10 @@ impl TxnTable {
                 self.locked.fetch_add(1, Ordering::SeqCst);
             }
         }
-        inner.prepared.insert(txid, p);
+        let db = p.db;
+        inner.prepared.insert(txid.clone(), p);
+        drop(inner);
+        self.journal(db, || self.prepared(&txid).map(|p| record_effect(&txid, &p)).unwrap_or_default());
         PrepareOutcome::Prepared
     }
 
@@ -225,6 +279,31 @@ impl TxnTable {
     /// The first decision for a transaction stands; a repeated one changes
     /// nothing.
     pub fn finish(&self, txid: &TxId, decision: Decision) {
+        self.finish_as(txid, decision, None)
+    }
+
+    /// [`finish`](Self::finish) of a journaled decision: pinned as it was.
+    pub fn restore_decision(&self, txid: &TxId, decision: Decision, pinned: bool) {
+        self.finish_as(txid, decision, Some(pinned))
+    }
+
+    /// Journals the whole table (every prepared record and kept decision):
+    /// what a new AOF base must be followed by, as the snapshot holds no
+    /// 2PC state.
+    pub fn journal_state(&self) {
+        let inner = self.lock();
+        let prepared: Vec<(TxId, Prepared)> = inner.prepared.iter().map(|(t, p)| (t.clone(), p.clone())).collect();
+        let decided: Vec<(TxId, Kept)> = inner.decisions.iter().map(|(t, k)| (t.clone(), *k)).collect();
+        drop(inner);
+        for (txid, k) in decided {
+            self.journal(0, || decided_effect(&txid, k.decision, k.pinned));
+        }
+        for (txid, p) in prepared {
+            self.journal(p.db, || record_effect(&txid, &p));
+        }
+    }
+
+    fn finish_as(&self, txid: &TxId, decision: Decision, pinned_as: Option<bool>) {
         let mut inner = self.lock();
         let now = Instant::now();
         let mut was_primary = false;
@@ -239,8 +318,9 @@ impl TxnTable {
                 }
             }
         }
-        if !inner.decisions.contains_key(txid) {
-            let pinned = was_primary && decision == Decision::Committed;
+        let new = !inner.decisions.contains_key(txid);
+        let pinned = pinned_as.unwrap_or(was_primary && decision == Decision::Committed);
+        if new {
             inner.decisions.insert(txid.clone(), Kept { decision, at: now, pinned });
             if pinned {
                 inner.pinned_count += 1;
@@ -251,6 +331,9 @@ impl TxnTable {
         }
         inner.expire_decisions(now);
         drop(inner);
+        if new {
+            self.journal(0, || decided_effect(txid, decision, pinned));
+        }
         for (db, k) in released {
             self.waits.key_changed(db, &k);
         }
@@ -267,6 +350,7 @@ impl TxnTable {
             k.pinned = false;
             inner.pinned_count -= 1;
             inner.recent.push_back((Bytes::copy_from_slice(txid), k.at));
+            self.journal(0, || vec![Bytes::from_static(b"TXN.FORGET"), Bytes::copy_from_slice(txid)]);
         }
     }
 

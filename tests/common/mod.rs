@@ -108,6 +108,14 @@ impl TestServer {
         Self::spawn_in(dir, "server", &all, &[])
     }
 
+    /// Starts `shardis server --port <port> <args>` working in `dir` (a
+    /// killed node restarted on its port with its files).
+    pub fn start_in_on_port(dir: &std::path::Path, port: u16, args: &[&str]) -> TestServer {
+        let mut all: Vec<String> = vec!["--port".into(), port.to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        Self::spawn_in(dir, "server", &all, &[])
+    }
+
     fn spawn_in(dir: &std::path::Path, role: &str, args: &[String], env: &[(&str, &str)]) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shardis"))
             .current_dir(dir)
