@@ -147,13 +147,15 @@ async fn active_expiry(server: Arc<Server>) {
         // their memory.
         crate::alloc::release_after_clients_leave(server.clients().len(), &mut released);
         crate::node::recovery::recover(&server, command::txn::apply_commit);
-        if let Some(_gate) = server.try_gate_shared() {
+        // tables sized for a file being loaded are not shrunk meanwhile
+        if let Some(_gate) = server.try_gate_shared().filter(|_| !server.persistence.loading.load(Ordering::Relaxed)) {
             server.keyspace.maintain_tables(1000);
         }
         // A full budget means more keys are due: go again at once.
         // Never block a worker on the gate: while EXEC or a script holds it,
         // skip this round.
-        while match server.try_gate_shared() {
+        // nothing expires while the dataset loads (as in Redis)
+        while match server.try_gate_shared().filter(|_| !server.persistence.loading.load(Ordering::Relaxed)) {
             Some(_gate) => server.keyspace.active_expire(200),
             None => 0,
         } >= 200 * crate::store::SHARDS_PER_DB

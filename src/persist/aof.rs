@@ -383,6 +383,9 @@ fn run_rewrite(server: &Server) -> std::io::Result<()> {
         (super::rdb::begin(server), base)
     };
     let saved = super::rdb::save_begun(server, begun, &d.join(&base.name))?;
+    // the state journaled after the snapshot is on disk before the old
+    // files (which also hold it) go
+    sync_increment(server)?;
     let mut out = st.output.lock().unwrap_or_else(|p| p.into_inner());
     let newest = out.parts.iter().filter(|p| p.kind == 'i').map(|p| p.seq).max().unwrap_or(0);
     let (keep, drop): (Vec<AofPart>, Vec<AofPart>) = out.parts.iter().cloned().partition(|p| p.kind == 'i' && p.seq == newest);
@@ -393,6 +396,18 @@ fn run_rewrite(server: &Server) -> std::io::Result<()> {
     out.base_size = saved.bytes;
     drop_files(&d, &drop);
     Ok(())
+}
+
+/// Everything pending written to the increment and fsynced.
+fn sync_increment(server: &Server) -> std::io::Result<()> {
+    if !write_pending(server) {
+        return Err(std::io::Error::other("the AOF cannot be written"));
+    }
+    let out = state(server).output.lock().unwrap_or_else(|p| p.into_inner());
+    match out.file.as_ref() {
+        Some(f) => f.sync_data(),
+        None => Ok(()),
+    }
 }
 
 fn drop_files(d: &Path, parts: &[AofPart]) {
@@ -629,6 +644,7 @@ pub fn enable(server: &Arc<Server>) {
             let writer_server = Arc::clone(&server);
             std::thread::Builder::new().name("shardis-aof".into()).spawn(move || writer(writer_server))?;
             let saved = super::rdb::save_begun(&server, begun, &d.join(&base.name))?;
+            sync_increment(&server)?;
             let parts = vec![base, incr];
             save_manifest(&server, &parts)?;
             let mut out = st.output.lock().unwrap_or_else(|p| p.into_inner());

@@ -279,7 +279,10 @@ pub fn load(server: &Server, b: &[u8], mut progress: impl FnMut(usize)) -> Resul
                 db = n as usize;
             }
             OPCODE_RESIZEDB => {
-                len(&mut pos).and_then(|_| len(&mut pos)).ok_or_else(|| bad("Bad RESIZEDB", at))?;
+                let keys = len(&mut pos).ok_or_else(|| bad("Bad RESIZEDB", at))?;
+                len(&mut pos).ok_or_else(|| bad("Bad RESIZEDB", at))?;
+                // a hint, believed only as far as the file could hold it
+                server.keyspace.reserve(db, keys.min(b.len() as u64 / 4) as usize);
             }
             OPCODE_AUX => {
                 let name = codec::decode_string(b, &mut pos).ok_or_else(|| bad("Bad AUX field", at))?;
@@ -324,12 +327,13 @@ pub fn load(server: &Server, b: &[u8], mut progress: impl FnMut(usize)) -> Resul
                 }
                 let mut l = server.keyspace.lock(db, &key);
                 l.set_touch(false);
-                if l.peek_raw(&key).is_some() {
+                // a key already there is replaced, so the count stays (no
+                // expiry runs while loading: nothing else changes it)
+                let before = server.keyspace.dbsize(db);
+                codec::install(&mut l, &key, value, exp, config);
+                if server.keyspace.dbsize(db) == before {
                     return Err(LoadError(format!("RDB has duplicated key '{}' in DB {db}", printable(&key))));
                 }
-                let prior = l.db();
-                debug_assert_eq!(prior, db);
-                codec::install(&mut l, &key, value, exp, config);
                 if let Some(i) = i {
                     l.set_idle(&key, i);
                 }

@@ -439,6 +439,14 @@ impl Keyspace {
         s.snap.take().map(|mut snap| snap.take()).unwrap_or_default()
     }
 
+    /// Room for about `n` keys in `db` (loading a file that says how many).
+    pub fn reserve(&self, db: usize, n: usize) {
+        let per_shard = n.div_ceil(SHARDS_PER_DB);
+        for i in 0..SHARDS_PER_DB {
+            self.dbs[db].shard(i).table.reserve(per_shard);
+        }
+    }
+
     /// Bytes held for a snapshot in progress (INFO).
     pub fn snapshot_memory(&self) -> u64 {
         self.snapshot_memory.load(Ordering::Relaxed)

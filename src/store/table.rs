@@ -262,6 +262,14 @@ impl Table {
         self.rehash = Some(0);
     }
 
+    /// Makes room for `n` entries at once (an RDB file's RESIZEDB hint,
+    /// as Redis's `dictExpand`): loading then inserts without rehashing.
+    pub fn reserve(&mut self, n: usize) {
+        if !self.is_resizing() && self.t[0].size() < n {
+            self.resize(n.next_power_of_two().max(MIN_SIZE));
+        }
+    }
+
     /// True when less than a tenth of the buckets are used.
     pub fn wants_shrink(&self) -> bool {
         !self.is_resizing() && self.t[0].size() > MIN_SIZE && self.len * MIN_FILL < self.t[0].size()
