@@ -221,11 +221,9 @@ fn bgsave_shutdown_and_sigterm_save_as_redis_does() {
     assert_eq!(raw.cmd(&["SET", "k", "v1"]), "+OK\r\n");
     assert_eq!(raw.cmd(&["BGSAVE", "NOW"]), "-ERR syntax error\r\n");
     assert_eq!(raw.cmd(&["BGSAVE"]), "+Background saving started\r\n");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while common::info_field(&mut raw, "persistence", "rdb_bgsave_in_progress").as_deref() != Some("0") || !dir.join("data.rdb").exists() {
-        assert!(Instant::now() < deadline, "BGSAVE did not finish");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until("BGSAVE did not finish", Duration::from_secs(20), Duration::from_millis(10), || {
+        common::info_field(&mut raw, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0") && dir.join("data.rdb").exists()
+    });
     assert_eq!(common::info_field(&mut raw, "persistence", "rdb_last_bgsave_status").as_deref(), Some("ok"));
     assert_eq!(common::info_field(&mut raw, "persistence", "rdb_saves").as_deref(), Some("1"));
     // SHUTDOWN (save points are set by default, as in Redis): the final save
@@ -282,11 +280,7 @@ fn save_points_start_a_background_save() {
     assert_eq!(common::info_field(&mut raw, "persistence", "rdb_changes_since_last_save").as_deref(), Some("1"));
     assert_eq!(common::info_field(&mut raw, "persistence", "rdb_saves").as_deref(), Some("0"));
     assert_eq!(raw.cmd(&["MSET", "b", "2", "c", "3"]), "+OK\r\n");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !dir.join("dump.rdb").exists() {
-        assert!(Instant::now() < deadline, "the save point did not save");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until("the save point did not save", Duration::from_secs(20), Duration::from_millis(50), || dir.join("dump.rdb").exists());
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -390,17 +384,13 @@ fn a_snapshot_is_the_keyspace_as_of_its_start_while_writers_and_evictions_run() 
     std::thread::sleep(Duration::from_millis(500));
     let mut raw = s.raw();
     // the writers are well under way (every seq key written once)
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while raw.cmd(&["EXISTS", "seq:499"]) != ":1\r\n" || common::info_field(&mut raw, "stats", "evicted_keys").as_deref() == Some("0") {
-        assert!(Instant::now() < deadline, "the writers and evictions did not get going");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_until("the writers and evictions did not get going", Duration::from_secs(60), Duration::from_millis(20), || {
+        raw.cmd(&["EXISTS", "seq:499"]) == ":1\r\n" && common::info_field(&mut raw, "stats", "evicted_keys").as_deref() != Some("0")
+    });
     assert_eq!(raw.cmd(&["BGSAVE"]), "+Background saving started\r\n");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while common::info_field(&mut raw, "persistence", "rdb_bgsave_in_progress").as_deref() != Some("0") || !dir.join("dump.rdb").exists() {
-        assert!(Instant::now() < deadline, "BGSAVE did not finish");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until("BGSAVE did not finish", Duration::from_secs(60), Duration::from_millis(10), || {
+        common::info_field(&mut raw, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0") && dir.join("dump.rdb").exists()
+    });
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for t in [seq, bank, filler] {
@@ -501,21 +491,18 @@ fn an_unwritable_dir_fails_the_save_and_refuses_writes_until_it_works() {
     // the directory of the file does not exist: the save fails, loudly
     assert_eq!(raw.cmd(&["SAVE"]), "-ERR\r\n");
     assert_eq!(raw.cmd(&["BGSAVE"]), "+Background saving started\r\n");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while common::info_field(&mut raw, "persistence", "rdb_last_bgsave_status").as_deref() != Some("err") {
-        assert!(Instant::now() < deadline, "the failed BGSAVE was not reported");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until("the failed BGSAVE was not reported", Duration::from_secs(20), Duration::from_millis(10), || {
+        common::info_field(&mut raw, "persistence", "rdb_last_bgsave_status").as_deref() == Some("err")
+    });
     // writes are refused as Redis refuses them; reads go on
     assert!(raw.cmd(&["SET", "k", "w"]).starts_with("-MISCONF Redis is configured to save RDB snapshots"));
     assert_eq!(raw.cmd(&["GET", "k"]), "$1\r\nv\r\n");
     // the disk comes back: the next save succeeds and writes are accepted
     std::fs::create_dir(dir.join("sub")).unwrap();
     assert_eq!(raw.cmd(&["BGSAVE"]), "+Background saving started\r\n");
-    while common::info_field(&mut raw, "persistence", "rdb_last_bgsave_status").as_deref() != Some("ok") {
-        assert!(Instant::now() < deadline, "the BGSAVE after recovery did not succeed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until("the BGSAVE after recovery did not succeed", Duration::from_secs(20), Duration::from_millis(10), || {
+        common::info_field(&mut raw, "persistence", "rdb_last_bgsave_status").as_deref() == Some("ok")
+    });
     assert_eq!(raw.cmd(&["SET", "k", "w"]), "+OK\r\n");
     assert!(dir.join("sub/dump.rdb").exists());
     drop(s);
@@ -615,13 +602,10 @@ fn bgrewriteaof_folds_the_increments_into_a_new_base() {
     }
     let mut raw = s.raw();
     assert_eq!(raw.cmd(&["BGREWRITEAOF"]), "+Background append only file rewriting started\r\n");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while common::info_field(&mut raw, "persistence", "aof_rewrite_in_progress").as_deref() != Some("0")
-        || common::info_field(&mut raw, "persistence", "aof_rewrites").as_deref() != Some("1")
-    {
-        assert!(Instant::now() < deadline, "the rewrite did not finish");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until("the rewrite did not finish", Duration::from_secs(20), Duration::from_millis(10), || {
+        common::info_field(&mut raw, "persistence", "aof_rewrite_in_progress").as_deref() == Some("0")
+            && common::info_field(&mut raw, "persistence", "aof_rewrites").as_deref() == Some("1")
+    });
     let _: () = con.set("after", "rewrite").unwrap();
     assert_eq!(manifest(&dir), "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n");
     let files: Vec<String> = std::fs::read_dir(dir.join("appendonlydir")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -768,13 +752,10 @@ fn appendonly_can_be_switched_on_and_off_at_runtime() {
         raw.cmd(&["SET", &format!("k{i}"), &i.to_string()]);
     }
     assert_eq!(raw.cmd(&["CONFIG", "SET", "appendonly", "yes"]), "+OK\r\n");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while common::info_field(&mut raw, "persistence", "aof_enabled").as_deref() != Some("1")
-        || common::info_field(&mut raw, "persistence", "aof_rewrite_in_progress").as_deref() != Some("0")
-    {
-        assert!(Instant::now() < deadline, "the AOF did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until("the AOF did not start", Duration::from_secs(20), Duration::from_millis(10), || {
+        common::info_field(&mut raw, "persistence", "aof_enabled").as_deref() == Some("1")
+            && common::info_field(&mut raw, "persistence", "aof_rewrite_in_progress").as_deref() == Some("0")
+    });
     assert_eq!(raw.cmd(&["SET", "after", "on"]), "+OK\r\n");
     drop(s);
     check_aof(&dir);
@@ -840,11 +821,9 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     assert_eq!(raw.cmd(&["EXISTS", "k0"]), ":1\r\n", "reads go on");
     assert!(raw.cmd(&["SET", "x", "y"]).starts_with("-MISCONF"));
     std::fs::remove_file(mnt.join("ballast")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while raw.cmd(&["SET", "x", "y"]) != "+OK\r\n" {
-        assert!(Instant::now() < deadline, "writes were not accepted again after space came back");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until("writes were not accepted again after space came back", Duration::from_secs(20), Duration::from_millis(50), || {
+        raw.cmd(&["SET", "x", "y"]) == "+OK\r\n"
+    });
     assert_eq!(common::info_field(&mut raw, "persistence", "aof_last_write_status").as_deref(), Some("ok"));
     drop(s);
     let s = TestServer::start_in(&mnt, &["--appendonly", "yes", "--save", ""]);
@@ -882,11 +861,9 @@ fn fencing_tokens_survive_a_restart_and_a_rewrite() {
     let second: u64 = raw.cmd(&["LOCK.ACQUIRE", "res", "you", "100000"]).trim_start_matches(':').trim().parse().unwrap();
     assert!(second > first, "token {second} after a restart is not above {first}");
     assert_eq!(raw.cmd(&["BGREWRITEAOF"]), "+Background append only file rewriting started\r\n");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while common::info_field(&mut raw, "persistence", "aof_rewrites").as_deref() != Some("1") {
-        assert!(Instant::now() < deadline, "the rewrite did not finish");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until("the rewrite did not finish", Duration::from_secs(20), Duration::from_millis(10), || {
+        common::info_field(&mut raw, "persistence", "aof_rewrites").as_deref() == Some("1")
+    });
     drop(s);
     let s = TestServer::start_in(&dir, &args);
     drop(loaded_conn(&s));

@@ -385,10 +385,6 @@ fn participants_restarted_from_their_aof_during_load() {
 
 /// Waits until a node answers commands (not `-LOADING`).
 fn wait_loaded(n: &TestServer) {
-    let deadline = Instant::now() + Duration::from_secs(20);
     let mut r = n.raw();
-    while r.cmd(&["PING"]).starts_with("-LOADING") {
-        assert!(Instant::now() < deadline, "the node did not finish loading");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until("the node did not finish loading", Duration::from_secs(20), Duration::from_millis(10), || !r.cmd(&["PING"]).starts_with("-LOADING"));
 }

@@ -643,3 +643,16 @@ impl Pair {
         a
     }
 }
+
+/// Polls `ready` every `poll` until it holds; panics with `what` if it
+/// has not held within `limit` (a bounded wait for a condition, never a
+/// timing check).
+pub fn wait_until(what: &str, limit: Duration, poll: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ready() {
+        if std::time::Instant::now() >= deadline {
+            panic!("{what}");
+        }
+        std::thread::sleep(poll);
+    }
+}
