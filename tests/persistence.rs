@@ -178,7 +178,7 @@ fn save_then_restart_restores_every_type_and_redis_agrees() {
 
     // shardis -> redis-server 7.0: the same dataset, encodings included
     let r = TestServer::start_redis_in(&dir, &["--dbfilename", "dump.rdb"]);
-    let mut con = r.conn();
+    let mut con = loaded_conn(&r);
     let in_redis = fingerprint(&mut con);
     assert!(before == in_redis, "redis-server loaded another dataset:\n{}", diff(&before, &in_redis));
     drop(r);
@@ -551,7 +551,7 @@ fn aof_round_trips_shardis_to_shardis_to_redis_and_back() {
 
     // redis-server 7.0 loads our AOF directory, appends to it...
     let r = TestServer::start_redis_in(&dir, &["--appendonly", "yes"]);
-    let mut con = r.conn();
+    let mut con = loaded_conn(&r);
     let in_redis = fingerprint(&mut con);
     assert!(before == in_redis, "redis-server loaded another dataset:\n{}", diff(&before, &in_redis));
     let _: () = con.set("written by redis", "yes").unwrap();
@@ -874,6 +874,167 @@ fn fencing_tokens_survive_a_restart_and_a_rewrite() {
     // TXN.FENCE is not for clients without the cluster secret
     let mut plain = s.raw();
     assert!(plain.cmd(&["TXN.FENCE", "9000000000000000000"]).starts_with("-NOPERM"));
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Under `appendfsync always` nobody learns of a write before it is on the
+/// disk: not the writer (its reply waits for the fsync), and not another
+/// client reading it or a secondary asking the primary for a decision
+/// (`TXN.STATUS`). The fsync is held back by a fault point while the
+/// replies are looked for; it fails if a reader's reply overtakes the disk.
+#[test]
+fn nobody_sees_a_write_before_the_disk_has_it() {
+    if against_redis() {
+        return;
+    }
+    let dir = fresh_dir();
+    let hold = dir.join("hold-fsync");
+    let fault = format!("hold-fsync:{}", hold.display());
+    let s = TestServer::start_in_env(&dir, &["--appendonly", "yes", "--appendfsync", "always", "--save", ""], &[("SHARDIS_FAULT", &fault)]);
+    drop(loaded_conn(&s));
+    let mut writer = s.raw();
+    let mut reader = s.raw();
+    assert_eq!(writer.cmd(&["SET", "k", "before"]), "+OK\r\n");
+    std::fs::write(&hold, b"").unwrap();
+    writer.send(&["SET", "k", "after"]);
+    assert_eq!(writer.try_read_reply(Duration::from_millis(300)), None, "the writer's reply did not wait for the fsync");
+    reader.send(&["GET", "k"]);
+    assert_eq!(reader.try_read_reply(Duration::from_millis(300)), None, "a reader saw a write the disk does not have yet");
+    let mut other = s.raw();
+    other.send(&["PING"]);
+    std::fs::remove_file(&hold).unwrap();
+    assert_eq!(reader.read_reply(), "$5\r\nafter\r\n");
+    assert_eq!(writer.read_reply(), "+OK\r\n");
+    assert_eq!(other.read_reply(), "+PONG\r\n");
+    // nothing written since: replies do not wait for the disk
+    std::fs::write(&hold, b"").unwrap();
+    assert_eq!(reader.cmd(&["GET", "k"]), "$5\r\nafter\r\n");
+
+    // the primary's commit decision, asked for by a secondary
+    std::fs::remove_file(&hold).unwrap();
+    let mut coordinator = s.txn_raw();
+    let mut secondary = s.txn_raw();
+    let addr = s.addr();
+    assert_eq!(coordinator.cmd(&["TXN.PREPARE", "t1", "PRIMARY", &addr, "10000", "1", "3", "SET", "k", "txn"]), "+PREPARED\r\n");
+    std::fs::write(&hold, b"").unwrap();
+    coordinator.send(&["TXN.COMMIT", "t1"]);
+    assert_eq!(coordinator.try_read_reply(Duration::from_millis(300)), None, "the commit was acknowledged before the disk had it");
+    secondary.send(&["TXN.STATUS", "t1", "FINAL"]);
+    assert_eq!(secondary.try_read_reply(Duration::from_millis(300)), None, "a secondary learnt a decision the disk does not have yet");
+    std::fs::remove_file(&hold).unwrap();
+    assert_eq!(secondary.read_reply(), "+committed\r\n");
+    assert_eq!(coordinator.read_reply(), "*1\r\n+OK\r\n");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One command in RESP, as an AOF holds it.
+fn aof_command(out: &mut Vec<u8>, args: &[&str]) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+}
+
+/// An AOF directory of one increment: a prepared record of `txid` on `k`
+/// (as a secondary of `primary`, with `timeout_ms`), filler, the commit
+/// (its write and decision in one MULTI/EXEC), two more writes of `k`,
+/// more filler, `done`: `k` ends at 7.
+fn aof_with_a_prepared_transfer(dir: &Path, txid: &str, primary: &str, timeout_ms: &str, fill: usize) {
+    let mut aof = Vec::new();
+    aof_command(&mut aof, &["SELECT", "0"]);
+    aof_command(&mut aof, &["TXN.RECORD", txid, "SECONDARY", primary, timeout_ms, "0", "1", "k", "1", "3", "INCRBY", "k", "5"]);
+    for i in 0..fill {
+        aof_command(&mut aof, &["SET", &format!("before:{i}"), "v"]);
+    }
+    // the commit, and right after it more writes of the key it releases
+    for c in [
+        &["MULTI"][..],
+        &["INCRBY", "k", "5"],
+        &["TXN.DECIDED", txid, "COMMITTED"],
+        &["EXEC"],
+        &["INCRBY", "k", "1"],
+        &["MULTI"],
+        &["INCRBY", "k", "1"],
+        &["SET", "x", "y"],
+        &["EXEC"],
+    ] {
+        aof_command(&mut aof, c);
+    }
+    for i in 0..fill {
+        aof_command(&mut aof, &["SET", &format!("after:{i}"), "v"]);
+    }
+    aof_command(&mut aof, &["SET", "done", "1"]);
+    let d = dir.join("appendonlydir");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("appendonly.aof.1.incr.aof"), aof).unwrap();
+    std::fs::write(d.join("appendonly.aof.manifest"), "file appendonly.aof.1.incr.aof seq 1 type i\n").unwrap();
+}
+
+/// A replayed file is what happened: a client's WATCH during loading that
+/// waits for a key a replayed prepared record holds must not make the
+/// replay's commit wait (it once left the replay inside that MULTI,
+/// queueing, and so cutting off, the rest of the file).
+#[test]
+fn a_watch_during_loading_does_not_hold_up_the_replay() {
+    if against_redis() {
+        return;
+    }
+    let dir = fresh_dir();
+    let fill = 150_000;
+    aof_with_a_prepared_transfer(&dir, "t:1", "127.0.0.1:1", "600000", fill);
+    let s = TestServer::start_in(&dir, &["--appendonly", "yes", "--save", ""]);
+    // WATCH is allowed while loading (as in Redis); once the record is in,
+    // it waits for the key until the commit releases it
+    let mut watcher = s.raw();
+    let mut waited = false;
+    for _ in 0..2000 {
+        watcher.send(&["WATCH", "k"]);
+        match watcher.try_read_reply(Duration::from_millis(200)) {
+            None => {
+                waited = true;
+                break;
+            }
+            Some(r) => {
+                assert_eq!(r, "+OK\r\n");
+                assert_eq!(watcher.cmd(&["UNWATCH"]), "+OK\r\n");
+                if watcher.cmd(&["EXISTS", "done"]) == ":1\r\n" {
+                    break;
+                }
+            }
+        }
+    }
+    assert!(waited, "the WATCH never met the replayed prepared record (loading was too quick to test)");
+    assert_eq!(watcher.read_reply(), "+OK\r\n");
+    let mut con = loaded_conn(&s);
+    let (k, done, size): (i64, Option<String>, i64) = redis::pipe().get("k").get("done").cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!((k, done.as_deref(), size), (7, Some("1"), 2 * fill as i64 + 3), "the replay lost what followed the commit");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A prepared record re-created by the replay is not settled while the
+/// file is still loading: its primary says "committed", but the file holds
+/// the commit too, and applying both would credit twice.
+#[test]
+fn a_replayed_prepared_record_is_not_settled_twice() {
+    if against_redis() {
+        return;
+    }
+    let primary = TestServer::start(&[]);
+    let mut p = primary.txn_raw();
+    assert_eq!(p.cmd(&["TXN.PREPARE", "t:2", "PRIMARY", &primary.addr(), "10000", "1", "3", "SET", "pk", "1"]), "+PREPARED\r\n");
+    assert_eq!(p.cmd(&["TXN.COMMIT", "t:2"]), "*1\r\n+OK\r\n");
+    let dir = fresh_dir();
+    let fill = 150_000;
+    // timed out at once: the node would ask the primary during the replay
+    aof_with_a_prepared_transfer(&dir, "t:2", &primary.addr(), "1", fill);
+    let s = TestServer::start_in(&dir, &["--appendonly", "yes", "--save", ""]);
+    let mut con = loaded_conn(&s);
+    let (k, done): (i64, Option<String>) = redis::pipe().get("k").get("done").query(&mut con).unwrap();
+    assert_eq!((k, done.as_deref()), (7, Some("1")), "the commit was applied twice (or not at all)");
+    assert_eq!(s.txn_raw().cmd(&["TXN.LIST"]), "*0\r\n");
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -350,7 +350,6 @@ fn aborting_prepared_transactions_by_hand_splits_none() {
 /// transaction in doubt is settled from its primary's decision, nothing
 /// stays in doubt, and the bank total holds.
 #[test]
-#[ignore = "open (issue 14): under the full suite's load a rare partial transfer still appears after AOF restarts; run with --ignored"]
 fn participants_restarted_from_their_aof_during_load() {
     let dirs: Vec<std::path::PathBuf> = (0..3).map(|_| common::fresh_dir()).collect();
     let aof = ["--appendonly", "yes", "--appendfsync", "always", "--save", ""];

@@ -261,7 +261,9 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     let server = ctx.server;
     // A script is running (on another thread, holding the exclusive gate):
     // SCRIPT KILL acts at once; others wait, or hear BUSY past the threshold.
-    if let Some(ms) = server.scripting.run.running_for_ms() {
+    // Nothing a replayed file runs ever waits: it is what happened, in the
+    // order it happened (a client's WATCH during loading may hold a key).
+    if let Some(ms) = server.scripting.run.running_for_ms().filter(|_| !ctx.client.replaying) {
         if cmd.name == "kill" && is(&args[0], "script") {
             return Ok(script_kill_now(ctx));
         }
@@ -305,7 +307,7 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     }
     // A key held for a woken blocked command: everyone else waits until it
     // has run (so a push serves the longest waiter first, as in Redis).
-    if server.keyspace.waits.any_reserved() && !ctx.client.in_exec && !queueing && held_for_another(ctx, cmd, args) {
+    if server.keyspace.waits.any_reserved() && !ctx.client.in_exec && !queueing && !ctx.client.replaying && held_for_another(ctx, cmd, args) {
         // a proxy's shared connection never waits, not even for this
         if ctx.client.txn_nowait {
             ctx.client.txn_deferring = true;

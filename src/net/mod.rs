@@ -146,9 +146,15 @@ async fn active_expiry(server: Arc<Server>) {
         // Many connections gone, or idle ones' buffers released: return
         // their memory.
         crate::alloc::release_after_clients_leave(server.clients().len(), &mut released);
-        crate::node::recovery::recover(&server, command::txn::apply_commit);
+        let loading = server.persistence.loading.load(Ordering::Acquire);
+        // The file being loaded may still decide a prepared transaction
+        // it re-created: none is settled (or applied a second time) before
+        // the whole file is in.
+        if !loading {
+            crate::node::recovery::recover(&server, command::txn::apply_commit);
+        }
         // tables sized for a file being loaded are not shrunk meanwhile
-        if let Some(_gate) = server.try_gate_shared().filter(|_| !server.persistence.loading.load(Ordering::Relaxed)) {
+        if let Some(_gate) = server.try_gate_shared().filter(|_| !loading) {
             server.keyspace.maintain_tables(1000);
         }
         // A full budget means more keys are due: go again at once.
@@ -178,11 +184,7 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
     // The request's arguments (slices of the read buffer), reused.
     let mut args: Vec<Bytes> = Vec::new();
     let mut idle = crate::resp::IdleTimer::default();
-    // the effect log's end when this batch began: a batch that wrote
-    // waits for the AOF before its replies go out
-    let mut mark;
     loop {
-        mark = crate::persist::aof::mark(server);
         // Answer every complete request already buffered.
         loop {
             let limits = Limits { max_bulk_len: server.config.proto_max_bulk_len.load(Ordering::Relaxed), authenticated: client.authenticated };
@@ -196,7 +198,7 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                     server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
                     let mut reply = command::dispatch(&mut Ctx { server, client }, &args);
                     if let Some(blocked) = client.blocked.take() {
-                        flush_replies(server, &info, &mut stream, &mut out, &mut mark).await?;
+                        flush_replies(server, &info, &mut stream, &mut out).await?;
                         // A blocked client keeps nothing it does not need:
                         // its command holds its own copy of the arguments,
                         // so the read buffer they were cut from can go.
@@ -219,7 +221,7 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                         args = Vec::new();
                     }
                     if client.close || out.len() >= OUTPUT_FLUSH {
-                        flush_replies(server, &info, &mut stream, &mut out, &mut mark).await?;
+                        flush_replies(server, &info, &mut stream, &mut out).await?;
                     }
                     if client.close {
                         return Ok(());
@@ -233,12 +235,12 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                     // Redis logs these at its verbose level
                     tracing::debug!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, info.addr);
                     Reply::error(format!("ERR Protocol error: {}", e.0)).encode(&mut out, client.resp3);
-                    flush_replies(server, &info, &mut stream, &mut out, &mut mark).await?;
+                    flush_replies(server, &info, &mut stream, &mut out).await?;
                     return Ok(());
                 }
             }
         }
-        flush_replies(server, &info, &mut stream, &mut out, &mut mark).await?;
+        flush_replies(server, &info, &mut stream, &mut out).await?;
         crate::resp::trim_if_large(&mut inbuf);
         crate::resp::trim_if_large(&mut out);
         info.qbuf.store(inbuf.len(), Ordering::Relaxed);
@@ -405,12 +407,11 @@ fn over_query_limit(server: &Server, info: &crate::node::ClientInfo, inbuf: &Byt
 /// does not read), CLIENT LIST shows them as `omem`.
 /// [`flush`] of a connection's replies: once the AOF has what the
 /// commands before them wrote (see `crate::persist::aof`).
-async fn flush_replies(server: &Server, info: &ClientInfo, stream: &mut TcpStream, out: &mut BytesMut, mark: &mut u64) -> std::io::Result<()> {
+async fn flush_replies(server: &Server, info: &ClientInfo, stream: &mut TcpStream, out: &mut BytesMut) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    crate::persist::aof::before_reply(server, *mark).await;
-    *mark = crate::persist::aof::mark(server);
+    crate::persist::aof::before_reply(server).await;
     flush(server, info, stream, out).await
 }
 

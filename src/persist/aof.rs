@@ -193,16 +193,20 @@ pub fn write_refusal(server: &Server) -> Option<String> {
         .then(|| format!("MISCONF Errors writing to the AOF file: {}", st.last_error.lock().unwrap_or_else(|p| p.into_inner())))
 }
 
-/// Before a connection sends replies: if it wrote (the effect log moved
-/// past `mark`), its effects go to the file first, and under `always`
-/// onto the disk.
-pub async fn before_reply(server: &Server, mark: u64) {
+/// Before a connection sends replies: every effect the log has now goes
+/// to the file first, and under `always` onto the disk. Not only the
+/// connection's own: a reply may tell what another connection's write
+/// did (a GET, a `TXN.STATUS` answering "committed" to a secondary), and
+/// nobody may learn of a write the file could still lose, as in Redis,
+/// whose replies all leave after the event loop's AOF flush. A reply
+/// waits only while some write is not yet where the policy puts it.
+pub async fn before_reply(server: &Server) {
     let st = state(server);
     if !st.on.load(Ordering::Relaxed) {
         return;
     }
     let end = server.keyspace.effects.end();
-    if end <= mark {
+    if st.synced.load(Ordering::Acquire) >= end {
         return;
     }
     if st.written.load(Ordering::Acquire) < end {
@@ -225,12 +229,6 @@ pub async fn before_reply(server: &Server, mark: u64) {
         synced.await;
     }
     st.waiting.fetch_sub(1, Ordering::AcqRel);
-}
-
-/// Where a connection's batch starts (the effect log's end), for
-/// [`before_reply`]; 0 when the AOF is off.
-pub fn mark(server: &Server) -> u64 {
-    if state(server).on.load(Ordering::Relaxed) { server.keyspace.effects.end() } else { 0 }
 }
 
 /// The writer thread: writes what connections did not, and fsyncs as the
@@ -272,6 +270,7 @@ fn writer(server: Arc<Server>) {
             let file = st.output.lock().unwrap_or_else(|p| p.into_inner()).file.as_ref().and_then(|f| f.try_clone().ok());
             last_sync = Instant::now();
             released = st.waiting.load(Ordering::Acquire);
+            hold_fsync_for_tests();
             // the fsync runs without the output lock: writes go on meanwhile
             match file.map(|f| f.sync_data()) {
                 Some(Ok(())) => {
@@ -302,6 +301,19 @@ fn journal_state(server: &Server) {
     let hwm = server.locks.high_water();
     if hwm > 0 {
         server.keyspace.effects.append(0, crate::store::effects::args(&[b"TXN.FENCE", hwm.to_string().as_bytes()]));
+    }
+}
+
+/// A fault point for tests (`SHARDIS_FAULT=hold-fsync:<path>`): while
+/// `<path>` exists, the writer thread does not fsync, as on a stalled
+/// disk, so a test can look at what waits for the disk and what does not.
+fn hold_fsync_for_tests() {
+    static HOLD: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let hold = HOLD.get_or_init(|| std::env::var("SHARDIS_FAULT").ok().and_then(|f| f.strip_prefix("hold-fsync:").map(PathBuf::from)));
+    if let Some(path) = hold {
+        while path.exists() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 

@@ -200,6 +200,9 @@ impl TxnTable {
         let _ = self.journal.set(journal);
     }
 
+    /// Appends to the effect log; called with the table's lock held, so
+    /// the log's order is the table's (lock order: this table, then the
+    /// effect log).
     fn journal(&self, db: usize, mut effect: impl FnMut() -> Vec<Bytes>) {
         if let Some(j) = self.journal.get() {
             j(db, &mut effect);
@@ -241,10 +244,10 @@ impl TxnTable {
                 self.locked.fetch_add(1, Ordering::SeqCst);
             }
         }
-        let db = p.db;
-        inner.prepared.insert(txid.clone(), p);
-        drop(inner);
-        self.journal(db, || self.prepared(&txid).map(|p| record_effect(&txid, &p)).unwrap_or_default());
+        // journaled under the table's lock, as every change of it is: the
+        // log has a record before anyone can see it or decide it
+        self.journal(p.db, || record_effect(&txid, &p));
+        inner.prepared.insert(txid, p);
         PrepareOutcome::Prepared
     }
 
@@ -291,15 +294,13 @@ impl TxnTable {
     /// what a new AOF base must be followed by, as the snapshot holds no
     /// 2PC state.
     pub fn journal_state(&self) {
+        // under the lock: no change of the table comes between
         let inner = self.lock();
-        let prepared: Vec<(TxId, Prepared)> = inner.prepared.iter().map(|(t, p)| (t.clone(), p.clone())).collect();
-        let decided: Vec<(TxId, Kept)> = inner.decisions.iter().map(|(t, k)| (t.clone(), *k)).collect();
-        drop(inner);
-        for (txid, k) in decided {
-            self.journal(0, || decided_effect(&txid, k.decision, k.pinned));
+        for (txid, k) in &inner.decisions {
+            self.journal(0, || decided_effect(txid, k.decision, k.pinned));
         }
-        for (txid, p) in prepared {
-            self.journal(p.db, || record_effect(&txid, &p));
+        for (txid, p) in &inner.prepared {
+            self.journal(p.db, || record_effect(txid, p));
         }
     }
 
@@ -330,10 +331,12 @@ impl TxnTable {
             }
         }
         inner.expire_decisions(now);
-        drop(inner);
         if new {
+            // before the lock goes: nobody learns a decision (TXN.STATUS)
+            // that the log does not have yet
             self.journal(0, || decided_effect(txid, decision, pinned));
         }
+        drop(inner);
         for (db, k) in released {
             self.waits.key_changed(db, &k);
         }

@@ -108,6 +108,13 @@ impl TestServer {
         Self::spawn_in(dir, "server", &all, &[])
     }
 
+    /// [`start_in`](Self::start_in) with extra environment (fault points).
+    pub fn start_in_env(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let mut all: Vec<String> = vec!["--port".into(), "0".into()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        Self::spawn_in(dir, "server", &all, env)
+    }
+
     /// Starts `shardis server --port <port> <args>` working in `dir` (a
     /// killed node restarted on its port with its files).
     pub fn start_in_on_port(dir: &std::path::Path, port: u16, args: &[&str]) -> TestServer {
