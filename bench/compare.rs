@@ -207,6 +207,21 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// `run` on each of the two servers in turn, `rounds` times: the medians
+/// of (op/s) and of (CPU us per op), shardis's first.
+fn side_by_side(rounds: usize, servers: &[Server], kinds: &[Kind], mut run: impl FnMut(&Server, &Kind) -> (f64, f64)) -> ((f64, f64), (f64, f64)) {
+    let mut ops = [Vec::new(), Vec::new()];
+    let mut cpu = [Vec::new(), Vec::new()];
+    for _ in 0..rounds {
+        for (i, s) in servers.iter().enumerate() {
+            let (rps, us) = run(s, &kinds[i]);
+            ops[i].push(rps);
+            cpu[i].push(us);
+        }
+    }
+    ((median(&mut ops[0]), median(&mut ops[1])), (median(&mut cpu[0]), median(&mut cpu[1])))
+}
+
 // ---- throughput -------------------------------------------------------------
 
 fn throughput(rounds: usize, requests: usize) {
@@ -216,17 +231,7 @@ fn throughput(rounds: usize, requests: usize) {
     println!("{:<10} {:>3} | {:>12} {:>12} {:>6} | {:>10} {:>10} {:>6}", "test", "P", "shardis op/s", "redis op/s", "ratio", "shardis us", "redis us", "ratio");
     for pipeline in [1, 16] {
         for test in ["set", "get", "lpush", "rpush", "lpop", "rpop", "hset", "sadd", "spop", "zadd", "zpopmin", "lrange_100", "lrange_600"] {
-            let mut ops = [Vec::new(), Vec::new()];
-            let mut cpu = [Vec::new(), Vec::new()];
-            for _ in 0..rounds {
-                for (i, s) in servers.iter().enumerate() {
-                    let (rps, us) = run_benchmark(s, test, pipeline, requests, kinds[i].name());
-                    ops[i].push(rps);
-                    cpu[i].push(us);
-                }
-            }
-            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
-            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
+            let ((a, b), (ca, cb)) = side_by_side(rounds, &servers, &kinds, |s, k| run_benchmark(s, test, pipeline, requests, k.name()));
             println!("{:<10} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", test.to_uppercase(), pipeline, a, b, a / b, ca, cb, ca / cb);
         }
     }
@@ -293,17 +298,7 @@ fn types_bench(rounds: usize, requests: usize) {
 fn compare_custom(servers: &[Server], kinds: &[Kind], commands: &[&[&str]], rounds: usize, requests: usize, width: usize) {
     for pipeline in [1, 16] {
         for cmd in commands {
-            let mut ops = [Vec::new(), Vec::new()];
-            let mut cpu = [Vec::new(), Vec::new()];
-            for _ in 0..rounds {
-                for (i, s) in servers.iter().enumerate() {
-                    let (rps, us) = run_custom(s, cmd, pipeline, requests, kinds[i].name());
-                    ops[i].push(rps);
-                    cpu[i].push(us);
-                }
-            }
-            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
-            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
+            let ((a, b), (ca, cb)) = side_by_side(rounds, servers, kinds, |s, k| run_custom(s, cmd, pipeline, requests, k.name()));
             println!("{:<width$} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", cmd.join(" "), pipeline, a, b, a / b, ca, cb, ca / cb);
         }
     }
@@ -368,17 +363,8 @@ fn pubsub_bench(rounds: usize, requests: usize) {
         }
         std::thread::sleep(Duration::from_millis(300));
         for pipeline in [1, 16] {
-            let mut ops = [Vec::new(), Vec::new()];
-            let mut cpu = [Vec::new(), Vec::new()];
-            for _ in 0..rounds {
-                for (i, s) in servers.iter().enumerate() {
-                    let (rps, us) = run_custom(s, &["PUBLISH", "bench:chan", "hello"], pipeline, requests, kinds[i].name());
-                    ops[i].push(rps);
-                    cpu[i].push(us);
-                }
-            }
-            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
-            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
+            let ((a, b), (ca, cb)) =
+                side_by_side(rounds, &servers, &kinds, |s, k| run_custom(s, &["PUBLISH", "bench:chan", "hello"], pipeline, requests, k.name()));
             println!("{:<16} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", n, pipeline, a, b, a / b, ca, cb, ca / cb);
         }
         stop.store(true, Ordering::Relaxed);
@@ -480,17 +466,7 @@ fn persistence_bench(rounds: usize, requests: usize, keys: usize) {
         let servers = [Kind::Shardis, Kind::Redis].map(|k| start(k, &["--appendonly", "yes", "--appendfsync", policy]));
         std::thread::sleep(Duration::from_millis(300));
         for pipeline in [1, 16] {
-            let mut ops = [Vec::new(), Vec::new()];
-            let mut cpu = [Vec::new(), Vec::new()];
-            for _ in 0..rounds {
-                for (i, s) in servers.iter().enumerate() {
-                    let (rps, us) = run_benchmark(s, "set", pipeline, requests, policy);
-                    ops[i].push(rps);
-                    cpu[i].push(us);
-                }
-            }
-            let (a, b) = (median(&mut ops[0]), median(&mut ops[1]));
-            let (ca, cb) = (median(&mut cpu[0]), median(&mut cpu[1]));
+            let ((a, b), (ca, cb)) = side_by_side(rounds, &servers, &[Kind::Shardis, Kind::Redis], |s, _| run_benchmark(s, "set", pipeline, requests, policy));
             println!("{:<9} {:>3} | {:>12.0} {:>12.0} {:>6.2} | {:>10.2} {:>10.2} {:>6.2}", policy, pipeline, a, b, a / b, ca, cb, ca / cb);
         }
     }
