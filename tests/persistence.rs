@@ -110,6 +110,15 @@ fn fingerprint(con: &mut redis::Connection) -> BTreeMap<String, String> {
     out
 }
 
+/// Requires `s` (shardis or redis-server) to have loaded exactly
+/// `expected`; its connection, for more.
+fn assert_loads(s: &TestServer, expected: &BTreeMap<String, String>, what: &str) -> redis::Connection {
+    let mut con = loaded_conn(s);
+    let got = fingerprint(&mut con);
+    assert!(*expected == got, "{what}:\n{}", diff(expected, &got));
+    con
+}
+
 /// A connection that waits out `-LOADING` (the dataset loads after start).
 fn loaded_conn(s: &TestServer) -> redis::Connection {
     let mut con = s.conn();
@@ -169,18 +178,14 @@ fn save_then_restart_restores_every_type_and_redis_agrees() {
 
     // shardis -> shardis
     let s = TestServer::start_in(&dir, &[]);
-    let mut con = loaded_conn(&s);
-    let after = fingerprint(&mut con);
-    assert!(before == after, "reloaded dataset differs:\n{}", diff(&before, &after));
+    let mut con = assert_loads(&s, &before, "reloaded dataset differs");
     let info: String = redis::cmd("INFO").arg("persistence").query(&mut con).unwrap();
     assert!(info.contains(&format!("rdb_last_load_keys_loaded:{}\r", before.len())), "{info}");
     drop(s);
 
     // shardis -> redis-server 7.0: the same dataset, encodings included
     let r = TestServer::start_redis_in(&dir, &["--dbfilename", "dump.rdb"]);
-    let mut con = loaded_conn(&r);
-    let in_redis = fingerprint(&mut con);
-    assert!(before == in_redis, "redis-server loaded another dataset:\n{}", diff(&before, &in_redis));
+    assert_loads(&r, &before, "redis-server loaded another dataset");
     drop(r);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -200,9 +205,7 @@ fn a_redis_dataset_loads_into_shardis() {
     let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
     drop(r);
     let s = TestServer::start_in(&dir, &[]);
-    let mut con = loaded_conn(&s);
-    let got = fingerprint(&mut con);
-    assert!(expected == got, "shardis loaded another dataset:\n{}", diff(&expected, &got));
+    let mut con = assert_loads(&s, &expected, "shardis loaded another dataset");
     // and what shardis writes of it, Redis's checker accepts
     let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
     check_rdb(&dir.join("dump.rdb"));
@@ -544,25 +547,19 @@ fn aof_round_trips_shardis_to_shardis_to_redis_and_back() {
     assert_eq!(manifest(&dir), "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n");
 
     let s = TestServer::start_in(&dir, &["--appendonly", "yes", "--save", ""]);
-    let mut con = loaded_conn(&s);
-    let after = fingerprint(&mut con);
-    assert!(before == after, "AOF reload differs:\n{}", diff(&before, &after));
+    assert_loads(&s, &before, "AOF reload differs");
     drop(s);
 
     // redis-server 7.0 loads our AOF directory, appends to it...
     let r = TestServer::start_redis_in(&dir, &["--appendonly", "yes"]);
-    let mut con = loaded_conn(&r);
-    let in_redis = fingerprint(&mut con);
-    assert!(before == in_redis, "redis-server loaded another dataset:\n{}", diff(&before, &in_redis));
+    let mut con = assert_loads(&r, &before, "redis-server loaded another dataset");
     let _: () = con.set("written by redis", "yes").unwrap();
     let _: () = redis::cmd("HSET").arg("db0:hash").arg("from-redis").arg("1").query(&mut con).unwrap();
     let expected = fingerprint(&mut con);
     drop(r);
     // ...and shardis loads what it appended
     let s = TestServer::start_in(&dir, &["--appendonly", "yes", "--save", ""]);
-    let mut con = loaded_conn(&s);
-    let got = fingerprint(&mut con);
-    assert!(expected == got, "shardis did not load redis-server's appends:\n{}", diff(&expected, &got));
+    assert_loads(&s, &expected, "shardis did not load redis-server's appends");
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -577,14 +574,16 @@ fn a_redis_aof_loads_into_shardis() {
     let mut con = r.conn();
     populate(&mut con);
     let _: () = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let mut raw = r.raw();
+    common::wait_until("redis-server did not finish its rewrite", Duration::from_secs(20), Duration::from_millis(10), || {
+        common::info_field(&mut raw, "persistence", "aof_rewrites").as_deref() == Some("1")
+            && common::info_field(&mut raw, "persistence", "aof_rewrite_in_progress").as_deref() == Some("0")
+    });
     let _: () = con.set("after the rewrite", "1").unwrap();
     let expected = fingerprint(&mut con);
     drop(r);
     let s = TestServer::start_in(&dir, &["--appendonly", "yes", "--save", ""]);
-    let mut con = loaded_conn(&s);
-    let got = fingerprint(&mut con);
-    assert!(expected == got, "shardis loaded another dataset:\n{}", diff(&expected, &got));
+    assert_loads(&s, &expected, "shardis loaded another dataset");
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
