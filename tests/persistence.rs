@@ -1037,3 +1037,124 @@ fn a_replayed_prepared_record_is_not_settled_twice() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `redis-cli --rdb` (REPLCONF capa eof, REPLCONF rdb-only 1, SYNC: the
+/// diskless form) fetches the dataset from shardis, as from redis-server:
+/// Redis's checker accepts the file and redis-server loads the same
+/// dataset; a client without `capa eof` gets the `$<length>` form.
+#[test]
+fn redis_cli_rdb_fetches_a_snapshot() {
+    if against_redis() {
+        return;
+    }
+    let s = TestServer::start(&["--save", ""]);
+    let mut con = loaded_conn(&s);
+    populate(&mut con);
+    let before = fingerprint(&mut con);
+    let dir = fresh_dir();
+    let out = std::process::Command::new("redis-cli").args(["-p", &s.port.to_string(), "--rdb"]).arg(dir.join("dump.rdb")).output().expect("redis-cli");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && log.contains("Transfer finished with success"), "redis-cli --rdb failed: {log}");
+    assert!(log.contains("until EOF marker"), "redis-cli did not get the diskless form: {log}");
+    check_rdb(&dir.join("dump.rdb"));
+    let r = TestServer::start_redis_in(&dir, &["--dbfilename", "dump.rdb"]);
+    assert_loads(&r, &before, "redis-server loaded another dataset from redis-cli --rdb");
+    drop(r);
+
+    // without capa eof: `$<length>\r\n`, the file, and the end of the connection
+    let mut raw = s.raw();
+    assert_eq!(raw.cmd(&["REPLCONF", "rdb-only", "1"]), "+OK\r\n");
+    raw.send(&["SYNC"]);
+    let payload = raw.read_sync_payload();
+    assert!(payload.starts_with(b"REDIS0010"), "not an RDB file: {:?}", &payload[..payload.len().min(16)]);
+    assert!(raw.is_closed(), "the connection stays open after an rdb-only SYNC");
+    std::fs::write(dir.join("len.rdb"), &payload).unwrap();
+    check_rdb(&dir.join("len.rdb"));
+    // the node goes on serving, and its save slot is free again
+    assert_eq!(s.raw().cmd(&["BGSAVE"]), "+Background saving started\r\n");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// REPLCONF's and SYNC's errors as redis-server 7.0 gives them, and the
+/// commands Redis refuses inside MULTI.
+#[test]
+fn replconf_sync_and_no_multi_commands_answer_as_redis() {
+    if against_redis() {
+        return;
+    }
+    let ours = TestServer::start(&["--save", ""]);
+    let redis = TestServer::start_redis_server(&[]);
+    let mut p = common::Pair { ours: ours.raw(), redis: redis.raw() };
+    for cmd in [
+        &["REPLCONF"][..],
+        &["REPLCONF", "capa"],
+        &["REPLCONF", "capa", "eof", "capa", "psync2", "capa", "whatever"],
+        &["REPLCONF", "listening-port", "6380"],
+        &["REPLCONF", "listening-port", "x"],
+        &["REPLCONF", "rdb-only", "2"],
+        &["REPLCONF", "rdb-only", "-1"],
+        &["REPLCONF", "rdb-only", "one"],
+        &["REPLCONF", "rdb-only", "0"],
+        &["REPLCONF", "nonsense", "1"],
+        &["REPLCONF", "ip-address", &"x".repeat(300)],
+        &["PSYNC", "?"],
+        &["SYNC", "extra"],
+    ] {
+        p.same(cmd, "REPLCONF/SYNC");
+    }
+    // an acknowledgement is never answered
+    p.ours.send(&["REPLCONF", "ack", "100"]);
+    p.ours.send(&["PING"]);
+    assert_eq!(p.ours.read_reply(), "+PONG\r\n");
+    // refused inside MULTI, dooming the transaction
+    for cmd in [&["SAVE"][..], &["SYNC"], &["PSYNC", "?", "-1"], &["SHUTDOWN"]] {
+        p.same(&["MULTI"], "MULTI");
+        p.same(cmd, "inside MULTI");
+        p.same(&["EXEC"], "EXEC after a refused command");
+    }
+    // a replica that wants the stream after the snapshot is refused clearly
+    assert!(p.ours.cmd(&["SYNC"]).starts_with("-ERR shardis does not stream replication yet"));
+    assert!(p.ours.cmd(&["PSYNC", "?", "-1"]).starts_with("-ERR shardis does not stream replication yet"));
+}
+
+/// A client that asks for a snapshot and never reads it holds back only
+/// itself: the node serves others, buffers no more than a few chunks for
+/// it, and drops it after `repl-timeout`, freeing the save slot.
+#[test]
+fn a_snapshot_reader_that_never_reads_is_dropped() {
+    if against_redis() {
+        return;
+    }
+    let s = TestServer::start(&["--save", "", "--repl-timeout", "2"]);
+    let mut con = loaded_conn(&s);
+    // incompressible values: the snapshot is as large as the data
+    let mut rng = common::xorshift(7);
+    for chunk in 0..40 {
+        let mut pipe = redis::pipe();
+        for i in 0..100 {
+            let value: Vec<u8> = (0..10_000).map(|_| rng() as u8).collect();
+            pipe.set(format!("k{chunk}:{i}"), value).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    }
+    let rss_before = common::rss_kb(s.pid());
+    let mut stuck = s.raw();
+    assert_eq!(stuck.cmd(&["REPLCONF", "capa", "eof", "rdb-only", "1"]), "+OK\r\n");
+    stuck.send(&["SYNC"]);
+    // others are served meanwhile; a save must wait for the snapshot
+    let mut other = s.raw();
+    common::wait_until("the snapshot did not start", Duration::from_secs(20), Duration::from_millis(10), || {
+        common::info_field(&mut other, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("1")
+    });
+    assert_eq!(other.cmd(&["SET", "x", "y"]), "+OK\r\n");
+    assert_eq!(other.cmd(&["BGSAVE"]), "-ERR Background save already in progress\r\n");
+    let grown = common::rss_kb(s.pid()).saturating_sub(rss_before);
+    assert!(grown < 20_000, "the node buffered the unread snapshot: RSS grew {grown} kB for a 40 MB dataset");
+    // past repl-timeout the reader is dropped and the slot is free
+    common::wait_until("the stuck reader was never dropped", Duration::from_secs(30), Duration::from_millis(50), || {
+        common::info_field(&mut other, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0")
+    });
+    assert_eq!(other.cmd(&["BGSAVE"]), "+Background saving started\r\n");
+    drop(s);
+}

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod list;
 pub mod lock;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -65,7 +66,9 @@ pub mod flags {
     pub const PATTERNS: u32 = 1 << 14;
     /// A pub/sub command (`pubsub` in COMMAND INFO).
     pub const PUBSUB: u32 = 1 << 15;
-    pub const NAMES: [(u32, &str); 11] = [
+    /// Refused inside MULTI (SAVE, SHUTDOWN, SYNC, PSYNC).
+    pub const NO_MULTI: u32 = 1 << 16;
+    pub const NAMES: [(u32, &str); 12] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
@@ -77,6 +80,7 @@ pub mod flags {
         (NOSCRIPT, "noscript"),
         (BLOCKING, "blocking"),
         (PUBSUB, "pubsub"),
+        (NO_MULTI, "no_multi"),
     ];
 }
 
@@ -235,6 +239,9 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         return reject(Reply::error(
             "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
         ));
+    }
+    if cmd.flags & flags::NO_MULTI != 0 && ctx.client.multi.is_some() {
+        return reject(Reply::error("ERR Command not allowed inside a transaction"));
     }
     if !ctx.client.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         return reject(Reply::status_err("NOAUTH Authentication required."));

@@ -2,8 +2,8 @@
 
 use super::flags::*;
 use super::{
-    Handler, bitmap as bm, connection as conn, dump, geo, hash as h, hll as hl, keys, list as l, lock, pubsub as ps, scripting as lua, server as srv,
-    set as st, sort, stream as xs, string as s, transaction as tx, txn, zset as z,
+    Handler, bitmap as bm, connection as conn, dump, geo, hash as h, hll as hl, keys, list as l, lock, pubsub as ps, replication as repl, scripting as lua,
+    server as srv, set as st, sort, stream as xs, string as s, transaction as tx, txn, zset as z,
 };
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -1318,13 +1318,13 @@ pub static COMMANDS: &[Command] = &[
         srv::monitor
     ),
     cmd!("lastsave", 1, LOADING | STALE | FAST, NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", srv::lastsave),
-    cmd!("save", 1, ADMIN | NOSCRIPT | NO_GATE, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", srv::save),
+    cmd!("save", 1, ADMIN | NOSCRIPT | NO_GATE | NO_MULTI, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", srv::save),
     cmd!("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_GATE, NOKEYS, "server", "1.0.0", "Asynchronously rewrites the append-only file to disk.", srv::bgrewriteaof),
     cmd!("bgsave", -1, ADMIN | NOSCRIPT | NO_GATE, NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", srv::bgsave),
     cmd!(
         "shutdown",
         -1,
-        ADMIN | NOSCRIPT | LOADING | STALE | NO_GATE,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_GATE | NO_MULTI,
         NOKEYS,
         "server",
         "1.0.0",
@@ -1333,6 +1333,18 @@ pub static COMMANDS: &[Command] = &[
     ),
     cmd!("function", -2, 0, NOKEYS, "scripting", "7.0.0", "A container for function commands.", container, &FUNCTION_SUBS),
     cmd!("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "A container for debugging commands.", container, &DEBUG_SUBS),
+    cmd!(
+        "replconf",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NOKEYS,
+        "server",
+        "3.0.0",
+        "An internal command for configuring the replication stream.",
+        repl::replconf
+    ),
+    cmd!("sync", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", "1.0.0", "An internal command used in replication.", repl::sync),
+    cmd!("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", "2.8.0", "An internal command used in replication.", repl::psync),
     cmd!("role", 1, NOSCRIPT | LOADING | STALE | FAST, NOKEYS, "server", "2.8.12", "Returns the replication role.", srv::role),
     cmd!(
         "readonly",

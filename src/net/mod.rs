@@ -6,6 +6,8 @@
 //! replies into one output buffer and writes that once per batch. A protocol
 //! error is answered and closes only that connection.
 
+mod sync;
+
 use crate::command;
 use crate::node::{Blocked, Client, ClientInfo, Ctx, Server};
 use crate::resp::{Limits, Reply, parse_request_spans};
@@ -213,6 +215,12 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                     }
                     if client.should_reply() {
                         reply.encode(&mut out, client.resp3);
+                    }
+                    if client.sync_requested {
+                        // SYNC: the replies before it, then the snapshot,
+                        // then the end of the connection
+                        flush_replies(server, &info, &mut stream, &mut out).await?;
+                        return sync::serve(server, &mut stream, client.repl, client.id).await;
                     }
                     // nothing keeps the read buffer alive past its command,
                     // nor a huge command's argument list

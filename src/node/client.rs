@@ -74,6 +74,23 @@ pub struct Client {
     pub passed_wrong_type: bool,
     /// Pub/sub subscriptions and the outbox their messages arrive in.
     pub subs: Subscriptions,
+    /// What REPLCONF said about this connection as a replica.
+    pub repl: ReplicaConf,
+    /// Set by SYNC: once the replies before it are out, the connection
+    /// carries the snapshot (the connection layer serves it).
+    pub sync_requested: bool,
+}
+
+/// REPLCONF's options for a connection that asks for a snapshot.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct ReplicaConf {
+    /// `capa eof`: takes the payload in the `$EOF:<mark>` form, streamed
+    /// without knowing its length first.
+    pub capa_eof: bool,
+    /// `rdb-only 1`: wants the snapshot and nothing after it (`redis-cli
+    /// --rdb`).
+    pub rdb_only: bool,
+    pub listening_port: Option<i64>,
 }
 
 /// A client's pub/sub subscriptions, in the order they were made.
@@ -151,6 +168,8 @@ impl Client {
             replaying: false,
             txn_nowait: false,
             txn_deferring: false,
+            repl: ReplicaConf::default(),
+            sync_requested: false,
         }
     }
 

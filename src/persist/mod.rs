@@ -36,6 +36,32 @@ pub(crate) fn claim(server: &Server) -> Result<(), NotStarted> {
     p.saving.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).map(|_| ()).map_err(|_| NotStarted::InProgress)
 }
 
+/// The save slot held by a snapshot that is not a file of this node (a
+/// replica's SYNC): released, and the snapshot reported done, on drop.
+/// It moves to the thread that writes the snapshot.
+pub struct SnapshotSlot(Arc<Server>);
+
+impl SnapshotSlot {
+    /// The slot, if no other save, rewrite or snapshot holds it.
+    pub fn try_claim(server: &Arc<Server>) -> Option<SnapshotSlot> {
+        claim(server).ok()?;
+        server.persistence.bgsave_in_progress.store(true, Ordering::Relaxed);
+        Some(SnapshotSlot(Arc::clone(server)))
+    }
+
+    pub fn server(&self) -> &Server {
+        &self.0
+    }
+}
+
+impl Drop for SnapshotSlot {
+    fn drop(&mut self) {
+        let p = &self.0.persistence;
+        p.bgsave_in_progress.store(false, Ordering::Relaxed);
+        p.saving.store(false, Ordering::Release);
+    }
+}
+
 /// Runs one save (the slot claimed) and records its outcome.
 fn run_save(server: &Server, background: bool) -> std::io::Result<rdb::Saved> {
     let p = &server.persistence;

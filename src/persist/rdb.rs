@@ -165,8 +165,27 @@ fn temp_path(path: &Path) -> PathBuf {
 
 fn write_file(server: &Server, tmp: &Path, sizes: &[(usize, usize)], walk: &mut Walk<'_>) -> std::io::Result<u64> {
     let file = std::fs::File::create(tmp)?;
+    let (w, bytes) = write_rdb(server, std::io::BufWriter::with_capacity(1 << 20, file), sizes, walk)?;
+    let file = w.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(bytes)
+}
+
+/// Writes a begun snapshot to `w` (a replica's connection, through the
+/// connection layer): the same bytes as a file, nothing renamed or synced.
+pub fn stream_begun<W: Write>(server: &Server, begun: Begun, w: W) -> std::io::Result<(W, Saved)> {
+    let Begun { progress, sizes } = begun;
+    let mut walk = Walk { server, next: 0 };
+    let (w, bytes) = write_rdb(server, w, &sizes, &mut walk)?;
+    drop(walk);
+    Ok((w, Saved { bytes, peak_buffered: progress.peak.load(Ordering::Relaxed), preserved: progress.preserved.load(Ordering::Relaxed) }))
+}
+
+/// The RDB image of the snapshot `walk` takes, onto `w`; `w` back, and the
+/// bytes written.
+fn write_rdb<W: Write>(server: &Server, w: W, sizes: &[(usize, usize)], walk: &mut Walk<'_>) -> std::io::Result<(W, u64)> {
     let checksum = server.config.get("rdbchecksum").is_none_or(|v| v != "no");
-    let mut out = Out { w: std::io::BufWriter::with_capacity(1 << 20, file), crc: 0, bytes: 0, checksum };
+    let mut out = Out { w, crc: 0, bytes: 0, checksum };
     out.put(format!("REDIS{:04}", codec::RDB_VERSION).as_bytes())?;
     out.aux("redis-ver", crate::config::REDIS_VERSION.as_bytes())?;
     out.aux("redis-bits", b"64")?;
@@ -189,10 +208,8 @@ fn write_file(server: &Server, tmp: &Path, sizes: &[(usize, usize)], walk: &mut 
     out.put(&[OPCODE_EOF])?;
     let crc = out.crc;
     out.put(&if checksum { crc } else { 0 }.to_le_bytes())?;
-    let bytes = out.bytes;
-    let file = out.w.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    Ok(bytes)
+    out.w.flush()?;
+    Ok((out.w, out.bytes))
 }
 
 /// Why a file cannot be loaded: the message names what and where.

@@ -333,6 +333,33 @@ impl Raw {
         }
     }
 
+    /// A full sync's payload after SYNC in the `$<length>\r\n<bytes>` form
+    /// (no CRLF after it), skipping the newlines a waiting replica gets.
+    pub fn read_sync_payload(&mut self) -> Vec<u8> {
+        let mut chunk = [0u8; 65536];
+        let (header, len) = loop {
+            while self.buf.first() == Some(&b'\n') {
+                self.buf.remove(0);
+            }
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                let len: usize = line.strip_prefix('$').and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("not a payload header: {line:?}"));
+                break (end + 2, len);
+            }
+            let n = self.stream.read(&mut chunk).expect("read the payload header");
+            assert!(n > 0, "connection closed before the payload");
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        while self.buf.len() < header + len {
+            let n = self.stream.read(&mut chunk).expect("read the payload");
+            assert!(n > 0, "connection closed after {} of {len} payload bytes", self.buf.len() - header);
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        let payload = self.buf[header..header + len].to_vec();
+        self.buf.drain(..header + len);
+        payload
+    }
+
     /// A reply if one arrives within `wait`, else None (the connection
     /// stays usable).
     pub fn try_read_reply(&mut self, wait: Duration) -> Option<String> {
