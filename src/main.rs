@@ -180,8 +180,13 @@ fn run_proxy(args: ProxyArgs) {
 fn runtime(requested: Option<usize>) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads(requested))
-        // freed memory goes back to the OS from every worker's heap
-        .on_thread_park(shardis::alloc::collect_if_asked)
+        // a worker with nothing left to run: freed memory goes back to the
+        // OS from its heap, and the AOF syncs the group of connections
+        // waiting for it (group commit)
+        .on_thread_park(|| {
+            shardis::alloc::collect_if_asked();
+            shardis::persist::aof::on_worker_idle();
+        })
         .enable_all()
         .build()
         .expect("tokio runtime")

@@ -861,6 +861,8 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
                 kv("aof_buffer_length", "0".into());
                 kv("aof_pending_bio_fsync", "0".into());
                 kv("aof_delayed_fsync", "0".into());
+                // shardis: fsyncs of the AOF so far (ops per fsync = group commit)
+                kv("aof_fsyncs", aof.fsyncs.load(Ordering::Relaxed).to_string());
             }
         }
         "stats" => {

@@ -30,6 +30,9 @@ pub struct AofOutput {
     pub base_size: u64,
 }
 
+/// The AOF writer thread's wake-up flag and its condition variable.
+pub type WriterWake = (Mutex<bool>, Condvar);
+
 #[derive(Default)]
 pub struct AofState {
     /// The AOF is on (`appendonly yes` and loaded).
@@ -41,8 +44,9 @@ pub struct AofState {
     pub synced: AtomicU64,
     /// Woken when `synced` moves (clients waiting under `always`).
     pub synced_notify: tokio::sync::Notify,
-    /// The writer thread's wake-up: set when a client waits for a sync.
-    pub wake: (Mutex<bool>, Condvar),
+    /// The writer thread's wake-up: set when a sync is wanted (shared with
+    /// the workers' idle hook, `crate::persist::aof::on_worker_idle`).
+    pub wake: std::sync::Arc<WriterWake>,
     /// Clients waiting for a sync right now (`always`).
     pub waiting: std::sync::atomic::AtomicUsize,
     pub output: Mutex<AofOutput>,

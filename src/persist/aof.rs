@@ -43,13 +43,13 @@
 //! start with the file and offset named.
 
 use crate::node::Server;
-use crate::node::aof::{AofPart, AofState};
+use crate::node::aof::{AofPart, AofState, WriterWake};
 use crate::resp::Reply;
 use bytes::{Bytes, BytesMut};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Runs one command for the loader (the command table lives above this
@@ -209,55 +209,74 @@ pub async fn before_reply(server: &Server) {
     if st.synced.load(Ordering::Acquire) >= end {
         return;
     }
-    if st.written.load(Ordering::Acquire) < end {
-        write_pending(server);
-    }
     if st.fsync.load(Ordering::Relaxed) != 0 {
+        // the file has it before the reply goes: a process crash loses
+        // nothing acknowledged
+        if st.written.load(Ordering::Acquire) < end {
+            write_pending(server);
+        }
         return;
     }
+    // always: the writer thread writes and syncs for every waiting
+    // connection at once (one write and one fsync per group, not a write
+    // per connection on the thread that runs the commands), when the
+    // workers have run every connection that was ready
+    // ([`on_worker_idle`]), as Redis syncs once per event loop turn
     st.waiting.fetch_add(1, Ordering::AcqRel);
     loop {
         let synced = st.synced_notify.notified();
         if st.synced.load(Ordering::Acquire) >= end {
             break;
         }
-        {
-            let (flag, cv) = &st.wake;
-            *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
-            cv.notify_one();
-        }
+        SYNC_WANTED.store(true, Ordering::Release);
         synced.await;
     }
     st.waiting.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// A connection waits for an fsync (`always`).
+static SYNC_WANTED: AtomicBool = AtomicBool::new(false);
+/// The running writer's wake-up, for [`on_worker_idle`].
+static WRITER_WAKE: std::sync::Mutex<Option<Arc<WriterWake>>> = std::sync::Mutex::new(None);
+
+/// tokio's `on_thread_park`: a worker ran out of ready connections. If
+/// any of them waits for an fsync, the group is complete: the writer
+/// syncs now. One relaxed load when nobody waits.
+pub fn on_worker_idle() {
+    if SYNC_WANTED.load(Ordering::Relaxed)
+        && SYNC_WANTED.swap(false, Ordering::AcqRel)
+        && let Some(wake) = WRITER_WAKE.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+    {
+        wake_writer(wake);
+    }
+}
+
+fn wake_writer(wake: &WriterWake) {
+    let (flag, cv) = wake;
+    *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    cv.notify_one();
 }
 
 /// The writer thread: writes what connections did not, and fsyncs as the
 /// policy says.
 fn writer(server: Arc<Server>) {
     let st = state(&server);
+    *WRITER_WAKE.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&st.wake));
     let mut last_sync = Instant::now();
-    // group commit: how many clients the last fsync let go, and how long it took
-    let (mut released, mut fsync_time) = (0usize, Duration::ZERO);
     while st.on.load(Ordering::Relaxed) {
         let policy = st.fsync.load(Ordering::Relaxed);
         {
-            let (flag, cv) = &st.wake;
+            let (flag, cv) = &*st.wake;
             let mut woken = flag.lock().unwrap_or_else(|p| p.into_inner());
             if !*woken {
-                let wait = if policy == 0 { Duration::from_millis(100) } else { Duration::from_millis(50) };
+                // Under `always`, woken by the workers going idle
+                // ([`on_worker_idle`]), and each millisecond for workers
+                // that never are (a stream of ready connections, or a
+                // runtime without the hook): no waiter waits longer.
+                let wait = if policy == 0 { Duration::from_millis(1) } else { Duration::from_millis(50) };
                 woken = cv.wait_timeout(woken, wait).unwrap_or_else(|p| p.into_inner()).0;
             }
             *woken = false;
-        }
-        if policy == 0 && released > 1 {
-            // The clients the last fsync let go come back with their next
-            // writes within microseconds: waiting for them (at most half
-            // an fsync) lets one fsync cover them all, instead of one for
-            // the first few and another for the rest.
-            let until = Instant::now() + (fsync_time / 2).min(Duration::from_millis(1));
-            while st.waiting.load(Ordering::Acquire) < released && Instant::now() < until {
-                std::thread::sleep(Duration::from_micros(20));
-            }
         }
         let ok = write_pending(&server);
         let due = match policy {
@@ -269,12 +288,10 @@ fn writer(server: Arc<Server>) {
             let target = st.written.load(Ordering::Acquire);
             let file = st.output.lock().unwrap_or_else(|p| p.into_inner()).file.as_ref().and_then(|f| f.try_clone().ok());
             last_sync = Instant::now();
-            released = st.waiting.load(Ordering::Acquire);
             hold_fsync_for_tests();
             // the fsync runs without the output lock: writes go on meanwhile
             match file.map(|f| f.sync_data()) {
                 Some(Ok(())) => {
-                    fsync_time = last_sync.elapsed();
                     st.fsyncs.fetch_add(1, Ordering::Relaxed);
                     st.synced.fetch_max(target, Ordering::AcqRel);
                     st.synced_notify.notify_waiters();
