@@ -1158,3 +1158,60 @@ fn a_snapshot_reader_that_never_reads_is_dropped() {
     assert_eq!(other.cmd(&["BGSAVE"]), "+Background saving started\r\n");
     drop(s);
 }
+
+/// Loading does not hold a copy of the file: an AOF of 150 MB that
+/// overwrites a few keys loads in a few MB more than the keys need (the
+/// file is mapped and parsed through a window, its pages let go behind
+/// the loader), and an RDB of 100 MB in little more than its dataset.
+#[test]
+fn loading_a_large_file_does_not_hold_a_copy_of_it() {
+    if against_redis() {
+        return;
+    }
+    let dir = fresh_dir();
+    let d = dir.join("appendonlydir");
+    std::fs::create_dir_all(&d).unwrap();
+    let mut aof = Vec::with_capacity(160 << 20);
+    aof_command(&mut aof, &["SELECT", "0"]);
+    let value = "x".repeat(1000);
+    for i in 0..150_000 {
+        aof_command(&mut aof, &["SET", &format!("k{}", i % 100), &value]);
+    }
+    let before_last = aof.len().to_string();
+    aof_command(&mut aof, &["SET", "last", &before_last]);
+    let size = aof.len();
+    std::fs::write(d.join("appendonly.aof.1.incr.aof"), aof).unwrap();
+    std::fs::write(d.join("appendonly.aof.manifest"), "file appendonly.aof.1.incr.aof seq 1 type i\n").unwrap();
+    let s = TestServer::start_in(&dir, &["--appendonly", "yes", "--save", ""]);
+    let mut con = loaded_conn(&s);
+    let (keys, last): (i64, String) = redis::pipe().cmd("DBSIZE").get("last").query(&mut con).unwrap();
+    assert_eq!((keys, last), (101, before_last), "the AOF was not loaded to its end");
+    let peak = common::peak_rss_kb(s.pid());
+    assert!(peak < 100_000, "loading a {} MB AOF peaked at {} MB of RSS", size >> 20, peak >> 10);
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // an RDB of 10,000 incompressible 10 kB values
+    let dir = fresh_dir();
+    let s = TestServer::start_in(&dir, &["--save", ""]);
+    let mut con = loaded_conn(&s);
+    let mut rng = common::xorshift(11);
+    for chunk in 0..100 {
+        let mut pipe = redis::pipe();
+        for i in 0..100 {
+            let v: Vec<u8> = (0..10_000).map(|_| rng() as u8).collect();
+            pipe.set(format!("r{chunk}:{i}"), v).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    }
+    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+    drop(s);
+    let file = std::fs::metadata(dir.join("dump.rdb")).unwrap().len() >> 10;
+    let s = TestServer::start_in(&dir, &["--save", ""]);
+    let mut con = loaded_conn(&s);
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut con).unwrap(), 10_000);
+    let peak = common::peak_rss_kb(s.pid());
+    assert!(peak < file + file / 2, "loading a {} MB RDB peaked at {} MB of RSS", file >> 10, peak >> 10);
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -513,10 +513,10 @@ fn open_at_start(server: &Arc<Server>, exec: Exec) -> Result<usize, String> {
     let mut seen = 0;
     for (i, part) in parts.iter().enumerate() {
         let path = d.join(&part.name);
-        let bytes = std::fs::read(&path).map_err(|e| format!("Can't open the append-only file {}: {e}", path.display()))?;
-        server.persistence.loading_total_bytes.store(bytes.len() as u64, Ordering::Relaxed);
+        let file = super::mapped::Mapped::open(&path).map_err(|e| format!("Can't open the append-only file {}: {e}", path.display()))?;
+        server.persistence.loading_total_bytes.store(file.bytes().len() as u64, Ordering::Relaxed);
         let last = i + 1 == parts.len() && part.kind == 'i';
-        seen += load_file(server, exec, &path, &bytes, last)?;
+        seen += load_file(server, exec, &path, &file, last)?;
     }
     let mut out = st.output.lock().unwrap_or_else(|p| p.into_inner());
     if parts.iter().all(|p| p.kind != 'b') || incrs == 0 {
@@ -556,32 +556,48 @@ fn open_at_start(server: &Arc<Server>, exec: Exec) -> Result<usize, String> {
 /// Loads one file of the AOF: an RDB image (a base, or a preamble
 /// followed by commands) and/or commands. Returns the keys an RDB part
 /// held (commands are not counted).
-fn load_file(server: &Server, exec: Exec, path: &Path, bytes: &[u8], last: bool) -> Result<usize, String> {
+fn load_file(server: &Server, exec: Exec, path: &Path, file: &super::mapped::Mapped, last: bool) -> Result<usize, String> {
+    let bytes = file.bytes();
     let mut keys = 0;
     let mut from = 0;
     if bytes.starts_with(b"REDIS") {
-        let loaded = super::rdb::load(server, bytes, |_| {}).map_err(|e| format!("{} ({})", e, path.display()))?;
+        let loaded = super::rdb::load(server, bytes, |at| file.release_before(at)).map_err(|e| format!("{} ({})", e, path.display()))?;
         keys = loaded.keys as usize;
         from = loaded.end;
     }
-    replay(server, exec, path, &bytes[from..], from, last)?;
+    replay(server, exec, path, &bytes[from..], from, last, &|at| file.release_before(at))?;
     Ok(keys)
 }
 
+/// How much of an AOF the loader parses from at a time: it holds this
+/// much (or one command, if larger) besides the mapped file.
+const REPLAY_WINDOW: usize = 4 << 20;
+
 /// Runs the commands of an AOF file. `base` is where `cmds` starts in the
 /// file (for messages and truncation).
-fn replay(server: &Server, exec: Exec, path: &Path, cmds: &[u8], base: usize, last: bool) -> Result<(), String> {
+/// `released` is told how far the loader got (the file's pages before it
+/// may go).
+fn replay(server: &Server, exec: Exec, path: &Path, cmds: &[u8], base: usize, last: bool, released: &dyn Fn(usize)) -> Result<(), String> {
     let info = Arc::new(crate::node::ClientInfo::new(0, "aof".into(), String::new()));
     let mut client = crate::node::Client::new(info, true);
     client.replaying = true;
     client.txn_authorized = true;
-    let mut buf = BytesMut::from(cmds);
+    // the commands are parsed from a window of the file, topped up as it
+    // is used (and grown for a command larger than it)
+    let mut buf = BytesMut::new();
+    let mut fed = 0;
     let limits = crate::resp::Limits { max_bulk_len: i64::MAX, authenticated: true };
     // the end of the last command not inside a transaction
     let mut good = 0;
     let mut errors = 0u64;
     loop {
-        let at = cmds.len() - buf.len();
+        if buf.len() < REPLAY_WINDOW / 2 && fed < cmds.len() {
+            let more = (cmds.len() - fed).min(REPLAY_WINDOW);
+            buf.extend_from_slice(&cmds[fed..fed + more]);
+            fed += more;
+            released(base + fed - buf.len());
+        }
+        let at = fed - buf.len();
         if buf.is_empty() {
             break;
         }
@@ -599,9 +615,15 @@ fn replay(server: &Server, exec: Exec, path: &Path, cmds: &[u8], base: usize, la
                     }
                 }
                 if client.multi.is_none() {
-                    good = cmds.len() - buf.len();
+                    good = fed - buf.len();
                 }
                 server.persistence.loading_loaded_bytes.store((base + at) as u64, Ordering::Relaxed);
+            }
+            // a command not all in the window: more of the file, if any
+            Ok(None) if fed < cmds.len() => {
+                let more = (cmds.len() - fed).min(REPLAY_WINDOW.max(buf.len()));
+                buf.extend_from_slice(&cmds[fed..fed + more]);
+                fed += more;
             }
             Ok(None) => break,
             Err(e) => return Err(format!("Bad file format reading the append only file {} at offset {}: {}", path.display(), base + at, e.0)),

@@ -7,6 +7,7 @@
 
 pub mod aof;
 pub mod codec;
+mod mapped;
 pub mod rdb;
 
 use crate::node::Server;
@@ -205,8 +206,8 @@ pub fn save_on_shutdown(server: &Server, asked: Option<bool>) -> std::io::Result
 /// (serving an empty dataset instead would be the silent loss).
 pub fn load_at_startup(server: &Arc<Server>) {
     let path = rdb_path(server);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
+    let file = match mapped::Mapped::open(&path) {
+        Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
         Err(e) => {
             tracing::error!(file = %path.display(), error = %e, "cannot read the RDB file");
@@ -216,16 +217,18 @@ pub fn load_at_startup(server: &Arc<Server>) {
     let p = &server.persistence;
     p.loading.store(true, Ordering::Release);
     p.loading_started.store(crate::util::now_ms(), Ordering::Relaxed);
-    p.loading_total_bytes.store(bytes.len() as u64, Ordering::Relaxed);
+    p.loading_total_bytes.store(file.bytes().len() as u64, Ordering::Relaxed);
     p.loading_loaded_bytes.store(0, Ordering::Relaxed);
     let server = Arc::clone(server);
     std::thread::spawn(move || {
+        let bytes = file.bytes();
         let started = std::time::Instant::now();
         tracing::info!(file = %path.display(), bytes = bytes.len(), "loading the RDB file");
         let p = &server.persistence;
         let mut last_log = std::time::Instant::now();
-        let result = rdb::load(&server, &bytes, |at| {
+        let result = rdb::load(&server, bytes, |at| {
             p.loading_loaded_bytes.store(at as u64, Ordering::Relaxed);
+            file.release_before(at);
             if last_log.elapsed().as_secs() >= 2 {
                 last_log = std::time::Instant::now();
                 tracing::info!(percent = format!("{:.1}", at as f64 * 100.0 / bytes.len().max(1) as f64), "loading");

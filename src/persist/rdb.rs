@@ -264,6 +264,11 @@ pub fn load(server: &Server, b: &[u8], mut progress: impl FnMut(usize)) -> Resul
     let mut db = 0usize;
     let mut loaded = Loaded { version, ..Loaded::default() };
     let (mut expire_at, mut idle, mut freq) = (0u64, None, None);
+    // The checksum is computed as the load goes, over bytes just read: a
+    // pass over the whole file at the end would bring back every page the
+    // caller let go (a mapped file).
+    let checking = version >= 5 && config.get("rdbchecksum").is_none_or(|v| v != "no");
+    let (mut crc, mut crc_upto) = (0u64, 0usize);
     let len = |pos: &mut usize| codec::decode_len(b, pos).and_then(|l| l.ok());
     loop {
         let at = pos;
@@ -274,9 +279,8 @@ pub fn load(server: &Server, b: &[u8], mut progress: impl FnMut(usize)) -> Resul
                 if version >= 5 {
                     let Some(sum) = b.get(pos..pos + 8) else { return Err(bad("Unexpected EOF reading the RDB checksum (truncated)", pos)) };
                     let expected = u64::from_le_bytes(sum.try_into().expect("8 bytes"));
-                    let checking = config.get("rdbchecksum").is_none_or(|v| v != "no");
                     if expected != 0 && checking {
-                        let got = codec::crc64(0, &b[..pos]);
+                        let got = codec::crc64(crc, &b[crc_upto..pos]);
                         if got != expected {
                             return Err(LoadError(format!("Wrong RDB checksum expected: ({expected:x}) got ({got:x}). Aborting now.")));
                         }
@@ -359,6 +363,10 @@ pub fn load(server: &Server, b: &[u8], mut progress: impl FnMut(usize)) -> Resul
                 }
                 loaded.keys += 1;
                 if loaded.keys.is_multiple_of(1024) {
+                    if checking {
+                        crc = codec::crc64(crc, &b[crc_upto..pos]);
+                        crc_upto = pos;
+                    }
                     progress(pos);
                 }
             }

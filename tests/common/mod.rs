@@ -492,6 +492,12 @@ pub fn rss_kb(pid: u32) -> u64 {
     status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// The process's peak resident set (`VmHWM`), in kB.
+pub fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 /// Hostile inline lines with NUL bytes (they once made the parser loop
 /// forever, growing memory by hundreds of MB a second): each is held as an
 /// incomplete line, as Redis's `strchr` does, until 64 kB more arrive, then
