@@ -44,6 +44,10 @@ impl EvictionPolicy {
         matches!(self, EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu)
     }
 
+    pub fn is_lru(self) -> bool {
+        matches!(self, EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru)
+    }
+
     pub fn parse(s: &str) -> Option<EvictionPolicy> {
         Self::ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(s)).map(|(p, _)| *p)
     }

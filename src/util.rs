@@ -581,20 +581,27 @@ pub fn resync_clock() {
 /// the same time. It is derived from `start`, the instant the dispatcher
 /// already read for INFO commandstats, so the hot path reads the clock once.
 pub fn refresh_clock(start: std::time::Instant) {
+    CLOCK_MS.with(|c| c.set(clock_at(start)));
+}
+
+/// Wall-clock milliseconds at `at`, as the monotonic clock and the last
+/// [`resync_clock`] give it: the one clock every thread reads, so times
+/// taken on different threads (a key's access time by a worker, its idle
+/// time by a snapshot's writer) compare without skew.
+fn clock_at(at: std::time::Instant) -> u64 {
     let mut offset = WALL_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed);
     if offset == 0 {
         resync_clock();
         offset = WALL_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed);
     }
-    let mono = start.saturating_duration_since(*MONO_BASE).as_millis() as u64;
-    CLOCK_MS.with(|c| c.set(mono + offset));
+    at.saturating_duration_since(*MONO_BASE).as_millis() as u64 + offset
 }
 
-/// The time cached by [`refresh_clock`], or the current time on a thread
-/// that has not cached one.
+/// The time cached by [`refresh_clock`], or the current time (of the same
+/// clock) on a thread that has not cached one.
 pub fn clock_ms() -> u64 {
     match CLOCK_MS.with(|c| c.get()) {
-        0 => now_ms(),
+        0 => clock_at(std::time::Instant::now()),
         t => t,
     }
 }

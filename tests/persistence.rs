@@ -1215,3 +1215,46 @@ fn loading_a_large_file_does_not_hold_a_copy_of_it() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Under an LRU policy an RDB keeps each key's idle time, under an LFU
+/// one its access counter, as Redis's do: shardis reloads them and
+/// redis-server reads them from shardis's file the same.
+#[test]
+fn idle_times_and_lfu_counters_survive_a_save() {
+    if against_redis() {
+        return;
+    }
+    for (policy, restore_opt, value, read) in [("allkeys-lru", "IDLETIME", 500i64, "IDLETIME"), ("allkeys-lfu", "FREQ", 100, "FREQ")] {
+        let dir = fresh_dir();
+        let args = ["--maxmemory-policy", policy, "--lfu-decay-time", "0", "--save", ""];
+        let s = TestServer::start_in(&dir, &args);
+        let mut raw = s.raw();
+        assert_eq!(raw.cmd(&["SET", "plain", "v"]), "+OK\r\n");
+        let payload = common::bulk_bytes(&raw.cmd_raw(&["DUMP", "plain"]));
+        let restored = raw.cmd_bytes(&[b"RESTORE", b"kept", b"0", &payload, restore_opt.as_bytes(), value.to_string().as_bytes()]);
+        assert_eq!(restored, "+OK\r\n");
+        assert_eq!(raw.cmd(&["SAVE"]), "+OK\r\n");
+        drop(s);
+        let read_back = |r: &mut common::Raw| -> i64 { r.cmd(&["OBJECT", read, "kept"]).trim_start_matches(':').trim().parse().unwrap() };
+        let s = TestServer::start_in(&dir, &args);
+        drop(loaded_conn(&s));
+        let ours = read_back(&mut s.raw());
+        drop(s);
+        let mut redis_args = vec!["--dbfilename", "dump.rdb"];
+        redis_args.extend_from_slice(&args[..4]);
+        let r = TestServer::start_redis_in(&dir, &redis_args);
+        drop(loaded_conn(&r));
+        let theirs = read_back(&mut r.raw());
+        drop(r);
+        if read == "FREQ" {
+            assert_eq!((ours, theirs), (value, value), "{policy}: the LFU counter was not kept");
+        } else {
+            // idle time goes on growing while the test runs
+            assert!(
+                (value..value + 60).contains(&ours) && (value..value + 60).contains(&theirs),
+                "{policy}: idle {ours} (shardis) / {theirs} (redis) after {value}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

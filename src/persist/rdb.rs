@@ -10,7 +10,7 @@
 //! `0xFF` with a CRC64 of everything before it (zero when `rdbchecksum no`).
 //!
 //! Saving is the snapshot of [`crate::store::snapshot`]: the pairs are
-//! serialised by [`encode_pair`] under each shard's lock, written here.
+//! serialised by `encode_pair` under each shard's lock, written here.
 //! The file is written as `temp-<pid>.rdb`, fsynced, renamed over
 //! `dbfilename` and the directory fsynced, as Redis does, so a crash leaves
 //! either the old file or the new one.
@@ -24,7 +24,7 @@ use crate::store::{Entry, NUM_DBS, SHARDS_PER_DB};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const OPCODE_SLOT_INFO: u8 = 0xF4;
 const OPCODE_FUNCTION2: u8 = 0xF5;
@@ -39,17 +39,43 @@ const OPCODE_EXPIRETIME: u8 = 0xFD;
 const OPCODE_SELECTDB: u8 = 0xFE;
 const OPCODE_EOF: u8 = 0xFF;
 
-/// One key-value pair as an RDB file holds it, long strings compressed
-/// (`rdbcompression yes`).
-pub fn encode_pair_compressed(out: &mut Vec<u8>, e: Entry<'_>) {
-    codec::compressing(true, || encode_pair(out, e));
+/// What a snapshot records of each key's use, as Redis's
+/// `rdbSaveKeyValuePair` does by policy: the idle time (seconds) under an
+/// LRU policy, the LFU counter (decayed to now) under an LFU one, nothing
+/// under the others.
+const USE_NONE: u8 = 0;
+const USE_IDLE: u8 = 1;
+const USE_FREQ: u8 = 2;
+
+/// `lfu-decay-time` of the snapshot in progress (one runs at a time).
+static LFU_DECAY_MINUTES: AtomicU64 = AtomicU64::new(1);
+
+/// One key-value pair as an RDB file holds it: the snapshot's encoder,
+/// long strings compressed with `COMPRESS` (`rdbcompression yes`), the
+/// key's use recorded as `USE` says.
+fn encode_pair<const COMPRESS: bool, const USE: u8>(out: &mut Vec<u8>, e: Entry<'_>) {
+    if COMPRESS {
+        codec::compressing(true, || encode_pair_as::<USE>(out, e));
+    } else {
+        encode_pair_as::<USE>(out, e);
+    }
 }
 
-/// One key-value pair as an RDB file holds it: the snapshot's encoder.
-pub fn encode_pair(out: &mut Vec<u8>, e: Entry<'_>) {
+fn encode_pair_as<const USE: u8>(out: &mut Vec<u8>, e: Entry<'_>) {
     if e.expire_at != 0 {
         out.push(OPCODE_EXPIRETIME_MS);
         out.extend_from_slice(&e.expire_at.to_le_bytes());
+    }
+    match USE {
+        USE_IDLE => {
+            out.push(OPCODE_IDLE);
+            codec::encode_len(e.meta.idle_secs(crate::util::clock_ms()), out);
+        }
+        USE_FREQ => {
+            let counter = e.meta.lfu_counter(crate::util::clock_ms(), LFU_DECAY_MINUTES.load(Ordering::Relaxed));
+            out.extend_from_slice(&[OPCODE_FREQ, counter.min(255) as u8]);
+        }
+        _ => {}
     }
     codec::write_object(e, Some(e.entry.key()), out);
 }
@@ -134,7 +160,24 @@ pub struct Begun {
 /// falls between transactions); [`save_begun`] must follow.
 pub fn begin(server: &Server) -> Begun {
     let compress = server.config.flag("rdbcompression", true);
-    let (progress, sizes) = server.keyspace.snapshot_begin(if compress { encode_pair_compressed } else { encode_pair });
+    let policy = server.config.policy();
+    let recorded = if policy.is_lfu() {
+        LFU_DECAY_MINUTES.store(server.config.lfu_decay_time.load(Ordering::Relaxed), Ordering::Relaxed);
+        USE_FREQ
+    } else if policy.is_lru() {
+        USE_IDLE
+    } else {
+        USE_NONE
+    };
+    let encoder: crate::store::snapshot::Encoder = match (compress, recorded) {
+        (true, USE_IDLE) => encode_pair::<true, USE_IDLE>,
+        (true, USE_FREQ) => encode_pair::<true, USE_FREQ>,
+        (true, _) => encode_pair::<true, USE_NONE>,
+        (false, USE_IDLE) => encode_pair::<false, USE_IDLE>,
+        (false, USE_FREQ) => encode_pair::<false, USE_FREQ>,
+        (false, _) => encode_pair::<false, USE_NONE>,
+    };
+    let (progress, sizes) = server.keyspace.snapshot_begin(encoder);
     Begun { progress, sizes }
 }
 
