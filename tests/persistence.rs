@@ -1258,3 +1258,56 @@ fn idle_times_and_lfu_counters_survive_a_save() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// With `aof-use-rdb-preamble no` a rewrite's base is the commands that
+/// rebuild each key (`appendonly.aof.2.base.aof`), as Redis writes it:
+/// shardis reloads every type from it, Redis's checker accepts it and
+/// redis-server loads the same dataset; and shardis loads the base of
+/// that kind redis-server writes.
+#[test]
+fn a_base_in_command_form_round_trips_with_redis() {
+    if against_redis() {
+        return;
+    }
+    let args = ["--appendonly", "yes", "--aof-use-rdb-preamble", "no", "--save", ""];
+    let dir = fresh_dir();
+    let s = TestServer::start_in(&dir, &args);
+    let mut con = loaded_conn(&s);
+    populate(&mut con);
+    // an empty stream with a group, and one whose last entry was deleted
+    let _: () = redis::cmd("XGROUP").arg("CREATE").arg("empty").arg("g").arg("$").arg("MKSTREAM").query(&mut con).unwrap();
+    let _: String = redis::cmd("XADD").arg("trimmed").arg("5-1").arg("a").arg("1").query(&mut con).unwrap();
+    let _: i64 = redis::cmd("XDEL").arg("trimmed").arg("5-1").query(&mut con).unwrap();
+    let before = fingerprint(&mut con);
+    let mut raw = s.raw();
+    assert_eq!(raw.cmd(&["BGREWRITEAOF"]), "+Background append only file rewriting started\r\n");
+    common::wait_until("the rewrite did not finish", Duration::from_secs(20), Duration::from_millis(10), || {
+        common::info_field(&mut raw, "persistence", "aof_rewrites").as_deref() == Some("1")
+            && common::info_field(&mut raw, "persistence", "aof_rewrite_in_progress").as_deref() == Some("0")
+    });
+    drop(s);
+    assert_eq!(manifest(&dir), "file appendonly.aof.2.base.aof seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n");
+    let base = std::fs::read(dir.join("appendonlydir/appendonly.aof.2.base.aof")).unwrap();
+    assert!(base.starts_with(b"*2\r\n$6\r\nSELECT\r\n"), "not a base of commands: {:?}", String::from_utf8_lossy(&base[..base.len().min(40)]));
+    check_aof(&dir);
+    let s = TestServer::start_in(&dir, &args);
+    assert_loads(&s, &before, "shardis did not rebuild its dataset from a base of commands");
+    drop(s);
+    let r = TestServer::start_redis_in(&dir, &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]);
+    let mut con = assert_loads(&r, &before, "redis-server loaded another dataset from our base of commands");
+    // redis-server's own base of commands, loaded by shardis
+    let _: () = con.set("from redis", "1").unwrap();
+    let _: () = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
+    let mut rr = r.raw();
+    common::wait_until("redis-server did not finish its rewrite", Duration::from_secs(20), Duration::from_millis(10), || {
+        common::info_field(&mut rr, "persistence", "aof_rewrite_in_progress").as_deref() == Some("0")
+            && common::info_field(&mut rr, "persistence", "aof_rewrite_scheduled").as_deref() == Some("0")
+            && manifest(&dir).contains("base.aof seq 3")
+    });
+    let expected = fingerprint(&mut con);
+    drop(r);
+    let s = TestServer::start_in(&dir, &args);
+    assert_loads(&s, &expected, "shardis did not load redis-server's base of commands");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -334,6 +334,21 @@ fn hold_fsync_for_tests() {
     }
 }
 
+/// The next base file: an RDB image (`aof-use-rdb-preamble yes`, the
+/// default) or, with `no`, the commands that rebuild each key, named as
+/// Redis names them (`.base.rdb`, `.base.aof`).
+fn new_base(server: &Server, parts: &[AofPart]) -> AofPart {
+    let seq = next_seq(parts, 'b');
+    let ext = if server.config.flag("aof-use-rdb-preamble", true) { "rdb" } else { "aof" };
+    AofPart { name: format!("{}.{seq}.base.{ext}", prefix(server)), seq, kind: 'b' }
+}
+
+/// Begins the snapshot `base` will hold, in its form (under the
+/// exclusive gate).
+fn begin_base(server: &Server, base: &AofPart) -> super::rdb::Begun {
+    if base.name.ends_with(".aof") { super::rdb::begin_commands(server) } else { super::rdb::begin(server) }
+}
+
 /// The next free sequence number of `kind` files.
 fn next_seq(parts: &[AofPart], kind: char) -> u64 {
     parts.iter().filter(|p| p.kind == kind).map(|p| p.seq).max().unwrap_or(0) + 1
@@ -393,7 +408,7 @@ fn run_rewrite(server: &Server) -> std::io::Result<()> {
         }
         let mut out = st.output.lock().unwrap_or_else(|p| p.into_inner());
         let incr = AofPart { name: format!("{prefix}.{}.incr.aof", next_seq(&out.parts, 'i')), seq: next_seq(&out.parts, 'i'), kind: 'i' };
-        let base = AofPart { name: format!("{prefix}.{}.base.rdb", next_seq(&out.parts, 'b')), seq: next_seq(&out.parts, 'b'), kind: 'b' };
+        let base = new_base(server, &out.parts);
         let file = open_append(&d.join(&incr.name))?;
         if let Some(old) = out.file.as_ref() {
             old.sync_data()?;
@@ -409,7 +424,7 @@ fn run_rewrite(server: &Server) -> std::io::Result<()> {
         // state the snapshot does not hold
         let _ = server.keyspace.effects.take_aof(true);
         journal_state(server);
-        (super::rdb::begin(server), base)
+        (begin_base(server, &base), base)
     };
     let saved = super::rdb::save_begun(server, begun, &d.join(&base.name))?;
     // the state journaled after the snapshot is on disk before the old
@@ -524,9 +539,13 @@ fn open_at_start(server: &Arc<Server>, exec: Exec) -> Result<usize, String> {
         // gave) becomes the base, with an empty increment after it
         std::fs::create_dir_all(&d).map_err(|e| format!("Can't create the AOF directory {}: {e}", d.display()))?;
         let prefix = prefix(server);
-        let base = AofPart { name: format!("{prefix}.{}.base.rdb", next_seq(&parts, 'b')), seq: next_seq(&parts, 'b'), kind: 'b' };
+        let base = new_base(server, &parts);
         let incr = AofPart { name: format!("{prefix}.{}.incr.aof", next_seq(&parts, 'i')), seq: next_seq(&parts, 'i'), kind: 'i' };
-        let saved = super::rdb::save(server, &d.join(&base.name)).map_err(|e| format!("Can't write the AOF base {}: {e}", base.name))?;
+        let begun = {
+            let _gate = server.gate_exclusive_unless_held();
+            begin_base(server, &base)
+        };
+        let saved = super::rdb::save_begun(server, begun, &d.join(&base.name)).map_err(|e| format!("Can't write the AOF base {}: {e}", base.name))?;
         open_append(&d.join(&incr.name)).map_err(|e| format!("Can't create the AOF file {}: {e}", incr.name))?;
         let old = std::mem::take(&mut parts);
         parts = vec![base, incr];
@@ -673,7 +692,7 @@ pub fn enable(server: &Arc<Server>) {
             std::fs::create_dir_all(&d)?;
             let old = std::fs::read_to_string(d.join(manifest_name(&server))).ok().and_then(|t| parse_manifest(&t).ok()).unwrap_or_default();
             let prefix = prefix(&server);
-            let base = AofPart { name: format!("{prefix}.{}.base.rdb", next_seq(&old, 'b')), seq: next_seq(&old, 'b'), kind: 'b' };
+            let base = new_base(&server, &old);
             let incr = AofPart { name: format!("{prefix}.{}.incr.aof", next_seq(&old, 'i')), seq: next_seq(&old, 'i'), kind: 'i' };
             let file = open_append(&d.join(&incr.name))?;
             let begun = {
@@ -690,7 +709,7 @@ pub fn enable(server: &Arc<Server>) {
                 st.written.store(end, Ordering::Release);
                 st.synced.store(end, Ordering::Release);
                 st.on.store(true, Ordering::Release);
-                super::rdb::begin(&server)
+                begin_base(&server, &base)
             };
             let writer_server = Arc::clone(&server);
             std::thread::Builder::new().name("shardis-aof".into()).spawn(move || writer(writer_server))?;

@@ -7,6 +7,7 @@
 
 pub mod aof;
 pub mod codec;
+mod commands;
 mod mapped;
 pub mod rdb;
 

@@ -154,6 +154,9 @@ pub fn save(server: &Server, path: &Path) -> std::io::Result<Saved> {
 pub struct Begun {
     progress: Arc<crate::store::snapshot::Progress>,
     sizes: Vec<(usize, usize)>,
+    /// Its keys as commands (an AOF base with `aof-use-rdb-preamble no`),
+    /// not as an RDB image.
+    commands: bool,
 }
 
 /// Begins a snapshot now (the caller holds the exclusive gate, so that it
@@ -178,15 +181,22 @@ pub fn begin(server: &Server) -> Begun {
         (false, _) => encode_pair::<false, USE_NONE>,
     };
     let (progress, sizes) = server.keyspace.snapshot_begin(encoder);
-    Begun { progress, sizes }
+    Begun { progress, sizes, commands: false }
+}
+
+/// [`begin`] of a snapshot written as the commands that rebuild each key
+/// (`super::commands`): an AOF base with `aof-use-rdb-preamble no`.
+pub fn begin_commands(server: &Server) -> Begun {
+    let (progress, sizes) = server.keyspace.snapshot_begin(super::commands::encode_entry);
+    Begun { progress, sizes, commands: true }
 }
 
 /// Writes a begun snapshot to `path` (through a temp file and a rename).
 pub fn save_begun(server: &Server, begun: Begun, path: &Path) -> std::io::Result<Saved> {
-    let Begun { progress, sizes } = begun;
+    let Begun { progress, sizes, commands } = begun;
     let mut walk = Walk { server, next: 0 };
     let tmp = temp_path(path);
-    let result = write_file(server, &tmp, &sizes, &mut walk).and_then(|bytes| {
+    let result = write_file(server, &tmp, &sizes, &mut walk, commands).and_then(|bytes| {
         std::fs::rename(&tmp, path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::File::open(dir)?.sync_all()?;
@@ -206,18 +216,41 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("temp-{}.rdb", std::process::id()))
 }
 
-fn write_file(server: &Server, tmp: &Path, sizes: &[(usize, usize)], walk: &mut Walk<'_>) -> std::io::Result<u64> {
-    let file = std::fs::File::create(tmp)?;
-    let (w, bytes) = write_rdb(server, std::io::BufWriter::with_capacity(1 << 20, file), sizes, walk)?;
+fn write_file(server: &Server, tmp: &Path, sizes: &[(usize, usize)], walk: &mut Walk<'_>, commands: bool) -> std::io::Result<u64> {
+    let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(tmp)?);
+    let (w, bytes) = if commands { write_commands(file, walk)? } else { write_rdb(server, file, sizes, walk)? };
     let file = w.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     Ok(bytes)
 }
 
+/// The keys of the snapshot `walk` takes as commands, a SELECT before
+/// each database's.
+fn write_commands<W: Write>(mut w: W, walk: &mut Walk<'_>) -> std::io::Result<(W, u64)> {
+    let (mut current, mut bytes) = (usize::MAX, 0u64);
+    while let Some((db, chunk)) = walk.take() {
+        if chunk.is_empty() {
+            continue;
+        }
+        if db != current {
+            current = db;
+            let n = db.to_string();
+            let select = format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{n}\r\n", n.len());
+            w.write_all(select.as_bytes())?;
+            bytes += select.len() as u64;
+        }
+        w.write_all(&chunk)?;
+        bytes += chunk.len() as u64;
+    }
+    w.flush()?;
+    Ok((w, bytes))
+}
+
 /// Writes a begun snapshot to `w` (a replica's connection, through the
 /// connection layer): the same bytes as a file, nothing renamed or synced.
 pub fn stream_begun<W: Write>(server: &Server, begun: Begun, w: W) -> std::io::Result<(W, Saved)> {
-    let Begun { progress, sizes } = begun;
+    let Begun { progress, sizes, commands } = begun;
+    debug_assert!(!commands, "a replica gets an RDB image");
     let mut walk = Walk { server, next: 0 };
     let (w, bytes) = write_rdb(server, w, &sizes, &mut walk)?;
     drop(walk);
