@@ -541,3 +541,30 @@ fn debug_and_protected_configs_are_off_by_default() {
         assert!(!bad.status.success(), "redis={redis}");
     }
 }
+
+/// COMMAND INFO lists a command's flags in Redis 7.0's order (its
+/// `flagNames`), byte for byte where shardis has the same flags.
+#[test]
+fn command_info_flags_come_in_redis_order() {
+    if against_redis() {
+        return;
+    }
+    let ours = TestServer::start(&[]);
+    let redis = TestServer::start_redis_server(&[]);
+    let flags = |s: &TestServer, name: &str| -> String {
+        let reply = s.raw().cmd(&["COMMAND", "INFO", name]);
+        // *1, *10 (or more), name, arity, then the flags' set/array
+        let at = reply.find("\r\n:").expect("arity");
+        let rest = &reply[at + 3..];
+        let after_arity = &rest[rest.find("\r\n").unwrap() + 2..];
+        let n: usize = after_arity[1..after_arity.find("\r\n").unwrap()].parse().unwrap();
+        after_arity.split("\r\n").skip(1).take(n).map(|f| f.trim_start_matches('+')).collect::<Vec<_>>().join(" ")
+    };
+    for name in ["get", "set", "subscribe", "blpop", "publish", "echo", "lpush", "save", "sync", "del", "multi", "bgsave"] {
+        let (a, b) = (flags(&ours, name), flags(&redis, name));
+        // flags shardis does not have (allow_busy, skip_slowlog, no_async_loading...) aside
+        let known = ["write", "readonly", "denyoom", "admin", "pubsub", "noscript", "blocking", "loading", "stale", "fast", "no_auth", "no_multi"];
+        let b: Vec<&str> = b.split(' ').filter(|f| known.contains(f)).collect();
+        assert_eq!(a, b.join(" "), "COMMAND INFO {name} flags");
+    }
+}

@@ -68,18 +68,19 @@ pub mod flags {
     pub const PUBSUB: u32 = 1 << 15;
     /// Refused inside MULTI (SAVE, SHUTDOWN, SYNC, PSYNC).
     pub const NO_MULTI: u32 = 1 << 16;
+    /// In the order Redis 7.0 lists them (`flagNames` in server.c).
     pub const NAMES: [(u32, &str); 12] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
-        (FAST, "fast"),
-        (NO_AUTH, "no_auth"),
-        (LOADING, "loading"),
-        (STALE, "stale"),
+        (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
         (BLOCKING, "blocking"),
-        (PUBSUB, "pubsub"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
     ];
 }
