@@ -560,7 +560,7 @@ fn command_info_flags_come_in_redis_order() {
         let n: usize = after_arity[1..after_arity.find("\r\n").unwrap()].parse().unwrap();
         after_arity.split("\r\n").skip(1).take(n).map(|f| f.trim_start_matches('+')).collect::<Vec<_>>().join(" ")
     };
-    for name in ["get", "set", "subscribe", "blpop", "publish", "echo", "lpush", "save", "sync", "del", "multi", "bgsave"] {
+    for name in ["get", "set", "ping", "subscribe", "blpop", "publish", "echo", "lpush", "save", "sync", "del", "multi", "bgsave"] {
         let (a, b) = (flags(&ours, name), flags(&redis, name));
         // flags shardis does not have (allow_busy, skip_slowlog, no_async_loading...) aside
         let known = ["write", "readonly", "denyoom", "admin", "pubsub", "noscript", "blocking", "loading", "stale", "fast", "no_auth", "no_multi"];

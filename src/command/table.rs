@@ -1134,7 +1134,7 @@ pub static COMMANDS: &[Command] = &[
     ),
     cmd!("persist", 2, WRITE | FAST, KEY1, "generic", "2.2.0", "Removes the expiration time of a key.", keys::persist),
     // connection
-    cmd!("ping", -1, FAST | STALE, NOKEYS, "connection", "1.0.0", "Returns the server's liveliness response.", conn::ping),
+    cmd!("ping", -1, FAST, NOKEYS, "connection", "1.0.0", "Returns the server's liveliness response.", conn::ping),
     cmd!("echo", 2, FAST | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Returns the given string.", conn::echo),
     cmd!("hello", -1, NO_AUTH | CONN, NOKEYS, "connection", "6.0.0", "Handshakes with the Redis server.", conn::hello),
     cmd!("auth", -2, NO_AUTH | CONN, NOKEYS, "connection", "1.0.0", "Authenticates the connection.", conn::auth),
