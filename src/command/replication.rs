@@ -3,12 +3,12 @@
 //! with `REPLCONF rdb-only 1`, which is what `redis-cli --rdb` sends to
 //! fetch a snapshot. The payload is an RDB file made by the fork-less
 //! snapshot (`crate::persist::rdb`), in the `$<len>` form or, for a client
-//! that said `capa eof`, streamed in the `$EOF:<mark>` form; the connection
-//! layer sends it (`crate::net::sync`). A replica that wants the command
-//! stream after the snapshot (plain SYNC, PSYNC) is refused with a clear
-//! error until replication exists.
+//! that said `capa eof`, streamed in the `$EOF:<mark>` form, and to a
+//! replica (plain SYNC, PSYNC) the command stream after it; the connection
+//! layer sends them (`crate::net::sync`).
 
 use super::{Ctx, is, not_integer, syntax_error};
+use crate::node::SyncKind;
 use crate::resp::Reply;
 use bytes::Bytes;
 
@@ -57,21 +57,17 @@ pub fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// the connection; the connection layer sends it once the replies before
 /// it are out.
 pub fn sync(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    if !ctx.client.repl.rdb_only {
-        return not_a_primary_yet();
-    }
-    ctx.client.sync_requested = true;
+    ctx.client.sync = Some(if ctx.client.repl.rdb_only { SyncKind::RdbOnly } else { SyncKind::Sync });
     Reply::NoReply
 }
 
-/// `PSYNC replid offset`: the replication stream, which does not exist yet.
-pub fn psync(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+/// `PSYNC replid offset`: always a full resynchronisation for now (the
+/// snapshot, then the stream); partial ones come with the backlog's
+/// replication IDs.
+pub fn psync(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if crate::util::parse_i64(&args[2]).is_none() {
         return not_integer();
     }
-    not_a_primary_yet()
-}
-
-fn not_a_primary_yet() -> Reply {
-    Reply::error("ERR shardis does not stream replication yet: only a snapshot can be fetched (REPLCONF rdb-only 1, then SYNC, as redis-cli --rdb does)")
+    ctx.client.sync = Some(if ctx.client.repl.rdb_only { SyncKind::RdbOnly } else { SyncKind::Psync });
+    Reply::NoReply
 }

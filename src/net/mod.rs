@@ -216,11 +216,11 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                     if client.should_reply() {
                         reply.encode(&mut out, client.resp3);
                     }
-                    if client.sync_requested {
-                        // SYNC: the replies before it, then the snapshot,
-                        // then the end of the connection
+                    if let Some(kind) = client.sync {
+                        // SYNC, PSYNC: the replies before it, then the
+                        // snapshot (and the stream), then the end
                         flush_replies(server, &info, &mut stream, &mut out).await?;
-                        return sync::serve(server, &mut stream, client.repl, client.id).await;
+                        return sync::serve(server, &mut stream, client.repl, client.id, kind).await;
                     }
                     // nothing keeps the read buffer alive past its command,
                     // nor a huge command's argument list

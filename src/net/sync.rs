@@ -1,5 +1,7 @@
-//! A snapshot sent over a connection, the payload of Redis's full sync:
-//! what `SYNC` after `REPLCONF rdb-only 1` (`redis-cli --rdb`) receives.
+//! A replica's connection: the snapshot that is the payload of Redis's
+//! full synchronisation (all that `SYNC` after `REPLCONF rdb-only 1`,
+//! `redis-cli --rdb`, receives), then the command stream read from the
+//! effect log (`docs/replication.md`).
 //!
 //! The snapshot is the fork-less one BGSAVE takes (`crate::persist::rdb`),
 //! holding the one save slot while it is written: a BGSAVE or rewrite in
@@ -14,7 +16,7 @@
 //! the node buffer it; one that stops reading for `repl-timeout` seconds is
 //! dropped, as Redis drops such a replica.
 
-use crate::node::{ReplicaConf, Server};
+use crate::node::{ReplicaConf, Server, SyncKind};
 use crate::persist::{SnapshotSlot, rdb};
 use std::io::Write;
 use std::sync::Arc;
@@ -28,9 +30,10 @@ const CHUNK: usize = 64 * 1024;
 /// Pieces in flight between the writer thread and the connection.
 const IN_FLIGHT: usize = 8;
 
-/// Sends the snapshot to `stream` (its replies so far already written);
-/// the connection ends afterwards.
-pub(super) async fn serve(server: &Arc<Server>, stream: &mut TcpStream, conf: ReplicaConf, client_id: u64) -> std::io::Result<()> {
+/// Sends the snapshot to `stream` (its replies so far already written),
+/// then, unless the client asked for the snapshot only, the command stream
+/// from the snapshot's instant on; the connection ends afterwards.
+pub(super) async fn serve(server: &Arc<Server>, stream: &mut TcpStream, conf: ReplicaConf, client_id: u64, kind: SyncKind) -> std::io::Result<()> {
     let timeout = repl_timeout(server);
     // one snapshot at a time: wait for the slot, keeping the link alive
     let mut keepalive = Instant::now();
@@ -44,58 +47,147 @@ pub(super) async fn serve(server: &Arc<Server>, stream: &mut TcpStream, conf: Re
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    tracing::info!(client = client_id, diskless = conf.capa_eof, "Starting a snapshot for a replica (rdb-only)");
+    let streaming = kind != SyncKind::RdbOnly;
+    // the stream starts where the snapshot is: the log follows from then
+    let _following = streaming.then(|| Following::new(server));
+    tracing::info!(client = client_id, diskless = conf.capa_eof, ?kind, "Starting a full synchronisation for a replica");
     let started = Instant::now();
-    let sent = if conf.capa_eof { stream_diskless(slot, stream, timeout).await? } else { send_file(slot, stream, timeout, client_id).await? };
-    tracing::info!(client = client_id, bytes = sent, secs = format!("{:.3}", started.elapsed().as_secs_f64()), "Snapshot sent to the replica");
+    let header = |offset: u64| (kind == SyncKind::Psync).then(|| format!("+FULLRESYNC {} {offset}\r\n", server.run_id).into_bytes());
+    let (sent, offset) =
+        if conf.capa_eof { stream_diskless(slot, stream, timeout, &header).await? } else { send_file(slot, stream, timeout, client_id, &header).await? };
+    tracing::info!(client = client_id, bytes = sent, offset, secs = format!("{:.3}", started.elapsed().as_secs_f64()), "Snapshot sent to the replica");
+    if streaming {
+        feed(server, stream, offset, timeout).await?;
+    }
     Ok(())
 }
 
+/// The effect log kept and followed while a replica streams from it.
+struct Following<'a>(&'a Server);
+
+impl<'a> Following<'a> {
+    fn new(server: &'a Server) -> Following<'a> {
+        server.keyspace.effects.follow();
+        Following(server)
+    }
+}
+
+impl Drop for Following<'_> {
+    fn drop(&mut self) {
+        self.0.keyspace.effects.unfollow();
+    }
+}
+
+/// The command stream: each effect from `offset` on, in RESP, a SELECT
+/// where the database changes (the first effect gets one), a PING every
+/// 10 s of silence (`repl-ping-replica-period`), what the replica sends
+/// (REPLCONF ACK) read and let go. A replica that falls behind what the
+/// log keeps (`repl-backlog-size`) is dropped and starts over, as in Redis.
+async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout: Duration) -> std::io::Result<()> {
+    let log = &server.keyspace.effects;
+    let mut db = None;
+    let mut out = Vec::new();
+    let mut input = vec![0u8; 4096];
+    let mut last_sent = Instant::now();
+    loop {
+        let appended = log.appended();
+        let effects = match log.since(offset, 1024) {
+            Ok(effects) => effects,
+            Err(oldest) => {
+                tracing::warn!(offset, oldest, "a replica fell behind the replication backlog: dropping it");
+                return Ok(());
+            }
+        };
+        if effects.is_empty() {
+            if last_sent.elapsed() >= Duration::from_secs(10) {
+                timed(timeout, stream.write_all(b"*1\r\n$4\r\nPING\r\n")).await?;
+                last_sent = Instant::now();
+            }
+            tokio::select! {
+                _ = appended => {}
+                read = stream.read(&mut input) => {
+                    if read? == 0 {
+                        return Ok(());
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            continue;
+        }
+        for e in effects {
+            if db != Some(e.db) {
+                db = Some(e.db);
+                let n = e.db.to_string();
+                out.extend_from_slice(format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{n}\r\n", n.len()).as_bytes());
+            }
+            let before = out.len();
+            crate::store::effects::encode(&mut out, &e.args);
+            // the log counts the effects' own bytes, not the SELECTs
+            offset = e.offset + (out.len() - before) as u64;
+        }
+        timed(timeout, stream.write_all(&out)).await?;
+        out.clear();
+        last_sent = Instant::now();
+    }
+}
+
+/// [`serve`]'s header before the payload (PSYNC's `+FULLRESYNC`), given
+/// the snapshot's offset in the log.
+type Header<'h> = &'h (dyn Fn(u64) -> Option<Vec<u8>> + Sync);
+
 /// `$EOF:<mark>\r\n`, the RDB as the writer thread makes it, `<mark>`.
-async fn stream_diskless(slot: SnapshotSlot, stream: &mut TcpStream, timeout: Duration) -> std::io::Result<u64> {
+async fn stream_diskless(slot: SnapshotSlot, stream: &mut TcpStream, timeout: Duration, header: Header<'_>) -> std::io::Result<(u64, u64)> {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(IN_FLIGHT);
+    let (begun_tx, begun_rx) = tokio::sync::oneshot::channel();
     // the slot is the writer thread's: released when the snapshot's walk
     // has ended, however the connection fares
     let writer = tokio::task::spawn_blocking(move || {
         let server = slot.server();
-        rdb::stream_begun(server, begin(server), Chunks { tx, buf: Vec::with_capacity(CHUNK) }).map(|(_, saved)| saved.bytes)
+        let (begun, offset) = begin(server);
+        let _ = begun_tx.send(offset);
+        rdb::stream_begun(server, begun, Chunks { tx, buf: Vec::with_capacity(CHUNK) }).map(|(_, saved)| saved.bytes)
     });
     let mark = eof_mark();
-    let mut header = b"$EOF:".to_vec();
-    header.extend_from_slice(&mark);
-    header.extend_from_slice(b"\r\n");
     let sending = async {
-        timed(timeout, stream.write_all(&header)).await?;
+        let offset = begun_rx.await.map_err(|_| std::io::Error::other("the snapshot did not begin"))?;
+        let mut head = header(offset).unwrap_or_default();
+        head.extend_from_slice(b"$EOF:");
+        head.extend_from_slice(&mark);
+        head.extend_from_slice(b"\r\n");
+        timed(timeout, stream.write_all(&head)).await?;
         while let Some(chunk) = rx.recv().await {
             timed(timeout, stream.write_all(&chunk)).await?;
         }
-        Ok::<(), std::io::Error>(())
+        Ok::<u64, std::io::Error>(offset)
     };
     let sent = sending.await;
     // a connection that failed drops the channel: the writer stops
     drop(rx);
     let bytes = writer.await.map_err(std::io::Error::other)??;
-    sent?;
+    let offset = sent?;
     timed(timeout, stream.write_all(&mark)).await?;
-    Ok(bytes)
+    Ok((bytes, offset))
 }
 
 /// `$<length>\r\n` and the RDB, through a temporary file.
-async fn send_file(slot: SnapshotSlot, stream: &mut TcpStream, timeout: Duration, client_id: u64) -> std::io::Result<u64> {
+async fn send_file(slot: SnapshotSlot, stream: &mut TcpStream, timeout: Duration, client_id: u64, header: Header<'_>) -> std::io::Result<(u64, u64)> {
     let path = std::path::PathBuf::from(format!("temp-sync-{}-{client_id}.rdb", std::process::id()));
     let target = path.clone();
     let written = tokio::task::spawn_blocking(move || {
         let server = slot.server();
         let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&target)?);
-        rdb::stream_begun(server, begin(server), file).map(|(_, saved)| saved.bytes)
+        let (begun, offset) = begin(server);
+        rdb::stream_begun(server, begun, file).map(|(_, saved)| (saved.bytes, offset))
     })
     .await
     .map_err(std::io::Error::other)
     .and_then(|r| r);
     let result = async {
-        let bytes = written?;
+        let (bytes, offset) = written?;
         let mut file = tokio::fs::File::open(&path).await?;
-        timed(timeout, stream.write_all(format!("${bytes}\r\n").as_bytes())).await?;
+        let mut head = header(offset).unwrap_or_default();
+        head.extend_from_slice(format!("${bytes}\r\n").as_bytes());
+        timed(timeout, stream.write_all(&head)).await?;
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = file.read(&mut buf).await?;
@@ -104,7 +196,7 @@ async fn send_file(slot: SnapshotSlot, stream: &mut TcpStream, timeout: Duration
             }
             timed(timeout, stream.write_all(&buf[..n])).await?;
         }
-        Ok(bytes)
+        Ok((bytes, offset))
     }
     .await;
     let _ = tokio::fs::remove_file(&path).await;
@@ -112,10 +204,11 @@ async fn send_file(slot: SnapshotSlot, stream: &mut TcpStream, timeout: Duration
 }
 
 /// The snapshot's instant, between transactions (under the exclusive gate,
-/// as a fork happens between commands).
-fn begin(server: &Server) -> rdb::Begun {
+/// as a fork happens between commands), and the effect log's offset there:
+/// where the stream after it starts.
+fn begin(server: &Server) -> (rdb::Begun, u64) {
     let _gate = server.gate_exclusive();
-    rdb::begin(server)
+    (rdb::begin(server), server.keyspace.effects.end())
 }
 
 /// The RDB writer's output, in chunks to the connection.

@@ -76,9 +76,21 @@ pub struct Client {
     pub subs: Subscriptions,
     /// What REPLCONF said about this connection as a replica.
     pub repl: ReplicaConf,
-    /// Set by SYNC: once the replies before it are out, the connection
-    /// carries the snapshot (the connection layer serves it).
-    pub sync_requested: bool,
+    /// Set by SYNC or PSYNC: once the replies before it are out, the
+    /// connection carries the snapshot, and the replication stream after
+    /// it (the connection layer serves them).
+    pub sync: Option<SyncKind>,
+}
+
+/// What a replica asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncKind {
+    /// `REPLCONF rdb-only 1` then SYNC: the snapshot, then the end.
+    RdbOnly,
+    /// SYNC: the snapshot, then the command stream.
+    Sync,
+    /// PSYNC: `+FULLRESYNC <replid> <offset>`, the snapshot, the stream.
+    Psync,
 }
 
 /// REPLCONF's options for a connection that asks for a snapshot.
@@ -169,7 +181,7 @@ impl Client {
             txn_nowait: false,
             txn_deferring: false,
             repl: ReplicaConf::default(),
-            sync_requested: false,
+            sync: None,
         }
     }
 

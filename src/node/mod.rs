@@ -13,7 +13,7 @@ pub mod recovery;
 pub mod slowlog;
 pub mod tracking;
 
-pub use client::{Blocked, Client, ClientInfo, ReplicaConf, ReplyMode};
+pub use client::{Blocked, Client, ClientInfo, ReplicaConf, ReplyMode, SyncKind};
 
 use crate::config::RuntimeConfig;
 use crate::store::Keyspace;

@@ -29,7 +29,7 @@
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// One logged effect.
@@ -44,7 +44,7 @@ pub struct Effect {
 
 /// Appends `args` as a RESP array of bulk strings (the form replicas and
 /// the AOF receive, so the log keeps each effect as exactly those bytes).
-fn encode_into(out: &mut Vec<u8>, args: &[Bytes]) {
+pub fn encode(out: &mut Vec<u8>, args: &[Bytes]) {
     fn header(out: &mut Vec<u8>, tag: u8, n: usize) {
         out.push(tag);
         out.extend_from_slice(&crate::util::Decimal::new(n as i64));
@@ -100,6 +100,10 @@ pub struct EffectLog {
     inner: Mutex<Inner>,
     /// How many bytes of effects are kept for readers (`repl-backlog-size`).
     keep_bytes: Arc<crate::config::RuntimeConfig>,
+    /// Readers that follow the log as it grows (a replica's feed): told of
+    /// each new effect while there are any.
+    followers: AtomicUsize,
+    appended: tokio::sync::Notify,
 }
 
 impl EffectLog {
@@ -108,6 +112,8 @@ impl EffectLog {
             keeping: AtomicBool::new(false),
             inner: Mutex::new(Inner { end: 0, entries: VecDeque::new(), ring: VecDeque::new(), aof: None }),
             keep_bytes: config,
+            followers: AtomicUsize::new(0),
+            appended: tokio::sync::Notify::new(),
         }
     }
 }
@@ -122,7 +128,7 @@ impl EffectLog {
         // connection's read buffer) are let go at once.
         SCRATCH.with_borrow_mut(|resp| {
             resp.clear();
-            encode_into(resp, &args);
+            encode(resp, &args);
             drop(args);
             let len = resp.len();
             let keep = self.keep_bytes.repl_backlog_size.load(Ordering::Relaxed);
@@ -159,11 +165,31 @@ impl EffectLog {
                 *resp = Vec::new();
             }
         });
+        if self.followers.load(Ordering::Relaxed) > 0 {
+            self.appended.notify_waiters();
+        }
     }
 
     /// From now on effects are kept (a reader attached).
     pub fn keep(&self) {
         self.keeping.store(true, Ordering::Relaxed);
+    }
+
+    /// A reader that follows the log from now on ([`EffectLog::appended`]
+    /// wakes it); it says [`EffectLog::unfollow`] when it goes.
+    pub fn follow(&self) {
+        self.keep();
+        self.followers.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn unfollow(&self) {
+        self.followers.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Completes once an effect is appended after this call (create it
+    /// before looking at the log, so none slips in between).
+    pub fn appended(&self) -> tokio::sync::futures::Notified<'_> {
+        self.appended.notified()
     }
 
     /// Whether effects are kept.

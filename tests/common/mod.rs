@@ -3,6 +3,8 @@
 //! byte-exact checks.
 #![allow(dead_code)]
 
+pub mod dataset;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
