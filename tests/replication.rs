@@ -64,6 +64,21 @@ fn a_redis_server_replica_follows_a_shardis_primary() {
         converges(&mut con, &mut rcon, "the replica did not follow the writes after the synchronisation");
         // the replica is read-only, as Redis's are
         assert!(raw.cmd(&["SET", "x", "y"]).starts_with("-READONLY"));
+        // the primary lists it, with the offset it acknowledges each second
+        let mut p = primary.raw();
+        assert_eq!(common::info_field(&mut p, "replication", "connected_slaves").as_deref(), Some("1"));
+        let port = replica.port.to_string();
+        common::wait_until("the replica's acknowledgements never showed", Duration::from_secs(10), Duration::from_millis(50), || {
+            common::info_field(&mut p, "replication", "slave0")
+                .is_some_and(|l| l.starts_with(&format!("ip=127.0.0.1,port={port},state=online,offset=")) && !l.contains("offset=0,"))
+        });
+        let role = p.cmd(&["ROLE"]);
+        assert!(role.starts_with("*3\r\n$6\r\nmaster\r\n:"), "{role}");
+        assert!(role.contains(&format!("*1\r\n*3\r\n$9\r\n127.0.0.1\r\n${}\r\n{port}\r\n", port.len())), "{role}");
+        drop(replica);
+        common::wait_until("the gone replica stayed listed", Duration::from_secs(10), Duration::from_millis(20), || {
+            common::info_field(&mut p, "replication", "connected_slaves").as_deref() == Some("0")
+        });
     }
 }
 

@@ -115,8 +115,16 @@ pub fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     }
 }
 
-pub fn role(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    Reply::Array(vec![Reply::bulk("master"), Reply::Int(0), Reply::Array(vec![])])
+pub fn role(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    let replicas = ctx
+        .server
+        .replicas
+        .list()
+        .iter()
+        .filter(|r| r.state() == "online")
+        .map(|r| Reply::Array(vec![Reply::bulk(r.ip.clone()), Reply::bulk(r.port.to_string()), Reply::bulk(r.ack_offset.load(Ordering::Relaxed).to_string())]))
+        .collect();
+    Reply::Array(vec![Reply::bulk("master"), Reply::Int(ctx.server.keyspace.effects.end() as i64), Reply::Array(replicas)])
 }
 
 pub fn wait(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -893,11 +901,26 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("total_error_replies", failed.to_string());
         }
         "replication" => {
+            let replicas = s.replicas.list();
+            let log = &s.keyspace.effects;
+            let now = crate::util::now_ms() / 1000;
             kv("role", "master".into());
-            kv("connected_slaves", "0".into());
+            kv("connected_slaves", replicas.len().to_string());
+            for (i, r) in replicas.iter().enumerate() {
+                let lag = now.saturating_sub(r.ack_time.load(Ordering::Relaxed));
+                kv(&format!("slave{i}"), format!("ip={},port={},state={},offset={},lag={lag}", r.ip, r.port, r.state(), r.ack_offset.load(Ordering::Relaxed)));
+            }
+            let (first, histlen) = log.backlog();
+            let active = log.keeping();
             kv("master_failover_state", "no-failover".into());
             kv("master_replid", s.run_id.clone());
-            kv("master_repl_offset", "0".into());
+            kv("master_replid2", "0".repeat(40));
+            kv("master_repl_offset", log.end().to_string());
+            kv("second_repl_offset", "-1".into());
+            kv("repl_backlog_active", (active as u8).to_string());
+            kv("repl_backlog_size", s.config.repl_backlog_size.load(Ordering::Relaxed).to_string());
+            kv("repl_backlog_first_byte_offset", if active { (first + 1).to_string() } else { "0".into() });
+            kv("repl_backlog_histlen", if active { histlen.to_string() } else { "0".into() });
         }
         "cpu" => {
             let (user, sys) = cpu_times();

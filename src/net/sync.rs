@@ -16,8 +16,10 @@
 //! the node buffer it; one that stops reading for `repl-timeout` seconds is
 //! dropped, as Redis drops such a replica.
 
+use crate::node::replicas::{Replica, ReplicaState};
 use crate::node::{ReplicaConf, Server, SyncKind};
 use crate::persist::{SnapshotSlot, rdb};
+use bytes::BytesMut;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +37,9 @@ const IN_FLIGHT: usize = 8;
 /// from the snapshot's instant on; the connection ends afterwards.
 pub(super) async fn serve(server: &Arc<Server>, stream: &mut TcpStream, conf: ReplicaConf, client_id: u64, kind: SyncKind) -> std::io::Result<()> {
     let timeout = repl_timeout(server);
+    let ip = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let attached = server.replicas.attach(client_id, ip, conf.listening_port.unwrap_or(0));
+    let replica = &attached.replica;
     // one snapshot at a time: wait for the slot, keeping the link alive
     let mut keepalive = Instant::now();
     let slot = loop {
@@ -47,6 +52,7 @@ pub(super) async fn serve(server: &Arc<Server>, stream: &mut TcpStream, conf: Re
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
+    replica.set_state(ReplicaState::SendBulk);
     let streaming = kind != SyncKind::RdbOnly;
     // the stream starts where the snapshot is: the log follows from then
     let _following = streaming.then(|| Following::new(server));
@@ -57,7 +63,8 @@ pub(super) async fn serve(server: &Arc<Server>, stream: &mut TcpStream, conf: Re
         if conf.capa_eof { stream_diskless(slot, stream, timeout, &header).await? } else { send_file(slot, stream, timeout, client_id, &header).await? };
     tracing::info!(client = client_id, bytes = sent, offset, secs = format!("{:.3}", started.elapsed().as_secs_f64()), "Snapshot sent to the replica");
     if streaming {
-        feed(server, stream, offset, timeout).await?;
+        replica.set_state(ReplicaState::Online);
+        feed(server, stream, offset, timeout, replica).await?;
     }
     Ok(())
 }
@@ -83,11 +90,12 @@ impl Drop for Following<'_> {
 /// 10 s of silence (`repl-ping-replica-period`), what the replica sends
 /// (REPLCONF ACK) read and let go. A replica that falls behind what the
 /// log keeps (`repl-backlog-size`) is dropped and starts over, as in Redis.
-async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout: Duration) -> std::io::Result<()> {
+async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout: Duration, replica: &Replica) -> std::io::Result<()> {
     let log = &server.keyspace.effects;
     let mut db = None;
     let mut out = Vec::new();
     let mut input = vec![0u8; 4096];
+    let mut said = BytesMut::new();
     let mut last_sent = Instant::now();
     loop {
         let appended = log.appended();
@@ -106,9 +114,12 @@ async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout:
             tokio::select! {
                 _ = appended => {}
                 read = stream.read(&mut input) => {
-                    if read? == 0 {
+                    let n = read?;
+                    if n == 0 {
                         return Ok(());
                     }
+                    said.extend_from_slice(&input[..n]);
+                    heard(&mut said, replica)?;
                 }
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
@@ -128,6 +139,29 @@ async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout:
         timed(timeout, stream.write_all(&out)).await?;
         out.clear();
         last_sent = Instant::now();
+    }
+}
+
+/// What the replica sent: `REPLCONF ACK <offset>` is recorded, the rest
+/// let go; a replica that sends what is not RESP, or lines without end, is
+/// dropped.
+fn heard(said: &mut BytesMut, replica: &Replica) -> std::io::Result<()> {
+    let limits = crate::resp::Limits { max_bulk_len: 1 << 20, authenticated: true };
+    loop {
+        match crate::resp::parse_request(said, limits) {
+            Ok(Some(args)) => {
+                if args.len() >= 3
+                    && args[0].eq_ignore_ascii_case(b"replconf")
+                    && args[1].eq_ignore_ascii_case(b"ack")
+                    && let Some(at) = crate::util::parse_i64(&args[2]).filter(|o| *o >= 0)
+                {
+                    replica.acknowledged(at as u64);
+                }
+            }
+            Ok(None) if said.len() <= 64 * 1024 => return Ok(()),
+            Ok(None) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "a replica sent an endless request")),
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a replica sent bad RESP: {}", e.0))),
+        }
     }
 }
 

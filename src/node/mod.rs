@@ -10,6 +10,7 @@ mod client;
 pub mod monitor;
 pub mod pubsub;
 pub mod recovery;
+pub mod replicas;
 pub mod slowlog;
 pub mod tracking;
 
@@ -160,6 +161,8 @@ pub struct Server {
     pub pubsub: Arc<pubsub::PubSub>,
     /// Client-side caching (CLIENT TRACKING).
     pub tracking: tracking::Tracking,
+    /// Replicas attached (INFO replication, ROLE).
+    pub replicas: replicas::Replicas,
     /// Notified once when the server must stop (SHUTDOWN, signal).
     pub shutdown: Notify,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -198,6 +201,7 @@ impl Server {
             txns,
             pubsub,
             tracking: tracking::Tracking::default(),
+            replicas: replicas::Replicas::default(),
             shutdown: Notify::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             me: std::sync::OnceLock::new(),

@@ -261,6 +261,13 @@ impl EffectLog {
         self.lock().end
     }
 
+    /// (offset of the oldest effect kept, bytes kept): the backlog as INFO
+    /// replication shows it.
+    pub fn backlog(&self) -> (u64, u64) {
+        let inner = self.lock();
+        (inner.entries.front().map_or(inner.end, |e| e.offset), inner.ring.len() as u64)
+    }
+
     /// Up to `max` effects from `offset` on; `Err(oldest offset kept)` when
     /// `offset` is no longer (or not) in the log.
     pub fn since(&self, offset: u64, max: usize) -> Result<Vec<Effect>, u64> {
