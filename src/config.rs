@@ -192,6 +192,7 @@ const REDIS_DIRECTIVES: &[&str] = &[
     "repl-diskless-sync-max-replicas",
     "repl-ping-replica-period",
     "repl-ping-slave-period",
+    "repl-timeout",
     "replica-announce-ip",
     "replica-announce-port",
     "replica-announced",
@@ -745,6 +746,11 @@ impl RuntimeConfig {
                 self.notify_keyspace_events.store(flags, Ordering::Relaxed);
             }
             "maxmemory" => self.maxmemory.store(util::parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?, Ordering::Relaxed),
+            // Redis keeps at least 16 kB of backlog (CONFIG_REPL_BACKLOG_MIN_SIZE)
+            "repl-backlog-size" => {
+                let size = util::parse_memory(value).filter(|&v| v >= 1).ok_or_else(|| invalid("argument must be a memory value"))?;
+                self.repl_backlog_size.store(size.max(16 * 1024), Ordering::Relaxed)
+            }
             "maxmemory-policy" => {
                 let p = EvictionPolicy::parse(value).ok_or_else(|| {
                     invalid("argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction")

@@ -112,3 +112,57 @@ fn sync_and_psync_stream_after_the_snapshot() {
     assert_eq!(psync.read_reply(), "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n");
     assert_eq!(psync.read_reply(), "*2\r\n$3\r\nDEL\r\n$6\r\nbefore\r\n");
 }
+
+/// A full synchronisation that lasts longer than the backlog window under
+/// a write load still ends in a replica that follows: the log keeps what
+/// the replica has not read yet (within the replica output limit), so it
+/// is not dropped and synchronised again and again.
+#[test]
+fn a_long_sync_under_writes_outlasting_the_backlog_does_not_restart() {
+    if against_redis() {
+        return;
+    }
+    let primary = TestServer::start(&["--save", "", "--repl-backlog-size", "16384"]);
+    let mut con = loaded_conn(&primary);
+    let value = "v".repeat(200);
+    for chunk in 0..100 {
+        let mut pipe = redis::pipe();
+        for i in 0..1000 {
+            pipe.set(format!("bulk:{chunk}:{i}"), &value).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, client) = (stop.clone(), primary.client());
+        std::thread::spawn(move || {
+            let mut c = client.get_connection().unwrap();
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: () = c.set(format!("w:{}", i % 5000), i).unwrap();
+                i += 1;
+            }
+            i
+        })
+    };
+    let replica = TestServer::start_redis_server(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut raw = replica.raw();
+    common::wait_until("the replica never synchronised", Duration::from_secs(60), Duration::from_millis(20), || {
+        common::info_field(&mut raw, "replication", "master_link_status").as_deref() == Some("up")
+    });
+    // the writes go on past the synchronisation
+    let mut p = primary.raw();
+    let seen = common::info_field(&mut p, "stats", "total_commands_processed").unwrap().parse::<u64>().unwrap();
+    common::wait_until("the writer stalled", Duration::from_secs(30), Duration::from_millis(20), || {
+        common::info_field(&mut p, "stats", "total_commands_processed").unwrap().parse::<u64>().unwrap() > seen + 20_000
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let last = writer.join().unwrap() - 1;
+    let mut rcon = replica.conn();
+    common::wait_until("the replica did not catch up", Duration::from_secs(30), Duration::from_millis(50), || {
+        rcon.get::<_, Option<u64>>(format!("w:{}", last % 5000)).unwrap() == Some(last)
+    });
+    let sizes: (i64, i64) = (redis::cmd("DBSIZE").query(&mut con).unwrap(), redis::cmd("DBSIZE").query(&mut rcon).unwrap());
+    assert_eq!(sizes.0, sizes.1);
+    assert_eq!(common::info_field(&mut p, "stats", "sync_full").as_deref(), Some("1"), "the replica had to synchronise again");
+}

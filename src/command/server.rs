@@ -882,6 +882,9 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             kv("total_net_input_bytes", s.stats.net_input_bytes.load(Ordering::Relaxed).to_string());
             kv("total_net_output_bytes", s.stats.net_output_bytes.load(Ordering::Relaxed).to_string());
             kv("rejected_connections", s.stats.rejected_connections.load(Ordering::Relaxed).to_string());
+            kv("sync_full", s.replicas.full_syncs.load(Ordering::Relaxed).to_string());
+            kv("sync_partial_ok", "0".into());
+            kv("sync_partial_err", "0".into());
             kv("expired_keys", st.expired_keys.load(Ordering::Relaxed).to_string());
             kv("expired_stale_perc", "0.00".into());
             kv("evicted_keys", st.evicted_keys.load(Ordering::Relaxed).to_string());

@@ -53,9 +53,10 @@ pub(super) async fn serve(server: &Arc<Server>, stream: &mut TcpStream, conf: Re
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     replica.set_state(ReplicaState::SendBulk);
+    server.replicas.full_syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let streaming = kind != SyncKind::RdbOnly;
     // the stream starts where the snapshot is: the log follows from then
-    let _following = streaming.then(|| Following::new(server));
+    let _following = streaming.then(|| Following::new(server, client_id));
     tracing::info!(client = client_id, diskless = conf.capa_eof, ?kind, "Starting a full synchronisation for a replica");
     let started = Instant::now();
     let header = |offset: u64| (kind == SyncKind::Psync).then(|| format!("+FULLRESYNC {} {offset}\r\n", server.run_id).into_bytes());
@@ -69,19 +70,21 @@ pub(super) async fn serve(server: &Arc<Server>, stream: &mut TcpStream, conf: Re
     Ok(())
 }
 
-/// The effect log kept and followed while a replica streams from it.
-struct Following<'a>(&'a Server);
+/// The effect log kept and followed while a replica streams from it,
+/// from before its snapshot begins: nothing the stream needs after the
+/// snapshot is dropped meanwhile (within the replica output limit).
+struct Following<'a>(&'a Server, u64);
 
 impl<'a> Following<'a> {
-    fn new(server: &'a Server) -> Following<'a> {
-        server.keyspace.effects.follow();
-        Following(server)
+    fn new(server: &'a Server, id: u64) -> Following<'a> {
+        server.keyspace.effects.follow(id);
+        Following(server, id)
     }
 }
 
 impl Drop for Following<'_> {
     fn drop(&mut self) {
-        self.0.keyspace.effects.unfollow();
+        self.0.keyspace.effects.unfollow(self.1);
     }
 }
 
@@ -138,6 +141,7 @@ async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout:
         }
         timed(timeout, stream.write_all(&out)).await?;
         out.clear();
+        log.followed_to(replica.client_id, offset);
         last_sent = Instant::now();
     }
 }

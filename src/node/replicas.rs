@@ -51,6 +51,8 @@ impl Replica {
 #[derive(Default)]
 pub struct Replicas {
     list: Mutex<Vec<Arc<Replica>>>,
+    /// Full synchronisations served (INFO stats `sync_full`).
+    pub full_syncs: AtomicU64,
 }
 
 impl Replicas {

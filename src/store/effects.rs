@@ -104,6 +104,12 @@ pub struct EffectLog {
     /// each new effect while there are any.
     followers: AtomicUsize,
     appended: tokio::sync::Notify,
+    /// Each follower's position (the next offset it reads); the log keeps
+    /// what the slowest has not read, past `repl-backlog-size`, up to the
+    /// replica class's `client-output-buffer-limit` hard limit.
+    positions: Mutex<Vec<(u64, u64)>>,
+    /// The least of `positions` (u64::MAX with none): read on each append.
+    held_from: std::sync::atomic::AtomicU64,
 }
 
 impl EffectLog {
@@ -114,6 +120,8 @@ impl EffectLog {
             keep_bytes: config,
             followers: AtomicUsize::new(0),
             appended: tokio::sync::Notify::new(),
+            positions: Mutex::new(Vec::new()),
+            held_from: std::sync::atomic::AtomicU64::new(u64::MAX),
         }
     }
 }
@@ -147,7 +155,15 @@ impl EffectLog {
             }
             inner.ring.extend(resp.iter());
             inner.entries.push_back(Stored { offset, db: db as u32, len: len as u32 });
-            while inner.ring.len() as u64 > keep && inner.entries.len() > 1 {
+            // past the window, what no follower still needs goes, and
+            // beyond the followers' limit the oldest goes anyway (the
+            // follower that needed it is dropped when it looks)
+            let held = self.held_from.load(Ordering::Acquire);
+            let cap = self.keep_bytes.output_limits[1].hard.load(Ordering::Relaxed);
+            while inner.ring.len() as u64 > keep
+                && inner.entries.len() > 1
+                && (inner.entries.front().is_some_and(|e| e.offset < held) || (cap > 0 && inner.ring.len() as u64 > keep + cap))
+            {
                 let old = inner.entries.pop_front().expect("non-empty");
                 inner.ring.drain(..old.len as usize);
             }
@@ -175,15 +191,39 @@ impl EffectLog {
         self.keeping.store(true, Ordering::Relaxed);
     }
 
-    /// A reader that follows the log from now on ([`EffectLog::appended`]
-    /// wakes it); it says [`EffectLog::unfollow`] when it goes.
-    pub fn follow(&self) {
+    /// A reader that follows the log from its end now on
+    /// ([`EffectLog::appended`] wakes it, and nothing from its position on
+    /// is dropped, within the limit): `id` names it in
+    /// [`EffectLog::followed_to`] and [`EffectLog::unfollow`].
+    pub fn follow(&self, id: u64) {
         self.keep();
+        let end = self.end();
+        self.lock_positions().push((id, end));
+        self.update_held();
         self.followers.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub fn unfollow(&self) {
+    /// Follower `id` has read everything before `offset`.
+    pub fn followed_to(&self, id: u64, offset: u64) {
+        if let Some(p) = self.lock_positions().iter_mut().find(|(i, _)| *i == id) {
+            p.1 = offset;
+        }
+        self.update_held();
+    }
+
+    pub fn unfollow(&self, id: u64) {
+        self.lock_positions().retain(|(i, _)| *i != id);
+        self.update_held();
         self.followers.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn lock_positions(&self) -> std::sync::MutexGuard<'_, Vec<(u64, u64)>> {
+        self.positions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn update_held(&self) {
+        let least = self.lock_positions().iter().map(|(_, p)| *p).min().unwrap_or(u64::MAX);
+        self.held_from.store(least, Ordering::Release);
     }
 
     /// Completes once an effect is appended after this call (create it
