@@ -166,3 +166,40 @@ fn a_long_sync_under_writes_outlasting_the_backlog_does_not_restart() {
     assert_eq!(sizes.0, sizes.1);
     assert_eq!(common::info_field(&mut p, "stats", "sync_full").as_deref(), Some("1"), "the replica had to synchronise again");
 }
+
+/// WAIT counts the replicas whose acknowledgements cover the client's
+/// last write: at once when they have it, the count at the timeout when
+/// one is stopped, Redis's errors for bad arguments.
+#[test]
+fn wait_counts_the_replicas_that_acknowledged_the_write() {
+    if against_redis() {
+        return;
+    }
+    let primary = TestServer::start(&["--save", ""]);
+    let mut r = primary.raw();
+    assert_eq!(r.cmd(&["WAIT", "0", "0"]), ":0\r\n");
+    assert_eq!(r.cmd(&["WAIT", "1", "100"]), ":0\r\n", "no replica: the count at the timeout");
+    let redis = TestServer::start_redis_server(&[]);
+    let mut p = common::Pair { ours: primary.raw(), redis: redis.raw() };
+    for cmd in [&["WAIT", "1", "-1"][..], &["WAIT", "x", "10"], &["WAIT", "1", "x"], &["WAIT", "1"]] {
+        p.same(cmd, "WAIT");
+    }
+    let replica = TestServer::start_redis_server(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut raw = replica.raw();
+    common::wait_until("the replica never synchronised", Duration::from_secs(30), Duration::from_millis(20), || {
+        common::info_field(&mut raw, "replication", "master_link_status").as_deref() == Some("up")
+    });
+    for i in 0..5 {
+        assert_eq!(r.cmd(&["SET", "k", &i.to_string()]), "+OK\r\n");
+        assert_eq!(r.cmd(&["WAIT", "1", "10000"]), ":1\r\n", "the replica did not acknowledge write {i}");
+        assert_eq!(raw.cmd(&["GET", "k"]), format!("$1\r\n{i}\r\n"), "WAIT said 1 before the replica had the write");
+    }
+    // asking for more replicas than there are: the count at the timeout
+    assert_eq!(r.cmd(&["WAIT", "2", "300"]), ":1\r\n");
+    // a stopped replica acknowledges nothing
+    let _ = std::process::Command::new("kill").args(["-STOP", &replica.pid().to_string()]).status();
+    assert_eq!(r.cmd(&["SET", "k", "stopped"]), "+OK\r\n");
+    assert_eq!(r.cmd(&["WAIT", "1", "500"]), ":0\r\n");
+    let _ = std::process::Command::new("kill").args(["-CONT", &replica.pid().to_string()]).status();
+    assert_eq!(r.cmd(&["WAIT", "1", "10000"]), ":1\r\n");
+}

@@ -206,7 +206,14 @@ pub(crate) fn arity_ok(arity: i32, n: usize) -> bool {
 /// connection layer: checks existence, arity, authentication and memory,
 /// queues inside MULTI, and runs the command under the server's gate.
 pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match check_and_run(ctx, args) {
+    let appended = crate::store::effects::EffectLog::last_appended_here();
+    let result = check_and_run(ctx, args);
+    // what this command wrote reaches replicas at this offset (WAIT)
+    let now = crate::store::effects::EffectLog::last_appended_here();
+    if now != appended {
+        ctx.client.write_offset = now;
+    }
+    match result {
         Ok(reply) => reply,
         Err(refused) => {
             // Inside MULTI a refused command dooms the transaction (EXECABORT).

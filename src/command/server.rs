@@ -127,13 +127,39 @@ pub fn role(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     Reply::Array(vec![Reply::bulk("master"), Reply::Int(ctx.server.keyspace.effects.end() as i64), Reply::Array(replicas)])
 }
 
-pub fn wait(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    for a in &args[1..] {
-        if let Err(r) = super::arg_i64(a) {
-            return r;
-        }
+/// `WAIT numreplicas timeout`: the replicas whose acknowledgements cover
+/// this client's last write, once there are `numreplicas` of them or the
+/// timeout (ms; 0 = none) passes. Meanwhile every replica is asked for an
+/// acknowledgement, and each one that arrives counts again.
+pub fn wait(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let wanted = match super::arg_i64(&args[1]) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let timeout = match crate::util::parse_i64(&args[2]) {
+        Some(t) if t < 0 => return Reply::error("ERR timeout is negative"),
+        Some(t) => t,
+        None => return Reply::error("ERR timeout is not an integer or out of range"),
+    };
+    let replicas = &ctx.server.replicas;
+    let acked = replicas.acknowledged(ctx.client.write_offset);
+    let now = std::time::Instant::now();
+    let deadline = *ctx.client.wait_deadline.get_or_insert_with(|| {
+        if timeout == 0 { now + std::time::Duration::from_secs(u32::MAX as u64) } else { now + std::time::Duration::from_millis(timeout as u64) }
+    });
+    // inside MULTI or a script it cannot wait: the count now, as Redis
+    if acked as i64 >= wanted || now >= deadline || ctx.client.in_exec || ctx.client.in_script {
+        ctx.client.wait_deadline = None;
+        return Reply::Int(acked as i64);
     }
-    Reply::Int(0)
+    replicas.getack.notify_waiters();
+    let waiter = ctx.client.lock_waiter.clone().unwrap_or_default();
+    let place = ctx.server.keyspace.waits.park_while(ctx.client.db, &waiter, || true);
+    // woken by each acknowledgement that covers more; a look each second
+    // and at the deadline in any case
+    let wake_at = deadline.min(now + std::time::Duration::from_secs(1));
+    ctx.client.blocked = Some(crate::node::Blocked::waiting(place, wake_at, args));
+    Reply::NoReply
 }
 
 pub fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

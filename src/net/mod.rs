@@ -220,7 +220,8 @@ async fn serve_connection(server: &Arc<Server>, mut stream: TcpStream, client: &
                         // SYNC, PSYNC: the replies before it, then the
                         // snapshot (and the stream), then the end
                         flush_replies(server, &info, &mut stream, &mut out).await?;
-                        return sync::serve(server, &mut stream, client.repl, client.id, kind).await;
+                        // boxed: its state is not part of every connection's future
+                        return Box::pin(sync::serve(server, &mut stream, client.repl, client.id, kind)).await;
                     }
                     // nothing keeps the read buffer alive past its command,
                     // nor a huge command's argument list

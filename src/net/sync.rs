@@ -100,8 +100,15 @@ async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout:
     let mut input = vec![0u8; 4096];
     let mut said = BytesMut::new();
     let mut last_sent = Instant::now();
+    // The replica counts every byte of the stream from the snapshot's
+    // offset on; the log counts its effects only. Each write records
+    // (stream offset, log offset) after it, so an acknowledgement can be
+    // told in the log's terms.
+    // (the first mark: the snapshot itself, acknowledged once loaded)
+    let mut sent = Sent { stream: offset, marks: std::collections::VecDeque::from([(offset, offset)]) };
     loop {
         let appended = log.appended();
+        let getack = server.replicas.getack.notified();
         let effects = match log.since(offset, 1024) {
             Ok(effects) => effects,
             Err(oldest) => {
@@ -111,18 +118,25 @@ async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout:
         };
         if effects.is_empty() {
             if last_sent.elapsed() >= Duration::from_secs(10) {
-                timed(timeout, stream.write_all(b"*1\r\n$4\r\nPING\r\n")).await?;
+                sent.write(stream, timeout, PING, offset).await?;
                 last_sent = Instant::now();
             }
             tokio::select! {
                 _ = appended => {}
+                _ = getack => {
+                    sent.write(stream, timeout, GETACK, offset).await?;
+                    last_sent = Instant::now();
+                }
                 read = stream.read(&mut input) => {
                     let n = read?;
                     if n == 0 {
                         return Ok(());
                     }
                     said.extend_from_slice(&input[..n]);
-                    heard(&mut said, replica)?;
+                    if heard(&mut said, replica, &mut sent)? {
+                        // WAITs count again (parked commands of other kinds look and park again)
+                        server.keyspace.waits.wake_parked();
+                    }
                 }
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
@@ -139,18 +153,55 @@ async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout:
             // the log counts the effects' own bytes, not the SELECTs
             offset = e.offset + (out.len() - before) as u64;
         }
-        timed(timeout, stream.write_all(&out)).await?;
+        sent.write(stream, timeout, &out, offset).await?;
         out.clear();
         log.followed_to(replica.client_id, offset);
         last_sent = Instant::now();
     }
 }
 
-/// What the replica sent: `REPLCONF ACK <offset>` is recorded, the rest
-/// let go; a replica that sends what is not RESP, or lines without end, is
-/// dropped.
-fn heard(said: &mut BytesMut, replica: &Replica) -> std::io::Result<()> {
+const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
+
+/// What the stream has sent: its offset as the replica counts it, and
+/// the (stream offset, log offset) after each write not yet acknowledged.
+struct Sent {
+    stream: u64,
+    marks: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl Sent {
+    async fn write(&mut self, stream: &mut TcpStream, timeout: Duration, bytes: &[u8], log_offset: u64) -> std::io::Result<()> {
+        timed(timeout, stream.write_all(bytes)).await?;
+        self.stream += bytes.len() as u64;
+        if self.marks.len() >= 4096 {
+            self.marks.pop_front();
+        }
+        self.marks.push_back((self.stream, log_offset));
+        Ok(())
+    }
+
+    /// The log offset a replica's acknowledgement of `acked` (its count)
+    /// covers, if it covers a write not acknowledged before.
+    fn covered(&mut self, acked: u64) -> Option<u64> {
+        let mut covered = None;
+        while let Some(&(stream, log)) = self.marks.front() {
+            if stream > acked {
+                break;
+            }
+            covered = Some(log);
+            self.marks.pop_front();
+        }
+        covered
+    }
+}
+
+/// What the replica sent: `REPLCONF ACK <offset>` is recorded (true if
+/// it covers more of the log than before), the rest let go; a replica that
+/// sends what is not RESP, or lines without end, is dropped.
+fn heard(said: &mut BytesMut, replica: &Replica, sent: &mut Sent) -> std::io::Result<bool> {
     let limits = crate::resp::Limits { max_bulk_len: 1 << 20, authenticated: true };
+    let mut more = false;
     loop {
         match crate::resp::parse_request(said, limits) {
             Ok(Some(args)) => {
@@ -160,9 +211,12 @@ fn heard(said: &mut BytesMut, replica: &Replica) -> std::io::Result<()> {
                     && let Some(at) = crate::util::parse_i64(&args[2]).filter(|o| *o >= 0)
                 {
                     replica.acknowledged(at as u64);
+                    if let Some(log) = sent.covered(at as u64) {
+                        more |= replica.acked_effects.fetch_max(log, std::sync::atomic::Ordering::AcqRel) < log;
+                    }
                 }
             }
-            Ok(None) if said.len() <= 64 * 1024 => return Ok(()),
+            Ok(None) if said.len() <= 64 * 1024 => return Ok(more),
             Ok(None) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "a replica sent an endless request")),
             Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a replica sent bad RESP: {}", e.0))),
         }

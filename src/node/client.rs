@@ -76,6 +76,11 @@ pub struct Client {
     pub subs: Subscriptions,
     /// What REPLCONF said about this connection as a replica.
     pub repl: ReplicaConf,
+    /// The effect log's end after this client's last write (WAIT waits
+    /// for replicas to acknowledge it).
+    pub write_offset: u64,
+    /// A WAIT in progress: when it gives up.
+    pub wait_deadline: Option<std::time::Instant>,
     /// Set by SYNC or PSYNC: once the replies before it are out, the
     /// connection carries the snapshot, and the replication stream after
     /// it (the connection layer serves them).
@@ -181,6 +186,8 @@ impl Client {
             txn_nowait: false,
             txn_deferring: false,
             repl: ReplicaConf::default(),
+            write_offset: 0,
+            wait_deadline: None,
             sync: None,
         }
     }

@@ -15,6 +15,9 @@ pub struct Replica {
     /// The offset it last acknowledged, and when (Unix seconds).
     pub ack_offset: AtomicU64,
     pub ack_time: AtomicU64,
+    /// The effect-log offset its acknowledgement covers (its own count
+    /// also has the SELECTs and PINGs of the stream).
+    pub acked_effects: AtomicU64,
 }
 
 /// Where a replica's synchronisation is, in Redis's words.
@@ -53,6 +56,9 @@ pub struct Replicas {
     list: Mutex<Vec<Arc<Replica>>>,
     /// Full synchronisations served (INFO stats `sync_full`).
     pub full_syncs: AtomicU64,
+    /// WAIT asks every replica for an acknowledgement now
+    /// (`REPLCONF GETACK *` in its stream).
+    pub getack: tokio::sync::Notify,
 }
 
 impl Replicas {
@@ -65,9 +71,16 @@ impl Replicas {
             state: AtomicU8::new(ReplicaState::WaitBgsave as u8),
             ack_offset: AtomicU64::new(0),
             ack_time: AtomicU64::new(crate::util::now_ms() / 1000),
+            acked_effects: AtomicU64::new(0),
         });
         self.lock().push(Arc::clone(&r));
         Attached { replicas: self, replica: r }
+    }
+
+    /// Online replicas whose acknowledgements cover the effect log up to
+    /// `offset`.
+    pub fn acknowledged(&self, offset: u64) -> usize {
+        self.lock().iter().filter(|r| r.state() == "online" && r.acked_effects.load(Ordering::Acquire) >= offset).count()
     }
 
     /// The replicas now, in the order they attached.

@@ -155,6 +155,7 @@ impl EffectLog {
             }
             inner.ring.extend(resp.iter());
             inner.entries.push_back(Stored { offset, db: db as u32, len: len as u32 });
+            LAST_APPENDED.set(inner.end);
             // past the window, what no follower still needs goes, and
             // beyond the followers' limit the oldest goes anyway (the
             // follower that needed it is dropped when it looks)
@@ -184,6 +185,12 @@ impl EffectLog {
         if self.followers.load(Ordering::Relaxed) > 0 {
             self.appended.notify_waiters();
         }
+    }
+
+    /// The log's end after the last effect this thread appended (0: none
+    /// yet): a command's write offset, for WAIT.
+    pub fn last_appended_here() -> u64 {
+        LAST_APPENDED.get()
     }
 
     /// From now on effects are kept (a reader attached).
@@ -353,6 +360,7 @@ struct Frame {
 }
 
 thread_local! {
+    static LAST_APPENDED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
 }
 
