@@ -27,6 +27,13 @@ fn more_writes(con: &mut redis::Connection) {
     redis::cmd("SELECT").arg(0).exec(con).unwrap();
 }
 
+/// Waits until the replica (`raw`) reports its link to the primary up.
+fn wait_link_up(raw: &mut common::Raw, secs: u64) {
+    common::wait_until("the replica never synchronised", Duration::from_secs(secs), Duration::from_millis(20), || {
+        common::info_field(raw, "replication", "master_link_status").as_deref() == Some("up")
+    });
+}
+
 /// Waits until the replica shows exactly the primary's dataset.
 fn converges(primary: &mut redis::Connection, replica: &mut redis::Connection, what: &str) {
     let want = fingerprint(primary);
@@ -55,9 +62,7 @@ fn a_redis_server_replica_follows_a_shardis_primary() {
             if diskless == "yes" { "swapdb" } else { "disabled" },
         ]);
         let mut raw = replica.raw();
-        common::wait_until("the replica never synchronised", Duration::from_secs(30), Duration::from_millis(20), || {
-            common::info_field(&mut raw, "replication", "master_link_status").as_deref() == Some("up")
-        });
+        wait_link_up(&mut raw, 30);
         let mut rcon = replica.conn();
         converges(&mut con, &mut rcon, "the replica's dataset differs after the full synchronisation");
         more_writes(&mut con);
@@ -147,9 +152,7 @@ fn a_long_sync_under_writes_outlasting_the_backlog_does_not_restart() {
     };
     let replica = TestServer::start_redis_server(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
     let mut raw = replica.raw();
-    common::wait_until("the replica never synchronised", Duration::from_secs(60), Duration::from_millis(20), || {
-        common::info_field(&mut raw, "replication", "master_link_status").as_deref() == Some("up")
-    });
+    wait_link_up(&mut raw, 60);
     // the writes go on past the synchronisation
     let mut p = primary.raw();
     let seen = common::info_field(&mut p, "stats", "total_commands_processed").unwrap().parse::<u64>().unwrap();
@@ -186,9 +189,7 @@ fn wait_counts_the_replicas_that_acknowledged_the_write() {
     }
     let replica = TestServer::start_redis_server(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
     let mut raw = replica.raw();
-    common::wait_until("the replica never synchronised", Duration::from_secs(30), Duration::from_millis(20), || {
-        common::info_field(&mut raw, "replication", "master_link_status").as_deref() == Some("up")
-    });
+    wait_link_up(&mut raw, 30);
     for i in 0..5 {
         assert_eq!(r.cmd(&["SET", "k", &i.to_string()]), "+OK\r\n");
         assert_eq!(r.cmd(&["WAIT", "1", "10000"]), ":1\r\n", "the replica did not acknowledge write {i}");
