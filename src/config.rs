@@ -359,6 +359,10 @@ pub struct RuntimeConfig {
     pub lazyfree_lazy_user_flush: AtomicBool,
     /// Bytes of the effect log kept for readers (`repl-backlog-size`).
     pub repl_backlog_size: AtomicU64,
+    /// `min-replicas-to-write` / `min-replicas-max-lag` (aliases
+    /// `min-slaves-*`): writes are refused with fewer good replicas.
+    pub min_replicas_to_write: AtomicU64,
+    pub min_replicas_max_lag: AtomicU64,
     /// Who may run DEBUG (`enable-debug-command`; startup only).
     pub enable_debug_command: AtomicU8,
     /// Who may CONFIG SET `dir` and `dbfilename`
@@ -425,6 +429,8 @@ impl Default for RuntimeConfig {
             lazyfree_lazy_user_del: AtomicBool::new(false),
             lazyfree_lazy_user_flush: AtomicBool::new(false),
             repl_backlog_size: AtomicU64::new(1 << 20),
+            min_replicas_to_write: AtomicU64::new(0),
+            min_replicas_max_lag: AtomicU64::new(10),
             enable_debug_command: AtomicU8::new(Allowed::No as u8),
             enable_protected_configs: AtomicU8::new(Allowed::No as u8),
             timeout: AtomicU64::new(0),
@@ -626,6 +632,8 @@ impl RuntimeConfig {
             "lazyfree-lazy-user-del",
             "lazyfree-lazy-user-flush",
             "repl-backlog-size",
+            "min-replicas-to-write",
+            "min-replicas-max-lag",
             "enable-debug-command",
             "enable-protected-configs",
             "notify-keyspace-events",
@@ -675,6 +683,8 @@ impl RuntimeConfig {
             "zset-max-listpack-value" | "zset-max-ziplist-value" => self.zset_max_listpack_value.load(Ordering::Relaxed).to_string(),
             "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.load(Ordering::Relaxed).to_string(),
             "repl-backlog-size" => self.repl_backlog_size.load(Ordering::Relaxed).to_string(),
+            "min-replicas-to-write" | "min-slaves-to-write" => self.min_replicas_to_write.load(Ordering::Relaxed).to_string(),
+            "min-replicas-max-lag" | "min-slaves-max-lag" => self.min_replicas_max_lag.load(Ordering::Relaxed).to_string(),
             "enable-debug-command" => Allowed::load(&self.enable_debug_command).name().to_string(),
             "enable-protected-configs" => Allowed::load(&self.enable_protected_configs).name().to_string(),
             "lazyfree-lazy-user-del" => yes_no(self.lazyfree_lazy_user_del.load(Ordering::Relaxed)),
@@ -746,6 +756,8 @@ impl RuntimeConfig {
                 self.notify_keyspace_events.store(flags, Ordering::Relaxed);
             }
             "maxmemory" => self.maxmemory.store(util::parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?, Ordering::Relaxed),
+            "min-replicas-to-write" | "min-slaves-to-write" => self.min_replicas_to_write.store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
+            "min-replicas-max-lag" | "min-slaves-max-lag" => self.min_replicas_max_lag.store(parse_ranged(value, 0, i32::MAX as u64)?, Ordering::Relaxed),
             // Redis keeps at least 16 kB of backlog (CONFIG_REPL_BACKLOG_MIN_SIZE)
             "repl-backlog-size" => {
                 let size = util::parse_memory(value).filter(|&v| v >= 1).ok_or_else(|| invalid("argument must be a memory value"))?;

@@ -204,3 +204,42 @@ fn wait_counts_the_replicas_that_acknowledged_the_write() {
     let _ = std::process::Command::new("kill").args(["-CONT", &replica.pid().to_string()]).status();
     assert_eq!(r.cmd(&["WAIT", "1", "10000"]), ":1\r\n");
 }
+
+/// `min-replicas-to-write`: with fewer replicas that acknowledged within
+/// `min-replicas-max-lag` seconds, writes (and EXECs of writes) are
+/// refused with Redis's error and reads go on; writes come back with the
+/// replica.
+#[test]
+fn min_replicas_to_write_refuses_writes_without_good_replicas() {
+    if against_redis() {
+        return;
+    }
+    // the error, as redis-server gives it with no replica at all
+    let redis = TestServer::start_redis_server(&["--min-replicas-to-write", "1"]);
+    let primary = TestServer::start(&["--save", "", "--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"]);
+    let mut p = common::Pair { ours: primary.raw(), redis: redis.raw() };
+    p.same(&["SET", "k", "v"], "a write without replicas");
+    p.same(&["GET", "k"], "a read without replicas");
+    p.same(&["MULTI"], "MULTI");
+    p.same(&["SET", "k", "v"], "a write queued without replicas");
+    p.same(&["EXEC"], "EXEC");
+    let replica = TestServer::start_redis_server(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut raw = replica.raw();
+    wait_link_up(&mut raw, 30);
+    let mut r = primary.raw();
+    common::wait_until("writes were not accepted with a replica", Duration::from_secs(10), Duration::from_millis(20), || {
+        r.cmd(&["SET", "k", "v"]) == "+OK\r\n"
+    });
+    assert_eq!(common::info_field(&mut r, "replication", "min_slaves_good_slaves").as_deref(), Some("1"));
+    let _ = std::process::Command::new("kill").args(["-STOP", &replica.pid().to_string()]).status();
+    common::wait_until("writes went on with the replica stopped", Duration::from_secs(15), Duration::from_millis(100), || {
+        r.cmd(&["SET", "k", "w"]) == "-NOREPLICAS Not enough good replicas to write.\r\n"
+    });
+    // reads go on (and show the last write accepted before the lag passed the limit)
+    let got = r.cmd(&["GET", "k"]);
+    assert!(got == "$1\r\nw\r\n" || got == "$1\r\nv\r\n", "{got}");
+    let _ = std::process::Command::new("kill").args(["-CONT", &replica.pid().to_string()]).status();
+    common::wait_until("writes did not come back with the replica", Duration::from_secs(15), Duration::from_millis(50), || {
+        r.cmd(&["SET", "k", "w"]) == "+OK\r\n"
+    });
+}

@@ -263,6 +263,15 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     {
         return reject(Reply::Error(refusal.into()));
     }
+    // min-replicas-to-write: a write (or an EXEC of one) needs that many
+    // replicas that acknowledged within min-replicas-max-lag seconds
+    let needed = ctx.server.config.min_replicas_to_write.load(Ordering::Relaxed);
+    if needed > 0 && !ctx.client.replaying && (cmd.flags & flags::WRITE != 0 || (cmd.name == "exec" && queued_write(ctx))) {
+        let lag = ctx.server.config.min_replicas_max_lag.load(Ordering::Relaxed);
+        if lag > 0 && (ctx.server.replicas.good(lag) as u64) < needed {
+            return reject(Reply::status_err("NOREPLICAS Not enough good replicas to write."));
+        }
+    }
     // RESP2 subscribed mode: only the pub/sub commands, PING, QUIT, RESET
     if !ctx.client.resp3 && ctx.client.subs.active() {
         let name = if sub.is_some() { args[0].to_ascii_lowercase() } else { cmd.name.as_bytes().to_vec() };
@@ -365,6 +374,11 @@ fn check_and_run(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
 
 fn txn_defer() -> Reply {
     Reply::status_err("TXNDEFER a key is held by a cross-node transaction; run the command on a connection that may wait")
+}
+
+/// A write among the commands queued for EXEC.
+fn queued_write(ctx: &Ctx) -> bool {
+    ctx.client.multi.iter().flatten().any(|a| lookup(&a[0]).is_some_and(|(_, c)| resolve_subcommand(c, a).is_ok_and(|(c, _)| c.flags & flags::WRITE != 0)))
 }
 
 /// The keys of `args` locked by prepared transactions; for EXEC, those of

@@ -935,6 +935,10 @@ fn info_section(ctx: &Ctx, name: &str, out: &mut String) {
             let now = crate::util::now_ms() / 1000;
             kv("role", "master".into());
             kv("connected_slaves", replicas.len().to_string());
+            let (needed, max_lag) = (s.config.min_replicas_to_write.load(Ordering::Relaxed), s.config.min_replicas_max_lag.load(Ordering::Relaxed));
+            if needed > 0 && max_lag > 0 {
+                kv("min_slaves_good_slaves", s.replicas.good(max_lag).to_string());
+            }
             for (i, r) in replicas.iter().enumerate() {
                 let lag = now.saturating_sub(r.ack_time.load(Ordering::Relaxed));
                 kv(&format!("slave{i}"), format!("ip={},port={},state={},offset={},lag={lag}", r.ip, r.port, r.state(), r.ack_offset.load(Ordering::Relaxed)));

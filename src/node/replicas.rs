@@ -83,6 +83,13 @@ impl Replicas {
         self.lock().iter().filter(|r| r.state() == "online" && r.acked_effects.load(Ordering::Acquire) >= offset).count()
     }
 
+    /// Online replicas that acknowledged within `max_lag` seconds (the
+    /// good ones of `min-replicas-to-write`).
+    pub fn good(&self, max_lag: u64) -> usize {
+        let now = crate::util::now_ms() / 1000;
+        self.lock().iter().filter(|r| r.state() == "online" && now.saturating_sub(r.ack_time.load(Ordering::Relaxed)) <= max_lag).count()
+    }
+
     /// The replicas now, in the order they attached.
     pub fn list(&self) -> Vec<Arc<Replica>> {
         self.lock().clone()
