@@ -195,6 +195,27 @@ fn wait_counts_the_replicas_that_acknowledged_the_write() {
         assert_eq!(r.cmd(&["WAIT", "1", "10000"]), ":1\r\n", "the replica did not acknowledge write {i}");
         assert_eq!(raw.cmd(&["GET", "k"]), format!("$1\r\n{i}\r\n"), "WAIT said 1 before the replica had the write");
     }
+    // under a steady write load from another client as well
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, client) = (stop.clone(), primary.client());
+        std::thread::spawn(move || {
+            let mut c = client.get_connection().unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut pipe = redis::pipe();
+                for i in 0..200 {
+                    pipe.set(format!("load:{i}"), i).ignore();
+                }
+                let _: () = pipe.query(&mut c).unwrap();
+            }
+        })
+    };
+    for i in 0..3 {
+        assert_eq!(r.cmd(&["SET", "under-load", &i.to_string()]), "+OK\r\n");
+        assert_eq!(r.cmd(&["WAIT", "1", "10000"]), ":1\r\n", "no acknowledgement under load");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().unwrap();
     // asking for more replicas than there are: the count at the timeout
     assert_eq!(r.cmd(&["WAIT", "2", "300"]), ":1\r\n");
     // a stopped replica acknowledges nothing

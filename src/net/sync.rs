@@ -157,6 +157,21 @@ async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout:
         out.clear();
         log.followed_to(replica.client_id, offset);
         last_sent = Instant::now();
+        // under a steady stream the wait above is never reached: what the
+        // replica said meanwhile (its acknowledgements) is read here
+        loop {
+            match stream.try_read(&mut input) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    said.extend_from_slice(&input[..n]);
+                    if heard(&mut said, replica, &mut sent)? {
+                        server.keyspace.waits.wake_parked();
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
