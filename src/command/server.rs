@@ -121,7 +121,7 @@ pub fn role(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         .replicas
         .list()
         .iter()
-        .filter(|r| r.state() == "online")
+        .filter(|r| r.is_online())
         .map(|r| Reply::Array(vec![Reply::bulk(r.ip.clone()), Reply::bulk(r.port.to_string()), Reply::bulk(r.ack_offset.load(Ordering::Relaxed).to_string())]))
         .collect();
     Reply::Array(vec![Reply::bulk("master"), Reply::Int(ctx.server.keyspace.effects.end() as i64), Reply::Array(replicas)])

@@ -132,11 +132,7 @@ async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout:
                     if n == 0 {
                         return Ok(());
                     }
-                    said.extend_from_slice(&input[..n]);
-                    if heard(&mut said, replica, &mut sent)? {
-                        // WAITs count again (parked commands of other kinds look and park again)
-                        server.keyspace.waits.wake_parked();
-                    }
+                    heard(server, &mut said, &input[..n], replica, &mut sent)?;
                 }
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
@@ -163,10 +159,7 @@ async fn feed(server: &Server, stream: &mut TcpStream, mut offset: u64, timeout:
             match stream.try_read(&mut input) {
                 Ok(0) => return Ok(()),
                 Ok(n) => {
-                    said.extend_from_slice(&input[..n]);
-                    if heard(&mut said, replica, &mut sent)? {
-                        server.keyspace.waits.wake_parked();
-                    }
+                    heard(server, &mut said, &input[..n], replica, &mut sent)?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
@@ -211,10 +204,22 @@ impl Sent {
     }
 }
 
-/// What the replica sent: `REPLCONF ACK <offset>` is recorded (true if
-/// it covers more of the log than before), the rest let go; a replica that
-/// sends what is not RESP, or lines without end, is dropped.
-fn heard(said: &mut BytesMut, replica: &Replica, sent: &mut Sent) -> std::io::Result<bool> {
+/// What the replica sent (`bytes`, after what `said` still holds):
+/// `REPLCONF ACK <offset>` is recorded, and when it covers more of the log
+/// than before, parked WAITs count again (parked commands of other kinds
+/// look and park again); the rest is let go. A replica that sends what is
+/// not RESP, or a request without end, is dropped.
+fn heard(server: &Server, said: &mut BytesMut, bytes: &[u8], replica: &Replica, sent: &mut Sent) -> std::io::Result<()> {
+    said.extend_from_slice(bytes);
+    let more = acknowledgements(said, replica, sent)?;
+    if more {
+        server.keyspace.waits.wake_parked();
+    }
+    Ok(())
+}
+
+/// The acknowledgements in `said`: true if one covers more of the log.
+fn acknowledgements(said: &mut BytesMut, replica: &Replica, sent: &mut Sent) -> std::io::Result<bool> {
     let limits = crate::resp::Limits { max_bulk_len: 1 << 20, authenticated: true };
     let mut more = false;
     loop {

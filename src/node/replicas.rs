@@ -36,6 +36,10 @@ impl Replica {
         self.state.store(s as u8, Ordering::Relaxed);
     }
 
+    pub fn is_online(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == ReplicaState::Online as u8
+    }
+
     pub fn state(&self) -> &'static str {
         match self.state.load(Ordering::Relaxed) {
             0 => "wait_bgsave",
@@ -80,14 +84,14 @@ impl Replicas {
     /// Online replicas whose acknowledgements cover the effect log up to
     /// `offset`.
     pub fn acknowledged(&self, offset: u64) -> usize {
-        self.lock().iter().filter(|r| r.state() == "online" && r.acked_effects.load(Ordering::Acquire) >= offset).count()
+        self.lock().iter().filter(|r| r.is_online() && r.acked_effects.load(Ordering::Acquire) >= offset).count()
     }
 
     /// Online replicas that acknowledged within `max_lag` seconds (the
     /// good ones of `min-replicas-to-write`).
     pub fn good(&self, max_lag: u64) -> usize {
         let now = crate::util::now_ms() / 1000;
-        self.lock().iter().filter(|r| r.state() == "online" && now.saturating_sub(r.ack_time.load(Ordering::Relaxed)) <= max_lag).count()
+        self.lock().iter().filter(|r| r.is_online() && now.saturating_sub(r.ack_time.load(Ordering::Relaxed)) <= max_lag).count()
     }
 
     /// The replicas now, in the order they attached.
